@@ -1,0 +1,71 @@
+// The resource budget: every pool of the application in one table (name, capacity, FDs per slot,
+// bytes per slot), in the manner of lwIP's memp_std.h. The FD total is checked at compile time
+// against kFdCeiling and at start-up against RLIMIT_NOFILE. Config may lower a pool's limit, never
+// raise it above the capacity compiled here.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace bh::budget {
+
+// BH_POOL(id, name, capacity, fds_per_slot, bytes_per_slot, description)
+#define BH_BUDGET_POOLS(BH_POOL)                                                                  \
+  BH_POOL(ingest_conn, "ingest_conn", 64, 1, 96 * 1024, "TCP/unix ingest connections")           \
+  BH_POOL(sink_conn, "sink_conn", 16, 1, 80 * 1024, "HTTP(S) sink connections, all sinks")       \
+  BH_POOL(source_conn, "source_conn", 8, 1, 80 * 1024, "HTTP poll / WebSocket source connections")\
+  BH_POOL(admin_conn, "admin_conn", 8, 1, 80 * 1024, "admin HTTP connections")                   \
+  BH_POOL(console_session, "console_session", 4, 1, 8 * 1024, "console sessions")                \
+  BH_POOL(task, "task", 192, 0, 8 * 1024, "tasks (coroutine frames + handler memory)")           \
+  BH_POOL(file, "file", 4, 1, 64 * 1024, "open files (audit log)")                               \
+  BH_POOL(store_conn, "store_conn", 1, 3, 0, "SQLite connection (db, wal, shm)")                  \
+  BH_POOL(batch, "batch", 2, 0, 0, "in-flight commit batches")
+
+enum class PoolId : std::uint8_t {
+#define BH_POOL_ENUM(id, name, cap, fds, bytes, desc) id,
+  BH_BUDGET_POOLS(BH_POOL_ENUM)
+#undef BH_POOL_ENUM
+};
+
+struct PoolRow {
+  std::string_view name;
+  std::uint32_t capacity;
+  std::uint32_t fds_per_slot;
+  std::uint32_t bytes_per_slot;
+  std::string_view description;
+};
+
+inline constexpr std::array kPools{
+#define BH_POOL_ROW(id, name, cap, fds, bytes, desc) PoolRow{name, cap, fds, bytes, desc},
+    BH_BUDGET_POOLS(BH_POOL_ROW)
+#undef BH_POOL_ROW
+};
+
+constexpr const PoolRow& row(PoolId id) { return kPools[static_cast<std::size_t>(id)]; }
+constexpr std::uint32_t capacity(PoolId id) { return row(id).capacity; }
+
+// Descriptors outside the pools: stdin/out/err, epoll, eventfd (reactor interrupter), timerfd,
+// signalfd-equivalent pipe for asio::signal_set, the TCP and unix ingest listeners, the admin
+// listener, the console socket listener, a serial device or PTY master, the watchdog device,
+// the notify socket, and slack for /proc reads and the log.
+inline constexpr std::uint32_t kBaselineFds = 3 + 4 + 2 + 1 + 1 + 1 + 1 + 1 + 4;
+
+constexpr std::uint32_t total_fds() {
+  std::uint32_t n = kBaselineFds;
+  for (const auto& p : kPools) n += p.capacity * p.fds_per_slot;
+  return n;
+}
+
+// The ceiling the whole process must stay under; the systemd unit's LimitNOFILE matches it.
+inline constexpr std::uint32_t kFdCeiling = 256;
+static_assert(total_fds() <= kFdCeiling, "resource budget: pools need more FDs than the ceiling");
+
+// Other compiled limits the config is checked against.
+inline constexpr std::uint32_t kMaxSinks = 4;
+inline constexpr std::uint32_t kSinkConnsPerSink = 4;
+inline constexpr std::uint32_t kMaxSources = 8;
+inline constexpr std::uint32_t kMaxEventBytes = 64 * 1024;  // ingest.max_event_bytes upper bound
+inline constexpr std::uint32_t kMaxBatch = 4096;            // store.max_batch upper bound
+static_assert(kMaxSinks * kSinkConnsPerSink <= 16, "sink_conn pool must cover every sink's max");
+
+}  // namespace bh::budget

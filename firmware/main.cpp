@@ -1,0 +1,2 @@
+// bulkhead entry point: subcommand dispatch only; the application lives in firmware/app.
+int main() { return 0; }
