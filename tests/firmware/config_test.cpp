@@ -1,0 +1,749 @@
+// Tests for the config loader (firmware/config.hpp): defaults, the embedded default, a full config,
+// render → load round trips, every error class with its file/line/key, value syntax, pool limits,
+// and the generated reference. Not tested here: what the runtime does with the values.
+#include "firmware/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "tests/support/census.hpp"
+
+namespace {
+
+using bh::Config;
+using bh::ConfigError;
+using bh::Millis;
+using LoadResult = std::variant<Config, ConfigError>;
+
+// A config with every section and mostly non-default values. Line numbers matter to no test.
+constexpr std::string_view kFullConfig = R"toml(# full config
+[ingest]
+listen = "[::1]:7800"
+unix_socket = "/run/bulkhead/ingest.sock"
+max_event_bytes = "32KiB"
+idle_timeout = "2m"
+max_connections = 16
+
+[store]
+path = "/var/lib/bulkhead/events.db"
+synchronous = "normal"
+max_batch = 512
+max_pending = 50000
+overflow = "drop_oldest"
+retention_age = "3d"
+retention_bytes = "2GiB"
+sqlite_heap_limit = "16MiB"
+cache_kib = 4096
+
+[audit]
+enabled = false
+path = "/var/log/bulkhead/audit.log"
+rotate_bytes = "10MB"
+keep = 3
+
+[[source]]
+name = "prices"
+type = "websocket"
+url = "wss://stream.example.com/v1"
+subscribe = '{"op":"subscribe","channel":"prices"}'
+ping_interval = "15s"
+pong_timeout = "5s"
+backoff_base = "500ms"
+backoff_cap = "30s"
+queue = 1000
+max_event_bytes = 8192
+ca_file = "/etc/ssl/custom.pem"
+dns_ttl = 0
+
+[[source]]
+name = "orders"
+type = "http_poll"
+url = "https://api.example.com/orders"
+interval = "30s"
+split = "json_array"
+max_response_bytes = "5MiB"
+connect_timeout = 2000
+read_timeout = "20s"
+breaker_failures = 3
+breaker_recovery = "1m"
+client_cert = "/etc/bulkhead/client.pem"
+client_key = "/etc/bulkhead/client.key"
+tls_verify = false
+
+[[sink]]
+name = "archive"
+url = "https://archive.example.com/ingest"
+batch_events = 500
+batch_bytes = "512KiB"
+max_connections = 4
+connect_timeout = "3s"
+write_timeout = "20s"
+read_timeout = "20s"
+pool_timeout = "1s"
+backoff_base = "200ms"
+backoff_cap = "1m"
+max_response_bytes = "128KiB"
+breaker_failures = 10
+breaker_recovery = "45s"
+breaker_probes = 2
+ca_file = "/etc/ssl/archive-ca.pem"
+client_cert = "/etc/bulkhead/sink.pem"
+client_key = "/etc/bulkhead/sink.key"
+tls_verify = true
+
+[[sink]]
+name = "analytics"
+url = "http://10.0.0.5:8080/events"
+sources = ["ingest", "orders"]
+
+[admin]
+enabled = false
+listen = "0.0.0.0:9000"
+max_body_bytes = "4MiB"
+timeout = "30s"
+
+[console]
+socket = "/run/bulkhead/console.sock"
+serial = "/dev/ttyS1"
+baud = 9600
+pty = true
+stdio = true
+max_line = 1024
+
+[watchdog]
+period = "500ms"
+grace = "20s"
+warn_ratio = 0.9
+loop_lag = "100ms"
+device = "/dev/watchdog0"
+timeout = "30s"
+memory_budget = "64MiB"
+notify = "/run/systemd/notify"
+
+[runtime]
+shutdown_grace = "10s"
+log_level = "debug"
+
+[pools]
+ingest_conn = 32
+sink_conn = 8
+source_conn = 4
+)toml";
+
+// n "[[sink]]" tables named s0.., 4 lines each (the i-th header is on line 4*i + 1).
+std::string sinks(int n, int max_connections = 1) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += "[[sink]]\nname = \"s" + std::to_string(i) + "\"\nurl = \"http://127.0.0.1:9\"\nmax_connections = " +
+           std::to_string(max_connections) + "\n";
+  return out;
+}
+
+// n "[[source]]" tables named f0.., 4 lines each.
+std::string sources(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += "[[source]]\nname = \"f" + std::to_string(i) + "\"\ntype = \"http_poll\"\nurl = \"http://127.0.0.1:9\"\n";
+  return out;
+}
+
+class ConfigFixture : public ::testing::Test {
+ protected:
+  // Writes `text` to a fresh file in the temp dir and loads it with load_config_file.
+  LoadResult load(std::string_view text) {
+    path_ = dir_.file("bulkhead-" + std::to_string(++files_) + ".toml");
+    std::ofstream(path_, std::ios::binary) << text;
+    return bh::load_config_file(path_);
+  }
+
+  Config ok(std::string_view text) {
+    LoadResult r = load(text);
+    if (auto* e = std::get_if<ConfigError>(&r)) {
+      ADD_FAILURE() << "unexpected error: " << e->to_string() << "\nin:\n" << text;
+      return Config{};
+    }
+    return std::get<Config>(std::move(r));
+  }
+
+  // The error for `text`, checked for this file, `line` and `key`, and a message containing `needle`.
+  ::testing::AssertionResult fails(std::string_view text, std::uint32_t line, std::string_view key, std::string_view needle) {
+    LoadResult r = load(text);
+    const auto* e = std::get_if<ConfigError>(&r);
+    if (!e) return ::testing::AssertionFailure() << "loaded without error:\n" << text;
+    std::string where = e->to_string();
+    if (e->file != path_) return ::testing::AssertionFailure() << "file " << e->file << " in " << where;
+    if (e->line != line) return ::testing::AssertionFailure() << "line " << e->line << " (want " << line << ") in " << where;
+    if (e->line && e->column == 0) return ::testing::AssertionFailure() << "no column in " << where;
+    if (e->key != key) return ::testing::AssertionFailure() << "key '" << e->key << "' (want '" << key << "') in " << where;
+    if (e->message.find(needle) == std::string::npos)
+      return ::testing::AssertionFailure() << "message lacks \"" << needle << "\": " << where;
+    std::string prefix = path_ + ":" + std::to_string(line) + ":";
+    if (where.rfind(prefix, 0) != 0) return ::testing::AssertionFailure() << "to_string() lacks the prefix " << prefix << ": " << where;
+    return ::testing::AssertionSuccess() << where;
+  }
+
+  ConfigError error_of(std::string_view text) {
+    LoadResult r = load(text);
+    if (auto* e = std::get_if<ConfigError>(&r)) return *e;
+    ADD_FAILURE() << "loaded without error:\n" << text;
+    return {};
+  }
+
+  bh::test::CensusGuard census_;
+  bh::test::TempDir dir_;
+  std::string path_;
+  int files_ = 0;
+};
+
+class ConfigDefaults : public ConfigFixture {};
+class ConfigLoad : public ConfigFixture {};
+class ConfigRender : public ConfigFixture {};
+class ConfigErrors : public ConfigFixture {};
+class ConfigValues : public ConfigFixture {};
+class ConfigPools : public ConfigFixture {};
+
+// ---- defaults ----------------------------------------------------------------------------------
+
+TEST_F(ConfigDefaults, StructDefaultsAreTheDocumentedOnes) {
+  Config c;
+  EXPECT_EQ(c.ingest.listen, "127.0.0.1:7700");
+  EXPECT_EQ(c.ingest.unix_socket, "");
+  EXPECT_EQ(c.ingest.max_event_bytes, 16384u);
+  EXPECT_EQ(c.ingest.idle_timeout, Millis{60000});
+  EXPECT_EQ(c.ingest.max_connections, bh::budget::capacity(bh::budget::PoolId::ingest_conn));
+  EXPECT_EQ(c.store.path, "./var/bulkhead.db");
+  EXPECT_EQ(c.store.synchronous, bh::SyncLevel::full);
+  EXPECT_EQ(c.store.max_batch, 1024u);
+  EXPECT_EQ(c.store.max_pending, 1'000'000u);
+  EXPECT_EQ(c.store.overflow, bh::Overflow::reject);
+  EXPECT_EQ(c.store.retention_age, std::chrono::days{7});
+  EXPECT_EQ(c.store.retention_bytes, 1ull << 30);
+  EXPECT_EQ(c.store.sqlite_heap_limit, 8ull << 20);
+  EXPECT_EQ(c.store.cache_kib, 2048u);
+  EXPECT_TRUE(c.audit.enabled);
+  EXPECT_EQ(c.audit.rotate_bytes, 64ull << 20);
+  EXPECT_EQ(c.audit.keep, 5u);
+  EXPECT_TRUE(c.sinks.empty());
+  EXPECT_TRUE(c.sources.empty());
+  bh::SinkConfig sink;
+  EXPECT_EQ(sink.batch_events, 1000u);
+  EXPECT_EQ(sink.batch_bytes, 1ull << 20);
+  EXPECT_EQ(sink.max_connections, 2u);
+  EXPECT_EQ(sink.backoff_cap, Millis{30000});
+  EXPECT_EQ(sink.max_response_bytes, 64u * 1024);
+  EXPECT_TRUE(sink.tls_verify);
+  bh::SourceConfig source;
+  EXPECT_EQ(source.interval, Millis{60000});
+  EXPECT_EQ(source.max_response_bytes, 10ull << 20);
+  EXPECT_EQ(source.queue, 500u);
+  EXPECT_EQ(source.dns_ttl, Millis{300000});
+  EXPECT_EQ(c.admin.listen, "127.0.0.1:7701");
+  EXPECT_EQ(c.admin.max_body_bytes, 1ull << 20);
+  EXPECT_EQ(c.console.socket, "./var/bulkhead.sock");
+  EXPECT_EQ(c.console.baud, 115200u);
+  EXPECT_EQ(c.console.max_line, 512u);
+  EXPECT_EQ(c.watchdog.warn_ratio, 0.8);
+  EXPECT_EQ(c.watchdog.timeout, Millis{15000});
+  EXPECT_EQ(c.watchdog.memory_budget, 32ull << 20);
+  EXPECT_EQ(c.watchdog.notify, "auto");
+  EXPECT_EQ(c.runtime.shutdown_grace, Millis{5000});
+  EXPECT_EQ(c.runtime.log_level, "info");
+  for (std::size_t i = 0; i < bh::budget::kPools.size(); ++i) {
+    EXPECT_EQ(c.pool_limits[i], bh::budget::kPools[i].capacity);
+    EXPECT_EQ(c.pool_limit(bh::budget::kPools[i].name), bh::budget::kPools[i].capacity);
+  }
+  EXPECT_EQ(c.pool_limit(bh::budget::PoolId::sink_conn), bh::budget::capacity(bh::budget::PoolId::sink_conn));
+  EXPECT_EQ(c.pool_limit("no_such_pool"), 0u);
+}
+
+TEST_F(ConfigDefaults, EmptyFileLoadsTheDefaults) {
+  Config c = ok("");
+  Config want;
+  want.origin = path_;
+  EXPECT_EQ(c, want);
+  EXPECT_EQ(c.origin, path_);
+}
+
+TEST_F(ConfigDefaults, EmbeddedDefaultLoadsToTheDefaults) {
+  std::string_view text = bh::default_config_toml();
+  auto r = bh::load_config_string(text, bh::kEmbeddedOrigin);
+  ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<ConfigError>(r).to_string();
+  Config want;
+  want.origin = std::string(bh::kEmbeddedOrigin);
+  EXPECT_EQ(std::get<Config>(r), want);
+  // Commented: every key appears (sink and source as commented-out examples).
+  for (const std::string& key : bh::config_keys()) {
+    std::string name = key.substr(key.find('.') + 1);
+    EXPECT_NE(text.find(name + " = "), std::string_view::npos) << key;
+  }
+  EXPECT_NE(text.find("# [[sink]]"), std::string_view::npos);
+  EXPECT_NE(text.find("# [[source]]"), std::string_view::npos);
+  // The same text loaded from a file behaves the same.
+  Config from_file = ok(text);
+  want.origin = path_;
+  EXPECT_EQ(from_file, want);
+}
+
+// ---- a full config -----------------------------------------------------------------------------
+
+TEST_F(ConfigLoad, FullConfigWithEverySection) {
+  Config c = ok(kFullConfig);
+  EXPECT_EQ(c.origin, path_);
+  EXPECT_EQ(c.ingest.listen, "[::1]:7800");
+  EXPECT_EQ(c.ingest.unix_socket, "/run/bulkhead/ingest.sock");
+  EXPECT_EQ(c.ingest.max_event_bytes, 32u * 1024);
+  EXPECT_EQ(c.ingest.idle_timeout, Millis{120000});
+  EXPECT_EQ(c.ingest.max_connections, 16u);
+  EXPECT_EQ(c.store.synchronous, bh::SyncLevel::normal);
+  EXPECT_EQ(c.store.max_batch, 512u);
+  EXPECT_EQ(c.store.max_pending, 50000u);
+  EXPECT_EQ(c.store.overflow, bh::Overflow::drop_oldest);
+  EXPECT_EQ(c.store.retention_age, std::chrono::days{3});
+  EXPECT_EQ(c.store.retention_bytes, 2ull << 30);
+  EXPECT_EQ(c.store.sqlite_heap_limit, 16ull << 20);
+  EXPECT_EQ(c.store.cache_kib, 4096u);
+  EXPECT_FALSE(c.audit.enabled);
+  EXPECT_EQ(c.audit.rotate_bytes, 10'000'000u);
+  EXPECT_EQ(c.audit.keep, 3u);
+
+  ASSERT_EQ(c.sources.size(), 2u);
+  EXPECT_EQ(c.sources[0].name, "prices");
+  EXPECT_EQ(c.sources[0].type, "websocket");
+  EXPECT_EQ(c.sources[0].subscribe, R"({"op":"subscribe","channel":"prices"})");
+  EXPECT_EQ(c.sources[0].ping_interval, Millis{15000});
+  EXPECT_EQ(c.sources[0].pong_timeout, Millis{5000});
+  EXPECT_EQ(c.sources[0].backoff_base, Millis{500});
+  EXPECT_EQ(c.sources[0].queue, 1000u);
+  EXPECT_EQ(c.sources[0].max_event_bytes, 8192u);
+  EXPECT_EQ(c.sources[0].dns_ttl, Millis{0});
+  EXPECT_EQ(c.sources[0].interval, Millis{60000});  // untouched default
+  EXPECT_EQ(c.sources[1].name, "orders");
+  EXPECT_EQ(c.sources[1].split, "json_array");
+  EXPECT_EQ(c.sources[1].max_response_bytes, 5ull << 20);
+  EXPECT_EQ(c.sources[1].connect_timeout, Millis{2000});
+  EXPECT_EQ(c.sources[1].breaker_failures, 3u);
+  EXPECT_EQ(c.sources[1].client_key, "/etc/bulkhead/client.key");
+  EXPECT_FALSE(c.sources[1].tls_verify);
+
+  ASSERT_EQ(c.sinks.size(), 2u);
+  EXPECT_EQ(c.sinks[0].name, "archive");
+  EXPECT_EQ(c.sinks[0].url, "https://archive.example.com/ingest");
+  EXPECT_TRUE(c.sinks[0].sources.empty());
+  EXPECT_EQ(c.sinks[0].batch_events, 500u);
+  EXPECT_EQ(c.sinks[0].batch_bytes, 512u * 1024);
+  EXPECT_EQ(c.sinks[0].max_connections, 4u);
+  EXPECT_EQ(c.sinks[0].pool_timeout, Millis{1000});
+  EXPECT_EQ(c.sinks[0].backoff_cap, Millis{60000});
+  EXPECT_EQ(c.sinks[0].breaker_probes, 2u);
+  EXPECT_EQ(c.sinks[0].ca_file, "/etc/ssl/archive-ca.pem");
+  EXPECT_EQ(c.sinks[1].name, "analytics");
+  EXPECT_EQ(c.sinks[1].sources, (bh::StringList{"ingest", "orders"}));
+  EXPECT_EQ(c.sinks[1].max_connections, 2u);
+
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.admin.listen, "0.0.0.0:9000");
+  EXPECT_EQ(c.admin.max_body_bytes, 4ull << 20);
+  EXPECT_EQ(c.console.serial, "/dev/ttyS1");
+  EXPECT_EQ(c.console.baud, 9600u);
+  EXPECT_TRUE(c.console.pty);
+  EXPECT_TRUE(c.console.stdio);
+  EXPECT_EQ(c.console.max_line, 1024u);
+  EXPECT_EQ(c.watchdog.period, Millis{500});
+  EXPECT_EQ(c.watchdog.warn_ratio, 0.9);
+  EXPECT_EQ(c.watchdog.device, "/dev/watchdog0");
+  EXPECT_EQ(c.watchdog.memory_budget, 64ull << 20);
+  EXPECT_EQ(c.watchdog.notify, "/run/systemd/notify");
+  EXPECT_EQ(c.runtime.shutdown_grace, Millis{10000});
+  EXPECT_EQ(c.runtime.log_level, "debug");
+  EXPECT_EQ(c.pool_limit("ingest_conn"), 32u);
+  EXPECT_EQ(c.pool_limit("sink_conn"), 8u);
+  EXPECT_EQ(c.pool_limit("source_conn"), 4u);
+  for (const auto& p : bh::budget::kPools) {
+    if (p.name != "ingest_conn" && p.name != "sink_conn" && p.name != "source_conn") {
+      EXPECT_EQ(c.pool_limit(p.name), p.capacity) << p.name;
+    }
+  }
+}
+
+TEST_F(ConfigLoad, StringOriginNamesErrorsAndConfig) {
+  auto r = bh::load_config_string("[store]\nmax_batch = 0\n", "inline.toml");
+  ASSERT_TRUE(std::holds_alternative<ConfigError>(r));
+  const auto& e = std::get<ConfigError>(r);
+  EXPECT_EQ(e.file, "inline.toml");
+  EXPECT_EQ(e.to_string(), "inline.toml:2:13: store.max_batch: 0 is below the minimum 1");
+  auto good = bh::load_config_string("", "inline.toml");
+  ASSERT_TRUE(std::holds_alternative<Config>(good));
+  EXPECT_EQ(std::get<Config>(good).origin, "inline.toml");
+}
+
+// ---- render → load -----------------------------------------------------------------------------
+
+TEST_F(ConfigRender, FullConfigRoundTrips) {
+  Config c = ok(kFullConfig);
+  std::string text = bh::render_config(c);
+  Config back = ok(text);
+  back.origin = c.origin;
+  EXPECT_EQ(back, c) << text;
+}
+
+TEST_F(ConfigRender, DefaultsRoundTrip) {
+  Config c;
+  Config back = ok(bh::render_config(c));
+  back.origin.clear();
+  EXPECT_EQ(back, c);
+}
+
+TEST_F(ConfigRender, AwkwardValuesRoundTrip) {
+  Config c;
+  c.store.path = "dir with \"quotes\"\\and\ttabs\x01/\xc3\xa9t\xc3\xa9.db";  // escapes + UTF-8
+  c.ingest.idle_timeout = Millis{1500};       // not a whole second
+  c.store.retention_bytes = 3 * 1000 * 1000 * 1000ull;  // not a power-of-two multiple
+  c.watchdog.warn_ratio = 1.0;                 // renders as a float
+  c.watchdog.grace = Millis{0};
+  c.sources.push_back({.name = "w", .type = "websocket", .url = "ws://[::1]:9/x", .subscribe = "line1\nline2"});
+  c.sinks.push_back({.name = "k", .url = "http://h/", .sources = {"ingest", "w"}});
+  std::string text = bh::render_config(c);
+  Config back = ok(text);
+  back.origin.clear();
+  EXPECT_EQ(back, c) << text;
+}
+
+TEST_F(ConfigRender, ListsEveryKey) {
+  Config c = ok(kFullConfig);
+  std::string text = bh::render_config(c);
+  for (const std::string& key : bh::config_keys()) {
+    std::string section = key.substr(0, key.find('.'));
+    std::string name = key.substr(key.find('.') + 1);
+    std::size_t at = text.find("[" + section + "]");
+    ASSERT_NE(at, std::string::npos) << key;
+    EXPECT_NE(text.find("\n" + name + " = ", at), std::string::npos) << key;
+  }
+  // Every key line is one config_keys() entry (sinks and sources counted per element).
+  std::size_t lines = 0;
+  for (std::size_t p = text.find(" = "); p != std::string::npos; p = text.find(" = ", p + 1)) ++lines;
+  std::size_t sink_keys = 0, source_keys = 0;
+  for (const std::string& key : bh::config_keys()) {
+    sink_keys += key.rfind("sink.", 0) == 0;
+    source_keys += key.rfind("source.", 0) == 0;
+  }
+  EXPECT_EQ(lines, bh::config_keys().size() + sink_keys + source_keys);  // 2 sinks, 2 sources
+}
+
+TEST_F(ConfigRender, ConfigKeysCoverEverySection) {
+  auto keys = bh::config_keys();
+  for (std::string_view s : {"ingest.", "store.", "audit.", "sink.", "source.", "admin.", "console.", "watchdog.",
+                             "runtime.", "pools."}) {
+    EXPECT_TRUE(std::any_of(keys.begin(), keys.end(), [&](const std::string& k) { return k.rfind(s, 0) == 0; })) << s;
+  }
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "pools.ingest_conn"), keys.end());
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "sink.breaker_probes"), keys.end());
+}
+
+// ---- errors ------------------------------------------------------------------------------------
+
+TEST_F(ConfigErrors, SyntaxErrorHasPosition) {
+  EXPECT_TRUE(fails("[ingest]\nlisten = \n", 2, "", ""));
+  EXPECT_TRUE(fails("[store]\npath = \"x\"\npath = \"y\"\n", 3, "", ""));  // redefinition
+  EXPECT_FALSE(error_of("[ingest\n").message.empty());
+}
+
+TEST_F(ConfigErrors, FileThatCannotBeOpened) {
+  std::string missing = dir_.file("missing.toml");
+  auto r = bh::load_config_file(missing);
+  ASSERT_TRUE(std::holds_alternative<ConfigError>(r));
+  const auto& e = std::get<ConfigError>(r);
+  EXPECT_EQ(e.file, missing);
+  EXPECT_EQ(e.line, 0u);
+  EXPECT_NE(e.message.find("cannot open"), std::string::npos);
+  EXPECT_EQ(e.to_string().rfind(missing + ": cannot open", 0), 0u) << e.to_string();
+}
+
+TEST_F(ConfigErrors, UnknownSectionAndKey) {
+  EXPECT_TRUE(fails("[ingest]\n\n[bogus]\nx = 1\n", 3, "bogus", "unknown section"));
+  EXPECT_TRUE(fails("[[bogus]]\nx = 1\n", 1, "bogus", "unknown section"));
+  EXPECT_TRUE(fails("\ndebug = true\n", 2, "debug", "unknown key"));
+  EXPECT_TRUE(fails("[store]\npath = \"x\"\nbogus = 1\n", 3, "store.bogus", "unknown key"));
+  EXPECT_TRUE(fails("[ingest.tls]\nx = 1\n", 1, "ingest.tls", "unknown key"));
+  EXPECT_TRUE(fails(sinks(2) + "colour = \"red\"\n", 9, "sink[1].colour", "unknown key"));
+}
+
+TEST_F(ConfigErrors, WrongType) {
+  EXPECT_TRUE(fails("[store]\nmax_batch = \"5\"\n", 2, "store.max_batch", "expected an integer, got a string"));
+  EXPECT_TRUE(fails("[audit]\nenabled = 1\n", 2, "audit.enabled", "expected a boolean, got an integer"));
+  EXPECT_TRUE(fails("[ingest]\nlisten = 7700\n", 2, "ingest.listen", "expected a string, got an integer"));
+  EXPECT_TRUE(fails("[store]\noverflow = 1\n", 2, "store.overflow", "expected a string (one of \"reject\", \"drop_oldest\")"));
+  EXPECT_TRUE(fails("[watchdog]\nwarn_ratio = \"high\"\n", 2, "watchdog.warn_ratio", "expected a number"));
+  EXPECT_TRUE(fails("ingest = 5\n", 1, "ingest", "expected a table [ingest], got an integer"));
+  EXPECT_TRUE(fails("[sink]\nname = \"a\"\n", 1, "sink", "expected an array of tables [[sink]], got a table"));
+  EXPECT_TRUE(fails("[pools]\ntask = 1.5\n", 2, "pools.task", "expected an integer, got a float"));
+  EXPECT_TRUE(fails(sinks(1) + "sources = \"ingest\"\n", 5, "sink[0].sources", "expected an array of strings"));
+  EXPECT_TRUE(fails(sinks(1) + "sources = [\"ingest\", 3]\n", 5, "sink[0].sources[1]", "expected a string, got an integer"));
+}
+
+TEST_F(ConfigErrors, OutOfRange) {
+  EXPECT_TRUE(fails("[audit]\nkeep = 0\n", 2, "audit.keep", "0 is below the minimum 1"));
+  EXPECT_TRUE(fails("[audit]\nkeep = 101\n", 2, "audit.keep", "101 exceeds the maximum 100"));
+  EXPECT_TRUE(fails("[store]\nmax_pending = -1\n", 2, "store.max_pending", "-1 is below the minimum 1"));
+  EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"50ms\"\n", 2, "ingest.idle_timeout", "50ms is below the minimum 100ms"));
+  EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"2d\"\n", 2, "ingest.idle_timeout", "2d exceeds the maximum 1d"));
+  EXPECT_TRUE(fails("[admin]\nmax_body_bytes = \"1GiB\"\n", 2, "admin.max_body_bytes", "1GiB exceeds the maximum 64MiB"));
+  EXPECT_TRUE(fails("[watchdog]\nwarn_ratio = 1.5\n", 2, "watchdog.warn_ratio", "1.5 is out of range [0.1, 1.0]"));
+  EXPECT_TRUE(fails("[console]\nbaud = 9999999999\n", 2, "console.baud", "exceeds the maximum 4000000"));
+  EXPECT_TRUE(fails("[ingest]\nunix_socket = \"/" + std::string(200, 'x') + "\"\n", 2, "ingest.unix_socket", "at most 107"));
+}
+
+TEST_F(ConfigErrors, EnumValueNotAllowed) {
+  EXPECT_TRUE(fails("[store]\noverflow = \"drop_newest\"\n", 2, "store.overflow",
+                    "\"drop_newest\" is not allowed; expected one of \"reject\", \"drop_oldest\""));
+  EXPECT_TRUE(fails("[store]\nsynchronous = \"off\"\n", 2, "store.synchronous", "expected one of \"full\", \"normal\""));
+  EXPECT_TRUE(fails("[runtime]\nlog_level = \"verbose\"\n", 2, "runtime.log_level", "\"debug\", \"info\", \"warn\", \"error\", \"off\""));
+  EXPECT_TRUE(fails("[[source]]\nname = \"a\"\ntype = \"ftp\"\nurl = \"ftp://x\"\n", 3, "source[0].type",
+                    "expected one of \"http_poll\", \"websocket\""));
+  EXPECT_TRUE(fails(sources(1) + "split = \"csv\"\n", 5, "source[0].split", "expected one of \"\", \"ndjson\", \"json_array\""));
+  EXPECT_TRUE(fails("[watchdog]\nnotify = \"yes\"\n", 2, "watchdog.notify", "is not \"auto\", \"off\""));
+}
+
+TEST_F(ConfigErrors, LimitAboveCompiledCapacity) {
+  auto e = error_of("[ingest]\nmax_connections = 100\n");
+  EXPECT_EQ(e.to_string(), path_ + ":2:19: ingest.max_connections: 100 exceeds the compiled capacity 64 of pool 'ingest_conn'");
+  EXPECT_EQ(ok("[ingest]\nmax_connections = 64\n").ingest.max_connections, 64u);
+  EXPECT_EQ(ok("[ingest]\nmax_connections = 63\n").ingest.max_connections, 63u);
+  EXPECT_TRUE(fails("[ingest]\nmax_connections = 65\n", 2, "ingest.max_connections", "65 exceeds the compiled capacity 64 of pool 'ingest_conn'"));
+  EXPECT_TRUE(fails("[ingest]\nmax_connections = 0\n", 2, "ingest.max_connections", "0 is below the minimum 1"));
+}
+
+TEST_F(ConfigErrors, EventBytesAndBatchAboveCompiledLimits) {
+  EXPECT_EQ(ok("[ingest]\nmax_event_bytes = 65536\n").ingest.max_event_bytes, 65536u);
+  EXPECT_TRUE(fails("[ingest]\nmax_event_bytes = 65537\n", 2, "ingest.max_event_bytes",
+                    "65537 exceeds the compiled limit 64KiB (budget::kMaxEventBytes)"));
+  EXPECT_TRUE(fails("[ingest]\nmax_event_bytes = \"1MiB\"\n", 2, "ingest.max_event_bytes", "1MiB exceeds the compiled limit 64KiB"));
+  EXPECT_TRUE(fails(sources(1) + "max_event_bytes = \"65KiB\"\n", 5, "source[0].max_event_bytes", "budget::kMaxEventBytes"));
+  EXPECT_EQ(ok("[store]\nmax_batch = 4096\n").store.max_batch, 4096u);
+  EXPECT_TRUE(fails("[store]\nmax_batch = 4097\n", 2, "store.max_batch", "4097 exceeds the compiled limit 4096 (budget::kMaxBatch)"));
+}
+
+TEST_F(ConfigErrors, SinkConnectionsAbovePerSinkLimit) {
+  EXPECT_EQ(ok(sinks(1, 4)).sinks[0].max_connections, 4u);
+  EXPECT_TRUE(fails(sinks(2, 5), 4, "sink[0].max_connections", "5 exceeds the compiled limit 4 (budget::kSinkConnsPerSink)"));
+}
+
+TEST_F(ConfigErrors, TooManySinksAndSources) {
+  EXPECT_EQ(ok(sinks(4)).sinks.size(), 4u);
+  EXPECT_TRUE(fails(sinks(5), 17, "sink[4]", "5 sinks exceed the compiled limit 4 (budget::kMaxSinks)"));
+  EXPECT_EQ(ok(sources(8)).sources.size(), 8u);
+  EXPECT_TRUE(fails(sources(9), 33, "source[8]", "9 sources exceed the compiled limit 8 (budget::kMaxSources)"));
+}
+
+TEST_F(ConfigErrors, MissingRequiredKeys) {
+  EXPECT_TRUE(fails("[[sink]]\nurl = \"http://a\"\n", 1, "sink[0].name", "missing required key"));
+  EXPECT_TRUE(fails(sinks(1) + "[[sink]]\nname = \"b\"\n", 5, "sink[1].url", "missing required key"));
+  EXPECT_TRUE(fails("\n[[source]]\ntype = \"http_poll\"\nurl = \"http://a\"\n", 2, "source[0].name", "missing required key"));
+  EXPECT_TRUE(fails("[[source]]\nname = \"a\"\nurl = \"http://a\"\n", 1, "source[0].type", "missing required key"));
+  EXPECT_TRUE(fails("[[source]]\nname = \"a\"\ntype = \"websocket\"\n", 1, "source[0].url", "missing required key"));
+}
+
+TEST_F(ConfigErrors, DuplicateAndReservedNames) {
+  EXPECT_TRUE(fails(sinks(1) + "[[sink]]\nname = \"s0\"\nurl = \"http://b\"\n", 6, "sink[1].name", "duplicate sink name \"s0\""));
+  EXPECT_TRUE(fails(sources(2) + "[[source]]\nname = \"f1\"\ntype = \"http_poll\"\nurl = \"http://b\"\n", 10, "source[2].name",
+                    "duplicate source name \"f1\""));
+  EXPECT_TRUE(fails("[[source]]\nname = \"ingest\"\ntype = \"http_poll\"\nurl = \"http://b\"\n", 2, "source[0].name", "reserved"));
+  EXPECT_TRUE(fails("[[sink]]\nname = \"has space\"\nurl = \"http://b\"\n", 2, "sink[0].name", "may only contain"));
+  EXPECT_TRUE(fails("[[sink]]\nname = \"\"\nurl = \"http://b\"\n", 2, "sink[0].name", "1..64 characters"));
+}
+
+TEST_F(ConfigErrors, UrlSchemes) {
+  EXPECT_TRUE(fails("[[sink]]\nname = \"a\"\nurl = \"ftp://x\"\n", 3, "sink[0].url", "must start with http:// or https://"));
+  EXPECT_TRUE(fails("[[sink]]\nname = \"a\"\nurl = \"ws://x\"\n", 3, "sink[0].url", "must start with http:// or https://"));
+  EXPECT_TRUE(fails("[[sink]]\nname = \"a\"\nurl = \"https://\"\n", 3, "sink[0].url", "names no host"));
+  EXPECT_TRUE(fails("[[source]]\nname = \"a\"\ntype = \"websocket\"\nurl = \"https://x\"\n", 4, "source[0].url",
+                    "must start with ws:// or wss://"));
+  EXPECT_TRUE(fails("[[source]]\nname = \"a\"\ntype = \"http_poll\"\nurl = \"wss://x\"\n", 4, "source[0].url",
+                    "must start with http:// or https://"));
+  Config c = ok("[[source]]\nname = \"a\"\ntype = \"websocket\"\nurl = \"wss://x/feed\"\n"
+                "[[source]]\nname = \"b\"\ntype = \"websocket\"\nurl = \"ws://x\"\n");
+  EXPECT_EQ(c.sources[1].url, "ws://x");
+}
+
+TEST_F(ConfigErrors, ListenAddresses) {
+  EXPECT_EQ(ok("[ingest]\nlisten = \"[::1]:7700\"\n").ingest.listen, "[::1]:7700");
+  EXPECT_EQ(ok("[ingest]\nlisten = \"0.0.0.0:1\"\n").ingest.listen, "0.0.0.0:1");
+  EXPECT_EQ(ok("[admin]\nlisten = \"[fe80::1]:65535\"\n").admin.listen, "[fe80::1]:65535");
+  struct Bad {
+    const char* value;
+    const char* needle;
+  };
+  for (const Bad& b : {Bad{"localhost:7700", "host \"localhost\" is not a numeric IPv4 address"},
+                       Bad{"127.0.0.1", "missing ':port'"},
+                       Bad{"127.0.0.1:0", "port \"0\" is not in 1..65535"},
+                       Bad{"127.0.0.1:65536", "port \"65536\" is not in 1..65535"},
+                       Bad{"127.0.0.1:http", "is not in 1..65535"},
+                       Bad{"::1:7700", "an IPv6 host goes in brackets"},
+                       Bad{"[::1]", "missing ':port'"},
+                       Bad{"[::1:7700", "missing ']'"},
+                       Bad{"[zz]:7700", "not a numeric IPv6 address"},
+                       Bad{"", "missing ':port'"}}) {
+    EXPECT_TRUE(fails(std::string("[ingest]\nlisten = \"") + b.value + "\"\n", 2, "ingest.listen", b.needle));
+    EXPECT_TRUE(fails(std::string("[admin]\n\nlisten = \"") + b.value + "\"\n", 3, "admin.listen", "is not a listen address"));
+  }
+}
+
+TEST_F(ConfigErrors, SinkSourcesMustExist) {
+  Config c = ok(sources(1) + "[[sink]]\nname = \"k\"\nurl = \"http://a\"\nsources = [\"ingest\", \"f0\"]\n");
+  EXPECT_EQ(c.sinks[0].sources, (bh::StringList{"ingest", "f0"}));
+  EXPECT_TRUE(fails(sources(1) + "[[sink]]\nname = \"k\"\nurl = \"http://a\"\nsources = [\"ingest\", \"nope\"]\n", 8, "sink[0].sources[1]",
+                    "unknown source \"nope\""));
+  EXPECT_TRUE(fails("[[sink]]\nname = \"k\"\nurl = \"http://a\"\nsources = [\"f0\"]\n", 4, "sink[0].sources[0]", "unknown source \"f0\""));
+}
+
+TEST_F(ConfigErrors, RulesAcrossKeys) {
+  EXPECT_TRUE(fails(sinks(1) + "client_cert = \"/c.pem\"\n", 5, "sink[0].client_cert", "client_cert and client_key must be set together"));
+  EXPECT_TRUE(fails(sources(1) + "client_key = \"/k.pem\"\n", 5, "source[0].client_key", "must be set together"));
+  EXPECT_TRUE(fails(sinks(1) + "backoff_base = \"2s\"\nbackoff_cap = \"1s\"\n", 6, "sink[0].backoff_cap", "1s is shorter than backoff_base 2s"));
+  EXPECT_TRUE(fails(sinks(1, 2) + "breaker_probes = 3\n", 5, "sink[0].breaker_probes", "3 exceeds this sink's max_connections 2"));
+  EXPECT_TRUE(fails("[store]\nsqlite_heap_limit = \"32MiB\"\n", 2, "store.sqlite_heap_limit", "must be below watchdog.memory_budget 32MiB"));
+  EXPECT_TRUE(fails("[store]\ncache_kib = 16384\n", 2, "store.cache_kib", "does not fit in store.sqlite_heap_limit 8MiB"));
+  // A default that breaks a rule is reported at its section.
+  EXPECT_TRUE(fails("[watchdog]\nperiod = \"20s\"\n", 1, "watchdog.timeout", "15s must be longer than watchdog.period 20s"));
+}
+
+TEST_F(ConfigErrors, FirstErrorIsTheEarliestInTheFile) {
+  // toml++ iterates keys sorted by name; the loader still reports the one written first.
+  EXPECT_TRUE(fails("[store]\nzz = 1\n[audit]\nkeep = 0\n", 2, "store.zz", "unknown key"));
+  EXPECT_TRUE(fails("[watchdog]\nperiod = \"2h\"\n[audit]\nkeep = 0\n", 2, "watchdog.period", "exceeds the maximum 1m"));
+}
+
+// ---- value syntax ------------------------------------------------------------------------------
+
+TEST_F(ConfigValues, ParseDuration) {
+  struct Case {
+    const char* text;
+    long long ms;
+  };
+  for (const Case& c : {Case{"250ms", 250}, Case{"5s", 5000}, Case{"2m", 120000}, Case{"1h", 3600000},
+                        Case{"7d", 604800000}, Case{"0ms", 0}, Case{"90s", 90000}}) {
+    Millis d{-1};
+    EXPECT_TRUE(bh::parse_duration(c.text, d)) << c.text;
+    EXPECT_EQ(d.count(), c.ms) << c.text;
+  }
+  for (const char* bad : {"", "5", "ms", "5x", "5 s", " 5s", "-5s", "5S", "1.5s", "5sec", "5ms5", "99999999999999999999d",
+                          "999999999999999d"}) {
+    Millis d{};
+    EXPECT_FALSE(bh::parse_duration(bad, d)) << bad;
+  }
+}
+
+TEST_F(ConfigValues, ParseSize) {
+  struct Case {
+    const char* text;
+    std::uint64_t bytes;
+  };
+  for (const Case& c : {Case{"512", 512}, Case{"512B", 512}, Case{"16KiB", 16384}, Case{"10MiB", 10ull << 20},
+                        Case{"1GiB", 1ull << 30}, Case{"1TiB", 1ull << 40}, Case{"16KB", 16000}, Case{"10MB", 10'000'000},
+                        Case{"1GB", 1'000'000'000}, Case{"2TB", 2'000'000'000'000}, Case{"0", 0}}) {
+    std::uint64_t v = 1;
+    EXPECT_TRUE(bh::parse_size(c.text, v)) << c.text;
+    EXPECT_EQ(v, c.bytes) << c.text;
+  }
+  for (const char* bad : {"", "KiB", "16kib", "16 KiB", "16KIB", "-1", "1.5MiB", "16XB", "16K", "99999999999TiB",
+                          "99999999999999999999"}) {
+    std::uint64_t v = 0;
+    EXPECT_FALSE(bh::parse_size(bad, v)) << bad;
+  }
+}
+
+TEST_F(ConfigValues, FormatShortestExactForm) {
+  EXPECT_EQ(bh::format_duration(Millis{604800000}), "7d");
+  EXPECT_EQ(bh::format_duration(Millis{90000}), "90s");
+  EXPECT_EQ(bh::format_duration(Millis{1500}), "1500ms");
+  EXPECT_EQ(bh::format_duration(Millis{0}), "0ms");
+  EXPECT_EQ(bh::format_size(16384), "16KiB");
+  EXPECT_EQ(bh::format_size(1ull << 30), "1GiB");
+  EXPECT_EQ(bh::format_size(1000), "1000");
+  EXPECT_EQ(bh::format_size(0), "0");
+}
+
+TEST_F(ConfigValues, DurationsAndSizesInTheFile) {
+  Config c = ok("[ingest]\nidle_timeout = 250\n[store]\nretention_bytes = \"3GB\"\n[audit]\nrotate_bytes = 1048576\n"
+                "[watchdog]\nwarn_ratio = 1\nloop_lag = \"1m\"\ntimeout = \"2m\"\n");
+  EXPECT_EQ(c.ingest.idle_timeout, Millis{250});
+  EXPECT_EQ(c.store.retention_bytes, 3'000'000'000u);
+  EXPECT_EQ(c.audit.rotate_bytes, 1u << 20);
+  EXPECT_EQ(c.watchdog.warn_ratio, 1.0);
+  EXPECT_EQ(c.watchdog.loop_lag, Millis{60000});
+  EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"5x\"\n", 2, "ingest.idle_timeout", "bad duration \"5x\": expected an integer followed by ms, s, m, h or d"));
+  EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"60\"\n", 2, "ingest.idle_timeout", "bad duration \"60\""));
+  EXPECT_TRUE(fails("[ingest]\nidle_timeout = 1.5\n", 2, "ingest.idle_timeout", "expected an integer (milliseconds) or a duration string"));
+  EXPECT_TRUE(fails("[store]\nretention_bytes = \"2 GiB\"\n", 2, "store.retention_bytes", "bad size \"2 GiB\""));
+  EXPECT_TRUE(fails("[store]\nretention_bytes = \"2gb\"\n", 2, "store.retention_bytes", "bad size \"2gb\""));
+  EXPECT_TRUE(fails("[store]\nretention_bytes = true\n", 2, "store.retention_bytes", "expected an integer (bytes) or a size string"));
+  // Size strings only where the key is a size: a count stays a plain integer.
+  EXPECT_TRUE(fails("[store]\nmax_batch = \"1KiB\"\n", 2, "store.max_batch", "expected an integer, got a string"));
+}
+
+// ---- pools -------------------------------------------------------------------------------------
+
+TEST_F(ConfigPools, LowerLimitsAndIngestFollows) {
+  Config c = ok("[pools]\ningest_conn = 8\nsink_conn = 5\nsource_conn = 1\n");
+  EXPECT_EQ(c.pool_limit("ingest_conn"), 8u);
+  EXPECT_EQ(c.pool_limit(bh::budget::PoolId::sink_conn), 5u);
+  EXPECT_EQ(c.pool_limit("source_conn"), 1u);
+  EXPECT_EQ(c.pool_limit("admin_conn"), bh::budget::capacity(bh::budget::PoolId::admin_conn));
+  EXPECT_EQ(c.ingest.max_connections, 8u);  // follows the pool when not set
+  EXPECT_EQ(ok("[ingest]\nmax_connections = 4\n[pools]\ningest_conn = 8\n").ingest.max_connections, 4u);
+  EXPECT_EQ(ok("[ingest]\nmax_connections = 8\n[pools]\ningest_conn = 8\n").ingest.max_connections, 8u);
+}
+
+TEST_F(ConfigPools, CapacityBoundaries) {
+  for (const auto& p : bh::budget::kPools) {
+    std::string name(p.name);
+    EXPECT_EQ(ok("[pools]\n" + name + " = " + std::to_string(p.capacity) + "\n").pool_limit(name), p.capacity) << name;
+    if (p.capacity > 1) {
+      EXPECT_EQ(ok("[pools]\n" + name + " = " + std::to_string(p.capacity - 1) + "\n").pool_limit(name), p.capacity - 1) << name;
+    }
+    EXPECT_TRUE(fails("[pools]\n" + name + " = " + std::to_string(p.capacity + 1) + "\n", 2, "pools." + name,
+                      std::to_string(p.capacity + 1) + " exceeds the compiled capacity " + std::to_string(p.capacity) +
+                          " of pool '" + name + "'"));
+    EXPECT_TRUE(fails("[pools]\n" + name + " = 0\n", 2, "pools." + name, "0 is below the minimum 1"));
+  }
+}
+
+TEST_F(ConfigPools, UnknownPool) {
+  EXPECT_TRUE(fails("[pools]\nsink_conn = 10\nfoo = 3\n", 3, "pools.foo", "unknown pool 'foo' (pools: ingest_conn, sink_conn"));
+}
+
+TEST_F(ConfigPools, IngestConnectionsAbovePoolLimit) {
+  EXPECT_TRUE(fails("[ingest]\nmax_connections = 32\n[pools]\ningest_conn = 16\n", 2, "ingest.max_connections",
+                    "32 exceeds the [pools] ingest_conn limit 16"));
+}
+
+TEST_F(ConfigPools, SinkAndSourceConnectionsWithinPools) {
+  EXPECT_EQ(ok("[pools]\nsink_conn = 4\n" + sinks(2, 2)).sinks.size(), 2u);
+  EXPECT_TRUE(fails("[pools]\nsink_conn = 3\n" + sinks(2, 2), 10, "sink[1].max_connections",
+                    "sinks need 4 connections in total, above the [pools] sink_conn limit 3"));
+  EXPECT_EQ(ok("[pools]\nsource_conn = 2\n" + sources(2)).sources.size(), 2u);
+  EXPECT_TRUE(fails("[pools]\nsource_conn = 2\n" + sources(3), 11, "source[2]", "3 sources need one connection each; the [pools] source_conn limit is 2"));
+}
+
+// ---- docs --------------------------------------------------------------------------------------
+
+TEST(ConfigReference, MarkdownListsEveryKey) {
+  std::string md = bh::config_reference_markdown();
+  for (const std::string& key : bh::config_keys()) {
+    std::string section = key.substr(0, key.find('.'));
+    std::string name = key.substr(key.find('.') + 1);
+    std::size_t at = md.find("## [" + section + "]");
+    if (at == std::string::npos) at = md.find("## [[" + section + "]]");
+    ASSERT_NE(at, std::string::npos) << "no heading for " << section;
+    std::size_t end = md.find("\n## ", at + 1);
+    std::size_t row = md.find("| `" + name + "` |", at);
+    EXPECT_TRUE(row != std::string::npos && row < end) << key << " missing from the reference";
+  }
+  for (std::string_view must : {"KiB", "powers of 1000", "\"7d\"", "Rules across keys"})
+    EXPECT_NE(md.find(must), std::string::npos) << must;
+}
+
+}  // namespace
