@@ -1,0 +1,167 @@
+// AuditLog implementation (see audit_log.hpp): fixed buffer, one fd kept open, size rotation.
+// Every failure path closes the fd and counts; nothing here allocates after open().
+#include "platform/store/audit_log.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "platform/log.hpp"
+
+namespace bh {
+
+namespace {
+constexpr std::size_t kMaxLine = 20 + 1 + 20 + 1 + AuditLog::kMaxSource + 1 + 20 + 1;
+constexpr std::size_t kMaxName = PATH_MAX;  // path + ".<n>" must fit
+
+// "<path>.<n>" (n > 0) or "<path>" into out.
+void numbered(const std::string& path, std::uint32_t n, char (&out)[kMaxName]) noexcept {
+  auto r = n ? fmt::format_to_n(out, kMaxName - 1, "{}.{}", path, n) : fmt::format_to_n(out, kMaxName - 1, "{}", path);
+  *r.out = '\0';
+}
+}  // namespace
+
+std::error_code AuditLog::open(const AuditOptions& opts) {
+  close();
+  opts_ = opts;
+  stats_ = {};
+  used_ = used_lines_ = 0;
+  if (opts_.path.empty() || opts_.path.size() + 12 >= kMaxName) return fail(EINVAL, "open");
+  return reopen();
+}
+
+void AuditLog::close() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  last_ok_ = false;
+}
+
+std::error_code AuditLog::fail(int e, const char* what) noexcept {
+  if (last_ok_ || stats_.write_errors == 0) {
+    bh::log::warn("audit: {} {} failed: {}", what, opts_.path, std::strerror(e));  // once per outage
+  }
+  ++stats_.write_errors;
+  stats_.lost_lines += used_lines_;
+  used_ = used_lines_ = 0;
+  close();
+  return {e, std::system_category()};
+}
+
+std::error_code AuditLog::reopen() noexcept {
+  close();
+  int fd = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return fail(errno, "open");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(e, "fstat");
+  }
+  fd_ = fd;
+  file_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  last_ok_ = true;
+  return {};
+}
+
+std::error_code AuditLog::rotate() noexcept {
+  close();
+  char from[kMaxName];
+  char to[kMaxName];
+  if (opts_.keep == 0) {
+    numbered(opts_.path, 0, from);
+    if (::unlink(from) != 0 && errno != ENOENT) return fail(errno, "rotate unlink");
+  } else {
+    numbered(opts_.path, opts_.keep, to);
+    if (::unlink(to) != 0 && errno != ENOENT) return fail(errno, "rotate unlink");
+    for (std::uint32_t i = opts_.keep; i >= 1; --i) {
+      numbered(opts_.path, i - 1, from);
+      numbered(opts_.path, i, to);
+      if (::rename(from, to) != 0 && errno != ENOENT) return fail(errno, "rotate rename");
+    }
+  }
+  ++stats_.rotations;
+  return reopen();
+}
+
+std::error_code AuditLog::flush() noexcept {
+  std::size_t off = 0;
+  while (off < used_) {
+    ssize_t w = ::write(fd_, buf_.data() + off, used_ - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return fail(errno, "write");
+    }
+    off += static_cast<std::size_t>(w);
+  }
+  file_bytes_ += used_;
+  stats_.bytes += used_;
+  stats_.lines += used_lines_;
+  used_ = used_lines_ = 0;
+  last_ok_ = true;
+  return {};
+}
+
+std::size_t AuditLog::format(const AuditRecord& r, char* out) const noexcept {
+  char* p = out;
+  char* end = out + kMaxLine;
+  p = std::to_chars(p, end, r.seq).ptr;
+  *p++ = ' ';
+  p = std::to_chars(p, end, r.ts_ms).ptr;
+  *p++ = ' ';
+  if (r.source.empty()) {
+    *p++ = '-';
+  } else {
+    const std::size_t n = std::min(r.source.size(), kMaxSource);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(r.source[i]);
+      *p++ = (c <= ' ' || c == 0x7f) ? '_' : static_cast<char>(c);
+    }
+  }
+  *p++ = ' ';
+  p = std::to_chars(p, end, r.size).ptr;
+  *p++ = '\n';
+  return static_cast<std::size_t>(p - out);
+}
+
+std::error_code AuditLog::append(std::span<const AuditRecord> records) noexcept {
+  if (opts_.path.empty()) return {EINVAL, std::system_category()};
+  if (records.empty()) return {};
+  std::error_code ec;
+  if (fd_ < 0 && (ec = reopen())) {  // the previous failure closed the fd: try again now
+    stats_.lost_lines += records.size();
+    return ec;
+  }
+  std::size_t i = 0;
+  for (; i < records.size(); ++i) {
+    char line[kMaxLine];
+    const std::size_t n = format(records[i], line);
+    if (opts_.rotate_bytes && file_bytes_ + used_ + n > opts_.rotate_bytes && file_bytes_ + used_ > 0) {
+      if ((ec = flush()) || (ec = rotate())) break;
+    }
+    if (used_ + n > buf_.size() && (ec = flush())) break;
+    std::memcpy(buf_.data() + used_, line, n);
+    used_ += n;
+    ++used_lines_;
+  }
+  if (ec) {  // the fd is closed; what was buffered is counted lost by fail(), the rest here
+    stats_.lost_lines += records.size() - i;
+    return ec;
+  }
+  return flush();
+}
+
+AuditStats AuditLog::stats() const noexcept {
+  AuditStats s = stats_;
+  s.file_bytes = file_bytes_;
+  s.open = fd_ >= 0;
+  return s;
+}
+
+}  // namespace bh

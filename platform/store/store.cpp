@@ -1,0 +1,777 @@
+// Store implementation (see store.hpp). Invariants kept here:
+// - next_seq_ is persisted in meta in the same transaction as the rows it numbers, so seqs grow
+//   across restarts even when retention purged every event.
+// - Retained events form a contiguous tail [oldest_, last_seq] (retention deletes a seq prefix),
+//   plus "islands" below oldest_ kept alive by 'dead'/'replaying' dead letters. Every cursor is
+//   >= oldest_ - 1, so pending = last_seq - min cursor exactly, in O(1).
+// - Every write path runs in a TxnGuard or a single autocommit statement: after any error the
+//   connection is back in autocommit mode and the in-memory state is unchanged.
+#include "platform/store/store.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "platform/log.hpp"
+
+namespace bh {
+
+namespace {
+
+class StoreCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "bh.store"; }
+  std::string message(int e) const override {
+    switch (static_cast<StoreErrc>(e)) {
+      case StoreErrc::not_open: return "store not open";
+      case StoreErrc::invalid_argument: return "invalid argument";
+      case StoreErrc::unknown_sink: return "unknown sink";
+      case StoreErrc::too_many_sinks: return "too many sinks";
+      case StoreErrc::bad_cursor: return "cursor out of range";
+      case StoreErrc::health_check: return "database health check failed";
+      case StoreErrc::schema: return "database schema is newer than this build";
+    }
+    return "unknown store error";
+  }
+};
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE IF NOT EXISTS meta(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " next_seq INTEGER NOT NULL, purged_upto INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta(id, next_seq, purged_upto) VALUES(1, 1, 0);"
+    "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+    " source TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sinks(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " cursor INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " sink INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('dead', 'replaying', 'replayed')),"
+    " reason TEXT NOT NULL, http_status INTEGER NOT NULL, ts_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_by_status ON dead_letters(status, sink, id);"
+    "PRAGMA user_version = 1;"
+    "COMMIT;";
+
+// Events inside a 'dead'/'replaying' dead letter are kept for replay.
+#define BH_UNPROTECTED                                                                     \
+  " AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.status IN ('dead', 'replaying')" \
+  " AND events.seq BETWEEN d.first_seq AND d.last_seq)"
+#define BH_DEAD_COLS "id, sink, first_seq, last_seq, status, reason, http_status, ts_ms"
+
+std::error_code err(StoreErrc e) noexcept { return make_error_code(e); }
+std::int64_t i64(std::uint64_t v) noexcept { return static_cast<std::int64_t>(v); }
+std::uint64_t u64(std::int64_t v) noexcept { return v < 0 ? 0 : static_cast<std::uint64_t>(v); }
+
+// Runs a one-row query at start-up and copies the first column as text into out.
+std::error_code query_text(sqlite3* db, const char* q, char* out, std::size_t n) {
+  sql::Stmt s;
+  if (auto ec = s.prepare(db, q)) return ec;
+  int rc = s.step();
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? err(StoreErrc::health_check) : sql::make_error(rc);
+  auto t = s.column_text(0);
+  std::size_t k = std::min(t.size(), n - 1);
+  std::memcpy(out, t.data(), k);
+  out[k] = '\0';
+  return {};
+}
+
+std::error_code query_int(sqlite3* db, const char* q, std::int64_t& out) {
+  sql::Stmt s;
+  if (auto ec = s.prepare(db, q)) return ec;
+  int rc = s.step();
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? err(StoreErrc::health_check) : sql::make_error(rc);
+  out = s.column_int64(0);
+  return {};
+}
+
+}  // namespace
+
+const std::error_category& store_category() noexcept {
+  static const StoreCategory c;
+  return c;
+}
+
+std::string_view dead_status_name(DeadStatus s) noexcept {
+  switch (s) {
+    case DeadStatus::dead: return "dead";
+    case DeadStatus::replaying: return "replaying";
+    case DeadStatus::replayed: return "replayed";
+  }
+  return "?";
+}
+
+void Store::Stmts::finalize_all() noexcept {
+  for (sql::Stmt* s : {&insert, &set_next_seq, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
+                       &list_dead, &mark_dead, &mark_dead_seq, &next_replay, &finish_replay, &purge_dead, &first_young,
+                       &delete_prefix, &delete_islands, &set_purged, &page_count, &freelist_count}) {
+    s->finalize();
+  }
+}
+
+// ---- open / close ----------------------------------------------------------------------------
+
+std::error_code Store::open(const StoreOptions& opts) {
+  close();
+  opts_ = opts;
+  if (opts_.max_batch == 0) return err(StoreErrc::invalid_argument);
+  auto ec = open_steps();
+  if (ec) {
+    bh::log::error("store: open {} failed: {} ({})", opts_.path, ec.message(), db_.errmsg());
+    close();  // a failed open leaves nothing open: statements finalized, handle closed
+  }
+  return ec;
+}
+
+std::error_code Store::open_steps() {
+  if (opts_.heap_limit > 0) sqlite3_hard_heap_limit64(opts_.heap_limit);
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (auto ec = db_.open(opts_.path.c_str(), flags, opts_.vfs, opts_.busy_timeout_ms)) return ec;
+  sqlite3* h = db_.get();
+
+  std::int64_t one = 0;
+  if (auto ec = query_int(h, "SELECT 1", one)) return ec;
+  if (one != 1) return err(StoreErrc::health_check);
+
+  char text[64];
+  if (auto ec = query_text(h, "PRAGMA journal_mode=WAL", text, sizeof text)) return ec;
+  if (std::strcmp(text, "wal") != 0) return err(StoreErrc::health_check);
+
+  char pragmas[256];
+  auto r = fmt::format_to_n(pragmas, sizeof pragmas - 1,
+                            "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA journal_size_limit={};"
+                            " PRAGMA temp_store=MEMORY;",
+                            opts_.sync_full ? "FULL" : "NORMAL", std::max(opts_.cache_kib, 64), 64 << 20);
+  *r.out = '\0';
+  if (auto ec = db_.exec(pragmas)) return ec;
+
+  if (opts_.quick_check) {
+    if (auto ec = query_text(h, "PRAGMA quick_check", text, sizeof text)) return ec;
+    if (std::strcmp(text, "ok") != 0) {
+      bh::log::error("store: quick_check: {}", text);
+      return err(StoreErrc::health_check);
+    }
+  }
+
+  std::int64_t version = 0;
+  if (auto ec = query_int(h, "PRAGMA user_version", version)) return ec;
+  if (version > kSchemaVersion) return err(StoreErrc::schema);
+  if (auto ec = db_.exec(kSchema)) {
+    db_.rollback();
+    return ec;
+  }
+  if (auto ec = query_int(h, "PRAGMA page_size", page_size_)) return ec;
+  if (auto ec = prepare_all()) return ec;
+  return load_state();
+}
+
+std::error_code Store::prepare_all() {
+  sqlite3* h = db_.get();
+  struct Entry {
+    sql::Stmt* s;
+    const char* q;
+  };
+  const Entry entries[] = {
+      {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body) VALUES(?1, ?2, ?3, ?4)"},
+      {&st_.set_next_seq, "UPDATE meta SET next_seq = ?1 WHERE id = 1"},
+      {&st_.read_batch, "SELECT seq, ts_ms, source, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
+      {&st_.read_range, "SELECT seq, ts_ms, source, body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
+      {&st_.set_cursor, "UPDATE sinks SET cursor = ?2 WHERE id = ?1"},
+      {&st_.raise_cursors, "UPDATE sinks SET cursor = ?1 WHERE cursor < ?1"},
+      {&st_.ins_dead,
+       "INSERT INTO dead_letters(sink, first_seq, last_seq, status, reason, http_status, ts_ms)"
+       " VALUES(?1, ?2, ?3, 'dead', ?4, ?5, ?6)"},
+      {&st_.list_dead, "SELECT " BH_DEAD_COLS " FROM dead_letters ORDER BY id"},
+      {&st_.mark_dead, "UPDATE dead_letters SET status = 'replaying' WHERE status = 'dead' AND (?1 = 0 OR id = ?1)"},
+      {&st_.mark_dead_seq,
+       "UPDATE dead_letters SET status = 'replaying' WHERE status = 'dead' AND ?1 BETWEEN first_seq AND last_seq"},
+      {&st_.next_replay,
+       "SELECT " BH_DEAD_COLS " FROM dead_letters WHERE status = 'replaying' AND sink = ?1 ORDER BY id LIMIT 1"},
+      {&st_.finish_replay, "UPDATE dead_letters SET status = ?2 WHERE id = ?1 AND status = 'replaying'"},
+      {&st_.purge_dead, "DELETE FROM dead_letters WHERE ?1 = 0 OR id = ?1"},
+      {&st_.first_young, "SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2 AND ts_ms >= ?3 ORDER BY seq LIMIT 1"},
+      {&st_.delete_prefix, "DELETE FROM events WHERE seq BETWEEN ?1 AND ?2" BH_UNPROTECTED},
+      {&st_.delete_islands, "DELETE FROM events WHERE seq < ?1" BH_UNPROTECTED},
+      {&st_.set_purged, "UPDATE meta SET purged_upto = ?1 WHERE id = 1"},
+      {&st_.page_count, "PRAGMA page_count"},
+      {&st_.freelist_count, "PRAGMA freelist_count"},
+  };
+  for (const auto& e : entries) {
+    if (auto ec = e.s->prepare(h, e.q)) return ec;
+  }
+  return {};
+}
+
+std::error_code Store::load_state() {
+  sqlite3* h = db_.get();
+  sql::Stmt s;
+  if (auto ec = s.prepare(h, "SELECT next_seq, purged_upto, (SELECT max(seq) FROM events) FROM meta WHERE id = 1")) {
+    return ec;
+  }
+  int rc = s.step();
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? err(StoreErrc::health_check) : sql::make_error(rc);
+  next_seq_ = std::max<std::uint64_t>(1, u64(s.column_int64(0)));
+  const std::uint64_t purged_upto = u64(s.column_int64(1));
+  const std::uint64_t max_seq = u64(s.column_int64(2));  // NULL (no rows) reads as 0
+  if (max_seq >= next_seq_) {
+    bh::log::warn("store: next_seq {} behind max seq {}; repaired", next_seq_, max_seq);
+    next_seq_ = max_seq + 1;
+  }
+  oldest_ = std::min(purged_upto + 1, next_seq_);
+
+  sinks_ = {};
+  sink_count_ = 0;
+  if (auto ec = s.prepare(h, "SELECT id, name, cursor FROM sinks ORDER BY id")) return ec;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (sink_count_ == kMaxSinks) return err(StoreErrc::too_many_sinks);
+    Sink& k = sinks_[sink_count_++];
+    auto name = s.column_text(1);
+    k.used = true;
+    k.db_id = s.column_int64(0);
+    k.name_len = static_cast<std::uint8_t>(std::min(name.size(), kMaxSinkName));
+    std::memcpy(k.name.data(), name.data(), k.name_len);
+    k.cursor = std::clamp(u64(s.column_int64(2)), oldest_ - 1, last_seq());
+  }
+  if (rc != SQLITE_DONE) return sql::make_error(rc);
+  recompute_min();
+  counters_ = {};
+  islands_dirty_ = true;
+  return {};
+}
+
+void Store::close() noexcept {
+  st_.finalize_all();
+  db_.close();
+  sinks_ = {};
+  sink_count_ = 0;
+  min_cursor_ = 0;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+bool Store::fault(FaultPoint p) noexcept {
+  if (fault_point_ != p || fault_countdown_ <= 0) return false;
+  if (--fault_countdown_ > 0) return false;
+  fault_point_ = FaultPoint::none;
+  return true;
+}
+
+int Store::step_fault(sql::Stmt& s, FaultPoint p) noexcept { return fault(p) ? SQLITE_IOERR : s.step(); }
+
+void Store::recompute_min() noexcept {
+  std::uint64_t m = last_seq();
+  for (const Sink& k : sinks_) {
+    if (k.used) m = std::min(m, k.cursor);
+  }
+  min_cursor_ = m;
+}
+
+Store::Sink* Store::sink_at(int sink) noexcept {
+  if (sink < 0 || sink >= static_cast<int>(kMaxSinks) || !sinks_[static_cast<std::size_t>(sink)].used) return nullptr;
+  return &sinks_[static_cast<std::size_t>(sink)];
+}
+const Store::Sink* Store::sink_at(int sink) const noexcept { return const_cast<Store*>(this)->sink_at(sink); }
+
+std::error_code Store::write_error(std::error_code ec, const char* what) noexcept {
+  const std::uint64_t n = ++counters_.commit_errors;
+  if ((n & (n - 1)) == 0) {  // 1st, 2nd, 4th, 8th, ...: a full disk must not flood the log
+    bh::log::warn("store: {} failed: {} ({}); {} write errors so far", what, sqlite3_errstr(ec.value()),
+                  db_.errmsg(), n);
+  }
+  return ec;
+}
+
+// ---- append ----------------------------------------------------------------------------------
+
+std::error_code Store::append(std::span<const EventIn> events, std::span<std::uint64_t> seqs_out) noexcept {
+  if (!is_open()) return err(StoreErrc::not_open);
+  const std::size_t n = events.size();
+  if (n == 0 || n > opts_.max_batch || seqs_out.size() < n) return err(StoreErrc::invalid_argument);
+
+  sql::TxnGuard txn(db_);
+  if (auto ec = fault(FaultPoint::begin) ? sql::make_error(SQLITE_IOERR) : txn.begin()) return write_error(ec, "append begin");
+  sql::Stmt& ins = st_.insert;
+  std::uint64_t seq = next_seq_;
+  for (const EventIn& e : events) {
+    ins.bind(1, i64(seq));
+    ins.bind(2, e.ts_ms);
+    ins.bind_text(3, e.source);
+    ins.bind_blob(4, e.body);
+    int rc = step_fault(ins, FaultPoint::insert);
+    ins.reset();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
+    ++seq;
+  }
+  {
+    sql::Stmt& m = st_.set_next_seq;
+    sql::StmtScope scope(m);
+    m.bind(1, i64(seq));
+    int rc = step_fault(m, FaultPoint::next_seq);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append next_seq");
+  }
+  // Durability rule: the batch is acked ("ok <seq>") only after this COMMIT returned OK.
+  if (auto ec = fault(FaultPoint::commit) ? sql::make_error(SQLITE_IOERR) : txn.commit()) {
+    return write_error(ec, "append commit");
+  }
+  for (std::size_t i = 0; i < n; ++i) seqs_out[i] = next_seq_ + i;
+  next_seq_ = seq;
+  counters_.appended += n;
+  ++counters_.batches;
+  return {};
+}
+
+// ---- sinks and delivery ----------------------------------------------------------------------
+
+int Store::find_sink(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < kMaxSinks; ++i) {
+    if (sinks_[i].used && sinks_[i].view() == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string_view Store::sink_name(int sink) const noexcept {
+  const Sink* k = sink_at(sink);
+  return k ? k->view() : std::string_view{};
+}
+
+std::uint64_t Store::cursor(int sink) const noexcept {
+  const Sink* k = sink_at(sink);
+  return k ? k->cursor : 0;
+}
+
+std::error_code Store::register_sink(std::string_view name, int& sink) {
+  sink = -1;
+  if (!is_open()) return err(StoreErrc::not_open);
+  if (name.empty() || name.size() > kMaxSinkName) return err(StoreErrc::invalid_argument);
+  if ((sink = find_sink(name)) >= 0) return {};
+  std::size_t slot = 0;
+  while (slot < kMaxSinks && sinks_[slot].used) ++slot;
+  if (slot == kMaxSinks) return err(StoreErrc::too_many_sinks);
+
+  const std::uint64_t start = oldest_ - 1;  // the oldest retained event of the tail is delivered next
+  sql::Stmt s;
+  if (auto ec = s.prepare(db_.get(), "INSERT INTO sinks(name, cursor) VALUES(?1, ?2)")) return ec;
+  s.bind_text(1, name);
+  s.bind(2, i64(start));
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "register_sink");
+  Sink& k = sinks_[slot];
+  k.used = true;
+  k.db_id = sqlite3_last_insert_rowid(db_.get());
+  k.cursor = start;
+  k.name_len = static_cast<std::uint8_t>(name.size());
+  std::memcpy(k.name.data(), name.data(), name.size());
+  ++sink_count_;
+  recompute_min();
+  sink = static_cast<int>(slot);
+  return {};
+}
+
+std::error_code Store::remove_sink(std::string_view name) {
+  if (!is_open()) return err(StoreErrc::not_open);
+  int h = find_sink(name);
+  if (h < 0) return err(StoreErrc::unknown_sink);
+  Sink& k = sinks_[static_cast<std::size_t>(h)];
+  sql::TxnGuard txn(db_);
+  if (auto ec = txn.begin()) return write_error(ec, "remove_sink");
+  for (const char* q : {"DELETE FROM dead_letters WHERE sink = ?1", "DELETE FROM sinks WHERE id = ?1"}) {
+    sql::Stmt s;
+    if (auto ec = s.prepare(db_.get(), q)) return ec;
+    s.bind(1, k.db_id);
+    int rc = s.step();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "remove_sink");
+  }
+  if (auto ec = txn.commit()) return write_error(ec, "remove_sink commit");
+  k = Sink{};
+  --sink_count_;
+  recompute_min();
+  islands_dirty_ = true;
+  return {};
+}
+
+std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint64_t max_bytes,
+                                  FunctionRef<void(const EventOut&)> visit, std::uint32_t& count) noexcept {
+  count = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  const Sink* k = sink_at(sink);
+  if (!k) return err(StoreErrc::unknown_sink);
+  if (max_events == 0 || k->cursor >= last_seq()) return {};
+  sql::Stmt& s = st_.read_batch;
+  sql::StmtScope scope(s);
+  s.bind(1, i64(k->cursor));
+  s.bind(2, static_cast<std::int64_t>(max_events));
+  std::uint64_t bytes = 0;
+  int rc;
+  while ((rc = step_fault(s, FaultPoint::read)) == SQLITE_ROW) {
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
+    if (count > 0 && bytes + e.body.size() > max_bytes) break;
+    bytes += e.body.size();
+    visit(e);
+    ++count;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    ++counters_.read_errors;
+    bh::log::warn("store: read_batch failed: {}", sqlite3_errstr(rc));
+    return sql::make_error(rc);
+  }
+  return {};
+}
+
+std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
+  if (!is_open()) return err(StoreErrc::not_open);
+  Sink* k = sink_at(sink);
+  if (!k) return err(StoreErrc::unknown_sink);
+  if (seq == k->cursor) return {};
+  if (seq < k->cursor || seq > last_seq()) return err(StoreErrc::bad_cursor);
+  sql::Stmt& s = st_.set_cursor;
+  sql::StmtScope scope(s);
+  s.bind(1, k->db_id);
+  s.bind(2, i64(seq));
+  int rc = step_fault(s, FaultPoint::cursor);  // one autocommit UPDATE: its own transaction
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "advance_cursor");
+  k->cursor = seq;
+  recompute_min();
+  return {};
+}
+
+std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noexcept {
+  dropped = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  if (sink_count_ == 0 || n == 0) return {};
+  const std::uint64_t target = std::min(last_seq(), min_cursor_ + std::min(n, last_seq()));
+  if (target <= min_cursor_) return {};
+  sql::Stmt& s = st_.raise_cursors;
+  sql::StmtScope scope(s);
+  s.bind(1, i64(target));
+  int rc = step_fault(s, FaultPoint::cursor);
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "drop_oldest");
+  for (Sink& k : sinks_) {
+    if (k.used) k.cursor = std::max(k.cursor, target);
+  }
+  dropped = target - min_cursor_;
+  counters_.dropped += dropped;  // the caller logs (rate-limited)
+  recompute_min();
+  return {};
+}
+
+// ---- dead letters ----------------------------------------------------------------------------
+
+std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t last, int http_status,
+                                   std::string_view reason, std::int64_t now_ms) noexcept {
+  if (!is_open()) return err(StoreErrc::not_open);
+  Sink* k = sink_at(sink);
+  if (!k) return err(StoreErrc::unknown_sink);
+  if (first == 0 || first > last || last > last_seq()) return err(StoreErrc::invalid_argument);
+  sql::TxnGuard txn(db_);
+  if (auto ec = txn.begin()) return write_error(ec, "dead_letter begin");
+  {
+    sql::Stmt& s = st_.ins_dead;
+    sql::StmtScope scope(s);
+    s.bind(1, k->db_id);
+    s.bind(2, i64(first));
+    s.bind(3, i64(last));
+    s.bind_text(4, reason.substr(0, DeadLetter::kMaxReason));
+    s.bind(5, http_status);
+    s.bind(6, now_ms);
+    int rc = step_fault(s, FaultPoint::dead_letter);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "dead_letter insert");
+  }
+  const std::uint64_t new_cursor = std::max(k->cursor, last);
+  if (new_cursor != k->cursor) {
+    sql::Stmt& s = st_.set_cursor;
+    sql::StmtScope scope(s);
+    s.bind(1, k->db_id);
+    s.bind(2, i64(new_cursor));
+    int rc = step_fault(s, FaultPoint::cursor);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "dead_letter cursor");
+  }
+  if (auto ec = fault(FaultPoint::commit) ? sql::make_error(SQLITE_IOERR) : txn.commit()) {
+    return write_error(ec, "dead_letter commit");
+  }
+  k->cursor = new_cursor;
+  recompute_min();
+  ++counters_.dead_lettered;
+  return {};
+}
+
+void Store::fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept {
+  d.id = s.column_int64(0);
+  const std::int64_t db_sink = s.column_int64(1);
+  d.sink = -1;
+  for (std::size_t i = 0; i < kMaxSinks; ++i) {
+    if (sinks_[i].used && sinks_[i].db_id == db_sink) d.sink = static_cast<int>(i);
+  }
+  d.first_seq = u64(s.column_int64(2));
+  d.last_seq = u64(s.column_int64(3));
+  auto st = s.column_text(4);
+  d.status = st == "replaying" ? DeadStatus::replaying : st == "replayed" ? DeadStatus::replayed : DeadStatus::dead;
+  auto r = s.column_text(5);
+  d.reason_len = static_cast<std::uint16_t>(std::min(r.size(), DeadLetter::kMaxReason));
+  std::memcpy(d.reason_buf.data(), r.data(), d.reason_len);
+  d.http_status = static_cast<int>(s.column_int64(6));
+  d.ts_ms = s.column_int64(7);
+}
+
+std::error_code Store::list_dead(FunctionRef<void(const DeadLetter&)> visit) noexcept {
+  if (!is_open()) return err(StoreErrc::not_open);
+  sql::Stmt& s = st_.list_dead;
+  sql::StmtScope scope(s);
+  DeadLetter d;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    fill_dead(s, d);
+    visit(d);
+  }
+  return rc == SQLITE_DONE ? std::error_code{} : sql::make_error(rc);
+}
+
+std::error_code Store::mark_replay(std::int64_t id, std::uint64_t& count) noexcept {
+  count = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  sql::Stmt& s = st_.mark_dead;
+  sql::StmtScope scope(s);
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "mark_replay");
+  count = static_cast<std::uint64_t>(sqlite3_changes(db_.get()));
+  return {};
+}
+
+std::error_code Store::mark_replay_seq(std::uint64_t seq, std::uint64_t& count) noexcept {
+  count = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  sql::Stmt& s = st_.mark_dead_seq;
+  sql::StmtScope scope(s);
+  s.bind(1, i64(seq));
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "mark_replay_seq");
+  count = static_cast<std::uint64_t>(sqlite3_changes(db_.get()));
+  return {};
+}
+
+std::error_code Store::next_replay(int sink, DeadLetter& out, bool& found) noexcept {
+  found = false;
+  if (!is_open()) return err(StoreErrc::not_open);
+  const Sink* k = sink_at(sink);
+  if (!k) return err(StoreErrc::unknown_sink);
+  sql::Stmt& s = st_.next_replay;
+  sql::StmtScope scope(s);
+  s.bind(1, k->db_id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) {
+    fill_dead(s, out);
+    found = true;
+    return {};
+  }
+  return rc == SQLITE_DONE ? std::error_code{} : sql::make_error(rc);
+}
+
+std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, FunctionRef<void(const EventOut&)> visit,
+                                  std::uint32_t& count) noexcept {
+  count = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  if (first > last) return err(StoreErrc::invalid_argument);
+  sql::Stmt& s = st_.read_range;
+  sql::StmtScope scope(s);
+  s.bind(1, i64(first));
+  s.bind(2, i64(last));
+  int rc;
+  while ((rc = step_fault(s, FaultPoint::read)) == SQLITE_ROW) {
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
+    visit(e);
+    ++count;
+  }
+  if (rc != SQLITE_DONE) {
+    ++counters_.read_errors;
+    return sql::make_error(rc);
+  }
+  return {};
+}
+
+std::error_code Store::finish_replay(std::int64_t id, bool delivered) noexcept {
+  if (!is_open()) return err(StoreErrc::not_open);
+  sql::Stmt& s = st_.finish_replay;
+  sql::StmtScope scope(s);
+  s.bind(1, id);
+  s.bind_text(2, delivered ? "replayed" : "dead");
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "finish_replay");
+  if (sqlite3_changes(db_.get()) == 0) return err(StoreErrc::invalid_argument);
+  if (delivered) islands_dirty_ = true;
+  return {};
+}
+
+std::error_code Store::purge_dead(std::int64_t id, std::uint64_t& count) noexcept {
+  count = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  sql::Stmt& s = st_.purge_dead;
+  sql::StmtScope scope(s);
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "purge_dead");
+  count = static_cast<std::uint64_t>(sqlite3_changes(db_.get()));
+  islands_dirty_ = true;
+  return {};
+}
+
+// ---- retention -------------------------------------------------------------------------------
+
+std::error_code Store::live_bytes(std::uint64_t& db_bytes, std::uint64_t& live) noexcept {
+  std::int64_t pages = 0, free_pages = 0;
+  for (auto [s, out] : {std::pair{&st_.page_count, &pages}, std::pair{&st_.freelist_count, &free_pages}}) {
+    sql::StmtScope scope(*s);
+    int rc = s->step();
+    if (rc != SQLITE_ROW) return sql::make_error(rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+    *out = s->column_int64(0);
+  }
+  db_bytes = u64(pages * page_size_);
+  live = u64((pages - free_pages) * page_size_);
+  return {};
+}
+
+std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept {
+  deleted = 0;
+  if (!is_open()) return err(StoreErrc::not_open);
+  // Only what every sink has seen may go; with no sink, everything may.
+  std::uint64_t bound = sink_count_ ? min_cursor_ : last_seq();
+  bound = std::min(bound, oldest_ + kRetentionChunk - 1);
+
+  std::uint64_t upto = oldest_ - 1;  // delete [oldest_, upto]
+  if (bound >= oldest_) {
+    // Age: the prefix of events older than the cutoff (seq order ~ ingest time order).
+    sql::Stmt& y = st_.first_young;
+    {
+      sql::StmtScope scope(y);
+      y.bind(1, i64(oldest_));
+      y.bind(2, i64(bound));
+      y.bind(3, now_ms - opts_.retention_age_ms);
+      int rc = y.step();
+      if (rc == SQLITE_ROW) upto = u64(y.column_int64(0)) - 1;
+      else if (rc == SQLITE_DONE) upto = bound;
+      else return sql::make_error(rc);
+    }
+    // Size: more of the oldest delivered ones, estimated from the mean row size of the tail.
+    std::uint64_t db_bytes = 0, live = 0;
+    if (auto ec = live_bytes(db_bytes, live)) return ec;
+    if (live > opts_.retention_bytes) {
+      const std::uint64_t rows = std::max<std::uint64_t>(1, next_seq_ - oldest_);
+      const std::uint64_t per_row = std::max<std::uint64_t>(1, live / rows);
+      const std::uint64_t need = (live - opts_.retention_bytes + per_row - 1) / per_row;
+      upto = std::max(upto, std::min(bound, oldest_ + need - 1));
+    }
+  }
+  const bool prefix = upto >= oldest_;
+  const bool islands = islands_dirty_ && oldest_ > 1;
+  if (!prefix && !islands) return {};
+
+  sql::TxnGuard txn(db_);
+  if (auto ec = txn.begin()) return write_error(ec, "retention begin");
+  if (prefix) {
+    sql::Stmt& d = st_.delete_prefix;
+    {
+      sql::StmtScope scope(d);
+      d.bind(1, i64(oldest_));
+      d.bind(2, i64(upto));
+      int rc = d.step();
+      if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "retention delete");
+      deleted += static_cast<std::uint64_t>(sqlite3_changes(db_.get()));
+    }
+    sql::Stmt& p = st_.set_purged;
+    sql::StmtScope scope(p);
+    p.bind(1, i64(upto));
+    int rc = p.step();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "retention purged_upto");
+  }
+  if (islands) {
+    sql::Stmt& d = st_.delete_islands;
+    sql::StmtScope scope(d);
+    d.bind(1, i64(oldest_));
+    int rc = d.step();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "retention islands");
+    deleted += static_cast<std::uint64_t>(sqlite3_changes(db_.get()));
+  }
+  if (auto ec = txn.commit()) {
+    deleted = 0;
+    return write_error(ec, "retention commit");
+  }
+  if (prefix) oldest_ = upto + 1;
+  if (islands) islands_dirty_ = false;
+  counters_.purged += deleted;
+  if (deleted) {
+    int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) bh::log::warn("store: checkpoint: {}", sqlite3_errstr(rc));
+  }
+  return {};
+}
+
+// ---- stats -----------------------------------------------------------------------------------
+
+StoreStats Store::stats() noexcept {
+  StoreStats s = counters_;
+  s.last_seq = last_seq();
+  s.oldest_seq = oldest_;
+  s.pending = pending();
+  sqlite3_int64 cur = 0, high = 0;
+  sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &high, 0);
+  s.sqlite_mem_used = cur;
+  s.sqlite_mem_highwater = high;
+  s.sqlite_heap_limit = sqlite3_hard_heap_limit64(-1);
+  s.in_transaction = in_transaction();
+  if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);
+  s.sink_count = 0;
+  for (const Sink& k : sinks_) {
+    if (k.used) s.sinks[s.sink_count++] = SinkStats{k.view(), k.cursor, last_seq() - k.cursor};
+  }
+  return s;
+}
+
+// ---- raw baseline ----------------------------------------------------------------------------
+
+double raw_sqlite_insert_rate(const std::string& dir, std::uint32_t batch, std::uint32_t total_events, bool sync_full) {
+  if (batch == 0 || total_events == 0) return 0.0;
+  const std::string path = dir + "/bh_raw_baseline.db";
+  auto remove_files = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((path + suffix).c_str());
+  };
+  remove_files();
+  double rate = 0.0;
+  {
+    sql::Db db;
+    if (db.open(path.c_str(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr, 1000)) return 0.0;
+    std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") + (sync_full ? "FULL" : "NORMAL") +
+                        "; CREATE TABLE t(seq INTEGER PRIMARY KEY, ts INTEGER, source TEXT, body BLOB);";
+    sql::Stmt ins;
+    if (!db.exec(setup.c_str()) && !ins.prepare(db.get(), "INSERT INTO t(seq, ts, source, body) VALUES(?1, ?2, ?3, ?4)")) {
+      const std::string body(200, 'x');
+      const auto t0 = std::chrono::steady_clock::now();
+      std::int64_t seq = 1;
+      bool ok = true;
+      for (std::uint32_t done = 0; ok && done < total_events;) {
+        const std::uint32_t n = std::min(batch, total_events - done);
+        ok = !db.begin_immediate();
+        for (std::uint32_t i = 0; ok && i < n; ++i, ++seq) {
+          ins.bind(1, seq);
+          ins.bind(2, seq);
+          ins.bind_text(3, "bench");
+          ins.bind_blob(4, body);
+          ok = ins.step() == SQLITE_DONE;
+          ins.reset();
+        }
+        ok = ok && !db.commit();
+        done += n;
+      }
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (ok && secs > 0) rate = total_events / secs;
+      db.rollback();
+    }
+    ins.finalize();
+  }
+  remove_files();
+  return rate;
+}
+
+}  // namespace bh

@@ -1,0 +1,271 @@
+// Store: the durable outbox. Events are group-committed to SQLite (WAL) with sequence numbers that
+// only ever grow, across restarts and purges; each sink reads them in seq order behind a persisted
+// cursor; refused batches become dead letters; retention trims what every sink has seen.
+// It is synchronous and single-threaded (the reactor thread calls it), it is not a queue in
+// memory, and it knows nothing of HTTP or JSON: bodies are opaque bytes.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "platform/function_ref.hpp"
+#include "platform/store/sqlite.hpp"
+
+namespace bh {
+
+struct StoreOptions {
+  std::string path;                      // database file; -wal and -shm live next to it
+  bool sync_full = true;                 // PRAGMA synchronous=FULL (power-loss safe) or NORMAL
+  std::uint32_t max_batch = 1024;        // largest append() batch accepted
+  std::uint64_t max_pending = 1'000'000; // at_cap() threshold
+  enum class Overflow : std::uint8_t { reject, drop_oldest } overflow = Overflow::reject;
+  std::int64_t retention_age_ms = 7LL * 24 * 3600 * 1000;
+  std::uint64_t retention_bytes = 1ULL << 30;  // bound on live pages (page_count - freelist) * page_size
+  std::int64_t heap_limit = 8LL << 20;   // sqlite3_hard_heap_limit64 (process-wide); <= 0: unchanged
+  int cache_kib = 2048;                  // PRAGMA cache_size=-<kib>
+  int busy_timeout_ms = 1000;            // a locked database fails within this, never hangs
+  bool quick_check = true;               // PRAGMA quick_check at open
+  const char* vfs = nullptr;             // SQLite VFS name (tests inject a faulty one); nullptr: default
+};
+
+struct EventIn {
+  std::string_view source;
+  std::string_view body;
+  std::int64_t ts_ms;
+};
+
+// Views are valid during the visitor call only.
+struct EventOut {
+  std::uint64_t seq;
+  std::int64_t ts_ms;
+  std::string_view source;
+  std::string_view body;
+};
+
+enum class DeadStatus : std::uint8_t { dead, replaying, replayed };
+std::string_view dead_status_name(DeadStatus s) noexcept;
+
+struct DeadLetter {
+  static constexpr std::size_t kMaxReason = 160;  // longer reasons are truncated when stored
+  std::int64_t id = 0;
+  int sink = -1;  // sink handle
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+  DeadStatus status = DeadStatus::dead;
+  int http_status = 0;
+  std::int64_t ts_ms = 0;
+  std::array<char, kMaxReason> reason_buf{};
+  std::uint16_t reason_len = 0;
+  std::string_view reason() const noexcept { return {reason_buf.data(), reason_len}; }
+};
+
+// Errors of the store's own (SQLite failures come as bh::sql::category() codes).
+enum class StoreErrc {
+  not_open = 1,
+  invalid_argument,  // empty/oversized batch, seqs_out too small, first > last, ...
+  unknown_sink,
+  too_many_sinks,
+  bad_cursor,        // advance below the cursor or beyond the last committed seq
+  health_check,      // SELECT 1 / quick_check / journal_mode=wal did not answer as expected
+  schema,            // the database was written by a newer schema version
+};
+const std::error_category& store_category() noexcept;
+inline std::error_code make_error_code(StoreErrc e) noexcept { return {static_cast<int>(e), store_category()}; }
+
+// Test seam: make the nth pass through a step fail with SQLITE_IOERR (one shot).
+enum class FaultPoint : std::uint8_t { none, begin, insert, next_seq, commit, read, cursor, dead_letter };
+
+struct SinkStats {
+  std::string_view name;
+  std::uint64_t cursor;   // last seq delivered (or dead-lettered / dropped)
+  std::uint64_t pending;  // last_seq - cursor
+};
+
+inline constexpr std::uint32_t kStoreMaxSinks = 8;
+
+struct StoreStats {
+  std::uint64_t appended = 0;       // events committed since open
+  std::uint64_t batches = 0;        // commits since open
+  std::uint64_t last_seq = 0;       // highest committed seq (persisted)
+  std::uint64_t oldest_seq = 0;     // first retained seq of the contiguous tail
+  std::uint64_t pending = 0;
+  std::uint64_t dropped = 0;        // by drop_oldest since open
+  std::uint64_t purged = 0;         // by retention since open
+  std::uint64_t dead_lettered = 0;  // batches since open
+  std::uint64_t commit_errors = 0;  // failed write transactions since open
+  std::uint64_t read_errors = 0;
+  std::int64_t sqlite_mem_used = 0;       // process-wide (sqlite3_status64 MEMORY_USED)
+  std::int64_t sqlite_mem_highwater = 0;  // process-wide
+  std::int64_t sqlite_heap_limit = 0;     // sqlite3_hard_heap_limit64(-1)
+  std::uint64_t db_bytes = 0;             // page_count * page_size
+  std::uint64_t live_bytes = 0;           // (page_count - freelist_count) * page_size
+  bool in_transaction = false;
+  std::uint32_t sink_count = 0;
+  std::array<SinkStats, kStoreMaxSinks> sinks{};
+};
+
+class Store {
+ public:
+  static constexpr std::uint32_t kMaxSinks = kStoreMaxSinks;
+  static constexpr std::uint32_t kRetentionChunk = 10'000;  // rows deleted per apply_retention call
+  static constexpr std::size_t kMaxSinkName = 64;
+
+  Store() = default;
+  ~Store() { close(); }
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens (or creates) the database: WAL, synchronous, busy timeout, cache and heap limits, then
+  // health checks (SELECT 1, quick_check), schema, and loads next-seq and every persisted sink.
+  // Errors: SQLite codes (SQLITE_CANTOPEN, SQLITE_NOTADB, SQLITE_CORRUPT, SQLITE_BUSY, ...),
+  // StoreErrc::health_check / schema / too_many_sinks. On error nothing stays open (no handle, no fd).
+  // Notes: start-up only (allocates); the heap limit is process-wide.
+  std::error_code open(const StoreOptions& opts);
+  // Finalizes every statement and closes the handle. Idempotent; the destructor calls it.
+  void close() noexcept;
+  bool is_open() const noexcept { return db_.is_open(); }
+
+  // Group commit: BEGIN IMMEDIATE; INSERT each event; persist next-seq; COMMIT. On success
+  // seqs_out[i] is the seq of events[i] (consecutive, strictly increasing).
+  // Errors: StoreErrc::invalid_argument (empty, > max_batch, seqs_out too small), SQLite codes
+  // (SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR_*): then nothing is stored, next-seq is unchanged, no
+  // transaction is left open and the next append works once the cause is gone.
+  // Notes: no heap allocation; the caller answers `err storage` on error. Does not check at_cap().
+  std::error_code append(std::span<const EventIn> events, std::span<std::uint64_t> seqs_out) noexcept;
+
+  // Committed events not yet delivered to every sink (0 when no sink is registered). O(1).
+  std::uint64_t pending() const noexcept { return sink_count_ ? last_seq() - min_cursor_ : 0; }
+  bool at_cap() const noexcept { return pending() >= opts_.max_pending; }
+  StoreOptions::Overflow overflow() const noexcept { return opts_.overflow; }
+  std::uint64_t last_seq() const noexcept { return next_seq_ - 1; }
+  std::uint64_t next_seq() const noexcept { return next_seq_; }
+  // True while a transaction is open (must be false between calls, whatever failed).
+  bool in_transaction() const noexcept { return db_.in_transaction(); }
+
+  // Overflow policy drop_oldest: advances every sink cursor past the oldest n undelivered events.
+  // `dropped` = how many events were skipped by at least one sink (counted in stats).
+  // Errors: SQLite codes (nothing changed). Notes: one UPDATE, no heap.
+  std::error_code drop_oldest(std::uint64_t n, std::uint64_t& dropped) noexcept;
+
+  // Registers (or finds) the sink `name` and returns its handle in `sink`. Sinks persist: every
+  // sink registered once is loaded at open and counts for pending/retention until remove_sink.
+  // Notes: a new sink starts at the oldest retained event of the contiguous tail (cursor =
+  // oldest_seq - 1): it gets everything still retained, except dead-lettered islands below it.
+  // Errors: StoreErrc::too_many_sinks / invalid_argument (empty or > kMaxSinkName), SQLite codes.
+  std::error_code register_sink(std::string_view name, int& sink);
+  // Forgets a sink: its cursor and its dead letters are deleted. Its handle becomes invalid.
+  // Errors: StoreErrc::unknown_sink, SQLite codes.
+  std::error_code remove_sink(std::string_view name);
+  // Handle of a registered sink, or -1.
+  int find_sink(std::string_view name) const noexcept;
+  std::string_view sink_name(int sink) const noexcept;
+  // Last seq delivered to `sink` (0 for an unknown handle).
+  std::uint64_t cursor(int sink) const noexcept;
+
+  // Reads up to max_events events with seq > cursor(sink) in seq order, stopping before the
+  // body bytes would exceed max_bytes (at least one event is read if any is pending), and calls
+  // visit for each; count = events visited. Does not move the cursor.
+  // Errors: StoreErrc::unknown_sink, SQLite codes (count = events visited before the error).
+  // Notes: no heap; visit must not call back into the Store.
+  std::error_code read_batch(int sink, std::uint32_t max_events, std::uint64_t max_bytes,
+                             FunctionRef<void(const EventOut&)> visit, std::uint32_t& count) noexcept;
+  // Persists the cursor of `sink` at `seq` (everything <= seq delivered). One autocommit UPDATE.
+  // Errors: StoreErrc::unknown_sink, StoreErrc::bad_cursor (seq < cursor or > last_seq), SQLite
+  // codes (cursor unchanged). Notes: seq == cursor is a no-op success; no heap.
+  std::error_code advance_cursor(int sink, std::uint64_t seq) noexcept;
+
+  // Moves [first, last] of `sink` to the dead-letter table and advances its cursor to last (if
+  // beyond it), in one transaction. `reason` is truncated to DeadLetter::kMaxReason bytes.
+  // Errors: StoreErrc::unknown_sink / invalid_argument (first > last, last > last_seq), SQLite codes.
+  std::error_code dead_letter(int sink, std::uint64_t first, std::uint64_t last, int http_status,
+                              std::string_view reason, std::int64_t now_ms) noexcept;
+  // Visits every dead letter, oldest first. Errors: SQLite codes.
+  std::error_code list_dead(FunctionRef<void(const DeadLetter&)> visit) noexcept;
+  // Marks dead letters 'dead' -> 'replaying': one by id, or all with id == 0; count = rows changed.
+  std::error_code mark_replay(std::int64_t id, std::uint64_t& count) noexcept;
+  // Same, for the dead letters whose range holds `seq` (the console's `dlq replay <seq>`).
+  std::error_code mark_replay_seq(std::uint64_t seq, std::uint64_t& count) noexcept;
+  // The oldest 'replaying' dead letter of `sink`; found = false if none.
+  std::error_code next_replay(int sink, DeadLetter& out, bool& found) noexcept;
+  // Visits the events [first, last] (for a replay); count = events visited. Errors: SQLite codes.
+  // Notes: an event purged by retention is simply absent (dead/replaying ranges are never purged).
+  std::error_code read_range(std::uint64_t first, std::uint64_t last, FunctionRef<void(const EventOut&)> visit,
+                             std::uint32_t& count) noexcept;
+  // Ends a replay: 'replaying' -> 'replayed' if delivered, else back to 'dead'.
+  // Errors: StoreErrc::invalid_argument if no such 'replaying' row, SQLite codes.
+  std::error_code finish_replay(std::int64_t id, bool delivered) noexcept;
+  // Deletes dead letters (one by id, all with 0); count = rows deleted. Their events become purgeable.
+  std::error_code purge_dead(std::int64_t id, std::uint64_t& count) noexcept;
+
+  // Retention: deletes, oldest first and at most kRetentionChunk rows per call, events delivered to
+  // every sink (all events when no sink is registered) that are older than retention_age_ms, and
+  // more of the oldest delivered ones while live bytes exceed retention_bytes. Never deletes an
+  // undelivered event nor one inside a 'dead'/'replaying' dead letter. Then a passive checkpoint.
+  // Errors: SQLite codes (nothing deleted). deleted = rows deleted.
+  std::error_code apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept;
+
+  // Counters and gauges. Runs two PRAGMAs (db size); not for the hot path.
+  StoreStats stats() noexcept;
+
+  // Test seam: the nth pass (1 = next) through `p` fails with SQLITE_IOERR; nth = 0 clears.
+  void set_fault(FaultPoint p, int nth) noexcept {
+    fault_point_ = nth > 0 ? p : FaultPoint::none;
+    fault_countdown_ = nth;
+  }
+
+ private:
+  struct Sink {
+    bool used = false;
+    std::int64_t db_id = 0;
+    std::uint64_t cursor = 0;
+    std::array<char, kMaxSinkName> name{};
+    std::uint8_t name_len = 0;
+    std::string_view view() const noexcept { return {name.data(), name_len}; }
+  };
+  // Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT) and finalized at close.
+  struct Stmts {
+    sql::Stmt insert, set_next_seq, read_batch, read_range, set_cursor, raise_cursors;
+    sql::Stmt ins_dead, list_dead, mark_dead, mark_dead_seq, next_replay, finish_replay, purge_dead;
+    sql::Stmt first_young, delete_prefix, delete_islands, set_purged, page_count, freelist_count;
+    void finalize_all() noexcept;
+  };
+
+  std::error_code open_steps();
+  std::error_code prepare_all();
+  std::error_code load_state();
+  bool fault(FaultPoint p) noexcept;
+  int step_fault(sql::Stmt& s, FaultPoint p) noexcept;
+  void recompute_min() noexcept;
+  Sink* sink_at(int sink) noexcept;
+  const Sink* sink_at(int sink) const noexcept;
+  std::error_code live_bytes(std::uint64_t& db_bytes, std::uint64_t& live) noexcept;
+  std::error_code write_error(std::error_code ec, const char* what) noexcept;
+  void fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept;
+
+  StoreOptions opts_;
+  sql::Db db_;
+  Stmts st_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t oldest_ = 1;  // first seq of the contiguous retained tail (purged_upto + 1)
+  std::uint64_t min_cursor_ = 0;
+  std::uint32_t sink_count_ = 0;
+  std::array<Sink, kMaxSinks> sinks_{};
+  bool islands_dirty_ = true;  // dead letters changed: re-check purgeable islands below oldest_
+  std::int64_t page_size_ = 4096;
+  FaultPoint fault_point_ = FaultPoint::none;
+  int fault_countdown_ = 0;
+  StoreStats counters_{};
+};
+
+// Raw SQLite baseline for the load generator: inserts `total_events` rows (200-byte bodies) in
+// transactions of `batch` through one prepared INSERT into a fresh database in `dir` (WAL,
+// synchronous FULL or NORMAL) and returns events per second; the database is deleted afterwards.
+// Returns 0.0 if anything fails. Notes: measurement tool, allocates; never on the reactor.
+double raw_sqlite_insert_rate(const std::string& dir, std::uint32_t batch, std::uint32_t total_events, bool sync_full);
+
+}  // namespace bh
+
+template <> struct std::is_error_code_enum<bh::StoreErrc> : std::true_type {};
