@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace bh::budget {
@@ -12,14 +13,13 @@ namespace bh::budget {
 // BH_POOL(id, name, capacity, fds_per_slot, bytes_per_slot, description)
 #define BH_BUDGET_POOLS(BH_POOL)                                                                  \
   BH_POOL(ingest_conn, "ingest_conn", 64, 1, 96 * 1024, "TCP/unix ingest connections")           \
-  BH_POOL(sink_conn, "sink_conn", 16, 1, 80 * 1024, "HTTP(S) sink connections, all sinks")       \
+  BH_POOL(sink_conn, "sink_conn", 16, 1, 80 * 1024, "sink connections: 4 per sink (sink_conn.<name>)")\
   BH_POOL(source_conn, "source_conn", 8, 1, 80 * 1024, "HTTP poll / WebSocket source connections")\
   BH_POOL(admin_conn, "admin_conn", 8, 1, 80 * 1024, "admin HTTP connections")                   \
   BH_POOL(console_session, "console_session", 4, 1, 8 * 1024, "console sessions")                \
   BH_POOL(task, "task", 192, 0, 8 * 1024, "tasks (coroutine frames + handler memory)")           \
   BH_POOL(file, "file", 4, 1, 64 * 1024, "open files (audit log)")                               \
-  BH_POOL(store_conn, "store_conn", 1, 3, 0, "SQLite connection (db, wal, shm)")                  \
-  BH_POOL(batch, "batch", 2, 0, 0, "in-flight commit batches")
+  BH_POOL(store_conn, "store_conn", 1, 3, 512 * 1024, "SQLite connection (db, wal, shm) + batch")
 
 enum class PoolId : std::uint8_t {
 #define BH_POOL_ENUM(id, name, cap, fds, bytes, desc) id,
@@ -47,8 +47,8 @@ constexpr std::uint32_t capacity(PoolId id) { return row(id).capacity; }
 // Descriptors outside the pools: stdin/out/err, epoll, eventfd (reactor interrupter), timerfd,
 // signalfd-equivalent pipe for asio::signal_set, the TCP and unix ingest listeners, the admin
 // listener, the console socket listener, a serial device or PTY master, the watchdog device,
-// the notify socket, and slack for /proc reads and the log.
-inline constexpr std::uint32_t kBaselineFds = 3 + 4 + 2 + 1 + 1 + 1 + 1 + 1 + 4;
+// the notify socket, the accepted socket being refused, and slack for /proc reads and the log.
+inline constexpr std::uint32_t kBaselineFds = 3 + 4 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + 4;
 
 constexpr std::uint32_t total_fds() {
   std::uint32_t n = kBaselineFds;
@@ -67,5 +67,11 @@ inline constexpr std::uint32_t kMaxSources = 8;
 inline constexpr std::uint32_t kMaxEventBytes = 64 * 1024;  // ingest.max_event_bytes upper bound
 inline constexpr std::uint32_t kMaxBatch = 4096;            // store.max_batch upper bound
 static_assert(kMaxSinks * kSinkConnsPerSink <= 16, "sink_conn pool must cover every sink's max");
+
+// The budget as an aligned table (printed by `bulkhead run` at start-up and by `pools`).
+std::string table(const std::array<std::uint32_t, kPools.size()>& limits);
+// Raises the soft RLIMIT_NOFILE to kFdCeiling if needed. Returns "" when the limit holds, else a
+// message naming both numbers (the caller refuses to start).
+std::string check_fd_limit();
 
 }  // namespace bh::budget

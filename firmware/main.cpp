@@ -1,2 +1,97 @@
-// bulkhead entry point: subcommand dispatch only; the application lives in firmware/app.
-int main() { return 0; }
+// bulkhead entry point: subcommand dispatch. Usage errors exit 2, config errors exit 2 naming the
+// file, line and key; a runtime that cannot start exits 1.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "firmware/app.hpp"
+#include "firmware/config.hpp"
+#include "platform/log.hpp"
+
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: bulkhead <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [--config FILE]       run the runtime (embedded default config without --config)\n"
+    "  check-config FILE         validate a config file and exit (0 valid, 2 invalid)\n"
+    "  print-config [FILE]       print the effective config (default: the embedded one)\n"
+    "  version                   print the version\n"
+    "  help                      this text\n";
+
+int usage_error(std::string_view msg) {
+  std::fprintf(stderr, "bulkhead: %.*s\n\n%.*s", static_cast<int>(msg.size()), msg.data(),
+               static_cast<int>(kUsage.size()), kUsage.data());
+  return 2;
+}
+
+std::optional<bh::Config> load(const std::string* path) {
+  auto r = path ? bh::load_config_file(*path) : bh::load_config_string(bh::default_config_toml(), bh::kEmbeddedOrigin);
+  if (auto* err = std::get_if<bh::ConfigError>(&r)) {
+    std::fprintf(stderr, "bulkhead: config error: %s\n", err->to_string().c_str());
+    return std::nullopt;
+  }
+  return std::get<bh::Config>(std::move(r));
+}
+
+int cmd_run(int argc, char** argv) {
+  std::optional<std::string> config_path;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.starts_with("--config=")) {
+      config_path = std::string(a.substr(9));
+    } else {
+      return usage_error(fmt::format("run: unknown option '{}'", a));
+    }
+  }
+  auto cfg = load(config_path ? &*config_path : nullptr);
+  if (!cfg) return 2;
+  auto app = std::make_unique<bh::App>(std::move(*cfg));
+  if (std::string err = app->start(); !err.empty()) {
+    bh::log::error("cannot start: {}", err);
+    return 1;
+  }
+  return app->run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage_error("missing command");
+  std::string_view cmd = argv[1];
+  if (cmd == "run") return cmd_run(argc - 2, argv + 2);
+  if (cmd == "version" || cmd == "--version") {
+    if (argc != 2) return usage_error("version takes no arguments");
+    std::printf("bulkhead %s\n", BH_VERSION);
+    return 0;
+  }
+  if (cmd == "check-config") {
+    if (argc != 3) return usage_error("check-config takes one FILE");
+    std::string path = argv[2];
+    if (!load(&path)) return 2;
+    std::printf("%s: ok\n", argv[2]);
+    return 0;
+  }
+  if (cmd == "print-config") {
+    if (argc > 3) return usage_error("print-config takes at most one FILE");
+    std::string path = argc == 3 ? argv[2] : "";
+    auto cfg = load(argc == 3 ? &path : nullptr);
+    if (!cfg) return 2;
+    std::string out = bh::render_config(*cfg);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
+    return 0;
+  }
+  return usage_error(fmt::format("unknown command '{}'", cmd));
+}

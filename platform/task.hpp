@@ -234,11 +234,49 @@ class TaskPoolBase {
   virtual void cancel_all() noexcept = 0;
   // Visits every live task's slot (for the `tasks` console command and the stuck-task check).
   virtual void for_each_task(void (*fn)(const TaskSlot&, void*), void* ctx) const = 0;
-  virtual void finish(TaskSlot& s) noexcept = 0;
+  // Starts make() as a task named `name` (a string literal). make is called with the new slot
+  // current, so the coroutine it calls allocates its frame from that slot. The task runs at once
+  // until its first suspension. Errors: returns false (counted) when no slot is free or the frame
+  // does not fit the slot's arena; nothing is started then.
+  template <typename F>
+  bool spawn(const char* name, F&& make) {
+    TaskSlot* s = take_slot();
+    if (!s) {
+      ++stats_.refused;
+      return false;
+    }
+    s->pool = this;
+    s->name = name;
+    s->started = Clock::now();
+    TaskSlot* prev = std::exchange(detail::g_current, s);
+    Task<void> t = make();
+    detail::g_current = prev;
+    if (!t) {
+      ++stats_.frame_refused;
+      drop_slot(*s);
+      return false;
+    }
+    auto h = t.release();
+    h.promise().root_slot = s;
+    s->root = h;
+    ++stats_.spawned;
+    detail::resume_in(s, h);
+    return true;
+  }
+
+  // Ends a root task: destroys its frame and frees its slot (called from its final suspend).
+  void finish(TaskSlot& s) noexcept {
+    ++stats_.completed;
+    if (s.arena_high > stats_.arena_high) stats_.arena_high = static_cast<std::uint32_t>(s.arena_high);
+    std::exchange(s.root, {}).destroy();  // frees the frame from the slot's arena
+    drop_slot(s);                         // destroys the slot and returns it to the pool
+  }
   void note_escape() noexcept { ++stats_.escaped; }
 
  protected:
   ~TaskPoolBase() = default;
+  virtual TaskSlot* take_slot() noexcept = 0;
+  virtual void drop_slot(TaskSlot& s) noexcept = 0;
   asio::io_context& io_;
   TaskStats stats_;
 };
@@ -251,38 +289,6 @@ class TaskPool final : public TaskPoolBase {
 
   PoolBase& pool() noexcept { return slots_; }
   std::uint32_t live() const noexcept override { return slots_.in_use(); }
-
-  // Starts make() as a task named `name` (a string literal). make is called with the new slot
-  // current, so the coroutine it calls allocates its frame from that slot. The task runs at once
-  // until its first suspension. Errors: returns false (counted) when no slot is free or the frame
-  // does not fit the slot's arena; nothing is started then.
-  template <typename F>
-  bool spawn(const char* name, F&& make) {
-    auto lease = slots_.try_acquire();
-    if (!lease) {
-      ++stats_.refused;
-      return false;
-    }
-    TaskSlot* s = lease.get();
-    s->pool = this;
-    s->index = lease.index();
-    s->name = name;
-    s->started = Clock::now();
-    TaskSlot* prev = std::exchange(detail::g_current, s);
-    Task<void> t = make();
-    detail::g_current = prev;
-    if (!t) {
-      ++stats_.frame_refused;
-      return false;
-    }
-    auto h = t.release();
-    h.promise().root_slot = s;
-    s->root = h;
-    leases_[lease.index()] = std::move(lease);
-    ++stats_.spawned;
-    detail::resume_in(s, h);
-    return true;
-  }
 
   void cancel_all() noexcept override {
     for (std::uint32_t i = 0; i < N; ++i) {
@@ -298,14 +304,17 @@ class TaskPool final : public TaskPoolBase {
       if (const TaskSlot* s = leases_[i].get()) fn(*s, ctx);
   }
 
-  void finish(TaskSlot& s) noexcept override {
-    ++stats_.completed;
-    if (s.arena_high > stats_.arena_high) stats_.arena_high = static_cast<std::uint32_t>(s.arena_high);
-    std::exchange(s.root, {}).destroy();  // frees the frame from the slot's arena
-    leases_[s.index].reset();             // destroys the slot and returns it to the pool
-  }
-
  private:
+  TaskSlot* take_slot() noexcept override {
+    auto lease = slots_.try_acquire();
+    if (!lease) return nullptr;
+    TaskSlot* s = lease.get();
+    s->index = lease.index();
+    leases_[s->index] = std::move(lease);
+    return s;
+  }
+  void drop_slot(TaskSlot& s) noexcept override { leases_[s.index].reset(); }
+
   Pool<TaskSlot, N> slots_;
   typename Pool<TaskSlot, N>::Lease leases_[N];
 };

@@ -1,5 +1,8 @@
 // The counting global operator new/delete, linked into every executable (an OBJECT library, so it
 // always replaces the default). Relaxed atomics: cheap, and correct if a test uses a thread.
+#include <execinfo.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -10,9 +13,25 @@ namespace {
 std::atomic<std::uint64_t> g_count{0};
 std::atomic<std::uint64_t> g_at_seal{0};
 std::atomic<bool> g_sealed{false};
+bool g_trace = false;  // BH_TRACE_ALLOC=1: print a backtrace for every allocation after seal
+
+void trace_if_sealed() noexcept {
+  if (!g_trace || !g_sealed.load(std::memory_order_relaxed)) return;
+  static thread_local bool busy = false;  // backtrace() may allocate on its first call
+  if (busy) return;
+  busy = true;
+  void* frames[24];
+  int n = backtrace(frames, 24);
+  static const char kHead[] = "bulkhead: heap allocation after seal:\n";
+  ssize_t w = ::write(2, kHead, sizeof kHead - 1);
+  (void)w;
+  backtrace_symbols_fd(frames, n, 2);
+  busy = false;
+}
 
 inline void* counted_malloc(std::size_t n) noexcept {
   g_count.fetch_add(1, std::memory_order_relaxed);
+  trace_if_sealed();
   return std::malloc(n ? n : 1);
 }
 inline void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
@@ -26,6 +45,12 @@ inline void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
 namespace bh::alloc {
 std::uint64_t count() noexcept { return g_count.load(std::memory_order_relaxed); }
 void seal() noexcept {
+  const char* t = std::getenv("BH_TRACE_ALLOC");
+  g_trace = t && *t == '1';
+  if (g_trace) {
+    void* f[2];
+    backtrace(f, 2);  // loads libgcc's unwinder now, not inside the first traced allocation
+  }
   g_at_seal.store(count(), std::memory_order_relaxed);
   g_sealed.store(true, std::memory_order_relaxed);
 }

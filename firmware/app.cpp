@@ -1,0 +1,233 @@
+// App wiring: config -> components, start-up order, the shutdown hooks, the exit check.
+#include "firmware/app.hpp"
+
+#include <asio/ip/address.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "firmware/budget.hpp"
+#include "platform/alloc.hpp"
+#include "platform/delivery/sink.hpp"
+#include "platform/ingest/committer.hpp"
+#include "platform/ingest/ingest_server.hpp"
+#include "platform/ingest/json_check.hpp"
+#include "platform/log.hpp"
+#include "platform/reactor.hpp"
+#include "platform/store/audit_log.hpp"
+#include "platform/store/store.hpp"
+
+namespace bh {
+
+using budget::PoolId;
+
+struct App::Impl {
+  Config cfg;
+  Reactor reactor;
+  TaskPool<budget::capacity(PoolId::task)> tasks{"task", reactor.io()};
+  // The store connection and the audit file are pool slots like every other resource: held for
+  // the process lifetime, returned at shutdown, and checked at exit with the rest.
+  Pool<Store, budget::capacity(PoolId::store_conn)> store_pool{"store_conn"};
+  Pool<AuditLog, budget::capacity(PoolId::file)> file_pool{"file"};
+  Pool<Store, budget::capacity(PoolId::store_conn)>::Lease store_lease = store_pool.try_acquire();
+  Pool<AuditLog, budget::capacity(PoolId::file)>::Lease audit_lease = file_pool.try_acquire();
+  Store& store = *store_lease;
+  AuditLog& audit = *audit_lease;
+  JsonCheck json;
+  std::unique_ptr<Committer> committer;
+  std::unique_ptr<IngestServer<budget::capacity(PoolId::ingest_conn)>> ingest;
+  std::array<std::string, budget::kMaxSinks> sink_pool_names;
+  std::array<std::unique_ptr<Sink>, budget::kMaxSinks> sinks;
+  Notify housekeeping_stop;
+  bool stopping = false;
+
+  explicit Impl(Config c) : cfg(std::move(c)) {}
+
+  static void stop_admitting(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    self->stopping = true;
+    if (self->ingest) self->ingest->stop();
+    if (self->committer) self->committer->stop_admitting();
+    for (auto& s : self->sinks)
+      if (s) s->stop();
+    self->housekeeping_stop.notify();
+  }
+  static void wake_sinks(void* p) {
+    for (auto& s : static_cast<Impl*>(p)->sinks)
+      if (s) s->wake();
+  }
+  // Retention: purge what every sink has (bounded chunks, so one call never stalls the loop).
+  Task<void> housekeeping() {
+    while (!stopping && !cancelled()) {
+      co_await housekeeping_stop.wait(std::chrono::seconds(10));
+      if (stopping || cancelled()) break;
+      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+      std::uint64_t purged = 0;
+      if (auto e = store.apply_retention(now, purged)) {
+        log::warn("retention failed: {}", e.message());
+      } else if (purged) {
+        log::debug("retention: purged {} event(s)", purged);
+      }
+    }
+  }
+  static bool idle(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    return !self->committer || self->committer->idle();
+  }
+};
+
+namespace {
+std::string ensure_parent_dir(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return {};
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  return ec ? fmt::format("cannot create directory {}: {}", parent.string(), ec.message()) : std::string();
+}
+
+// Splits "host:port" / "[v6]:port" (the config loader has validated the form).
+bool parse_listen(const std::string& s, asio::ip::tcp::endpoint& ep) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  std::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  ep = asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(std::stoul(s.substr(colon + 1))));
+  return true;
+}
+}  // namespace
+
+App::App(Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+App::~App() = default;
+
+std::string App::start(const RunOptions& opts) {
+  Impl& a = *impl_;
+  const Config& c = a.cfg;
+
+  log::Level lvl{};
+  if (log::parse_level(c.runtime.log_level, lvl)) log::set_level(lvl);
+
+  // Pools: the config may lower a limit, never raise it (the loader has checked).
+  for (std::size_t i = 0; i < budget::kPools.size(); ++i) {
+    if (PoolBase* p = PoolBase::find(budget::kPools[i].name)) p->set_limit(c.pool_limits[i]);
+  }
+
+  if (opts.print_budget) {
+    std::string t = budget::table(c.pool_limits);
+    std::fwrite(t.data(), 1, t.size(), stdout);
+    std::fflush(stdout);
+  }
+  if (std::string err = budget::check_fd_limit(); !err.empty()) return err;
+
+  // Store: open with health checks; a failed attempt leaves nothing open, so retrying is safe.
+  if (std::string err = ensure_parent_dir(c.store.path); !err.empty()) return err;
+  StoreOptions so;
+  so.path = c.store.path;
+  so.sync_full = c.store.synchronous == SyncLevel::full;
+  so.max_batch = c.store.max_batch;
+  so.max_pending = c.store.max_pending;
+  so.overflow = c.store.overflow == Overflow::drop_oldest ? StoreOptions::Overflow::drop_oldest
+                                                          : StoreOptions::Overflow::reject;
+  so.retention_age_ms = c.store.retention_age.count();
+  so.retention_bytes = c.store.retention_bytes;
+  so.heap_limit = static_cast<std::int64_t>(c.store.sqlite_heap_limit);
+  so.cache_kib = static_cast<int>(c.store.cache_kib);
+  std::error_code ec;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ec = a.store.open(so);
+    if (!ec) break;
+    log::warn("store: open {} failed (attempt {}/3): {}", so.path, attempt, ec.message());
+  }
+  if (ec) return fmt::format("cannot open the store {}: {}", so.path, ec.message());
+  for (std::size_t i = 0; i < c.sinks.size(); ++i) {
+    const SinkConfig& s = c.sinks[i];
+    int id = -1;
+    if (auto e = a.store.register_sink(s.name, id)) return fmt::format("store: sink '{}': {}", s.name, e.message());
+    SinkOptions so2;
+    so2.name = s.name;
+    so2.url = s.url;
+    so2.sources = s.sources;
+    so2.batch_events = s.batch_events;
+    so2.batch_bytes = s.batch_bytes;
+    so2.max_connections = s.max_connections;
+    so2.connect_timeout = s.connect_timeout;
+    so2.write_timeout = s.write_timeout;
+    so2.read_timeout = s.read_timeout;
+    so2.pool_timeout = s.pool_timeout;
+    so2.backoff_base = s.backoff_base;
+    so2.backoff_cap = s.backoff_cap;
+    so2.max_response_bytes = s.max_response_bytes;
+    so2.breaker = BreakerOptions{s.breaker_failures, s.breaker_recovery, s.breaker_probes};
+    a.sink_pool_names[i] = "sink_conn." + s.name;
+    a.sinks[i] = std::make_unique<Sink>(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
+    if (auto e = a.sinks[i]->prepare()) return fmt::format("sink '{}': {}: {}", s.name, s.url, e.message());
+  }
+  log::info("store: {} open, last seq {}, {} pending", so.path, a.store.last_seq(), a.store.pending());
+
+  if (c.audit.enabled) {
+    if (std::string err = ensure_parent_dir(c.audit.path); !err.empty()) return err;
+    AuditOptions ao{c.audit.path, c.audit.rotate_bytes, c.audit.keep};
+    if (auto e = a.audit.open(ao)) log::warn("audit: cannot open {}: {} (will retry on append)", ao.path, e.message());
+  }
+
+  if (!a.json.init(c.ingest.max_event_bytes)) return "cannot size the JSON validator";
+  a.committer = std::make_unique<Committer>(a.reactor.io(), a.store, c.audit.enabled ? &a.audit : nullptr,
+                                            c.store.max_batch, c.store.max_pending);
+
+  IngestOptions io;
+  io.source = kIngestSourceName;
+  io.max_event_bytes = c.ingest.max_event_bytes;
+  io.idle_timeout = c.ingest.idle_timeout;
+  io.write_timeout = c.ingest.idle_timeout;
+  a.ingest = std::make_unique<IngestServer<budget::capacity(PoolId::ingest_conn)>>(a.tasks, *a.committer, a.json, io);
+  a.ingest->pool().set_limit(c.ingest.max_connections);
+  asio::ip::tcp::endpoint ep;
+  if (!parse_listen(c.ingest.listen, ep)) return fmt::format("ingest.listen: bad address '{}'", c.ingest.listen);
+  if (auto e = a.ingest->listen_tcp(ep)) return fmt::format("ingest: cannot listen on {}: {}", c.ingest.listen, e.message());
+  if (!c.ingest.unix_socket.empty()) {
+    if (std::string err = ensure_parent_dir(c.ingest.unix_socket); !err.empty()) return err;
+    if (auto e = a.ingest->listen_unix(c.ingest.unix_socket))
+      return fmt::format("ingest: cannot listen on {}: {}", c.ingest.unix_socket, e.message());
+  }
+  if (!a.ingest->start()) return "ingest: no task slot for the acceptor";
+  a.committer->on_commit(&Impl::wake_sinks, &a);
+  for (auto& s : a.sinks)
+    if (s && !s->start()) return "sink: no task slot";
+  if (!a.tasks.spawn("housekeeping", [&a] { return a.housekeeping(); })) return "no task slot for housekeeping";
+  log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
+            c.ingest.unix_socket);
+
+  a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
+  a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));
+  a.reactor.handle_signals();
+  // Every socket and timer the budget allows, once, before sealing (see Reactor::warm_up).
+  a.reactor.warm_up(budget::total_fds(), 2 * budget::capacity(PoolId::task) + 16);
+  return {};
+}
+
+int App::run() {
+  Impl& a = *impl_;
+  alloc::seal();
+  log::info("bulkhead {} running (sealed: heap allocations from here on are counted)", BH_VERSION);
+  bool graceful = a.reactor.run();
+  if (!graceful) {
+    log::error("forced exit: {} task(s) still live", a.tasks.live());
+    return 130;
+  }
+  a.ingest.reset();
+  a.committer.reset();
+  for (auto& s : a.sinks) s.reset();
+  a.audit_lease.reset();  // closes the audit file
+  a.store_lease.reset();  // closes the database
+  std::uint64_t after_seal = alloc::since_seal();
+  int leaked = report_pools_in_use();
+  log::info("stopped: {} heap allocation(s) after seal, {} pool(s) not at zero", after_seal, leaked);
+  return leaked ? 1 : 0;
+}
+
+}  // namespace bh

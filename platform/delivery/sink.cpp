@@ -1,0 +1,373 @@
+// Sink delivery loop: batch building, the POST exchange, outcome classification.
+#include "platform/delivery/sink.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "platform/log.hpp"
+
+namespace bh {
+namespace {
+// Envelope bytes besides the body: {"seq":,"ts":,"source":"","data":}\n plus two 20-digit numbers
+// and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
+constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
+
+std::int64_t unix_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::string_view pool_name) noexcept
+    : tasks_(tasks),
+      store_(store),
+      id_(id),
+      opts_(std::move(opts)),
+      conns_(pool_name),
+      breaker_(opts_.breaker, opts_.name),
+      backoff_(opts_.backoff_base, opts_.backoff_cap, 0x5EED0000u + static_cast<std::uint64_t>(id) * 7919u +
+                                                          static_cast<std::uint64_t>(unix_ms())),
+      body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)) {
+  conns_.set_limit(std::clamp<std::uint32_t>(opts_.max_connections, 1, kMaxConns));
+  if (opts_.batch_bytes > kBodyBytes)
+    log::warn("sink {}: batch_bytes {} is above the compiled batch buffer; using {}", opts_.name, opts_.batch_bytes,
+              kBodyBytes);
+}
+
+std::error_code Sink::prepare() {
+  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
+  if (url_.secure()) {
+    log::error("sink {}: {} needs TLS, which this build does not have yet", opts_.name, opts_.url);
+    return make_error_code(std::errc::protocol_not_supported);
+  }
+  std::error_code ec;
+  auto addr = asio::ip::make_address(std::string(url_.host), ec);
+  if (!ec) {
+    endpoint_ = asio::ip::tcp::endpoint(addr, url_.port);
+    return {};
+  }
+  // A host name: resolved once at start-up (blocking is fine before the runtime seals).
+  asio::ip::tcp::resolver r(tasks_.io());
+  auto results = r.resolve(std::string(url_.host), std::to_string(url_.port), ec);
+  if (ec) return ec;
+  if (results.empty()) return make_error_code(std::errc::host_unreachable);
+  endpoint_ = results.begin()->endpoint();
+  return {};
+}
+
+bool Sink::start() {
+  return tasks_.spawn("sink", [this] { return run(); });
+}
+
+void Sink::stop() noexcept {
+  stopping_ = true;
+  wake_.notify();
+}
+
+bool Sink::routed(std::string_view source) const noexcept {
+  if (opts_.sources.empty()) return true;
+  for (const auto& s : opts_.sources)
+    if (s == source) return true;
+  return false;
+}
+
+void Sink::append_envelope(const EventOut& e) noexcept {
+  char* out = body_.data() + body_len_;
+  std::size_t room = body_cap_ - body_len_;
+  auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
+  std::size_t n = r.size;
+  for (char ch : e.source) {  // names are plain; escape defensively anyway
+    if (n + 6 >= room) break;
+    auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out[n++] = '\\';
+      out[n++] = ch;
+    } else if (u < 0x20) {
+      n += fmt::format_to_n(out + n, room - n, "\\u{:04x}", u).size;
+    } else {
+      out[n++] = ch;
+    }
+  }
+  static constexpr std::string_view kData = "\",\"data\":";
+  if (n + kData.size() + e.body.size() + 2 > room) return;  // cannot happen: build_batch reserves room
+  std::memcpy(out + n, kData.data(), kData.size());
+  n += kData.size();
+  std::memcpy(out + n, e.body.data(), e.body.size());
+  n += e.body.size();
+  out[n++] = '}';
+  out[n++] = '\n';
+  body_len_ += n;
+}
+
+std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last,
+                                  std::uint32_t& routed_n) {
+  body_len_ = 0;
+  routed_n = 0;
+  first = last = 0;
+  const std::uint32_t max_events = opts_.batch_events;
+  std::uint64_t reserve = std::min<std::uint64_t>(body_cap_ / 2, std::uint64_t{max_events} * kEnvelopeOverhead);
+  std::uint64_t max_bytes = body_cap_ - reserve;
+  bool full = false;
+  std::error_code ec = store_.read_batch(
+      id_, max_events, max_bytes,
+      [&](const EventOut& e) {
+        if (full) return;
+        if (body_len_ + e.body.size() + kEnvelopeOverhead > body_cap_ && routed_n > 0) {
+          full = true;  // the rest is read again next time: the cursor only moves to `last`
+          return;
+        }
+        if (first == 0) first = e.seq;
+        last = e.seq;
+        if (routed(e.source)) {
+          append_envelope(e);
+          ++routed_n;
+        }
+      },
+      count);
+  return ec;
+}
+
+std::error_code Sink::build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed_n) {
+  body_len_ = 0;
+  routed_n = 0;
+  std::uint32_t count = 0;
+  return store_.read_range(
+      first, last,
+      [&](const EventOut& e) {
+        if (routed(e.source) && body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_) {
+          append_envelope(e);
+          ++routed_n;
+        }
+      },
+      count);
+}
+
+Task<void> Sink::pause(Clock::duration d) {
+  if (d > Clock::duration::zero() && !stopping_) co_await sleep_for(d);
+}
+
+Task<void> Sink::run() {
+  running_ = true;
+  while (!stopping_ && !cancelled()) {
+    DeadLetter dl;
+    bool replay = false;
+    std::uint32_t count = 0, routed_n = 0;
+    std::uint64_t first = 0, last = 0;
+    std::error_code ec = store_.next_replay(id_, dl, replay);
+    if (!ec && replay) {
+      first = dl.first_seq;
+      last = dl.last_seq;
+      ec = build_range(first, last, routed_n);
+      count = routed_n;
+    } else if (!ec) {
+      ec = build_batch(count, first, last, routed_n);
+    }
+    if (ec) {
+      ++stats_.store_errors;
+      log::error("sink {}: reading the store failed: {}", opts_.name, ec.message());
+      co_await pause(std::chrono::seconds(1));
+      continue;
+    }
+    if (count == 0 && !replay) {
+      co_await wake_.wait(opts_.idle_poll);
+      continue;
+    }
+    if (routed_n == 0) {  // nothing of this range is for this sink
+      if (replay) {
+        store_.finish_replay(dl.id, true);
+      } else if (store_.advance_cursor(id_, last)) {
+        ++stats_.store_errors;
+      }
+      continue;
+    }
+    // Deliver this batch until it is delivered or dead-lettered: nothing newer goes first.
+    batch_first_ = first;
+    batch_last_ = last;
+    while (!stopping_ && !cancelled()) {
+      auto now = Clock::now();
+      if (!breaker_.allow(now)) {
+        ++stats_.breaker_rejections;
+        co_await pause(breaker_.retry_at() - now);
+        continue;
+      }
+      Attempt a = co_await post(routed_n);
+      now = Clock::now();
+      stats_.last_status = a.status;
+      if (a.outcome == Outcome::retry) {
+        breaker_.on_failure(now);
+        ++stats_.retries;
+        auto d = backoff_.next();
+        log::debug("sink {}: seq {}..{} not delivered ({}), retry in {} ms", opts_.name, first, last, a.reason, d.count());
+        co_await pause(d);
+        continue;
+      }
+      breaker_.on_success(now);  // the endpoint answered: it is up, whatever it thought of the batch
+      backoff_.reset();
+      if (a.outcome == Outcome::delivered) {
+        ++stats_.batches;
+        stats_.delivered += routed_n;
+        if (replay) {
+          ++stats_.replayed;
+          store_.finish_replay(dl.id, true);
+        } else if (auto e = store_.advance_cursor(id_, last)) {
+          // The batch is resent after a restart: at-least-once, sinks dedupe by seq.
+          ++stats_.store_errors;
+          log::error("sink {}: cursor update failed: {}", opts_.name, e.message());
+        }
+      } else {
+        ++stats_.dead_lettered;
+        stats_.dead_events += routed_n;
+        log::warn("sink {}: seq {}..{} refused with HTTP {}: moved to the dead-letter table", opts_.name, first, last,
+                  a.status);
+        if (replay) {
+          store_.finish_replay(dl.id, false);
+        } else if (auto e = store_.dead_letter(id_, first, last, a.status, a.reason, unix_ms())) {
+          ++stats_.store_errors;
+          log::error("sink {}: dead-lettering failed: {}", opts_.name, e.message());
+        }
+      }
+      break;
+    }
+  }
+  running_ = false;
+}
+
+Task<Sink::Attempt> Sink::post(std::uint32_t events) {
+  auto [ec, lease] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
+  if (ec) {
+    if (ec == errc::timeout) ++stats_.pool_timeouts;
+    co_return Attempt{Outcome::retry, 0, "no connection slot"};
+  }
+  // A kept-alive connection the server closed meanwhile fails before any answer: once, retry on
+  // a fresh connection without counting it against the sink.
+  bool stale = false;
+  Attempt a = co_await exchange(*lease, events, stale);
+  if (stale) a = co_await exchange(*lease, events, stale);
+  co_return a;
+}
+
+Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stale) {
+  (void)events;
+  const bool reused = c.sock.is_open();
+  stale = false;
+  if (!reused) {
+    ++stats_.connects;
+    std::error_code ec;
+    c.sock.open(endpoint_.protocol(), ec);
+    if (!ec) c.sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (ec) {
+      c.close();
+      ++stats_.connect_errors;
+      co_return Attempt{Outcome::retry, 0, "socket"};
+    }
+    auto [cec, n] = co_await timed_op(
+        opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
+        [&] {
+          std::error_code ig;
+          c.sock.cancel(ig);
+        });
+    (void)n;
+    if (cec) {
+      c.close();
+      (cec == errc::timeout ? stats_.connect_timeouts : stats_.connect_errors)++;
+      co_return Attempt{Outcome::retry, 0, cec == errc::timeout ? "connect timeout" : "connect failed"};
+    }
+    c.requests = 0;
+  }
+
+  char extra[128];
+  auto xr = fmt::format_to_n(extra, sizeof extra, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n",
+                             batch_first_, batch_last_);
+  std::size_t hn = http::format_request_head(c.head, "POST", url_.authority, url_.target, "application/x-ndjson",
+                                             body_len_, std::string_view(extra, xr.size));
+  if (hn == 0) {
+    c.close();
+    ++stats_.protocol_errors;
+    co_return Attempt{Outcome::retry, 0, "request head does not fit"};
+  }
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head, hn), asio::buffer(body_.data(), body_len_)};
+  auto [wec, wn] = co_await timed_op(
+      opts_.write_timeout, [&](auto h) { asio::async_write(c.sock, bufs, std::move(h)); },
+      [&] {
+        std::error_code ig;
+        c.sock.cancel(ig);
+      });
+  (void)wn;
+  if (wec) {
+    c.close();
+    stale = reused && wec != errc::timeout;
+    if (!stale) (wec == errc::timeout ? stats_.write_timeouts : stats_.io_errors)++;
+    co_return Attempt{Outcome::retry, 0, wec == errc::timeout ? "write timeout" : "write failed"};
+  }
+
+  c.parser.reset();
+  bool got_any = false;
+  bool complete = false;
+  std::size_t reason_len = 0;
+  std::size_t leftover = 0;
+  while (!complete) {
+    auto [rec, rn] = co_await timed_op(
+        opts_.read_timeout, [&](auto h) { c.sock.async_read_some(asio::buffer(c.rbuf), std::move(h)); },
+        [&] {
+          std::error_code ig;
+          c.sock.cancel(ig);
+        });
+    if (rec == asio::error::eof && c.parser.finish_eof() == http::Result::done) break;
+    if (rec) {
+      c.close();
+      stale = reused && !got_any && rec != errc::timeout;
+      if (!stale) (rec == errc::timeout ? stats_.read_timeouts : stats_.io_errors)++;
+      co_return Attempt{Outcome::retry, 0, rec == errc::timeout ? "read timeout" : "connection lost"};
+    }
+    got_any = true;
+    // Feed until the parser needs more bytes: after headers_done or a body chunk it is called
+    // again even with nothing left, so a message ending exactly here is reported done.
+    std::size_t off = 0;
+    for (;;) {
+      std::size_t used = 0;
+      http::Result r = c.parser.feed(std::string_view(c.rbuf + off, rn - off), used);
+      off += used;
+      if (r == http::Result::need_more) break;
+      if (r == http::Result::body && reason_len < 96) {
+        auto chunk = c.parser.body_chunk();
+        std::size_t k = std::min(chunk.size(), 96 - reason_len);
+        for (std::size_t i = 0; i < k; ++i) {
+          char ch = chunk[i];
+          reason_[16 + reason_len + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+        }
+        reason_len += k;
+      } else if (r == http::Result::done) {
+        complete = true;
+        leftover = rn - off;
+        break;
+      } else if (r == http::Result::error) {
+        c.close();
+        ++stats_.protocol_errors;
+        if (!c.parser.headers_complete()) co_return Attempt{Outcome::retry, 0, "bad response"};
+        complete = true;  // e.g. an oversized body: the status stands, the connection does not
+        break;
+      }
+    }
+  }
+  ++c.requests;
+  if (!c.parser.keep_alive() || leftover > 0) c.close();
+
+  const int st = c.parser.status();
+  auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);
+  std::memmove(reason_ + head.size, reason_ + 16, reason_len);
+  std::string_view reason(reason_, head.size + reason_len);
+  if (st >= 200 && st < 300) co_return Attempt{Outcome::delivered, st, reason};
+  if (st == 408 || st == 429 || st >= 500) {
+    ++stats_.http_retryable;
+    co_return Attempt{Outcome::retry, st, reason};
+  }
+  if (st >= 400) co_return Attempt{Outcome::dead, st, reason};
+  // 1xx/3xx as a final answer: not followed, not lost: retried (and visible in last_status).
+  co_return Attempt{Outcome::retry, st, reason};
+}
+
+}  // namespace bh

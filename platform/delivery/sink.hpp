@@ -1,0 +1,158 @@
+// Sink: delivery of committed events to one HTTP endpoint (wire.md §2). One task per sink reads
+// pending events in seq order behind the sink's cursor, POSTs them as NDJSON envelopes over
+// keep-alive connections taken from the sink's own pool, and then: 2xx advances the cursor;
+// 408/429/5xx, timeouts and connection errors retry the SAME batch after a jittered backoff
+// (so order holds) and feed the circuit breaker; any other 4xx moves the batch to the
+// dead-letter table. Replays of dead letters go first. TLS is not here yet: http:// only.
+// Reactor thread only.
+#pragma once
+#include <asio/ip/tcp.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/breaker.hpp"
+#include "platform/net/http.hpp"
+#include "platform/pool.hpp"
+#include "platform/store/store.hpp"
+#include "platform/task.hpp"
+
+namespace bh {
+
+struct SinkOptions {
+  std::string name;
+  std::string url;
+  std::vector<std::string> sources;  // empty = every source
+  std::uint32_t batch_events = 1000;
+  std::uint64_t batch_bytes = 1 << 20;
+  std::uint32_t max_connections = 2;
+  Clock::duration connect_timeout = std::chrono::seconds(5);
+  Clock::duration write_timeout = std::chrono::seconds(10);
+  Clock::duration read_timeout = std::chrono::seconds(10);
+  Clock::duration pool_timeout = std::chrono::seconds(5);
+  std::chrono::milliseconds backoff_base{100};
+  std::chrono::milliseconds backoff_cap{30000};
+  std::uint64_t max_response_bytes = 64 * 1024;
+  BreakerOptions breaker;
+  Clock::duration idle_poll = std::chrono::seconds(1);  // re-check the store this often when idle
+};
+
+// Per-operation failure counters (shown by the console and metrics).
+struct DeliveryStats {
+  std::uint64_t batches = 0;      // POSTs answered 2xx
+  std::uint64_t delivered = 0;    // events in them
+  std::uint64_t retries = 0;      // attempts that will be repeated
+  std::uint64_t dead_lettered = 0;  // batches
+  std::uint64_t dead_events = 0;
+  std::uint64_t replayed = 0;     // dead letters delivered on replay
+  std::uint64_t connects = 0;
+  std::uint64_t connect_errors = 0;
+  std::uint64_t connect_timeouts = 0;
+  std::uint64_t write_timeouts = 0;
+  std::uint64_t read_timeouts = 0;
+  std::uint64_t pool_timeouts = 0;
+  std::uint64_t io_errors = 0;       // resets, EOF mid-response
+  std::uint64_t protocol_errors = 0; // unparseable or oversized responses
+  std::uint64_t http_retryable = 0;  // 408/429/5xx answers
+  std::uint64_t breaker_rejections = 0;
+  std::uint64_t store_errors = 0;
+  int last_status = 0;
+};
+
+// One keep-alive connection to a sink (a pool slot).
+class SinkConn {
+ public:
+  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  static constexpr std::size_t kReadBytes = 8 * 1024;
+  static constexpr std::size_t kHeadBytes = 1024;
+
+  SinkConn(Executor ex, std::uint64_t max_response_bytes) noexcept
+      : sock(ex), parser(http::ParserOptions{.max_body_bytes = max_response_bytes}) {}
+  ~SinkConn() { close(); }
+  void close() noexcept {
+    std::error_code ec;
+    sock.close(ec);
+  }
+
+  Socket sock;
+  http::ResponseParser parser;
+  std::uint64_t requests = 0;  // on this connection (0 = fresh)
+  char head[kHeadBytes];
+  char rbuf[kReadBytes];
+};
+
+class Sink {
+ public:
+  static constexpr std::uint32_t kMaxConns = 4;
+  static constexpr std::size_t kBodyBytes = 1 << 20;  // compiled batch buffer; batch_bytes is clamped to it
+  using ConnPool = Pool<SinkConn, kMaxConns>;
+
+  // `id` is the store's sink handle. `pool_name` must outlive the Sink.
+  Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::string_view pool_name) noexcept;
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  // Resolves the endpoint (start-up: a blocking lookup is fine here). Errors: bad URL, https
+  // (TLS not built yet), resolution failure.
+  std::error_code prepare();
+  // Spawns the delivery task. Errors: false if no task slot.
+  bool start();
+  // Asks the task to finish its current attempt and stop.
+  void stop() noexcept;
+  // New events were committed.
+  void wake() noexcept { wake_.notify(); }
+
+  const SinkOptions& options() const noexcept { return opts_; }
+  const DeliveryStats& stats() const noexcept { return stats_; }
+  const Breaker& breaker() const noexcept { return breaker_; }
+  ConnPool& pool() noexcept { return conns_; }
+  int id() const noexcept { return id_; }
+  bool running() const noexcept { return running_; }
+
+ private:
+  enum class Outcome : std::uint8_t { delivered, retry, dead };
+  struct Attempt {
+    Outcome outcome;
+    int status;
+    std::string_view reason;
+  };
+
+  Task<void> run();
+  // Builds the envelopes of the next batch into body_. count = events read from the store,
+  // first/last = their seq range; routed = envelopes written (events of other sources are skipped).
+  std::error_code build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last, std::uint32_t& routed);
+  std::error_code build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed);
+  void append_envelope(const EventOut& e) noexcept;
+  // POSTs body_ once: takes a connection, (re)connects, writes, reads the answer.
+  Task<Attempt> post(std::uint32_t events);
+  Task<Attempt> exchange(SinkConn& c, std::uint32_t events, bool& fresh_failure);
+  // Waits for `d` or a wake/stop, whichever first.
+  Task<void> pause(Clock::duration d);
+  bool routed(std::string_view source) const noexcept;
+
+  TaskPoolBase& tasks_;
+  Store& store_;
+  int id_;
+  SinkOptions opts_;
+  http::Url url_{};
+  asio::ip::tcp::endpoint endpoint_;
+  ConnPool conns_;
+  Breaker breaker_;
+  Backoff backoff_;
+  Notify wake_;
+  DeliveryStats stats_;
+  bool stopping_ = false;
+  bool running_ = false;
+  std::uint64_t body_cap_;
+  std::size_t body_len_ = 0;
+  std::uint64_t batch_first_ = 0;  // seq range of the batch in flight (the Bulkhead-*-Seq headers)
+  std::uint64_t batch_last_ = 0;
+  char reason_[128];
+  std::array<char, kBodyBytes> body_;
+};
+
+}  // namespace bh

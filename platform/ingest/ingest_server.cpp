@@ -1,0 +1,182 @@
+// IngestConn: one connection's rounds (read, frame, validate, admit, await commit, reply).
+#include "platform/ingest/ingest_server.hpp"
+
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "platform/log.hpp"
+
+namespace bh {
+namespace {
+std::int64_t unix_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The reply text after "err <code> " for each refusal.
+std::string_view err_text(errc c) noexcept {
+  switch (c) {
+    case errc::bad_json: return "not a single JSON object";
+    case errc::too_large: return "event exceeds max_event_bytes";
+    case errc::busy: return "store at max_pending, retry later";
+    case errc::shutting_down: return "server is shutting down";
+    case errc::storage: return "commit failed, retry later";
+    default: return "refused";
+  }
+}
+}  // namespace
+
+void refuse_connection(IngestConn::Socket& s) noexcept {
+  static constexpr std::string_view kLine = "err busy connection limit\n";
+  std::error_code ec;
+  s.non_blocking(true, ec);
+  s.write_some(asio::buffer(kLine.data(), kLine.size()), ec);
+  // Drain what the peer already sent so close() sends FIN, not RST (the peer then reads our line).
+  char sink[512];
+  while (!ec) s.read_some(asio::buffer(sink), ec);
+  s.shutdown(asio::socket_base::shutdown_both, ec);
+  s.close(ec);
+}
+
+IngestConn::IngestConn(Socket&& s, IngestShared& shared) noexcept
+    : sock_(std::move(s)), sh_(shared), framer_(shared.opts.max_event_bytes) {}
+
+IngestConn::~IngestConn() {
+  std::error_code ec;
+  sock_.close(ec);
+  ++sh_.stats.closed;
+}
+
+void IngestConn::interrupt_read() noexcept {
+  if (phase_ == Phase::reading) {
+    std::error_code ec;
+    sock_.cancel(ec);
+  }
+}
+
+void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept {
+  replies_[tag] = Reply{result, seq};
+  if (--outstanding_ == 0) committed_.notify();
+}
+
+void IngestConn::take_lines(bool eof) noexcept {
+  const std::string_view data(rbuf_, filled_);
+  while (replies_n_ < kMaxLinesPerRound) {
+    LineFramer::Line line = framer_.next(data, consumed_, eof);
+    if (line.kind == LineFramer::Kind::need_more) break;
+    if (line.kind == LineFramer::Kind::blank) continue;
+    ++sh_.stats.lines;
+    errc code = errc::ok;
+    if (line.kind == LineFramer::Kind::too_large) {
+      code = errc::too_large;
+    } else if (!sh_.json->is_object(line.text)) {  // rbuf_ keeps JsonCheck::kPadding bytes past any line
+      code = errc::bad_json;
+    } else {
+      code = sh_.committer->submit(sh_.opts.source, line.text, round_ts_ms_, this, replies_n_);
+      if (code == errc::ok) ++outstanding_;
+    }
+    replies_[replies_n_++] = Reply{code, 0};
+  }
+}
+
+std::size_t IngestConn::format_replies() noexcept {
+  std::size_t w = 0;
+  for (std::uint32_t i = 0; i < replies_n_; ++i) {
+    const Reply& r = replies_[i];
+    char* out = wbuf_ + w;
+    fmt::format_to_n_result<char*> res;
+    if (r.code == errc::ok) {
+      ++sh_.stats.ok;
+      res = fmt::format_to_n(out, kMaxReply, "ok {}\n", r.seq);
+    } else {
+      switch (r.code) {
+        case errc::bad_json: ++sh_.stats.bad_json; break;
+        case errc::too_large: ++sh_.stats.too_large; break;
+        case errc::busy: ++sh_.stats.busy; break;
+        case errc::shutting_down: ++sh_.stats.shutting_down; break;
+        default: ++sh_.stats.storage; break;
+      }
+      res = fmt::format_to_n(out, kMaxReply, "err {} {}\n", wire_name(r.code), err_text(r.code));
+    }
+    w += res.size;
+  }
+  replies_n_ = 0;
+  return w;
+}
+
+void IngestConn::compact() noexcept {
+  if (consumed_ == 0) return;
+  std::memmove(rbuf_, rbuf_ + consumed_, filled_ - consumed_);
+  filled_ -= consumed_;
+  consumed_ = 0;
+}
+
+Task<void> IngestConn::run() {
+  bool eof = false;
+  for (;;) {
+    round_ts_ms_ = unix_ms();
+    take_lines(eof);
+    // Wait until every event of this round is answered. A batch that filled mid-round may have
+    // answered (and notified) part of it already: a wake-up is only a hint to look again.
+    // The commit runs on this thread, so the deadline can pass only if an invariant broke; the
+    // wait goes on even then, as the batch still points into this connection's buffer.
+    while (outstanding_ > 0) {
+      phase_ = Phase::committing;
+      if (!co_await committed_.wait(sh_.opts.commit_timeout) && outstanding_ > 0)
+        log::error("ingest: {} event(s) still uncommitted after the commit deadline", outstanding_);
+    }
+    if (replies_n_ > 0) {
+      phase_ = Phase::writing;
+      std::size_t len = format_replies();
+      auto [ec, n] = co_await timed_op(
+          sh_.opts.write_timeout,
+          [&](auto h) { asio::async_write(sock_, asio::buffer(wbuf_, len), std::move(h)); },
+          [&] {
+          std::error_code ig;
+          sock_.cancel(ig);
+        });
+      (void)n;
+      if (ec) {
+        if (ec == errc::timeout) ++sh_.stats.write_timeouts;
+        break;
+      }
+    }
+    compact();
+    // More complete lines already buffered: another round without reading.
+    if (filled_ > 0 && std::memchr(rbuf_, '\n', filled_) != nullptr) continue;
+    if (eof || sh_.stopping || cancelled()) break;
+    if (filled_ == kReadBytes) {  // only possible while skipping an oversized line
+      consumed_ = filled_;
+      compact();
+    }
+    phase_ = Phase::reading;
+    auto [ec, n] = co_await timed_op(
+        sh_.opts.idle_timeout,
+        [&](auto h) { sock_.async_read_some(asio::buffer(rbuf_ + filled_, kReadBytes - filled_), std::move(h)); },
+        [&] {
+          std::error_code ig;
+          sock_.cancel(ig);
+        });
+    if (ec == asio::error::eof) {
+      eof = true;  // answer a final line without '\n', then close
+      continue;
+    }
+    if (ec == errc::timeout) {
+      ++sh_.stats.idle_timeouts;
+      break;
+    }
+    if (ec == asio::error::operation_aborted && sh_.stopping) {
+      continue;  // shutdown: complete lines still buffered are answered `err shutting_down`
+    }
+    if (ec) break;
+    filled_ += n;
+    sh_.stats.bytes_in += n;
+  }
+  phase_ = Phase::done;
+  std::error_code ec;
+  sock_.shutdown(asio::socket_base::shutdown_both, ec);
+}
+
+}  // namespace bh
