@@ -7,7 +7,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "firmware/admin.hpp"
 #include "firmware/budget.hpp"
+#include "firmware/console.hpp"
+#include "firmware/watchdog_service.hpp"
+#include "firmware/runtime_view.hpp"
 #include "platform/alloc.hpp"
 #include "platform/delivery/sink.hpp"
 #include "platform/ingest/committer.hpp"
@@ -39,6 +43,11 @@ struct App::Impl {
   std::unique_ptr<IngestServer<budget::capacity(PoolId::ingest_conn)>> ingest;
   std::array<std::string, budget::kMaxSinks> sink_pool_names;
   std::array<std::unique_ptr<Sink>, budget::kMaxSinks> sinks;
+  std::array<Sink*, budget::kMaxSinks> sink_ptrs{};
+  RuntimeView view;
+  std::unique_ptr<WatchdogService> watchdog;
+  std::unique_ptr<AdminService> admin;
+  std::unique_ptr<ConsoleService> console;
   Notify housekeeping_stop;
   bool stopping = false;
 
@@ -51,6 +60,9 @@ struct App::Impl {
     if (self->committer) self->committer->stop_admitting();
     for (auto& s : self->sinks)
       if (s) s->stop();
+    if (self->admin) self->admin->stop();
+    if (self->console) self->console->stop();
+    if (self->watchdog) self->watchdog->stop();
     self->housekeeping_stop.notify();
   }
   static void wake_sinks(void* p) {
@@ -101,6 +113,8 @@ bool parse_listen(const std::string& s, asio::ip::tcp::endpoint& ep) {
   return true;
 }
 }  // namespace
+
+RuntimeView& App::view() { return impl_->view; }
 
 App::App(Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
 App::~App() = default;
@@ -202,6 +216,23 @@ std::string App::start(const RunOptions& opts) {
   log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
             c.ingest.unix_socket);
 
+  std::size_t nsinks = 0;
+  for (auto& s : a.sinks)
+    if (s) a.sink_ptrs[nsinks++] = s.get();
+  a.view = RuntimeView{&a.cfg,      &a.reactor, &a.tasks, &a.store,           c.audit.enabled ? &a.audit : nullptr,
+                       a.committer.get(), &a.json, &a.ingest->stats(), &a.ingest->pool(),
+                       std::span<Sink* const>(a.sink_ptrs.data(), nsinks), nullptr, std::chrono::steady_clock::now(),
+                       std::chrono::system_clock::now()};
+
+  // The operator surface: watchdog first (health feeds the others), then admin HTTP, console.
+  a.watchdog = std::make_unique<WatchdogService>(a.view);
+  if (std::string err = a.watchdog->start(); !err.empty()) return "watchdog: " + err;
+  a.view.watchdog = a.watchdog->watchdog();
+  a.admin = std::make_unique<AdminService>(a.view);
+  if (std::string err = a.admin->start(); !err.empty()) return "admin: " + err;
+  a.console = std::make_unique<ConsoleService>(a.view);
+  if (std::string err = a.console->start(); !err.empty()) return "console: " + err;
+
   a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
   a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));
   a.reactor.handle_signals();
@@ -219,6 +250,9 @@ int App::run() {
     log::error("forced exit: {} task(s) still live", a.tasks.live());
     return 130;
   }
+  a.console.reset();
+  a.admin.reset();
+  a.watchdog.reset();
   a.ingest.reset();
   a.committer.reset();
   for (auto& s : a.sinks) s.reset();

@@ -10,6 +10,8 @@
 
 namespace bh {
 
+struct RuntimeView;
+
 struct RunOptions {
   bool print_budget = true;
 };
@@ -27,6 +29,8 @@ class App {
   // Runs until shutdown. Returns the process exit code: 0 after a clean shutdown with every pool
   // at zero; 1 if a pool still had slots in use; 130 after a forced (second signal) exit.
   int run();
+  // The running system as the operator surface sees it (valid after a successful start()).
+  RuntimeView& view();
 
   struct Impl;
 

@@ -13,6 +13,11 @@
 #include "firmware/config.hpp"
 #include "platform/log.hpp"
 
+namespace bh {
+// firmware/console_client.cpp: `bulkhead console [--socket PATH] [COMMAND...]`.
+int console_main(int argc, char** argv);
+}  // namespace bh
+
 namespace {
 
 constexpr std::string_view kUsage =
@@ -22,6 +27,8 @@ constexpr std::string_view kUsage =
     "  run [--config FILE]       run the runtime (embedded default config without --config)\n"
     "  check-config FILE         validate a config file and exit (0 valid, 2 invalid)\n"
     "  print-config [FILE]       print the effective config (default: the embedded one)\n"
+    "  console [--socket PATH] [COMMAND...]\n"
+    "                            attach to a running bulkhead's console, or run one command\n"
     "  version                   print the version\n"
     "  help                      this text\n";
 
@@ -68,6 +75,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage_error("missing command");
   std::string_view cmd = argv[1];
   if (cmd == "run") return cmd_run(argc - 2, argv + 2);
+  if (cmd == "console") return bh::console_main(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     if (argc != 2) return usage_error("version takes no arguments");
     std::printf("bulkhead %s\n", BH_VERSION);

@@ -1,0 +1,37 @@
+// RuntimeView: what the operator surface (console commands, /metrics, /healthz, POST /v1/events)
+// may see and touch of the running application. App fills it in at start-up; the pointers stay
+// valid until the reactor stops. Everything here is used on the reactor thread only.
+#pragma once
+#include <chrono>
+#include <span>
+
+#include "firmware/config.hpp"
+#include "platform/delivery/sink.hpp"
+#include "platform/ingest/committer.hpp"
+#include "platform/ingest/ingest_server.hpp"
+#include "platform/ingest/json_check.hpp"
+#include "platform/reactor.hpp"
+#include "platform/store/audit_log.hpp"
+#include "platform/store/store.hpp"
+#include "platform/task.hpp"
+#include "platform/watchdog.hpp"
+
+namespace bh {
+
+struct RuntimeView {
+  const Config* config = nullptr;
+  Reactor* reactor = nullptr;           // reactor->shutdown("console") starts the shutdown
+  TaskPoolBase* tasks = nullptr;
+  Store* store = nullptr;
+  AuditLog* audit = nullptr;            // nullptr when the audit log is disabled
+  Committer* committer = nullptr;       // admission for POST /v1/events (same as TCP ingest)
+  JsonCheck* json = nullptr;            // the shared validator (sized to ingest.max_event_bytes)
+  const IngestStats* ingest = nullptr;
+  PoolBase* ingest_pool = nullptr;
+  std::span<Sink* const> sinks;         // configured sinks, in config order
+  Watchdog* watchdog = nullptr;         // nullptr until the watchdog is wired
+  std::chrono::steady_clock::time_point started{};
+  std::chrono::system_clock::time_point started_wall{};
+};
+
+}  // namespace bh
