@@ -26,6 +26,19 @@ namespace bh {
 
 using budget::PoolId;
 
+// The budget's bytes-per-slot figures are checked against the real slot types.
+static_assert(sizeof(IngestConn) <= budget::row(PoolId::ingest_conn).bytes_per_slot, "budget: ingest_conn bytes");
+static_assert(sizeof(Sink) <= budget::row(PoolId::sink).bytes_per_slot, "budget: sink bytes");
+static_assert(budget::capacity(PoolId::sink) == budget::kMaxSinks);
+static_assert(sizeof(TaskSlot) <= budget::row(PoolId::task).bytes_per_slot, "budget: task bytes");
+static_assert(sizeof(AuditLog) <= budget::row(PoolId::file).bytes_per_slot, "budget: file bytes");
+static_assert(sizeof(Store) + sizeof(Committer) <= budget::row(PoolId::store_conn).bytes_per_slot,
+              "budget: store_conn bytes (the connection and its commit batch)");
+static_assert(Sink::kMaxConns == budget::kSinkConnsPerSink, "budget: per-sink connection pool");
+static_assert(budget::row(PoolId::sink_conn).capacity == budget::kMaxSinks * budget::kSinkConnsPerSink);
+static_assert(Store::kMaxSinks >= budget::kMaxSinks, "budget: the store tracks every sink");
+static_assert(Committer::kCapacity >= budget::kMaxBatch, "budget: store.max_batch fits the commit batch");
+
 struct App::Impl {
   Config cfg;
   Reactor reactor;
@@ -42,7 +55,8 @@ struct App::Impl {
   std::unique_ptr<Committer> committer;
   std::unique_ptr<IngestServer<budget::capacity(PoolId::ingest_conn)>> ingest;
   std::array<std::string, budget::kMaxSinks> sink_pool_names;
-  std::array<std::unique_ptr<Sink>, budget::kMaxSinks> sinks;
+  Pool<Sink, budget::capacity(PoolId::sink)> sink_pool{"sink"};
+  std::array<Pool<Sink, budget::capacity(PoolId::sink)>::Lease, budget::kMaxSinks> sinks;
   std::array<Sink*, budget::kMaxSinks> sink_ptrs{};
   RuntimeView view;
   std::unique_ptr<WatchdogService> watchdog;
@@ -178,7 +192,8 @@ std::string App::start(const RunOptions& opts) {
     so2.max_response_bytes = s.max_response_bytes;
     so2.breaker = BreakerOptions{s.breaker_failures, s.breaker_recovery, s.breaker_probes};
     a.sink_pool_names[i] = "sink_conn." + s.name;
-    a.sinks[i] = std::make_unique<Sink>(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
+    a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
+    if (!a.sinks[i]) return "sink: no slot in the sink pool";
     if (auto e = a.sinks[i]->prepare()) return fmt::format("sink '{}': {}: {}", s.name, s.url, e.message());
   }
   log::info("store: {} open, last seq {}, {} pending", so.path, a.store.last_seq(), a.store.pending());

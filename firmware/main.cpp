@@ -29,6 +29,7 @@ constexpr std::string_view kUsage =
     "  print-config [FILE]       print the effective config (default: the embedded one)\n"
     "  console [--socket PATH] [COMMAND...]\n"
     "                            attach to a running bulkhead's console, or run one command\n"
+    "  config-reference          print the config reference (markdown, as in the README)\n"
     "  version                   print the version\n"
     "  help                      this text\n";
 
@@ -94,6 +95,12 @@ int main(int argc, char** argv) {
     auto cfg = load(argc == 3 ? &path : nullptr);
     if (!cfg) return 2;
     std::string out = bh::render_config(*cfg);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
+  if (cmd == "config-reference") {
+    if (argc != 2) return usage_error("config-reference takes no arguments");
+    std::string out = bh::config_reference_markdown();
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   }
