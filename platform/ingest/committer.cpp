@@ -51,22 +51,6 @@ void Committer::post_flush() noexcept {
 void Committer::flush() noexcept {
   if (n_ == 0) return;
   const std::uint32_t n = std::exchange(n_, 0);
-  if (store_.overflow() == StoreOptions::Overflow::drop_oldest) {
-    std::uint64_t pending = store_.pending();
-    if (pending + n > max_pending_) {
-      std::uint64_t dropped = 0;
-      std::uint64_t excess = pending + n - max_pending_;
-      if (!store_.drop_oldest(excess, dropped)) {
-        stats_.dropped_oldest += dropped;
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_drop_log_ > std::chrono::seconds(1)) {
-          last_drop_log_ = now;
-          log::warn("store at max_pending: dropped the {} oldest undelivered event(s) ({} in all)", dropped,
-                    stats_.dropped_oldest);
-        }
-      }
-    }
-  }
   auto t0 = std::chrono::steady_clock::now();
   // Persist before acking: nothing below tells a client "ok" until COMMIT has returned.
   std::error_code ec = store_.append({events_, n}, {seqs_, n});
@@ -90,6 +74,20 @@ void Committer::flush() noexcept {
     audit_->append({audit_records_, n});  // best effort: failures are counted by the audit log
   }
   for (std::uint32_t i = 0; i < n; ++i) entries_[i].client->on_committed(entries_[i].tag, seqs_[i], errc::ok);
+  // drop_oldest: the outbox may not stay above max_pending; the oldest undelivered events go
+  // (counted, logged at most once a second). What was just acked may itself be among them.
+  if (store_.overflow() == StoreOptions::Overflow::drop_oldest && store_.pending() > max_pending_) {
+    std::uint64_t dropped = 0;
+    if (!store_.drop_oldest(store_.pending() - max_pending_, dropped)) {
+      stats_.dropped_oldest += dropped;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_drop_log_ > std::chrono::seconds(1)) {
+        last_drop_log_ = now;
+        log::warn("store at max_pending: dropped the {} oldest undelivered event(s) ({} in all)", dropped,
+                  stats_.dropped_oldest);
+      }
+    }
+  }
   if (commit_fn_) commit_fn_(commit_ctx_);
 }
 

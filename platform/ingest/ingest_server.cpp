@@ -56,6 +56,8 @@ void IngestConn::interrupt_read() noexcept {
   }
 }
 
+void IngestConn::refuse() noexcept { refuse_connection(sock_); }
+
 void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept {
   replies_[tag] = Reply{result, seq};
   if (--outstanding_ == 0) committed_.notify();

@@ -74,6 +74,8 @@ class IngestConn final : public CommitClient {
   Task<void> run();
   // Shutdown: interrupts a pending read (a round being committed is finished first).
   void interrupt_read() noexcept;
+  // Refuses the connection (`err busy connection limit`) before it was ever served.
+  void refuse() noexcept;
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
  private:
@@ -191,7 +193,7 @@ class IngestServer {
       if (lease && tasks_.spawn("ingest_conn", [&] { return serve(std::move(lease)); })) continue;
       ++shared_.stats.refused_connections;
       if (lease) {
-        lease.reset();  // no task slot: its socket is closed by the destructor after refusing
+        lease->refuse();  // a connection slot but no task slot: refused all the same
       } else {
         refuse_connection(spare_);
       }

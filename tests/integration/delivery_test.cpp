@@ -165,6 +165,35 @@ TEST(Delivery, SinkOutageThenRestartDeliversFromTheCursor) {
   EXPECT_EQ(query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 't'"), static_cast<int64_t>(seqs.back()));
 }
 
+TEST(Delivery, PendingCapRejectsWithBusyWhileTheSinkIsDown) {
+  std::string url = "http://127.0.0.1:" + std::to_string(free_port()) + "/down";
+  Bulkhead b("[store]\nmax_pending = 5\n[[sink]]\nname = \"t\"\nurl = \"" + url + "\"\n");
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  std::string all;
+  for (int i = 0; i < 8; ++i) all += "{\"i\":" + std::to_string(i) + "}\n";
+  ASSERT_TRUE(c.send(all));
+  auto lines = c.read_lines(8);
+  ASSERT_EQ(lines.size(), 8u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(lines[i].rfind("ok ", 0), 0u) << lines[i];
+  for (int i = 5; i < 8; ++i) EXPECT_EQ(lines[i].rfind("err busy ", 0), 0u) << lines[i];
+  c.close();
+  expect_clean_stop(b);
+  EXPECT_EQ(query_int(b.db_path(), "SELECT count(*) FROM events"), 5) << "a refused event changes nothing";
+}
+
+TEST(Delivery, PendingCapWithDropOldestKeepsTheNewest) {
+  std::string url = "http://127.0.0.1:" + std::to_string(free_port()) + "/down";
+  Bulkhead b("[store]\nmax_pending = 5\noverflow = \"drop_oldest\"\n[[sink]]\nname = \"t\"\nurl = \"" + url +
+             "\"\n");
+  auto seqs = send_events(b.ingest_port(), 8);  // all acked: the oldest undelivered are dropped
+  ASSERT_EQ(seqs.size(), 8u);
+  expect_clean_stop(b);
+  EXPECT_NE(b.log().find("dropped the"), std::string::npos) << b.log();
+  // The sink's cursor skipped the dropped ones: what is left to deliver is the newest 5.
+  EXPECT_EQ(query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 't'"), static_cast<int64_t>(seqs[2]));
+}
+
 TEST(Delivery, KillNineUnderLoadThenRestartDeliversEveryAckedEvent) {
   TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{200, 2ms}; });
   Bulkhead b(sink_toml(sink, "batch_events = 200\n"));
