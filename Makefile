@@ -3,7 +3,7 @@ JOBS   ?= $(shell nproc)
 CONFIG ?=
 CMAKE_COMMON = -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
-.PHONY: all deps release debug asan run test test-asan bench clean
+.PHONY: all deps release debug asan run test test-asan bench bench-pipeline clean
 all: release
 
 deps:
@@ -35,6 +35,11 @@ test-asan: asan
 
 bench: release
 	@for b in build/release/tests/bench/*_bench; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
+
+# End-to-end load: 8 connections x 256 in flight against a loopback sink, raw SQLite alongside.
+BENCH_ARGS ?=
+bench-pipeline: deps build/release/CMakeCache.txt
+	BUILD_DIR=$(CURDIR)/build/release JOBS=$(JOBS) tests/bench/run_pipeline_bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf build
