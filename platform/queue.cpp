@@ -3,7 +3,7 @@
 
 namespace bh {
 
-QueueBase::QueueBase(std::string_view name, std::uint32_t capacity, Overflow policy) noexcept {
+QueueBase::QueueBase(std::string_view name, std::uint32_t capacity, QueueOverflow policy) noexcept {
   stats_.name = name;
   stats_.capacity = capacity;
   stats_.policy = policy;

@@ -11,7 +11,7 @@
 
 namespace bh {
 
-enum class Overflow : std::uint8_t { reject, drop_oldest };
+enum class QueueOverflow : std::uint8_t { reject, drop_oldest };
 enum class PushResult : std::uint8_t { ok, rejected, dropped_oldest };
 
 struct QueueStats {
@@ -23,7 +23,7 @@ struct QueueStats {
   std::uint64_t popped = 0;
   std::uint64_t rejected = 0;
   std::uint64_t dropped = 0;
-  Overflow policy = Overflow::reject;
+  QueueOverflow policy = QueueOverflow::reject;
 };
 
 class QueueBase {
@@ -37,7 +37,7 @@ class QueueBase {
   QueueBase* next() const noexcept { return next_; }
 
  protected:
-  QueueBase(std::string_view name, std::uint32_t capacity, Overflow policy) noexcept;
+  QueueBase(std::string_view name, std::uint32_t capacity, QueueOverflow policy) noexcept;
   ~QueueBase();
   QueueStats stats_;
 
@@ -53,7 +53,7 @@ class BoundedQueue final : public QueueBase {
   static_assert(N > 0);
 
  public:
-  explicit BoundedQueue(std::string_view name, Overflow policy = Overflow::reject) noexcept
+  explicit BoundedQueue(std::string_view name, QueueOverflow policy = QueueOverflow::reject) noexcept
       : QueueBase(name, N, policy) {}
 
   // Appends v. Errors: `rejected` (v not stored) when full under `reject`; under `drop_oldest`
@@ -61,7 +61,7 @@ class BoundedQueue final : public QueueBase {
   PushResult push(T v) {
     PushResult r = PushResult::ok;
     if (stats_.depth == N) {
-      if (stats_.policy == Overflow::reject) {
+      if (stats_.policy == QueueOverflow::reject) {
         ++stats_.rejected;
         return PushResult::rejected;
       }

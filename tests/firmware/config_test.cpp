@@ -712,7 +712,7 @@ TEST_F(ConfigPools, CapacityBoundaries) {
 }
 
 TEST_F(ConfigPools, UnknownPool) {
-  EXPECT_TRUE(fails("[pools]\nsink_conn = 10\nfoo = 3\n", 3, "pools.foo", "unknown pool 'foo' (pools: ingest_conn, sink_conn"));
+  EXPECT_TRUE(fails("[pools]\nsink_conn = 10\nfoo = 3\n", 3, "pools.foo", "unknown pool 'foo' (pools: ingest_conn, sink, sink_conn"));
 }
 
 TEST_F(ConfigPools, IngestConnectionsAbovePoolLimit) {

@@ -26,7 +26,7 @@ TEST(Queue, RejectPolicyRefusesAndCounts) {
 }
 
 TEST(Queue, DropOldestKeepsTheNewest) {
-  BoundedQueue<int, 3> q("t_q_drop", Overflow::drop_oldest);
+  BoundedQueue<int, 3> q("t_q_drop", QueueOverflow::drop_oldest);
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(q.push(i), PushResult::ok);
   EXPECT_EQ(q.push(4), PushResult::dropped_oldest);
   EXPECT_EQ(q.push(5), PushResult::dropped_oldest);

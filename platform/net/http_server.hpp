@@ -1,0 +1,243 @@
+// HttpServer: a small HTTP/1.1 server core for operator endpoints, not a web framework: a TCP
+// acceptor task, connections as pool slots with fixed buffers, each served by one task that parses
+// requests with the zero-allocation RequestParser and hands each request to the connection's own
+// handle(). Keep-alive and pipelined requests are served in order; a malformed request is answered
+// with status_for(error) and the connection closes; connections beyond the pool get 503 and are
+// closed. Every read and write has a deadline. No heap after start-up. No TLS, no HTTP/2, no
+// routing: the derived connection class dispatches. Reactor thread only.
+#pragma once
+#include <asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+#include "platform/net/http.hpp"
+#include "platform/pool.hpp"
+#include "platform/task.hpp"
+
+namespace bh {
+
+struct HttpServerOptions {
+  // Reading one request (head and body together; a handler may extend it while it waits on
+  // something other than the peer), writing one response, and a keep-alive connection's idle time.
+  Clock::duration timeout = std::chrono::seconds(10);
+  std::uint64_t max_body_bytes = 1 << 20;  // larger bodies: 413 (declared) or an error mid-body
+  std::size_t max_header_bytes = 8 * 1024;
+  // After a final response (Connection: close), how long the peer's remaining bytes are drained
+  // before the socket is closed, so the peer reads the response instead of a reset.
+  Clock::duration linger = std::chrono::seconds(1);
+};
+
+struct HttpServerStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;         // beyond the pool (or no task slot): 503 and close
+  std::uint64_t closed = 0;
+  std::uint64_t requests = 0;        // request heads parsed
+  std::uint64_t bad_requests = 0;    // malformed requests, answered status_for(error)
+  std::uint64_t read_timeouts = 0;   // a request not complete within the timeout
+  std::uint64_t idle_closes = 0;     // keep-alive connections closed after the idle timeout
+  std::uint64_t write_timeouts = 0;
+  std::uint64_t responses_2xx = 0;
+  std::uint64_t responses_4xx = 0;
+  std::uint64_t responses_5xx = 0;
+};
+
+// What every connection of one server shares.
+struct HttpServerShared {
+  HttpServerOptions opts;
+  HttpServerStats stats;
+  bool stopping = false;
+};
+
+// The outcome of one read_body() call: n bytes were copied; end: the body is complete after them.
+// Errors: errc::timeout (the request deadline passed), errc::closed (the peer closed mid-body),
+// errc::protocol (the parser refused the body: request().error() says why, e.g. body_too_large,
+// bad_chunk), errc::cancelled (shutdown), or a socket error.
+struct BodyRead {
+  std::error_code ec;
+  std::size_t n = 0;
+  bool end = false;
+};
+
+// One connection: a pool slot. Derive from it and implement handle(); the derived object is what
+// the server's pool holds, so its buffers are the slot's fixed memory.
+class HttpConn {
+ public:
+  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  static constexpr std::size_t kReadBytes = 8 * 1024;
+  static constexpr std::size_t kHeadBytes = 1024;  // response head (+ a small body copied behind it)
+
+  HttpConn(Socket&& s, HttpServerShared& shared) noexcept;
+  HttpConn(const HttpConn&) = delete;
+  HttpConn& operator=(const HttpConn&) = delete;
+  virtual ~HttpConn();
+
+  // Serves requests until the peer closes, an error, a timeout, a final response or shutdown.
+  Task<void> run();
+  // Shutdown: wakes a connection idle between requests (one inside a request finishes it).
+  void interrupt_idle() noexcept;
+  // Answers 503 and closes, without serving (the pool had a slot but no task could be had).
+  void refuse() noexcept;
+
+ protected:
+  // Serves one request whose head is parsed (request() is readable). Must answer with exactly
+  // one respond()/respond_head() (or the server answers 500). The body, if any, may be read with
+  // read_body(); whatever is left unread is discarded after the response (or the connection
+  // closes). Runs as a nested coroutine of the connection task: keep big buffers in the slot.
+  virtual Task<void> handle() = 0;
+
+  const http::RequestParser& request() const noexcept { return parser_; }
+  // The request target without its query string.
+  std::string_view path() const noexcept;
+  bool stopping() const noexcept { return sh_.stopping; }
+  const HttpServerOptions& options() const noexcept { return sh_.opts; }
+  HttpServerShared& shared() noexcept { return sh_; }
+
+  // Copies up to `cap` body bytes into dst (never more than already arrived, unless nothing has:
+  // then it waits for the peer, within the request deadline). Sends `100 Continue` first if the
+  // client asked for it.
+  Task<BodyRead> read_body(char* dst, std::size_t cap);
+  // Moves the request deadline later by d (for time spent waiting on something else).
+  void extend_deadline(Clock::duration d) noexcept { deadline_ += d; }
+
+  // Answers with a complete response: head plus body (no body for HEAD requests; Content-Length
+  // is the body's either way). `extra_headers`: complete `Name: value\r\n` lines.
+  // Returns false if the write failed (the connection will close).
+  Task<bool> respond(int status, std::string_view content_type, std::string_view body,
+                     std::string_view extra_headers = {});
+  // As respond(), when `body` sits in the caller's buffer right after `room` free bytes
+  // (body.data() - room .. body.data()): the head is copied in front of it and both go out in
+  // one write. Falls back to two writes if the head is longer than room.
+  Task<bool> respond_in_place(int status, std::string_view content_type, std::string_view body,
+                              std::size_t room, std::string_view extra_headers = {});
+  // Starts a response whose body the handler then streams with send_body() (exactly
+  // content_length bytes in total; nothing for HEAD requests).
+  Task<bool> respond_head(int status, std::string_view content_type, std::uint64_t content_length,
+                          std::string_view extra_headers = {});
+  Task<bool> send_body(std::string_view bytes);
+  // The response being written is the last one on this connection (Connection: close).
+  void close_after() noexcept { close_after_ = true; }
+  // The peer is gone (or shutdown cut the request): close without answering.
+  void abandon() noexcept { responded_ = write_failed_ = true; }
+  bool head_request() const noexcept { return parser_.method() == http::Method::head; }
+
+ private:
+  enum class Phase : std::uint8_t { idle, request, responding, done };
+  Task<std::error_code> fill();
+  Task<std::error_code> write_all(std::string_view a, std::string_view b = {});
+  Task<void> answer_error(http::Error e);
+  Task<void> discard_body();
+  Task<void> linger_close();
+  bool keep_alive_now() const noexcept;
+  void count_status(int status) noexcept;
+
+  Socket sock_;
+  HttpServerShared& sh_;
+  http::RequestParser parser_;
+  Phase phase_ = Phase::idle;
+  bool close_after_ = false;
+  bool responded_ = false;
+  bool continue_sent_ = false;
+  bool write_failed_ = false;
+  Clock::time_point deadline_{};
+  std::size_t rpos_ = 0;  // rbuf_[rpos_, rlen_) is read but not yet parsed
+  std::size_t rlen_ = 0;
+  char head_[kHeadBytes];
+  char rbuf_[kReadBytes];
+};
+
+// Answers a connection the pool has no room for with `503` and closes it (non-blocking: a fresh
+// socket's send buffer always takes one short response).
+void refuse_http_connection(HttpConn::Socket& s) noexcept;
+
+// The acceptor and the connection pool. Conn derives from HttpConn and is constructible from
+// (HttpConn::Socket&&, HttpServerShared&, Ctx&): Ctx is whatever the handler needs (a service).
+template <typename Conn, typename Ctx, std::uint32_t N>
+class HttpServer {
+ public:
+  using ConnPool = Pool<Conn, N>;
+  using Acceptor = asio::basic_socket_acceptor<asio::ip::tcp, Executor>;
+
+  // `pool_name` names the connection pool in the registry (and so in /metrics and `pools`); it
+  // must outlive the server.
+  HttpServer(TaskPoolBase& tasks, Ctx& ctx, HttpServerOptions opts, std::string_view pool_name) noexcept
+      : tasks_(tasks), ctx_(ctx), conns_(pool_name), acc_(tasks.executor()), spare_(tasks.executor()) {
+    shared_.opts = opts;
+  }
+
+  ConnPool& pool() noexcept { return conns_; }
+  const HttpServerStats& stats() const noexcept { return shared_.stats; }
+
+  // Binds the listener. Errors: from open/bind/listen (address in use, bad address).
+  std::error_code listen(const asio::ip::tcp::endpoint& ep) {
+    std::error_code ec;
+    acc_.open(ep.protocol(), ec);
+    if (!ec) acc_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc_.bind(ep, ec);
+    if (!ec) acc_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) acc_.close();
+    return ec;
+  }
+  std::uint16_t port() const {
+    std::error_code ec;
+    return acc_.is_open() ? acc_.local_endpoint(ec).port() : 0;
+  }
+
+  // Spawns the accept loop; each connection runs as a task named conn_task_name. Both names
+  // must be string literals. Errors: false if no task slot.
+  bool start(const char* accept_task_name, const char* conn_task_name) {
+    conn_task_name_ = conn_task_name;
+    return !acc_.is_open() || tasks_.spawn(accept_task_name, [this] { return accept_loop(); });
+  }
+
+  // Stops accepting; idle keep-alive connections close, requests in progress finish.
+  void stop() noexcept {
+    shared_.stopping = true;
+    std::error_code ec;
+    acc_.close(ec);
+    conns_.for_each_live([](Conn& c) { c.interrupt_idle(); });
+  }
+
+ private:
+  Task<void> accept_loop() {
+    while (!shared_.stopping) {
+      auto [ec, n] = co_await async_op([&](auto h) { acc_.async_accept(spare_, std::move(h)); },
+                                       [&] {
+                                         std::error_code ig;
+                                         acc_.cancel(ig);
+                                       });
+      (void)n;
+      if (shared_.stopping || ec == asio::error::operation_aborted || cancelled()) break;
+      if (ec) {
+        // EMFILE/ENFILE and friends: back off briefly rather than spin.
+        co_await sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      ++shared_.stats.accepted;
+      auto lease = conns_.try_acquire(std::move(spare_), shared_, ctx_);
+      if (lease && tasks_.spawn(conn_task_name_, [&] { return serve(std::move(lease)); })) continue;
+      ++shared_.stats.refused;
+      if (lease) {
+        lease->refuse();
+        lease.reset();
+      } else {
+        refuse_http_connection(spare_);
+      }
+    }
+  }
+
+  static Task<void> serve(typename ConnPool::Lease lease) { co_await lease->run(); }
+
+  TaskPoolBase& tasks_;
+  Ctx& ctx_;
+  HttpServerShared shared_;
+  ConnPool conns_;
+  Acceptor acc_;
+  HttpConn::Socket spare_;
+  const char* conn_task_name_ = "http_conn";
+};
+
+}  // namespace bh

@@ -1,0 +1,90 @@
+// PromWriter: HELP/TYPE lines, label escaping, and the registry-driven pool and queue families
+// (one table row per family).
+#include "platform/prom_writer.hpp"
+
+#include <cstdint>
+
+#include "platform/pool.hpp"
+#include "platform/queue.hpp"
+
+namespace bh {
+
+void PromWriter::family(std::string_view name, Kind k, std::string_view help) noexcept {
+  name_ = name;
+  const std::string_view type = k == Kind::counter ? "counter" : k == Kind::gauge ? "gauge" : "summary";
+  put("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void PromWriter::escaped(std::string_view s) noexcept {
+  for (char ch : s) {
+    if (over_) return;
+    if (n_ + 2 > cap_) {
+      over_ = true;
+      return;
+    }
+    if (ch == '\\' || ch == '"') {
+      buf_[n_++] = '\\';
+      buf_[n_++] = ch;
+    } else if (ch == '\n') {
+      buf_[n_++] = '\\';
+      buf_[n_++] = 'n';
+    } else {
+      buf_[n_++] = ch;
+    }
+  }
+}
+
+namespace {
+using Kind = PromWriter::Kind;
+
+struct PoolMetric {
+  std::string_view name;
+  Kind kind;
+  std::string_view help;
+  std::uint64_t (*get)(const PoolStats&);
+};
+constexpr PoolMetric kPoolMetrics[] = {
+    {"bulkhead_pool_capacity", Kind::gauge, "Slots compiled into the pool.", [](const PoolStats& s) -> std::uint64_t { return s.capacity; }},
+    {"bulkhead_pool_limit", Kind::gauge, "Configured slot limit (at most the capacity).", [](const PoolStats& s) -> std::uint64_t { return s.limit; }},
+    {"bulkhead_pool_in_use", Kind::gauge, "Slots in use now.", [](const PoolStats& s) -> std::uint64_t { return s.in_use; }},
+    {"bulkhead_pool_high_water", Kind::gauge, "Most slots in use at once since start or the last reset.", [](const PoolStats& s) -> std::uint64_t { return s.high_water; }},
+    {"bulkhead_pool_waiting", Kind::gauge, "Parties queued for a slot now.", [](const PoolStats& s) -> std::uint64_t { return s.waiting; }},
+    {"bulkhead_pool_acquisitions_total", Kind::counter, "Slots handed out.", [](const PoolStats& s) -> std::uint64_t { return s.acquisitions; }},
+    {"bulkhead_pool_refusals_total", Kind::counter, "Acquisitions refused because the pool was full.", [](const PoolStats& s) -> std::uint64_t { return s.refusals; }},
+    {"bulkhead_pool_waits_total", Kind::counter, "Acquisitions that had to wait for a slot.", [](const PoolStats& s) -> std::uint64_t { return s.waits; }},
+    {"bulkhead_pool_wait_timeouts_total", Kind::counter, "Waits for a slot that timed out.", [](const PoolStats& s) -> std::uint64_t { return s.wait_timeouts; }},
+    {"bulkhead_pool_saturations_total", Kind::counter, "Times the pool reached its limit.", [](const PoolStats& s) -> std::uint64_t { return s.saturations; }},
+};
+
+struct QueueMetric {
+  std::string_view name;
+  Kind kind;
+  std::string_view help;
+  std::uint64_t (*get)(const QueueStats&);
+};
+constexpr QueueMetric kQueueMetrics[] = {
+    {"bulkhead_queue_capacity", Kind::gauge, "Items the queue holds at most.", [](const QueueStats& s) -> std::uint64_t { return s.capacity; }},
+    {"bulkhead_queue_depth", Kind::gauge, "Items queued now.", [](const QueueStats& s) -> std::uint64_t { return s.depth; }},
+    {"bulkhead_queue_high_water", Kind::gauge, "Deepest the queue has been.", [](const QueueStats& s) -> std::uint64_t { return s.high_water; }},
+    {"bulkhead_queue_pushed_total", Kind::counter, "Items queued.", [](const QueueStats& s) -> std::uint64_t { return s.pushed; }},
+    {"bulkhead_queue_popped_total", Kind::counter, "Items taken off the queue.", [](const QueueStats& s) -> std::uint64_t { return s.popped; }},
+    {"bulkhead_queue_rejected_total", Kind::counter, "Items refused because the queue was full (reject policy).", [](const QueueStats& s) -> std::uint64_t { return s.rejected; }},
+    {"bulkhead_queue_dropped_total", Kind::counter, "Oldest items dropped to make room (drop_oldest policy).", [](const QueueStats& s) -> std::uint64_t { return s.dropped; }},
+};
+}  // namespace
+
+void write_pool_metrics(PromWriter& w) noexcept {
+  for (const PoolMetric& m : kPoolMetrics) {
+    w.family(m.name, m.kind, m.help);
+    for (const PoolBase* p = PoolBase::first(); p; p = p->next()) w.value("pool", p->name(), m.get(p->stats()));
+  }
+}
+
+void write_queue_metrics(PromWriter& w) noexcept {
+  for (const QueueMetric& m : kQueueMetrics) {
+    w.family(m.name, m.kind, m.help);
+    for (const QueueBase* q = QueueBase::first(); q; q = q->next()) w.value("queue", q->stats().name, m.get(q->stats()));
+  }
+}
+
+}  // namespace bh

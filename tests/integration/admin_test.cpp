@@ -1,0 +1,782 @@
+// wire.md §3 against the real binary: /healthz, /metrics (checked by a real Prometheus parser,
+// `promtool check metrics`), POST /v1/events (good, bad, mixed, too large, busy, streamed), and
+// the admin server's limits: malformed requests, the connection pool, keep-alive, timeouts.
+// Each test ends with the process exiting 0 on SIGTERM (every pool back at zero).
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/harness.hpp"
+#include "tests/support/test_sink.hpp"
+
+namespace bh::test {
+namespace {
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// ---- A tiny blocking HTTP/1.1 client with deadlines ---------------------------------------------
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+class HttpClient {
+ public:
+  // The admin listener may come up a moment after the ingest one the harness waits for: retry.
+  bool connect(std::uint16_t port, std::chrono::milliseconds timeout = 3000ms) { return c_.connect(port, timeout); }
+  bool send(const std::string& s) { return c_.send(s); }
+  int fd() const { return c_.fd(); }
+  void close() { c_.close(); }
+
+  // Reads one response (a `100 Continue` before it is skipped). nullopt on timeout, EOF or junk.
+  std::optional<Response> read(std::chrono::milliseconds timeout = 10000ms) {
+    auto until = Clock::now() + timeout;
+    for (;;) {
+      Response r;
+      std::size_t head_end;
+      while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos)
+        if (!fill(until)) return std::nullopt;
+      std::string head = buf_.substr(0, head_end);
+      buf_.erase(0, head_end + 4);
+      std::size_t eol = head.find("\r\n");
+      std::string status_line = head.substr(0, eol);
+      if (status_line.rfind("HTTP/1.1 ", 0) != 0 || status_line.size() < 12) return std::nullopt;
+      r.status = std::stoi(status_line.substr(9, 3));
+      std::size_t pos = eol == std::string::npos ? head.size() : eol + 2;
+      while (pos < head.size()) {
+        std::size_t e = head.find("\r\n", pos);
+        if (e == std::string::npos) e = head.size();
+        std::string line = head.substr(pos, e - pos);
+        pos = e + 2;
+        auto colon = line.find(':');
+        if (colon == std::string::npos) return std::nullopt;
+        std::string name = line.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        std::string value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        r.headers[name] = value;
+      }
+      if (r.status == 100) continue;
+      std::size_t len = r.headers.count("content-length") ? std::stoull(r.headers["content-length"]) : 0;
+      if (!head_only_) {
+        while (buf_.size() < len)
+          if (!fill(until)) return std::nullopt;
+        r.body = buf_.substr(0, len);
+        buf_.erase(0, len);
+      }
+      return r;
+    }
+  }
+  void head_only(bool h) { head_only_ = h; }
+
+  // True if the server closed the connection (EOF or reset) within the timeout, with no data.
+  bool wait_closed(std::chrono::milliseconds timeout) {
+    if (!buf_.empty()) return false;
+    auto until = Clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{c_.fd(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char b[4096];
+      ssize_t n = ::recv(c_.fd(), b, sizeof b, 0);
+      if (n <= 0) return true;
+      return false;
+    }
+  }
+
+ private:
+  bool fill(Clock::time_point until) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{c_.fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    char b[65536];
+    ssize_t n = ::recv(c_.fd(), b, sizeof b, 0);
+    if (n <= 0) return false;
+    buf_.append(b, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  LineClient c_;
+  std::string buf_;
+  bool head_only_ = false;
+};
+
+std::string get(const std::string& path, const std::string& extra = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + extra + "\r\n";
+}
+std::string post(const std::string& path, const std::string& body, const std::string& extra = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+}
+// Chunked encoding of body in pieces of `piece` bytes.
+std::string chunked(const std::string& body, std::size_t piece) {
+  std::string out;
+  char hex[32];
+  for (std::size_t i = 0; i < body.size(); i += piece) {
+    std::size_t n = std::min(piece, body.size() - i);
+    std::snprintf(hex, sizeof hex, "%zx\r\n", n);
+    out += hex + body.substr(i, n) + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+// One request on a fresh connection.
+std::optional<Response> request(std::uint16_t port, const std::string& raw) {
+  HttpClient c;
+  if (!c.connect(port)) return std::nullopt;
+  if (!c.send(raw)) return std::nullopt;
+  return c.read();
+}
+
+std::string metrics_text(Bulkhead& b) {
+  auto r = request(b.admin_port(), get("/metrics"));
+  EXPECT_TRUE(r.has_value()) << b.log();
+  if (!r) return {};
+  EXPECT_EQ(r->status, 200) << r->body;
+  return r->body;
+}
+
+// The value of the sample `series` (name plus labels, exactly as written), or nullopt.
+std::optional<double> sample(const std::string& text, const std::string& series) {
+  std::size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return std::nullopt;
+}
+
+bool has_family(const std::string& text, const std::string& name) {
+  return text.find("# TYPE " + name + " ") != std::string::npos && text.find("# HELP " + name + " ") != std::string::npos;
+}
+
+// `promtool check metrics` on text: {exit code, output}. The test FAILS (not skips) without it.
+std::pair<int, std::string> promtool_check(const std::string& text) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    ADD_FAILURE() << "promtool not found: the /metrics tests need a real Prometheus parser. Install the Debian "
+                     "package `prometheus` (toolchain/deps.sh, `make deps`).";
+    return {-1, "promtool missing"};
+  }
+  TempDir d;
+  {
+    std::ofstream f(d.file("metrics.txt"));
+    f << text;
+  }
+  std::string cmd = "promtool check metrics < " + d.file("metrics.txt") + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  char b[4096];
+  std::size_t n;
+  while ((n = std::fread(b, 1, sizeof b, p)) > 0) out.append(b, n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// Every stop must be clean: exit 0 means every pool was back at zero. With no_heap, the log must
+// also say nothing was allocated after the seal (the admin server serves from fixed memory).
+void expect_clean_stop(Bulkhead& b, bool no_heap = false) {
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
+  if (no_heap) {
+    EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
+  }
+}
+
+int count_of(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (std::size_t at = 0; (at = s.find(what, at)) != std::string::npos; at += what.size()) ++n;
+  return n;
+}
+
+std::vector<std::uint64_t> seqs_in(const std::string& json) {
+  std::vector<std::uint64_t> out;
+  static const std::regex re("\"seq\":([0-9]+)");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back(std::stoull((*it)[1].str()));
+  return out;
+}
+
+// Checks that must hold for /healthz to say ok whatever the build: sanitizer builds run far
+// above the default 32 MiB memory budget.
+const std::string kRoomy = "[watchdog]\nmemory_budget = \"1GiB\"\n";
+
+// ---- /healthz ------------------------------------------------------------------------------------
+
+TEST(Admin, HealthzIsOkWhileTheChecksHold) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  auto r = request(b.admin_port(), get("/healthz"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok\n");
+  EXPECT_EQ(r->header("content-type").rfind("text/plain", 0), 0u);
+  // HEAD: the same head, no body.
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  c.head_only(true);
+  ASSERT_TRUE(c.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto h = c.read();
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->header("content-length"), "3");
+  c.close();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, HealthzIs503NamingTheFailingCheck) {
+  CensusGuard census;
+  // RSS is far above 4 MiB: the watchdog's memory check fails on its first tick.
+  Bulkhead b("[watchdog]\nperiod = \"50ms\"\nmemory_budget = \"4MiB\"\n"
+             "[store]\nsqlite_heap_limit = \"1MiB\"\ncache_kib = 64\n");
+  std::optional<Response> r;
+  for (auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    r = request(b.admin_port(), get("/healthz"));
+    if (r && r->status == 503) break;
+  }
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 503) << r->body << b.log();
+  EXPECT_NE(r->body.find("memory"), std::string::npos) << r->body;
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_healthy"), 0.0);
+  expect_clean_stop(b);
+}
+
+// ---- /metrics ------------------------------------------------------------------------------------
+
+const char* const kRequiredFamilies[] = {
+    "bulkhead_build_info", "bulkhead_uptime_seconds", "bulkhead_start_time_seconds", "bulkhead_healthy",
+    "bulkhead_loop_lag_seconds", "bulkhead_open_fds", "bulkhead_fd_budget", "bulkhead_fd_ceiling",
+    "bulkhead_resident_memory_bytes", "bulkhead_heap_allocations_after_seal_total",
+    // pools
+    "bulkhead_pool_capacity", "bulkhead_pool_limit", "bulkhead_pool_in_use", "bulkhead_pool_high_water",
+    "bulkhead_pool_acquisitions_total", "bulkhead_pool_refusals_total", "bulkhead_pool_waits_total",
+    "bulkhead_pool_wait_timeouts_total",
+    // queues
+    "bulkhead_queue_capacity", "bulkhead_queue_depth", "bulkhead_queue_high_water", "bulkhead_queue_rejected_total",
+    "bulkhead_queue_dropped_total",
+    // tasks
+    "bulkhead_tasks_live", "bulkhead_tasks_spawned_total", "bulkhead_tasks_completed_total",
+    "bulkhead_tasks_refused_total", "bulkhead_tasks_escaped_total",
+    // sinks
+    "bulkhead_sink_delivered_total", "bulkhead_sink_retries_total", "bulkhead_sink_dead_lettered_total",
+    "bulkhead_sink_batches_total", "bulkhead_sink_connect_errors_total", "bulkhead_sink_connect_timeouts_total",
+    "bulkhead_sink_write_timeouts_total", "bulkhead_sink_read_timeouts_total", "bulkhead_sink_pool_timeouts_total",
+    "bulkhead_sink_io_errors_total", "bulkhead_sink_protocol_errors_total", "bulkhead_sink_http_retryable_total",
+    "bulkhead_sink_breaker_state", "bulkhead_sink_breaker_status", "bulkhead_sink_breaker_consecutive_failures",
+    "bulkhead_sink_pending_events",
+    // store
+    "bulkhead_store_last_seq", "bulkhead_store_pending_events", "bulkhead_store_delivered_seq",
+    "bulkhead_store_appended_total",
+    "bulkhead_store_batches_total", "bulkhead_store_commit_errors_total", "bulkhead_store_dropped_total",
+    "bulkhead_store_purged_total", "bulkhead_store_database_bytes", "bulkhead_sqlite_memory_used_bytes",
+    "bulkhead_sqlite_memory_high_water_bytes", "bulkhead_sqlite_heap_limit_bytes",
+    // committer
+    "bulkhead_committer_batches_total", "bulkhead_committer_events_total", "bulkhead_committer_refusals_total",
+    "bulkhead_committer_commit_duration_seconds",
+    // ingest
+    "bulkhead_ingest_connections_accepted_total", "bulkhead_ingest_connections_refused_total",
+    "bulkhead_ingest_connections_closed_total", "bulkhead_ingest_lines_total", "bulkhead_ingest_events_total",
+    "bulkhead_ingest_idle_timeouts_total",
+    // admin
+    "bulkhead_admin_requests_total", "bulkhead_admin_events_total", "bulkhead_admin_metrics_overflows_total",
+};
+
+TEST(Admin, MetricsPassPromtoolAndCarryEveryFamily) {
+  CensusGuard census;
+  TestSink sink;
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\n");
+  auto r = request(b.admin_port(), get("/metrics"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  auto [code, out] = promtool_check(r->body);
+  EXPECT_EQ(code, 0) << out << "\n" << r->body;
+  for (const char* f : kRequiredFamilies) EXPECT_TRUE(has_family(r->body, f)) << "missing family " << f;
+  // Every TYPE line has a HELP line and every name carries the prefix.
+  EXPECT_EQ(count_of(r->body, "# TYPE "), count_of(r->body, "# HELP "));
+  EXPECT_EQ(count_of(r->body, "# TYPE bulkhead_"), count_of(r->body, "# TYPE "));
+  // Labels for pools and sinks.
+  for (const char* pool : {"task", "ingest_conn", "admin_conn", "store_conn"})
+    EXPECT_TRUE(sample(r->body, std::string("bulkhead_pool_capacity{pool=\"") + pool + "\"}")) << pool;
+  EXPECT_TRUE(sample(r->body, "bulkhead_pool_in_use{pool=\"sink_conn.t\"}"));
+  EXPECT_EQ(sample(r->body, "bulkhead_sink_breaker_state{sink=\"t\"}"), 0.0);
+  EXPECT_EQ(sample(r->body, "bulkhead_sink_breaker_status{sink=\"t\",state=\"closed\"}"), 1.0);
+  EXPECT_EQ(sample(r->body, "bulkhead_pool_in_use{pool=\"admin_conn\"}"), 1.0) << "this very request";
+  EXPECT_EQ(sample(r->body, "bulkhead_heap_allocations_after_seal_total"), 0.0);
+  EXPECT_EQ(sample(r->body, "bulkhead_fd_ceiling"), 256.0);
+  expect_clean_stop(b);
+}
+
+TEST(Admin, MetricsReflectIngest) {
+  CensusGuard census;
+  Bulkhead b;
+  std::string before = metrics_text(b);
+  EXPECT_EQ(sample(before, "bulkhead_ingest_events_total{result=\"ok\"}"), 0.0);
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  ASSERT_TRUE(c.send("{\"a\":1}\n{\"a\":2}\n{\"a\":3}\nnope\n"));
+  ASSERT_EQ(c.read_lines(4).size(), 4u);
+  std::string after = metrics_text(b);
+  EXPECT_EQ(sample(after, "bulkhead_ingest_events_total{result=\"ok\"}"), 3.0) << after;
+  EXPECT_EQ(sample(after, "bulkhead_ingest_events_total{result=\"bad_json\"}"), 1.0);
+  EXPECT_EQ(sample(after, "bulkhead_ingest_lines_total"), 4.0);
+  // The harness's readiness probe was the first connection.
+  EXPECT_EQ(*sample(after, "bulkhead_ingest_connections_accepted_total"),
+            *sample(before, "bulkhead_ingest_connections_accepted_total") + 1);
+  EXPECT_EQ(sample(after, "bulkhead_ingest_connections_open"), 1.0);
+  EXPECT_EQ(sample(after, "bulkhead_store_appended_total"), 3.0);
+  EXPECT_EQ(sample(after, "bulkhead_committer_events_total"), 3.0);
+  EXPECT_GE(*sample(after, "bulkhead_store_last_seq"), 3.0);
+  EXPECT_EQ(sample(after, "bulkhead_pool_in_use{pool=\"ingest_conn\"}"), 1.0);
+  c.close();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, MetricsFitTheBufferForTheLargestConfig) {
+  CensusGuard census;
+  // Four sinks (the compiled maximum) with 64-character names: the longest labels there can be.
+  std::string toml;
+  for (char n : {'a', 'b', 'c', 'd'}) {
+    std::string name(64, n);
+    toml += "[[sink]]\nname = \"" + name + "\"\nurl = \"http://127.0.0.1:" + std::to_string(free_port()) +
+            "/x\"\nmax_connections = 4\nbackoff_base = \"1s\"\n";
+  }
+  Bulkhead b(toml);
+  std::string m = metrics_text(b);
+  ASSERT_FALSE(m.empty()) << b.log();
+  auto [code, out] = promtool_check(m);
+  EXPECT_EQ(code, 0) << out;
+  for (char n : {'a', 'b', 'c', 'd'})
+    EXPECT_TRUE(sample(m, "bulkhead_sink_delivered_total{sink=\"" + std::string(64, n) + "\"}")) << n;
+  EXPECT_EQ(sample(m, "bulkhead_admin_metrics_overflows_total"), 0.0);
+  // Headroom: a quarter of the buffer stays free for sources, their pools and queues.
+  double buffer = *sample(m, "bulkhead_admin_metrics_buffer_bytes");
+  EXPECT_LT(static_cast<double>(m.size()), buffer * 3 / 4) << m.size() << " of " << buffer;
+  expect_clean_stop(b);
+}
+
+// ---- POST /v1/events -----------------------------------------------------------------------------
+
+TEST(Admin, PostGoodEventsAreCommittedWithSeqs) {
+  CensusGuard census;
+  Bulkhead b;
+  auto r = request(b.admin_port(), post("/v1/events", "{\"a\":1}\n{\"a\":2}\r\n{\"a\":3}"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->header("content-type"), "application/json");
+  auto seqs = seqs_in(r->body);
+  ASSERT_EQ(seqs.size(), 3u) << r->body;
+  EXPECT_LT(seqs[0], seqs[1]);
+  EXPECT_LT(seqs[1], seqs[2]);
+  EXPECT_EQ(r->body, "{\"ok\":3,\"errors\":0,\"results\":[{\"line\":1,\"seq\":" + std::to_string(seqs[0]) +
+                         "},{\"line\":2,\"seq\":" + std::to_string(seqs[1]) + "},{\"line\":3,\"seq\":" +
+                         std::to_string(seqs[2]) + "}]}\n");
+  // The same store and seq space as TCP ingest.
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  ASSERT_TRUE(c.send("{\"tcp\":1}\n"));
+  auto line = c.read_line();
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(*line, "ok " + std::to_string(seqs[2] + 1));
+  c.close();
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"ok\"}"), 3.0);
+  EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 4.0);
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, PostEveryLineBadIs400WithTheLineNumbers) {
+  CensusGuard census;
+  Bulkhead b;
+  auto r = request(b.admin_port(), post("/v1/events", "not json\n\n[1,2]\n{\"a\":\n"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->body,
+            "{\"ok\":0,\"errors\":3,\"error\":\"bad_json\",\"results\":[{\"line\":1,\"error\":\"bad_json\"},"
+            "{\"line\":3,\"error\":\"bad_json\"},{\"line\":4,\"error\":\"bad_json\"}]}\n");
+  EXPECT_EQ(r->header("connection"), "keep-alive");
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 0.0);
+  EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"bad_json\"}"), 3.0);
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, PostMixedIs200WithPerLineResults) {
+  CensusGuard census;
+  Bulkhead b;
+  std::string big = "{\"x\":\"" + std::string(20000, 'a') + "\"}";  // over ingest.max_event_bytes (16 KiB)
+  auto r = request(b.admin_port(), post("/v1/events", "{\"a\":1}\nbad\n\n" + big + "\n{\"a\":2}\n{\"a\":3}\n\n"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto seqs = seqs_in(r->body);
+  ASSERT_EQ(seqs.size(), 3u) << r->body;
+  EXPECT_EQ(r->body, "{\"ok\":3,\"errors\":2,\"results\":[{\"line\":1,\"seq\":" + std::to_string(seqs[0]) +
+                         "},{\"line\":2,\"error\":\"bad_json\"},{\"line\":4,\"error\":\"too_large\"},{\"line\":5,"
+                         "\"seq\":" + std::to_string(seqs[1]) + "},{\"line\":6,\"seq\":" + std::to_string(seqs[2]) +
+                         "}]}\n");
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, PostAnEmptyBodyIs200WithNoResults) {
+  CensusGuard census;
+  Bulkhead b;
+  auto r = request(b.admin_port(), post("/v1/events", ""));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"ok\":0,\"errors\":0,\"results\":[]}\n");
+  expect_clean_stop(b);
+}
+
+TEST(Admin, PostOverMaxBodyBytesIs413AndCloses) {
+  CensusGuard census;
+  Bulkhead b("[admin]\nmax_body_bytes = \"4KiB\"\n");
+  std::string body;
+  while (body.size() <= 4096) body += "{\"a\":12345678}\n";
+  // Declared too large: refused before anything is read or stored.
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  ASSERT_TRUE(c.send(post("/v1/events", body)));
+  auto r = c.read();
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(c.wait_closed(3s));
+  c.close();
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 0.0);
+  // Chunked past the limit: the lines before the limit were processed, the answer says which.
+  HttpClient d;
+  ASSERT_TRUE(d.connect(b.admin_port()));
+  ASSERT_TRUE(d.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, 1000)));
+  auto r2 = d.read();
+  ASSERT_TRUE(r2.has_value()) << b.log();
+  EXPECT_EQ(r2->status, 413) << r2->body;
+  EXPECT_NE(r2->body.find("\"error\":\"body_too_large\""), std::string::npos) << r2->body;
+  EXPECT_NE(r2->body.find("\"unprocessed_from_line\":"), std::string::npos) << r2->body;
+  std::size_t stored = seqs_in(r2->body).size();
+  EXPECT_LT(stored * 16, 4096u + 16);
+  EXPECT_TRUE(d.wait_closed(3s));
+  m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), static_cast<double>(stored));
+  expect_clean_stop(b);
+}
+
+TEST(Admin, PostALargeBodyIsStreamedLineByLine) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  // ~900 KB, 20000 lines: far more than the slot's line buffer, so many rounds of commits.
+  std::string body;
+  for (int i = 0; i < 20000; ++i) body += "{\"i\":" + std::to_string(i) + ",\"pad\":\"0123456789012345678\"}\n";
+  ASSERT_LT(body.size(), 1u << 20);
+  for (bool use_chunked : {false, true}) {
+    HttpClient c;
+    ASSERT_TRUE(c.connect(b.admin_port()));
+    ASSERT_TRUE(c.send(use_chunked ? "POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                         chunked(body, 7000)
+                                   : post("/v1/events", body)));
+    auto r = c.read(30s);
+    ASSERT_TRUE(r.has_value()) << b.log();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.rfind("{\"ok\":20000,\"errors\":0,\"results\":[{\"line\":1,\"seq\":", 0), 0u)
+        << r->body.substr(0, 200);
+    auto seqs = seqs_in(r->body);
+    ASSERT_EQ(seqs.size(), 20000u);
+    EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+    EXPECT_EQ(std::adjacent_find(seqs.begin(), seqs.end()), seqs.end());
+    EXPECT_NE(r->body.find("{\"line\":20000,\"seq\":"), std::string::npos);
+    // Keep-alive holds after a large POST.
+    ASSERT_TRUE(c.send(get("/healthz")));
+    auto h = c.read();
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->status, 200);
+    c.close();
+  }
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 40000.0);
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, PostWhenTheStoreIsFullIsBusy) {
+  CensusGuard census;
+  // A sink nobody listens on: nothing is delivered, so pending grows to max_pending.
+  Bulkhead b("[store]\nmax_pending = 3\n[[sink]]\nname = \"down\"\nurl = \"http://127.0.0.1:" +
+             std::to_string(free_port()) + "/x\"\nbackoff_base = \"1s\"\n");
+  auto r = request(b.admin_port(), post("/v1/events", "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":5}\n"));
+  ASSERT_TRUE(r.has_value()) << b.log();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(seqs_in(r->body).size(), 3u) << r->body;
+  EXPECT_NE(r->body.find("{\"line\":4,\"error\":\"busy\"},{\"line\":5,\"error\":\"busy\"}"), std::string::npos)
+      << r->body;
+  auto r2 = request(b.admin_port(), post("/v1/events", "{\"a\":6}\nbad\n"));
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->status, 503) << r2->body;
+  EXPECT_EQ(r2->header("retry-after"), "1");
+  EXPECT_EQ(r2->body, "{\"ok\":0,\"errors\":2,\"error\":\"busy\",\"results\":[{\"line\":1,\"error\":\"busy\"},"
+                      "{\"line\":2,\"error\":\"bad_json\"}]}\n");
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"busy\"}"), 3.0);
+  EXPECT_EQ(sample(m, "bulkhead_committer_refusals_total{reason=\"busy\"}"), 3.0);
+  expect_clean_stop(b);
+}
+
+TEST(Admin, PostWithExpectContinueGets100First) {
+  CensusGuard census;
+  Bulkhead b;
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  std::string body = "{\"a\":1}\n";
+  ASSERT_TRUE(c.send("POST /v1/events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n"));
+  char buf[64] = {};
+  pollfd p{c.fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);
+  ssize_t n = ::recv(c.fd(), buf, sizeof buf - 1, MSG_PEEK);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)).rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u);
+  ASSERT_TRUE(c.send(body));
+  auto r = c.read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(seqs_in(r->body).size(), 1u);
+  c.close();
+  expect_clean_stop(b);
+}
+
+// ---- The server's limits -------------------------------------------------------------------------
+
+TEST(Admin, MalformedRequestsGet400AndTheConnectionCloses) {
+  CensusGuard census;
+  Bulkhead b;
+  struct Case {
+    std::string raw;
+    int status;
+  };
+  const Case cases[] = {
+      {"GARBAGE\r\n\r\n", 400},
+      {"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n", 400},
+      {"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"POST /v1/events HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"GET /healthz HTTP/1.1\r\nX: " + std::string(9000, 'x') + "\r\n\r\n", 431},
+      {"BREW /healthz HTTP/1.1\r\n\r\n", 501},
+      {"GET /healthz HTTP/2.0\r\n\r\n", 505},
+  };
+  for (const Case& k : cases) {
+    HttpClient c;
+    ASSERT_TRUE(c.connect(b.admin_port()));
+    ASSERT_TRUE(c.send(k.raw));
+    auto r = c.read();
+    ASSERT_TRUE(r.has_value()) << k.raw.substr(0, 40);
+    EXPECT_EQ(r->status, k.status) << k.raw.substr(0, 40);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(3s)) << k.raw.substr(0, 40);
+  }
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_bad_requests_total"), 7.0);
+  // Unknown paths and wrong methods are well-formed requests: answered, connection kept.
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  ASSERT_TRUE(c.send(get("/nope")));
+  auto r = c.read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+  ASSERT_TRUE(c.send(post("/healthz", "x")));
+  r = c.read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("allow"), "GET, HEAD");
+  ASSERT_TRUE(c.send(get("/v1/events")));
+  r = c.read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("allow"), "POST");
+  c.close();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, ConnectionsBeyondThePoolGet503AndAreClosed) {
+  CensusGuard census;
+  Bulkhead b("[pools]\nadmin_conn = 2\n" + kRoomy);
+  HttpClient c1, c2, c3;
+  for (HttpClient* c : {&c1, &c2}) {
+    ASSERT_TRUE(c->connect(b.admin_port()));
+    ASSERT_TRUE(c->send(get("/healthz")));
+    auto r = c->read();
+    ASSERT_TRUE(r.has_value()) << b.log();
+    EXPECT_EQ(r->status, 200);
+  }
+  ASSERT_TRUE(c3.connect(b.admin_port()));
+  auto refusal = c3.read(3s);  // answered at once, before any request
+  ASSERT_TRUE(refusal.has_value()) << b.log();
+  EXPECT_EQ(refusal->status, 503);
+  EXPECT_EQ(refusal->header("connection"), "close");
+  EXPECT_TRUE(c3.wait_closed(1s));
+  // The served connections keep working; a freed slot takes a new connection.
+  ASSERT_TRUE(c1.send(get("/healthz")));
+  auto r = c1.read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  c2.close();
+  std::optional<Response> again;
+  for (auto until = Clock::now() + 3s; Clock::now() < until; std::this_thread::sleep_for(20ms)) {
+    again = request(b.admin_port(), get("/metrics"));
+    if (again && again->status == 200) break;
+  }
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(sample(again->body, "bulkhead_pool_limit{pool=\"admin_conn\"}"), 2.0);
+  EXPECT_GE(*sample(again->body, "bulkhead_admin_connections_refused_total"), 1.0);
+  EXPECT_GE(*sample(again->body, "bulkhead_pool_refusals_total{pool=\"admin_conn\"}"), 1.0);
+  c1.close();
+  c3.close();
+  expect_clean_stop(b);
+}
+
+TEST(Admin, KeepAliveAndPipelinedRequestsAreServedInOrder) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(get("/healthz")));
+    auto r = c.read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("connection"), "keep-alive");
+  }
+  // Three requests in one write: three answers, in order.
+  ASSERT_TRUE(c.send(get("/healthz") + post("/v1/events", "{\"p\":1}\n") + get("/nope")));
+  auto a = c.read(), p = c.read(), n = c.read();
+  ASSERT_TRUE(a && p && n);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(p->status, 200);
+  EXPECT_EQ(seqs_in(p->body).size(), 1u);
+  EXPECT_EQ(n->status, 404);
+  // Connection: close is honoured.
+  ASSERT_TRUE(c.send(get("/healthz", "Connection: close\r\n")));
+  auto last = c.read();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->header("connection"), "close");
+  EXPECT_TRUE(c.wait_closed(2s));
+  c.close();
+  // HTTP/1.0 without keep-alive: one request per connection.
+  HttpClient d;
+  ASSERT_TRUE(d.connect(b.admin_port()));
+  ASSERT_TRUE(d.send("GET /healthz HTTP/1.0\r\n\r\n"));
+  auto r10 = d.read();
+  ASSERT_TRUE(r10.has_value());
+  EXPECT_EQ(r10->status, 200);
+  EXPECT_TRUE(d.wait_closed(2s));
+  d.close();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, IdleAndSlowConnectionsAreClosedAtTheTimeout) {
+  CensusGuard census;
+  Bulkhead b("[admin]\ntimeout = \"300ms\"\n" + kRoomy);
+  HttpClient idle, slow;
+  ASSERT_TRUE(idle.connect(b.admin_port()));
+  ASSERT_TRUE(slow.connect(b.admin_port()));
+  ASSERT_TRUE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // never finished
+  auto t0 = Clock::now();
+  EXPECT_TRUE(idle.wait_closed(3s));
+  EXPECT_LT(Clock::now() - t0, 2s);
+  auto r = slow.read(3s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_TRUE(slow.wait_closed(3s));
+  std::string m = metrics_text(b);
+  EXPECT_GE(*sample(m, "bulkhead_admin_idle_closes_total"), 1.0);
+  EXPECT_GE(*sample(m, "bulkhead_admin_read_timeouts_total"), 1.0);
+  idle.close();
+  slow.close();
+  expect_clean_stop(b);
+}
+
+TEST(Admin, ShutdownClosesIdleKeepAliveConnections) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  ASSERT_TRUE(c.send(get("/healthz")));
+  ASSERT_TRUE(c.read().has_value());
+  // The connection stays open and idle; SIGTERM must not wait for it.
+  auto t0 = Clock::now();
+  expect_clean_stop(b);
+  EXPECT_LT(Clock::now() - t0, 2s) << "an idle admin connection held up the shutdown";
+  EXPECT_TRUE(c.wait_closed(1s));
+}
+
+int child_fds(int pid) {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); ++it)
+    ++n;
+  return n;
+}
+
+TEST(Admin, FdsReturnToBaselineAfterConnectionChurn) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  ASSERT_TRUE(request(b.admin_port(), get("/healthz")).has_value());
+  std::this_thread::sleep_for(100ms);
+  const int base = child_fds(b.child()->pid());
+  for (int round = 0; round < 5; ++round) {
+    // Ten at once against a pool of eight: eight served, the rest refused; all closed after.
+    std::vector<HttpClient> cs(10);
+    int served = 0, refused = 0;
+    for (auto& c : cs) ASSERT_TRUE(c.connect(b.admin_port()));
+    for (auto& c : cs) ASSERT_TRUE(c.send(post("/v1/events", "{\"r\":1}\n")));
+    for (auto& c : cs) {
+      auto r = c.read();
+      ASSERT_TRUE(r.has_value());
+      (r->status == 200 ? served : refused) += 1;
+      EXPECT_TRUE(r->status == 200 || r->status == 503) << r->status;
+    }
+    EXPECT_EQ(served, 8);
+    EXPECT_EQ(refused, 2);
+  }
+  int now = -1;
+  for (auto until = Clock::now() + 3s; Clock::now() < until; std::this_thread::sleep_for(20ms))
+    if ((now = child_fds(b.child()->pid())) == base) break;
+  EXPECT_EQ(now, base);
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"ok\"}"), 40.0);
+  EXPECT_EQ(sample(m, "bulkhead_pool_high_water{pool=\"admin_conn\"}"), 8.0);
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Admin, DisabledAdminBindsNothing) {
+  CensusGuard census;
+  Bulkhead b("[admin]\nenabled = false\n");
+  HttpClient c;
+  EXPECT_FALSE(c.connect(b.admin_port(), 300ms));
+  expect_clean_stop(b);
+}
+
+}  // namespace
+}  // namespace bh::test
