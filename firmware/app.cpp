@@ -191,6 +191,10 @@ std::string App::start(const RunOptions& opts) {
     so2.backoff_cap = s.backoff_cap;
     so2.max_response_bytes = s.max_response_bytes;
     so2.breaker = BreakerOptions{s.breaker_failures, s.breaker_recovery, s.breaker_probes};
+    so2.ca_file = s.ca_file;
+    so2.client_cert = s.client_cert;
+    so2.client_key = s.client_key;
+    so2.tls_verify = s.tls_verify;
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";

@@ -1,4 +1,4 @@
-// Sink delivery loop: batch building, the POST exchange, outcome classification.
+// Sink delivery loop: batch building, the POST exchange (plain or TLS), outcome classification.
 #include "platform/delivery/sink.hpp"
 
 #include <asio/connect.hpp>
@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
+#include <string>
+#include <tuple>
 
 #include "platform/log.hpp"
 
@@ -41,8 +44,31 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 std::error_code Sink::prepare() {
   if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
   if (url_.secure()) {
-    log::error("sink {}: {} needs TLS, which this build does not have yet", opts_.name, opts_.url);
-    return make_error_code(std::errc::protocol_not_supported);
+    TlsOptions to{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
+    std::string err;
+    if (auto e = tls_conf_.init(to, url_.host, err)) {
+      log::error("sink {}: TLS: {}", opts_.name, err);
+      return e;
+    }
+    if (!opts_.tls_verify)
+      log::warn("sink {}: tls_verify = false: the certificate and host name of {} are NOT checked; anyone on the "
+                "path can read and alter deliveries",
+                opts_.name, url_.authority);
+    // One context per usable slot now, while allocating is allowed (~37 KB of mbedTLS heap each).
+    for (std::uint32_t i = 0; i < conns_.limit(); ++i) {
+      if (auto e = tls_[i].setup(tls_conf_)) {
+        log::error("sink {}: TLS context {}: {}", opts_.name, i, e.message());
+        return e;
+      }
+    }
+    log::info("sink {}: TLS to {}: {}, {} connection context(s)", opts_.name, url_.authority,
+              !opts_.tls_verify        ? std::string("verification off")
+              : opts_.ca_file.empty() ? fmt::format("verified against the system CA bundle ({} certificates)",
+                                                    tls_conf_.ca_certs())
+                                      : fmt::format("verified against {}", opts_.ca_file),
+              conns_.limit());
+  } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
+    log::warn("sink {}: ca_file / client_cert are ignored for {} (not https)", opts_.name, opts_.url);
   }
   std::error_code ec;
   auto addr = asio::ip::make_address(std::string(url_.host), ec);
@@ -65,6 +91,8 @@ bool Sink::start() {
 
 void Sink::stop() noexcept {
   stopping_ = true;
+  for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
+  idle_n_ = 0;
   wake_.notify();
 }
 
@@ -233,20 +261,78 @@ Task<void> Sink::run() {
       break;
     }
   }
+  if (url_.secure())
+    log::info("sink {}: TLS: {} handshake(s) ({} resumed), {} handshake error(s), {} certificate rejection(s), "
+              "{} handshake timeout(s)",
+              opts_.name, stats_.tls_handshakes, stats_.tls_resumed, stats_.tls_handshake_errors,
+              stats_.tls_verify_errors, stats_.handshake_timeouts);
   running_ = false;
 }
 
+TlsStream* Sink::tls_stream(std::uint32_t i) noexcept {
+  if (i >= tls_.size()) return nullptr;
+  if (!tls_[i].is_setup()) {
+    if (tls_[i].setup(tls_conf_)) {  // after seal: no message() string, just the fact
+      log::error("sink {}: TLS context {} could not be set up (mbedTLS heap limit?)", opts_.name, i);
+      return nullptr;
+    }
+  }
+  return &tls_[i];
+}
+
+std::string_view Sink::note_tls_failure(const TlsStream& t, std::error_code ec) noexcept {
+  std::string_view why;
+  std::uint64_t key = 0;
+  if (ec == errc::cancelled) return "cancelled";
+  if (ec == errc::timeout) {
+    ++stats_.handshake_timeouts;
+    why = "TLS handshake timeout";
+    key = 1;  // failure keys of real errors carry a non-zero mbedTLS code in the high half
+  } else if (ec == tls_errc::verify_failed) {
+    ++stats_.tls_verify_errors;
+    why = "TLS certificate rejected";
+    key = t.failure_key();
+  } else {
+    ++stats_.tls_handshake_errors;
+    why = ec == tls_errc::out_of_memory ? "TLS memory limit" : "TLS handshake failed";
+    key = t.failure_key();
+  }
+  const auto logged = std::span(tls_logged_).first(std::min<std::size_t>(tls_logged_n_, tls_logged_.size()));
+  if (std::find(logged.begin(), logged.end(), key) != logged.end()) {
+    log::debug("sink {}: {} ({})", opts_.name, why, url_.authority);
+    return why;
+  }
+  tls_logged_[tls_logged_n_++ % tls_logged_.size()] = key;
+  char detail[256];
+  std::string_view d = ec == errc::timeout ? std::string_view("no handshake within connect_timeout")
+                                           : t.describe(detail);
+  log::warn("sink {}: TLS handshake with {} failed: {}; retrying with backoff (repeats are counted, not logged)",
+            opts_.name, url_.authority, d);
+  return why;
+}
+
 Task<Sink::Attempt> Sink::post(std::uint32_t events) {
-  auto [ec, lease] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
-  if (ec) {
-    if (ec == errc::timeout) ++stats_.pool_timeouts;
-    co_return Attempt{Outcome::retry, 0, "no connection slot"};
+  ConnPool::Lease lease;
+  if (idle_n_ > 0) {
+    lease = std::move(idle_[--idle_n_]);
+  } else {
+    auto [ec, fresh] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
+    if (ec) {
+      if (ec == errc::timeout) ++stats_.pool_timeouts;
+      co_return Attempt{Outcome::retry, 0, "no connection slot"};
+    }
+    lease = std::move(fresh);
+  }
+  if (url_.secure()) {  // the TLS context of this slot index
+    lease->tls = tls_stream(lease.index());
+    if (!lease->tls) co_return Attempt{Outcome::retry, 0, "no TLS context"};
   }
   // A kept-alive connection the server closed meanwhile fails before any answer: once, retry on
   // a fresh connection without counting it against the sink.
   bool stale = false;
   Attempt a = co_await exchange(*lease, events, stale);
   if (stale) a = co_await exchange(*lease, events, stale);
+  if (lease->sock.is_open() && !stopping_) idle_[idle_n_++] = std::move(lease);  // kept alive
   co_return a;
 }
 
@@ -276,6 +362,20 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
       (cec == errc::timeout ? stats_.connect_timeouts : stats_.connect_errors)++;
       co_return Attempt{Outcome::retry, 0, cec == errc::timeout ? "connect timeout" : "connect failed"};
     }
+    if (c.tls) {
+      // The handshake gets its own connect_timeout. Any failure closes the socket; the slot goes
+      // back with the lease, the breaker and backoff see a failed attempt.
+      std::error_code hec = c.tls->begin(c.sock);
+      if (!hec) hec = co_await tls_handshake(*c.tls, opts_.connect_timeout);
+      if (hec) {
+        std::string_view why = note_tls_failure(*c.tls, hec);
+        c.close();
+        co_return Attempt{Outcome::retry, 0, why};
+      }
+      ++stats_.tls_handshakes;
+      if (c.tls->resumed()) ++stats_.tls_resumed;
+      tls_logged_n_ = 0;  // the failure episode is over: the next failure is logged again
+    }
     c.requests = 0;
   }
 
@@ -290,13 +390,18 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
     co_return Attempt{Outcome::retry, 0, "request head does not fit"};
   }
   std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head, hn), asio::buffer(body_.data(), body_len_)};
-  auto [wec, wn] = co_await timed_op(
-      opts_.write_timeout, [&](auto h) { asio::async_write(c.sock, bufs, std::move(h)); },
-      [&] {
-        std::error_code ig;
-        c.sock.cancel(ig);
-      });
-  (void)wn;
+  std::error_code wec;
+  if (c.tls) {
+    wec = (co_await tls_write_all(*c.tls, bufs, opts_.write_timeout)).first;
+  } else {
+    wec = (co_await timed_op(
+               opts_.write_timeout, [&](auto h) { asio::async_write(c.sock, bufs, std::move(h)); },
+               [&] {
+                 std::error_code ig;
+                 c.sock.cancel(ig);
+               }))
+              .first;
+  }
   if (wec) {
     c.close();
     stale = reused && wec != errc::timeout;
@@ -310,12 +415,18 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
   std::size_t reason_len = 0;
   std::size_t leftover = 0;
   while (!complete) {
-    auto [rec, rn] = co_await timed_op(
-        opts_.read_timeout, [&](auto h) { c.sock.async_read_some(asio::buffer(c.rbuf), std::move(h)); },
-        [&] {
-          std::error_code ig;
-          c.sock.cancel(ig);
-        });
+    std::error_code rec;
+    std::size_t rn = 0;
+    if (c.tls) {
+      std::tie(rec, rn) = co_await tls_read_some(*c.tls, std::span<char>(c.rbuf), opts_.read_timeout);
+    } else {
+      std::tie(rec, rn) = co_await timed_op(
+          opts_.read_timeout, [&](auto h) { c.sock.async_read_some(asio::buffer(c.rbuf), std::move(h)); },
+          [&] {
+            std::error_code ig;
+            c.sock.cancel(ig);
+          });
+    }
     if (rec == asio::error::eof && c.parser.finish_eof() == http::Result::done) break;
     if (rec) {
       c.close();
