@@ -219,21 +219,10 @@ std::string App::start(const RunOptions& opts) {
   io.write_timeout = c.ingest.idle_timeout;
   a.ingest = std::make_unique<IngestServer<budget::capacity(PoolId::ingest_conn)>>(a.tasks, *a.committer, a.json, io);
   a.ingest->pool().set_limit(c.ingest.max_connections);
-  asio::ip::tcp::endpoint ep;
-  if (!parse_listen(c.ingest.listen, ep)) return fmt::format("ingest.listen: bad address '{}'", c.ingest.listen);
-  if (auto e = a.ingest->listen_tcp(ep)) return fmt::format("ingest: cannot listen on {}: {}", c.ingest.listen, e.message());
-  if (!c.ingest.unix_socket.empty()) {
-    if (std::string err = ensure_parent_dir(c.ingest.unix_socket); !err.empty()) return err;
-    if (auto e = a.ingest->listen_unix(c.ingest.unix_socket))
-      return fmt::format("ingest: cannot listen on {}: {}", c.ingest.unix_socket, e.message());
-  }
-  if (!a.ingest->start()) return "ingest: no task slot for the acceptor";
   a.committer->on_commit(&Impl::wake_sinks, &a);
   for (auto& s : a.sinks)
     if (s && !s->start()) return "sink: no task slot";
   if (!a.tasks.spawn("housekeeping", [&a] { return a.housekeeping(); })) return "no task slot for housekeeping";
-  log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
-            c.ingest.unix_socket);
 
   std::size_t nsinks = 0;
   for (auto& s : a.sinks)
@@ -251,6 +240,19 @@ std::string App::start(const RunOptions& opts) {
   if (std::string err = a.admin->start(); !err.empty()) return "admin: " + err;
   a.console = std::make_unique<ConsoleService>(a.view);
   if (std::string err = a.console->start(); !err.empty()) return "console: " + err;
+
+  // Ingest listens last: once it accepts, everything else (admin, console) is up too.
+  asio::ip::tcp::endpoint ep;
+  if (!parse_listen(c.ingest.listen, ep)) return fmt::format("ingest.listen: bad address '{}'", c.ingest.listen);
+  if (auto e = a.ingest->listen_tcp(ep)) return fmt::format("ingest: cannot listen on {}: {}", c.ingest.listen, e.message());
+  if (!c.ingest.unix_socket.empty()) {
+    if (std::string err = ensure_parent_dir(c.ingest.unix_socket); !err.empty()) return err;
+    if (auto e = a.ingest->listen_unix(c.ingest.unix_socket))
+      return fmt::format("ingest: cannot listen on {}: {}", c.ingest.unix_socket, e.message());
+  }
+  if (!a.ingest->start()) return "ingest: no task slot for the acceptor";
+  log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
+            c.ingest.unix_socket);
 
   a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
   a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));

@@ -24,7 +24,9 @@ constexpr std::string_view kUsage =
     "usage: bulkhead <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run [--config FILE]       run the runtime (embedded default config without --config)\n"
+    "  run [--config FILE] [--console stdio]\n"
+    "                            run the runtime (embedded default config without --config);\n"
+    "                            --console stdio: the console on stdin/stdout\n"
     "  check-config FILE         validate a config file and exit (0 valid, 2 invalid)\n"
     "  print-config [FILE]       print the effective config (default: the embedded one)\n"
     "  console [--socket PATH] [COMMAND...]\n"
@@ -50,20 +52,27 @@ std::optional<bh::Config> load(const std::string* path) {
 
 int cmd_run(int argc, char** argv) {
   std::optional<std::string> config_path;
+  bool console_stdio = false;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--config" && i + 1 < argc) {
       config_path = argv[++i];
     } else if (a.starts_with("--config=")) {
       config_path = std::string(a.substr(9));
+    } else if ((a == "--console" && i + 1 < argc) || a.starts_with("--console=")) {
+      std::string_view v = a == "--console" ? std::string_view(argv[++i]) : a.substr(10);
+      if (v != "stdio") return usage_error(fmt::format("run: --console takes 'stdio', not '{}'", v));
+      console_stdio = true;
     } else {
       return usage_error(fmt::format("run: unknown option '{}'", a));
     }
   }
   auto cfg = load(config_path ? &*config_path : nullptr);
   if (!cfg) return 2;
+  if (console_stdio) cfg->console.stdio = true;
   auto app = std::make_unique<bh::App>(std::move(*cfg));
-  if (std::string err = app->start(); !err.empty()) {
+  // With the console on stdout, the budget table would land in the console's output.
+  if (std::string err = app->start(bh::RunOptions{.print_budget = !console_stdio}); !err.empty()) {
     bh::log::error("cannot start: {}", err);
     return 1;
   }
