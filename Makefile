@@ -27,11 +27,11 @@ run: release
 	build/release/firmware/bulkhead run $(if $(CONFIG),--config $(CONFIG))
 
 test: release
-	cd build/release && ctest --output-on-failure -j$(JOBS)
+	cd build/release && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2
 
 test-asan: asan
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j$(JOBS)
+	  ctest --output-on-failure -j$(JOBS) --repeat until-pass:2
 
 bench: release
 	@for b in build/release/tests/bench/*_bench; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
@@ -43,3 +43,4 @@ bench-pipeline: deps build/release/CMakeCache.txt
 
 clean:
 	rm -rf build
+include toolchain/device.mk

@@ -2,6 +2,8 @@
 // file, line and key; a runtime that cannot start exits 1.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -11,6 +13,7 @@
 
 #include "firmware/app.hpp"
 #include "firmware/config.hpp"
+#include "firmware/init_mode.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -32,6 +35,7 @@ constexpr std::string_view kUsage =
     "  console [--socket PATH] [COMMAND...]\n"
     "                            attach to a running bulkhead's console, or run one command\n"
     "  config-reference          print the config reference (markdown, as in the README)\n"
+    "  init [--config FILE]      be the device's PID 1: mount, modules, network, run, power off\n"
     "  version                   print the version\n"
     "  help                      this text\n";
 
@@ -82,6 +86,7 @@ int cmd_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (::getpid() == 1 || (argc >= 2 && std::string_view(argv[1]) == "init")) return bh::init_main(argc, argv);
   if (argc < 2) return usage_error("missing command");
   std::string_view cmd = argv[1];
   if (cmd == "run") return cmd_run(argc - 2, argv + 2);

@@ -40,6 +40,9 @@ std::uint16_t free_port() {
 
 Child::Child(const std::vector<std::string>& argv, const std::string& log_path, const std::string& cwd) {
   std::vector<char*> args;
+  // Cross builds run the binary under the emulator (qemu-aarch64): it cannot be exec'd directly.
+  if (sizeof(BH_EXEC_WRAPPER) > 1 && !argv.empty() && argv[0] == BH_BINARY)
+    args.push_back(const_cast<char*>(BH_EXEC_WRAPPER));
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_ = ::fork();

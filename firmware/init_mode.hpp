@@ -1,0 +1,60 @@
+// Init mode: bulkhead as PID 1 of a device or QEMU image (`/init` of the initramfs, or `init=`).
+// `bulkhead init [--config FILE]`, or any start as PID 1, does:
+//   1. the PID-1 duties (hal/init.hpp): mount /dev (devtmpfs), /proc, /sys, /run, /tmp, devpts;
+//      attach the serial console; load the driver modules listed in /etc/bulkhead/modules.load
+//      (finit_module); bring up `lo` and the network device; mount the data disk or a tmpfs at
+//      /var/lib/bulkhead for the store;
+//   2. the normal run, in a child process, with /etc/bulkhead/bulkhead.toml if present, else the
+//      embedded default with its state moved under /var/lib/bulkhead;
+//   3. while it runs: reap every child, turn SIGTERM/SIGPWR (and, until the console engine owns
+//      the serial line, a `shutdown` or `reboot` line typed on it) into SIGTERM for the runtime;
+//   4. when the runtime exits: sync, unmount, and power off (reboot when asked to, or after a
+//      failure when bulkhead.on_failure=reboot).
+// Device settings come from the kernel command line (bulkhead.KEY=VALUE), because the config file
+// is the runtime's and has no place for them: see parse_kernel_cmdline.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firmware/config.hpp"
+
+namespace bh {
+
+inline constexpr std::string_view kInitConfigPath = "/etc/bulkhead/bulkhead.toml";
+inline constexpr std::string_view kInitStateDir = "/var/lib/bulkhead";
+inline constexpr std::string_view kInitModulesList = "/etc/bulkhead/modules.load";
+
+struct InitOptions {
+  std::string config;                // bulkhead.config=FILE (default kInitConfigPath)
+  std::string modules;               // bulkhead.modules=FILE (default kInitModulesList)
+  std::string net_if = "eth0";       // bulkhead.net=IF[,ADDR/PREFIX[,GATEWAY]]
+  std::string net_addr;              //   empty: the link is brought up without an address
+  unsigned net_prefix = 24;
+  std::string net_gateway;
+  std::string data_dev;              // bulkhead.data=DEV[,FSTYPE]: the store's disk; empty = tmpfs
+  std::string data_fs = "ext4";
+  std::string store_size = "64m";    // bulkhead.store_size=SIZE: the tmpfs size (mount syntax)
+  std::string hostname = "bulkhead"; // bulkhead.hostname=NAME
+  bool echo = true;                  // bulkhead.echo=0: no echo on the serial console
+  bool reboot_on_failure = false;    // bulkhead.on_failure=reboot|poweroff
+  bool operator==(const InitOptions&) const = default;
+};
+
+// Reads the bulkhead.* words of a kernel command line; other words are ignored. Unknown
+// bulkhead.* keys and malformed values are described in `warnings` (the defaults stay).
+InitOptions parse_kernel_cmdline(std::string_view cmdline, std::vector<std::string>* warnings = nullptr);
+
+// For a config that did not come from a file: the store, the audit log and the control socket
+// move under state_dir / run_dir (the embedded default's paths are relative to the cwd).
+void place_state_under(Config& c, std::string_view state_dir, std::string_view run_dir);
+
+// One line of /etc/bulkhead/modules.load: "PATH [PARAMS...]"; blank lines and '#' comments are
+// skipped (false).
+bool parse_module_line(std::string_view line, std::string& path, std::string& params);
+
+// `bulkhead init ...` and PID 1. argv is main's (argv[1] may be "init"). As PID 1 it never returns
+// normally: it powers off or reboots. Not PID 1: exits 2 with a message.
+int init_main(int argc, char** argv);
+
+}  // namespace bh

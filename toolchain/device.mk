@@ -1,0 +1,74 @@
+# Device targets (issue 6), included by the Makefile: `include toolchain/device.mk`.
+#   deps-cross  the cross toolchain, arm64 libraries, qemu-user/-system, lintian (not needed by `make test`)
+#   cross       bulkhead and its tests for aarch64: static, with Debian's cross g++ (build/cross-aarch64)
+#   cross-test  the whole suite under qemu-aarch64-static, from CTest (plus the device.* checks)
+#   static      the stripped static aarch64 binary for the image and the package
+#   image       Debian's arm64 kernel + an initramfs whose /init is bulkhead (build/cross-image)
+#   qemu        boot the image with the console on this terminal (QEMU_PORT, QEMU_DATA)
+#   test-image  boot it twice under QEMU and check ingest, the data disk and a clean power-off
+#   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package)
+CROSS_DIR      ?= build/cross-aarch64
+CROSS_CACHE    ?= build/cross-cache
+IMAGE_DIR      ?= build/cross-image
+PACKAGE_DIR    ?= build/cross-package
+HOST_STATIC_DIR ?= build/h-dev/static
+PACKAGE_ARCHES ?= arm64 amd64
+CROSS_FLAGS    ?=
+QEMU_PORT      ?= 7700
+QEMU_DATA      ?=
+STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
+  -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev)
+
+.PHONY: deps-cross cross cross-test static image qemu test-image package
+
+deps-cross:
+	@toolchain/deps-cross.sh
+
+$(CROSS_DIR)/CMakeCache.txt:
+	@toolchain/deps-cross.sh
+	cmake -S . -B $(CROSS_DIR) -DCMAKE_TOOLCHAIN_FILE=toolchain/aarch64-linux-gnu.cmake $(STATIC_CMAKE) \
+	  $(CMAKE_COMMON) $(CROSS_FLAGS) >/dev/null
+
+cross: deps-cross $(CROSS_DIR)/CMakeCache.txt
+	cmake --build $(CROSS_DIR) -j$(JOBS)
+
+# Skipped under cross-test: tests labelled no_emulator (none so far; e.g. network namespaces), and
+# CROSS_TEST_SKIP, a ctest -E regex of single GoogleTests:
+#  - WatchdogDevice.RegularFile...: qemu-user answers WDIOC_* ioctls on a regular file with ENOSYS,
+#    where Linux says ENOTTY;
+#  - Console.InteractiveClient...: a host /bin/sh execs the aarch64 bulkhead (the harness's
+#    emulator wrapper only covers bulkhead started directly);
+#  - TlsStreamTest heap tests: the mbedTLS heap hook patches the GOT of the shared mbedTLS
+#    libraries, which a static link does not have (the static build's TLS heap is not bounded yet).
+CROSS_TEST_SKIP ?= ^(WatchdogDevice\.RegularFileOpensButRefusesTheIoctls|Console\.InteractiveClientRunsLinesFromStdinUntilEof|TlsStreamTest\.(MbedTlsHeapIsRoutedThroughTheCountingWrapper|HeapLimitFailsTheHandshakeCleanlyAndTheContextRecovers|NothingOutstandingWhenConfigAndContextsAreDestroyed))
+cross-test: cross
+	cd $(CROSS_DIR) && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2 -LE no_emulator $(if $(CROSS_TEST_SKIP),-E '$(CROSS_TEST_SKIP)')
+
+static: deps-cross $(CROSS_DIR)/CMakeCache.txt
+	cmake --build $(CROSS_DIR) -j$(JOBS) --target bulkhead
+	aarch64-linux-gnu-strip --remove-section=.comment --remove-section=.note -o $(CROSS_DIR)/bulkhead $(CROSS_DIR)/firmware/bulkhead
+	@echo "static: $(CROSS_DIR)/bulkhead: $$(stat -c %s $(CROSS_DIR)/bulkhead) bytes"
+
+image: static
+	@python3 toolchain/image/build_image.py --kernel-deb "$$(toolchain/image/kernel.sh $(CROSS_CACHE))" \
+	  --binary $(CROSS_DIR)/bulkhead --config toolchain/image/bulkhead.toml \
+	  --cache $(CROSS_CACHE)/kernel --out $(IMAGE_DIR) >/dev/null
+	@cat $(IMAGE_DIR)/image.txt
+
+qemu: image
+	toolchain/image/qemu.sh $(IMAGE_DIR) $(QEMU_PORT) $(QEMU_DATA)
+
+test-image: image
+	python3 toolchain/image/test_image.py --image $(IMAGE_DIR)
+
+$(HOST_STATIC_DIR)/CMakeCache.txt:
+	cmake --no-warn-unused-cli -S . -B $(HOST_STATIC_DIR) -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/toolchain/static-deps.cmake \
+	  -DCMAKE_EXE_LINKER_FLAGS=-static -DBH_TESTS=OFF $(STATIC_CMAKE) $(CROSS_FLAGS) >/dev/null
+
+package: $(if $(filter arm64,$(PACKAGE_ARCHES)),static) $(if $(filter amd64,$(PACKAGE_ARCHES)),$(HOST_STATIC_DIR)/CMakeCache.txt)
+	@rm -f $(PACKAGE_DIR)/bulkhead_*.deb
+	$(if $(filter arm64,$(PACKAGE_ARCHES)),toolchain/package/build_deb.sh arm64 $(CROSS_DIR)/bulkhead $(PACKAGE_DIR))
+	$(if $(filter amd64,$(PACKAGE_ARCHES)),cmake --build $(HOST_STATIC_DIR) -j$(JOBS) --target bulkhead && \
+	  strip --remove-section=.comment --remove-section=.note -o $(HOST_STATIC_DIR)/bulkhead $(HOST_STATIC_DIR)/firmware/bulkhead && \
+	  toolchain/package/build_deb.sh amd64 $(HOST_STATIC_DIR)/bulkhead $(PACKAGE_DIR))
+	@echo "package: checked by CTest device.package in $(CROSS_DIR) (make cross-test), or: toolchain/check-package.sh $(PACKAGE_DIR)"
