@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "firmware/budget.hpp"
+#include "platform/net/endpoint.hpp"
 #include "hal/proc.hpp"
 #include "platform/alloc.hpp"
 #include "platform/ingest/line_framer.hpp"
@@ -720,27 +721,6 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
 
 // ---- The service -------------------------------------------------------------------------------
 
-namespace {
-// "host:port" / "[v6]:port" (the config loader has validated the form).
-bool parse_listen(const std::string& s, asio::ip::tcp::endpoint& ep) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  std::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) return false;
-  unsigned long port = 0;
-  try {
-    port = std::stoul(s.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  if (port == 0 || port > 65535) return false;
-  ep = asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
-  return true;
-}
-}  // namespace
 
 std::size_t AdminService::render_metrics(const RuntimeView& view, const AdminService* admin, char* buf,
                                          std::size_t cap) noexcept {

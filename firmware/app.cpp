@@ -18,6 +18,7 @@
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/log.hpp"
+#include "platform/net/endpoint.hpp"
 #include "platform/reactor.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
@@ -114,18 +115,6 @@ std::string ensure_parent_dir(const std::string& path) {
   return ec ? fmt::format("cannot create directory {}: {}", parent.string(), ec.message()) : std::string();
 }
 
-// Splits "host:port" / "[v6]:port" (the config loader has validated the form).
-bool parse_listen(const std::string& s, asio::ip::tcp::endpoint& ep) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  std::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) return false;
-  ep = asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(std::stoul(s.substr(colon + 1))));
-  return true;
-}
 }  // namespace
 
 RuntimeView& App::view() { return impl_->view; }
