@@ -31,6 +31,7 @@ struct AdminStats {
   std::uint64_t shutting_down = 0;
   std::uint64_t storage = 0;
   std::uint64_t unprocessed = 0;  // requests cut short (413 mid-body, 408, peer gone)
+  std::uint64_t dlq_requests = 0;  // GET /v1/dlq, POST /v1/dlq/replay and /v1/dlq/purge
 };
 
 class AdminService {

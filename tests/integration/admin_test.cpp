@@ -770,6 +770,82 @@ TEST(Admin, FdsReturnToBaselineAfterConnectionChurn) {
   expect_clean_stop(b, /*no_heap=*/true);
 }
 
+// ---- Dead letters --------------------------------------------------------------------------------
+
+TEST(Admin, DeadLettersAreListedReplayedAndPurged) {
+  CensusGuard census;
+  // The first two POSTs are refused with 400 (two dead letters); everything after is accepted.
+  TestSink sink([](std::size_t n, const SinkRequest&) { return n < 2 ? SinkAnswer{400} : SinkAnswer{200}; });
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nbatch_events = 3\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  const std::uint16_t port = b.admin_port();
+  auto empty = request(port, get("/v1/dlq"));
+  ASSERT_TRUE(empty.has_value()) << b.log();
+  EXPECT_EQ(empty->status, 200);
+  EXPECT_EQ(empty->body, "{\"dead_letters\":[],\"next_after\":null}\n");
+
+  std::vector<std::uint64_t> seqs;
+  for (int i = 0; i < 2; ++i) {  // one batch at a time, so each is its own dead letter
+    LineClient c;
+    ASSERT_TRUE(c.connect(b.ingest_port()));
+    ASSERT_TRUE(c.send("{\"d\":" + std::to_string(i) + "}\n"));
+    auto ack = c.read_line();
+    ASSERT_TRUE(ack && ack->rfind("ok ", 0) == 0);
+    seqs.push_back(std::stoull(ack->substr(3)));
+    for (auto until = Clock::now() + 5s; Clock::now() < until && sink.request_count() < std::size_t(i) + 1;)
+      std::this_thread::sleep_for(10ms);
+  }
+  auto list = request(port, get("/v1/dlq"));
+  ASSERT_TRUE(list.has_value());
+  EXPECT_EQ(list->status, 200);
+  EXPECT_EQ(count_of(list->body, "\"id\":"), 2) << list->body;
+  EXPECT_NE(list->body.find("\"sink\":\"t\",\"first_seq\":" + std::to_string(seqs[0]) + ",\"last_seq\":" +
+                            std::to_string(seqs[0]) + ",\"events\":1,\"status\":\"dead\",\"http_status\":400"),
+            std::string::npos)
+      << list->body;
+  EXPECT_NE(list->body.find("\"next_after\":null"), std::string::npos);
+  // Paging: after the first id only the second is listed.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(list->body, m, std::regex("\"id\":([0-9]+)")));
+  const std::string first_id = m[1];
+  auto page = request(port, get("/v1/dlq?after=" + first_id));
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(count_of(page->body, "\"id\":"), 1) << page->body;
+  EXPECT_EQ(page->body.find("\"id\":" + first_id + ","), std::string::npos) << page->body;
+
+  // Bad requests change nothing.
+  EXPECT_EQ(request(port, post("/v1/dlq/replay", ""))->status, 400);
+  EXPECT_EQ(request(port, post("/v1/dlq/replay?seq=x", ""))->status, 400);
+  EXPECT_EQ(request(port, post("/v1/dlq/purge?id=0", ""))->status, 400);
+  EXPECT_EQ(request(port, get("/v1/dlq/replay"))->status, 405);
+  EXPECT_EQ(request(port, post("/v1/dlq", ""))->status, 405);
+  EXPECT_EQ(request(port, get("/v1/dlq?after=-1"))->status, 400);
+  auto none = request(port, post("/v1/dlq/replay?seq=999999", ""));
+  EXPECT_EQ(none->status, 404) << none->body;
+
+  // Replay the first by seq: it reaches the sink (the sink now answers 200), the second stays dead.
+  auto rp = request(port, post("/v1/dlq/replay?seq=" + std::to_string(seqs[0]), ""));
+  ASSERT_TRUE(rp.has_value());
+  EXPECT_EQ(rp->status, 200);
+  EXPECT_EQ(rp->body, "{\"replayed\":1}\n");
+  ASSERT_TRUE(sink.wait_delivered(1, 10s)) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), std::vector<std::uint64_t>{seqs[0]});
+  for (auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(20ms))
+    if (request(port, get("/v1/dlq"))->body.find("\"status\":\"replayed\"") != std::string::npos) break;
+  auto after = request(port, get("/v1/dlq"));
+  EXPECT_NE(after->body.find("\"status\":\"replayed\""), std::string::npos) << after->body;
+  EXPECT_NE(after->body.find("\"status\":\"dead\""), std::string::npos) << after->body;
+
+  // Purge all: the table is empty, and says how many went.
+  auto pg = request(port, post("/v1/dlq/purge?all", ""));
+  ASSERT_TRUE(pg.has_value());
+  EXPECT_EQ(pg->status, 200);
+  EXPECT_EQ(pg->body, "{\"purged\":2}\n");
+  EXPECT_EQ(request(port, get("/v1/dlq"))->body, "{\"dead_letters\":[],\"next_after\":null}\n");
+  EXPECT_EQ(request(port, post("/v1/dlq/purge?id=" + first_id, ""))->status, 404);
+  expect_clean_stop(b);
+}
+
 TEST(Admin, DisabledAdminBindsNothing) {
   CensusGuard census;
   Bulkhead b("[admin]\nenabled = false\n");
