@@ -257,6 +257,7 @@ int App::run() {
   log::info("bulkhead {} running (sealed: heap allocations from here on are counted)", BH_VERSION);
   bool graceful = a.reactor.run();
   if (!graceful) {
+  so.checkpoint_thread = c.store.checkpoint_thread;
     log::error("forced exit: {} task(s) still live", a.tasks.live());
     return 130;
   }

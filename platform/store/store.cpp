@@ -123,6 +123,16 @@ std::error_code Store::open(const StoreOptions& opts) {
   if (ec) {
     bh::log::error("store: open {} failed: {} ({})", opts_.path, ec.message(), db_.errmsg());
     close();  // a failed open leaves nothing open: statements finalized, handle closed
+    return ec;
+  }
+  if (opts_.checkpoint_thread) {
+    CheckpointerOptions co;
+    co.path = opts_.path;
+    co.vfs = opts_.vfs;
+    co.sync_full = opts_.sync_full;
+    co.restart_pages = opts_.wal_restart_pages;
+    if (auto e = checkpointer_.start(db_.get(), co))
+      bh::log::warn("store: checkpointer thread not started ({}); SQLite checkpoints inside commits", e.message());
   }
   return ec;
 }
@@ -244,6 +254,7 @@ std::error_code Store::load_state() {
 }
 
 void Store::close() noexcept {
+  checkpointer_.stop();
   st_.finalize_all();
   db_.close();
   sinks_ = {};
@@ -701,7 +712,9 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   if (prefix) oldest_ = upto + 1;
   if (islands) islands_dirty_ = false;
   counters_.purged += deleted;
-  if (deleted) {
+  if (deleted && checkpointer_.running()) {
+    checkpointer_.kick();
+  } else if (deleted) {
     int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) bh::log::warn("store: checkpoint: {}", sqlite3_errstr(rc));
   }
@@ -721,6 +734,8 @@ StoreStats Store::stats() noexcept {
   s.sqlite_mem_highwater = high;
   s.sqlite_heap_limit = sqlite3_hard_heap_limit64(-1);
   s.in_transaction = in_transaction();
+  s.checkpoint_thread = checkpointer_.running();
+  s.checkpointer = checkpointer_.stats();
   if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);
   s.sink_count = 0;
   for (const Sink& k : sinks_) {

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "platform/function_ref.hpp"
+#include "platform/store/checkpointer.hpp"
 #include "platform/store/sqlite.hpp"
 
 namespace bh {
@@ -29,6 +30,11 @@ struct StoreOptions {
   int busy_timeout_ms = 1000;            // a locked database fails within this, never hangs
   bool quick_check = true;               // PRAGMA quick_check at open
   const char* vfs = nullptr;             // SQLite VFS name (tests inject a faulty one); nullptr: default
+  // WAL checkpoints on a thread of their own (platform/store/checkpointer.hpp) instead of inside the
+  // COMMIT that crosses SQLite's auto-checkpoint size. If that thread cannot start, the store logs a
+  // warning and keeps SQLite's auto-checkpoint.
+  bool checkpoint_thread = false;
+  std::uint32_t wal_restart_pages = 16384;  // the WAL is rewound once it is this long (see checkpointer)
 };
 
 struct EventIn {
@@ -103,6 +109,8 @@ struct StoreStats {
   std::uint64_t db_bytes = 0;             // page_count * page_size
   std::uint64_t live_bytes = 0;           // (page_count - freelist_count) * page_size
   bool in_transaction = false;
+  bool checkpoint_thread = false;   // the checkpointer thread runs (else SQLite's auto-checkpoint)
+  CheckpointerStats checkpointer{};
   std::uint32_t sink_count = 0;
   std::array<SinkStats, kStoreMaxSinks> sinks{};
 };
@@ -203,7 +211,8 @@ class Store {
   // Retention: deletes, oldest first and at most kRetentionChunk rows per call, events delivered to
   // every sink (all events when no sink is registered) that are older than retention_age_ms, and
   // more of the oldest delivered ones while live bytes exceed retention_bytes. Never deletes an
-  // undelivered event nor one inside a 'dead'/'replaying' dead letter. Then a passive checkpoint.
+  // undelivered event nor one inside a 'dead'/'replaying' dead letter. Then a passive checkpoint
+  // (by the checkpointer thread when it runs).
   // Errors: SQLite codes (nothing deleted). deleted = rows deleted.
   std::error_code apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept;
 
@@ -247,6 +256,7 @@ class Store {
 
   StoreOptions opts_;
   sql::Db db_;
+  WalCheckpointer checkpointer_;  // stopped before db_ closes
   Stmts st_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t oldest_ = 1;  // first seq of the contiguous retained tail (purged_upto + 1)

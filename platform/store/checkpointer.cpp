@@ -1,0 +1,128 @@
+#include "platform/store/checkpointer.hpp"
+
+#include "platform/log.hpp"
+
+namespace bh {
+
+std::error_code WalCheckpointer::start(sqlite3* writer, const CheckpointerOptions& opts) {
+  stop();
+  if (!sqlite3_threadsafe()) return std::make_error_code(std::errc::not_supported);
+  opts_ = opts;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (auto ec = db_.open(opts_.path.c_str(), flags, opts_.vfs, 0)) return ec;
+  // The checkpoint fsyncs the WAL before copying and the database after, as the store's own would.
+  if (auto ec = db_.exec(opts_.sync_full ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-64;"
+                                         : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;")) {
+    db_.close();
+    return ec;
+  }
+  {
+    std::lock_guard lk(m_);
+    stop_ = false;
+    kicked_ = false;
+  }
+  wal_frames_ = 0;
+  copied_upto_ = 0;
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (const std::system_error&) {
+    db_.close();
+    return std::make_error_code(std::errc::resource_unavailable_try_again);
+  }
+  writer_ = writer;
+  sqlite3_wal_hook(writer_, &WalCheckpointer::on_wal, this);
+  return {};
+}
+
+void WalCheckpointer::stop() noexcept {
+  if (writer_) {
+    sqlite3_wal_autocheckpoint(writer_, 1000);  // SQLite's default hook back
+    writer_ = nullptr;
+  }
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    sqlite3_interrupt(db_.get());  // a long checkpoint stops at its next page
+    thread_.join();
+  }
+  db_.close();
+}
+
+void WalCheckpointer::kick() noexcept {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lk(m_);
+    kicked_ = true;
+  }
+  cv_.notify_one();
+}
+
+CheckpointerStats WalCheckpointer::stats() const noexcept {
+  CheckpointerStats s;
+  s.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  s.frames_copied = frames_copied_.load(std::memory_order_relaxed);
+  s.busy = busy_count_.load(std::memory_order_relaxed);
+  s.errors = errors_.load(std::memory_order_relaxed);
+  s.catch_ups = catch_ups_;
+  s.wal_frames = wal_frames_.load(std::memory_order_relaxed);
+  return s;
+}
+
+// After every commit on the writer's connection (reactor thread). `frames`: the WAL's length.
+int WalCheckpointer::on_wal(void* p, sqlite3* db, const char*, int frames) noexcept {
+  auto* self = static_cast<WalCheckpointer*>(p);
+  const auto n = static_cast<std::uint32_t>(frames < 0 ? 0 : frames);
+  self->wal_frames_.store(n, std::memory_order_relaxed);
+  std::uint32_t copied = self->copied_upto_.load(std::memory_order_relaxed);
+  if (copied > n) copied = 0;  // the WAL restarted since the thread's last checkpoint
+  if (self->busy_.load(std::memory_order_acquire)) return SQLITE_OK;
+  if (n >= self->opts_.restart_pages) {
+    // Catch up so that the next write rewinds the WAL (see the header). PASSIVE never waits: if
+    // the thread has just started one, this answers SQLITE_BUSY and the next commit tries again.
+    int log = 0, ckpt = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+    if (rc == SQLITE_OK) {
+      ++self->catch_ups_;
+      self->copied_upto_.store(static_cast<std::uint32_t>(ckpt), std::memory_order_relaxed);
+    } else if (rc != SQLITE_BUSY) {
+      log::warn("store: WAL catch-up checkpoint: {}", sqlite3_errstr(rc));
+    }
+  } else if (n - copied >= self->opts_.trigger_pages) {
+    self->kick();
+  }
+  return SQLITE_OK;
+}
+
+void WalCheckpointer::run() noexcept {
+  std::unique_lock lk(m_);
+  while (!stop_) {
+    const bool woken = cv_.wait_for(lk, opts_.idle_period, [this] { return stop_ || kicked_; });
+    if (stop_) break;
+    kicked_ = false;
+    // Quiet WAL: copy what the last commits left, so an idle store's WAL rewinds too.
+    if (!woken && wal_frames_.load(std::memory_order_relaxed) <= copied_upto_.load(std::memory_order_relaxed)) continue;
+    busy_.store(true, std::memory_order_release);
+    lk.unlock();
+    int log = 0, ckpt = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+    if (rc == SQLITE_OK) {
+      checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      const auto before = copied_upto_.load(std::memory_order_relaxed);
+      const auto now = static_cast<std::uint32_t>(ckpt < 0 ? 0 : ckpt);
+      frames_copied_.fetch_add(now > before ? now - before : now, std::memory_order_relaxed);
+      copied_upto_.store(now, std::memory_order_relaxed);
+    } else if (rc == SQLITE_BUSY) {
+      busy_count_.fetch_add(1, std::memory_order_relaxed);
+    } else if (rc != SQLITE_INTERRUPT) {
+      // Not logged from here (the log is the reactor's): counted, and Store::stats() shows it.
+      errors_.fetch_add(1, std::memory_order_relaxed);
+    }
+    lk.lock();
+    busy_.store(false, std::memory_order_release);
+  }
+}
+
+}  // namespace bh
