@@ -26,6 +26,7 @@
 #include "platform/ingest/line_framer.hpp"
 #include "platform/log.hpp"
 #include "platform/net/http_server.hpp"
+#include "platform/net/tls.hpp"
 #include "platform/prom_writer.hpp"
 
 namespace bh {
@@ -716,6 +717,14 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
   write_pool_metrics(w);
   write_queue_metrics(w);
 
+  // TLS, over every connector.
+  {
+    const TlsMemoryStats m = tls_memory_stats();
+    w.one("bulkhead_tls_connections_active", Kind::gauge, "TLS connections begun and not yet ended.", tls_streams_active());
+    w.one("bulkhead_tls_memory_bytes", Kind::gauge, "mbedTLS heap in use (0 when not bounded).", m.used);
+    w.one("bulkhead_tls_memory_high_water_bytes", Kind::gauge, "mbedTLS heap high-water mark.", m.high_water);
+    w.one("bulkhead_tls_memory_refusals_total", Kind::counter, "mbedTLS allocations refused by the limit.", m.refusals);
+  }
   // Tasks.
   if (v.tasks) {
     const TaskStats& t = v.tasks->stats();
@@ -757,6 +766,11 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     w.one("bulkhead_sqlite_memory_high_water_bytes", Kind::gauge, "SQLite heap high-water mark (process-wide).",
           s.sqlite_mem_highwater);
     w.one("bulkhead_sqlite_heap_limit_bytes", Kind::gauge, "SQLite hard heap limit.", s.sqlite_heap_limit);
+    w.one("bulkhead_store_in_transaction", Kind::gauge, "1 while the store connection has a transaction open.",
+          s.in_transaction ? 1 : 0);
+    w.one("bulkhead_store_checkpoints_total", Kind::counter, "WAL checkpoints by the checkpointer thread.",
+          s.checkpointer.checkpoints);
+    w.one("bulkhead_store_wal_frames", Kind::gauge, "Frames in the WAL after the last commit.", s.checkpointer.wal_frames);
   }
 
   // Committer.

@@ -448,6 +448,12 @@ std::error_code TlsStream::setup(TlsClientConfig& cfg) {
   return {};
 }
 
+namespace {
+std::uint32_t g_active_streams = 0;  // reactor thread only
+}  // namespace
+
+std::uint32_t tls_streams_active() noexcept { return g_active_streams; }
+
 std::error_code TlsStream::begin(Socket& sock) {
   end();
   last_ret_ = 0;
@@ -468,6 +474,7 @@ std::error_code TlsStream::begin(Socket& sock) {
     return make_error_code(tls_errc::io);
   }
   sock_ = &sock;
+  ++g_active_streams;
   fd_ = sock.native_handle();
   mbedtls_ssl_set_bio(&ssl_, this, &TlsStream::bio_send, &TlsStream::bio_recv, nullptr);
   if (cfg_->have_session_) (void)mbedtls_ssl_set_session(&ssl_, &cfg_->session_);  // a failure means a full handshake
@@ -479,6 +486,7 @@ void TlsStream::end() noexcept {
   if (established_) (void)mbedtls_ssl_close_notify(&ssl_);  // one non-blocking try; WANT_WRITE is ignored
   established_ = false;
   sock_ = nullptr;
+  --g_active_streams;
   fd_ = -1;
 }
 

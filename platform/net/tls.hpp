@@ -69,6 +69,9 @@ TlsMemoryStats tls_memory_stats() noexcept;
 // Sets the hard limit on mbedTLS's heap (bytes). Takes effect for the next allocation.
 void tls_set_memory_limit(std::uint64_t bytes) noexcept;
 void tls_reset_high_water() noexcept;
+// TLS connections begun and not yet ended, over every context (the leak census checks it is back
+// to zero when no connection is open). Reactor thread.
+std::uint32_t tls_streams_active() noexcept;
 
 // One connector's TLS policy (an mbedtls_ssl_config) and material. Lives inside its connector
 // (a pool slot); neither copyable nor movable, because mbedTLS keeps pointers into it.
