@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "firmware/app.hpp"
 #include "firmware/config.hpp"
 #include "firmware/init_mode.hpp"
+#include "platform/fault.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -74,12 +76,29 @@ int cmd_run(int argc, char** argv) {
   auto cfg = load(config_path ? &*config_path : nullptr);
   if (!cfg) return 2;
   if (console_stdio) cfg->console.stdio = true;
+  std::string fault_plan;
+#ifdef BH_TEST_HOOKS
+  // Test hook: a fault plan (platform/fault.hpp), e.g. BH_TEST_FAULTS="sqlite_step:3-4,write:2".
+  // Checked here, armed once start-up is done so that call numbers count from the first served call.
+  if (const char* plan = std::getenv("BH_TEST_FAULTS"); plan && *plan) {
+    fault_plan = plan;
+    if (std::string err = bh::fault::arm(fault_plan); !err.empty()) return usage_error("BH_TEST_FAULTS: " + err);
+    bh::fault::disarm();
+    bh::fault::set_planned(true);
+  }
+#endif
   auto app = std::make_unique<bh::App>(std::move(*cfg));
   // With the console on stdout, the budget table would land in the console's output.
   if (std::string err = app->start(bh::RunOptions{.print_budget = !console_stdio}); !err.empty()) {
     bh::log::error("cannot start: {}", err);
     return 1;
   }
+#ifdef BH_TEST_HOOKS
+  if (!fault_plan.empty()) {
+    (void)bh::fault::arm(fault_plan);
+    bh::log::warn("TEST HOOK: fault plan armed: {}", fault_plan);
+  }
+#endif
   return app->run();
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "platform/fault.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -132,6 +133,7 @@ Task<void> IngestConn::run() {
     if (replies_n_ > 0) {
       phase_ = Phase::writing;
       std::size_t len = format_replies();
+      if (fault::hit(fault::Op::write)) break;  // as a failed write: the connection closes
       auto [ec, n] = co_await timed_op(
           sh_.opts.write_timeout,
           [&](auto h) { asio::async_write(sock_, asio::buffer(wbuf_, len), std::move(h)); },
@@ -154,6 +156,7 @@ Task<void> IngestConn::run() {
       compact();
     }
     phase_ = Phase::reading;
+    if (fault::hit(fault::Op::read)) break;  // as a reset connection
     auto [ec, n] = co_await timed_op(
         sh_.opts.idle_timeout,
         [&](auto h) { sock_.async_read_some(asio::buffer(rbuf_ + filled_, kReadBytes - filled_), std::move(h)); },

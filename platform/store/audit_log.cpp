@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "platform/fault.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -56,7 +57,8 @@ std::error_code AuditLog::fail(int e, const char* what) noexcept {
 
 std::error_code AuditLog::reopen() noexcept {
   close();
-  int fd = ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int fd = fault::hit(fault::Op::open) ? (errno = EACCES, -1)
+                                        : ::open(opts_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return fail(errno, "open");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -93,7 +95,7 @@ std::error_code AuditLog::rotate() noexcept {
 std::error_code AuditLog::flush() noexcept {
   std::size_t off = 0;
   while (off < used_) {
-    ssize_t w = ::write(fd_, buf_.data() + off, used_ - off);
+    ssize_t w = fault::hit(fault::Op::audit_write) ? (errno = ENOSPC, -1) : ::write(fd_, buf_.data() + off, used_ - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       return fail(errno, "write");

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "platform/fault.hpp"
+#include "platform/store/fault_vfs.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -140,7 +142,9 @@ std::error_code Store::open(const StoreOptions& opts) {
 std::error_code Store::open_steps() {
   if (opts_.heap_limit > 0) sqlite3_hard_heap_limit64(opts_.heap_limit);
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  if (auto ec = db_.open(opts_.path.c_str(), flags, opts_.vfs, opts_.busy_timeout_ms)) return ec;
+  // A fault plan (tests) reaches SQLite's syncs through the fault VFS; the checkpointer keeps opts_.vfs.
+  const char* vfs = opts_.vfs == nullptr && fault::planned() ? fault_plan_vfs() : opts_.vfs;
+  if (auto ec = db_.open(opts_.path.c_str(), flags, vfs, opts_.busy_timeout_ms)) return ec;
   sqlite3* h = db_.get();
 
   std::int64_t one = 0;
@@ -271,7 +275,9 @@ bool Store::fault(FaultPoint p) noexcept {
   return true;
 }
 
-int Store::step_fault(sql::Stmt& s, FaultPoint p) noexcept { return fault(p) ? SQLITE_IOERR : s.step(); }
+int Store::step_fault(sql::Stmt& s, FaultPoint p) noexcept {
+  return fault(p) || fault::hit(fault::Op::sqlite_step) ? SQLITE_IOERR : s.step();
+}
 
 void Store::recompute_min() noexcept {
   std::uint64_t m = last_seq();

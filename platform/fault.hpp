@@ -1,0 +1,44 @@
+// Fault plan: a deterministic test seam. A plan says which calls of an operation fail, by their
+// 1-based number counted from when the plan was armed (after start-up): "sqlite_step:40-45,write:3" fails the 40th
+// to 45th SQLite steps and the 3rd ingest socket write. Call sites ask fault::hit(op) right before
+// the real call and, when it answers true, behave exactly as if that call had failed (the same
+// error path, counters and logs). Unarmed, hit() is one predictable branch on a global.
+// The application arms it only in BH_TEST_HOOKS builds (env BH_TEST_FAULTS, firmware/main.cpp).
+// Reactor thread only (the checkpointer thread's SQLite calls do not consult it).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bh::fault {
+
+enum class Op : std::uint8_t {
+  connect,      // outbound TCP connects (sinks): fails as ECONNREFUSED
+  read,         // ingest socket reads: fails as ECONNRESET
+  write,        // ingest socket writes (acks): fails as ECONNRESET
+  fsync,        // SQLite's syncs through the fault VFS (the store's commits): SQLITE_IOERR_FSYNC
+  open,         // audit log opens (start-up and rotation): EACCES
+  audit_write,  // audit log writes: ENOSPC
+  sqlite_step,  // the store's statement steps: SQLITE_IOERR
+};
+inline constexpr std::size_t kOps = 7;
+std::string_view name(Op op) noexcept;
+
+extern bool g_armed;
+bool hit_slow(Op op) noexcept;
+// True if this call of `op` is one the plan fails. Counts the call either way while armed.
+inline bool hit(Op op) noexcept { return g_armed && hit_slow(op); }
+
+// Arms the plan `spec` ("op:N" or "op:N-M", comma-separated); "" disarms. Returns "" or the error.
+// Start-up only.
+std::string arm(std::string_view spec);
+void disarm() noexcept;
+bool armed() noexcept;
+// A plan will be armed after start-up: seams chosen at start-up (the store's VFS) get ready for it.
+void set_planned(bool planned) noexcept;
+bool planned() noexcept;
+std::uint64_t calls(Op op) noexcept;     // since armed
+std::uint64_t injected(Op op) noexcept;  // failures injected since armed
+
+}  // namespace bh::fault

@@ -1,0 +1,11 @@
+// The fault plan's SQLite seam (platform/fault.hpp): a VFS that wraps the default one and fails
+// xSync with SQLITE_IOERR_FSYNC when the plan says so (fault::Op::fsync). The store opens its
+// connection through it only while a plan is armed; the checkpointer thread never uses it.
+#pragma once
+
+namespace bh {
+
+// Registers the VFS on first use (not as the default) and returns its name.
+const char* fault_plan_vfs() noexcept;
+
+}  // namespace bh
