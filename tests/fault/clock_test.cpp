@@ -1,0 +1,97 @@
+// Wall-clock jumps (issue 7): the process runs under libfaketime (Debian's faketime package) with
+// the monotonic clock left alone, as on a board whose RTC or NTP steps the time. The test moves the
+// wall clock a day forward, then back: idle timeouts still fire after their real duration (never at
+// the jump, never "in a day"), events are still acked, /healthz stays ok, and it exits 0.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/harness.hpp"
+
+namespace bh::test {
+namespace {
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const std::string& v) : name(n) { ::setenv(n, v.c_str(), 1); }
+  ~ScopedEnv() { ::unsetenv(name); }
+};
+
+void set_offset(const std::string& file, const std::string& offset) {
+  std::ofstream(file + ".tmp") << offset << "\n";
+  ::rename((file + ".tmp").c_str(), file.c_str());
+}
+
+// An idle connection opened now is closed by the 1.5 s idle timeout after that real time, whatever
+// the wall clock does meanwhile (the jump comes 300 ms in).
+void idle_close_survives_jump(Bulkhead& b, const std::string& ts_file, const std::string& offset) {
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(300ms);
+  set_offset(ts_file, offset);
+  EXPECT_FALSE(c.wait_closed(600ms)) << "closed at the " << offset << " jump, not after its idle time";
+  EXPECT_TRUE(c.wait_closed(slow(4000ms))) << "never closed after the " << offset << " jump";
+  const auto waited = Clock::now() - t0;
+  EXPECT_GE(waited, 1400ms);
+  EXPECT_LT(waited, slow(5000ms));
+  // Still serving.
+  LineClient d;
+  ASSERT_TRUE(d.connect(b.ingest_port()));
+  ASSERT_TRUE(d.send("{\"after\":\"" + offset + "\"}\n"));
+  auto l = d.read_line(slow(5000ms));
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->rfind("ok ", 0), 0u) << *l;
+}
+
+TEST(Clock, WallClockJumpsDoNotBreakTimeouts) {
+  if (sizeof(BH_EXEC_WRAPPER) > 1) GTEST_SKIP() << "libfaketime is preloaded into native binaries only";
+  ASSERT_EQ(::access(kFaketime, R_OK), 0) << "install Debian's faketime package (toolchain/deps.sh does)";
+  TempDir dir;
+  const std::string ts = dir.file("faketime");
+  set_offset(ts, "+0");
+  ScopedEnv e1("LD_PRELOAD", kFaketime);
+  ScopedEnv e2("FAKETIME_TIMESTAMP_FILE", ts);
+  ScopedEnv e3("FAKETIME_NO_CACHE", "1");
+  ScopedEnv e4("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+  ScopedEnv e5("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1");
+  Bulkhead b("[ingest]\nidle_timeout = \"1500ms\"\n[watchdog]\nperiod = \"100ms\"\n");
+  ASSERT_TRUE(b.child()->running()) << b.log();
+  idle_close_survives_jump(b, ts, "+1d");
+  idle_close_survives_jump(b, ts, "-1d");
+  auto code = b.stop(slow(15000ms));
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_EQ(b.log().find("unhealthy"), std::string::npos) << "a wall-clock jump must not fail the loop-lag check\n"
+                                                             << b.log();
+  // The jumps did happen inside the process: the two events carry ingest times a day ahead and a
+  // day behind the real time.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(b.db_path().c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT ts_ms FROM events ORDER BY seq", -1, &st, nullptr), SQLITE_OK);
+  std::vector<std::int64_t> ts_ms;
+  while (sqlite3_step(st) == SQLITE_ROW) ts_ms.push_back(sqlite3_column_int64(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  constexpr std::int64_t kDay = 86'400'000, kSlack = 120'000;
+  ASSERT_EQ(ts_ms.size(), 2u);
+  EXPECT_NEAR(static_cast<double>(ts_ms[0] - now_ms), static_cast<double>(kDay), kSlack);
+  EXPECT_NEAR(static_cast<double>(ts_ms[1] - now_ms), static_cast<double>(-kDay), kSlack);
+}
+
+}  // namespace
+}  // namespace bh::test
