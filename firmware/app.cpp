@@ -184,6 +184,7 @@ std::string App::start(const RunOptions& opts) {
     so2.client_cert = s.client_cert;
     so2.client_key = s.client_key;
     so2.tls_verify = s.tls_verify;
+    so2.dns_ttl = s.dns_ttl;
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";

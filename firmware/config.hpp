@@ -137,7 +137,8 @@ constexpr Spec spec() { return {}; }
   K(ca_file, std::string, "", spec().len(4096), "CA bundle (PEM); empty = the system bundle") \
   K(client_cert, std::string, "", spec().len(4096), "Client certificate (PEM) for mutual TLS; needs client_key") \
   K(client_key, std::string, "", spec().len(4096), "Client private key (PEM); needs client_cert") \
-  K(tls_verify, bool, true, spec(), "Verify the server certificate and host name")
+  K(tls_verify, bool, true, spec(), "Verify the server certificate and host name") \
+  K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)")
 
 #define BH_CONFIG_SOURCE(K)                                                                       \
   K(name, std::string, "", spec().req().with(Check::name), "Source name (required, unique, not `ingest`)") \

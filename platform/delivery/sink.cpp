@@ -70,19 +70,53 @@ std::error_code Sink::prepare() {
   } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
     log::warn("sink {}: ca_file / client_cert are ignored for {} (not https)", opts_.name, opts_.url);
   }
-  std::error_code ec;
-  auto addr = asio::ip::make_address(std::string(url_.host), ec);
-  if (!ec) {
-    endpoint_ = asio::ip::tcp::endpoint(addr, url_.port);
-    return {};
+  // Host names are looked up by the task, asynchronously and without the heap (dns.hpp), before
+  // each new connection once the cached answer expires. Here only the local part: a numeric host
+  // or a hosts-file name is final now; a DNS name's first lookup is the task's first act.
+  DnsOptions dopts{.ttl = opts_.dns_ttl,
+                   .timeout = opts_.connect_timeout,
+                   .resolv_conf = opts_.resolv_conf,
+                   .hosts_file = opts_.hosts_file,
+                   .port = opts_.dns_port};
+  if (auto e = dns_.init(url_.host, dopts)) return e;
+  if (dns_.is_static()) {
+    endpoint_ = asio::ip::tcp::endpoint(dns_.cached().addrs[0], url_.port);
+  } else {
+    char ns[64];
+    log::info("sink {}: host {} is looked up via DNS ({} name server(s), first {}; answers kept up to {} s)",
+              opts_.name, dns_.host(), dns_.resolv_conf().count, dns::format_ip(dns_.resolv_conf().servers[0], ns),
+              std::chrono::duration_cast<std::chrono::seconds>(opts_.dns_ttl).count());
   }
-  // A host name: resolved once at start-up (blocking is fine before the runtime seals).
-  asio::ip::tcp::resolver r(tasks_.io());
-  auto results = r.resolve(std::string(url_.host), std::to_string(url_.port), ec);
-  if (ec) return ec;
-  if (results.empty()) return make_error_code(std::errc::host_unreachable);
-  endpoint_ = results.begin()->endpoint();
   return {};
+}
+
+Task<bool> Sink::resolve_endpoint() {
+  DnsCache::Result r = co_await dns_.resolve();
+  const DnsStats& d = dns_.stats();
+  stats_.resolve_errors = d.failures;
+  stats_.resolve_timeouts = d.timeouts;
+  stats_.dns_stale_used = d.stale_used;
+  if (r.ec == errc::cancelled) co_return false;
+  char ip[64];
+  if (r.ec) {
+    if (!dns_failing_)
+      log::warn("sink {}: cannot resolve {}: {}; retrying with backoff (repeats are counted, not logged)",
+                opts_.name, dns_.host(), dns_reason(r.ec));
+    dns_failing_ = true;
+    co_return false;
+  }
+  if (r.stale) {
+    if (!dns_failing_)
+      log::warn("sink {}: looking up {} failed: {}; using its last address {} until a lookup succeeds (repeats are "
+                "counted, not logged)",
+                opts_.name, dns_.host(), dns_reason(r.lookup_error), dns::format_ip(r.addr, ip));
+    dns_failing_ = true;
+  } else if (dns_failing_) {
+    dns_failing_ = false;
+    log::info("sink {}: {} resolves again ({})", opts_.name, dns_.host(), dns::format_ip(r.addr, ip));
+  }
+  endpoint_ = asio::ip::tcp::endpoint(r.addr, url_.port);
+  co_return true;
 }
 
 bool Sink::start() {
@@ -180,6 +214,16 @@ Task<void> Sink::pause(Clock::duration d) {
 
 Task<void> Sink::run() {
   running_ = true;
+  if (!dns_.is_static()) {
+    // The first lookup now, so that a typo'd or unresolvable host is in the log at start-up
+    // rather than at the first event; it does not stop anything: deliveries retry it with backoff.
+    // The lookup's UDP socket is counted in a connection slot's FD.
+    auto [ec, slot] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
+    if (!ec && co_await resolve_endpoint()) {
+      char ip[64];
+      log::info("sink {}: {} is {}", opts_.name, dns_.host(), dns::format_ip(endpoint_.address(), ip));
+    }
+  }
   while (!stopping_ && !cancelled()) {
     DeadLetter dl;
     bool replay = false;
@@ -323,6 +367,8 @@ Task<Sink::Attempt> Sink::post(std::uint32_t events) {
     }
     lease = std::move(fresh);
   }
+  // A new connection goes to the host's current address (from the cache unless it expired).
+  if (!lease->sock.is_open() && !co_await resolve_endpoint()) co_return Attempt{Outcome::retry, 0, "host not resolved"};
   if (url_.secure()) {  // the TLS context of this slot index
     lease->tls = tls_stream(lease.index());
     if (!lease->tls) co_return Attempt{Outcome::retry, 0, "no TLS context"};
@@ -359,6 +405,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
     (void)n;
     if (cec) {
       c.close();
+      dns_.rotate();  // the next connection tries the host's next address, if it has several
       (cec == errc::timeout ? stats_.connect_timeouts : stats_.connect_errors)++;
       co_return Attempt{Outcome::retry, 0, cec == errc::timeout ? "connect timeout" : "connect failed"};
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "platform/breaker.hpp"
+#include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
 #include "platform/net/tls.hpp"
 #include "platform/pool.hpp"
@@ -46,6 +47,13 @@ struct SinkOptions {
   std::string client_cert;  // with client_key: mutual TLS
   std::string client_key;
   bool tls_verify = true;
+  // A host name is looked up (platform/net/dns.hpp) before each new connection when its cached
+  // answer is older than min(record TTL, dns_ttl); 0 = before every new connection. The lookup's
+  // deadline is connect_timeout. When it fails, the last address found is used (counted).
+  Clock::duration dns_ttl = std::chrono::minutes(5);
+  std::string resolv_conf = dns::kResolvConf;  // test seams: the files and the name servers' port
+  std::string hosts_file = dns::kHostsFile;
+  std::uint16_t dns_port = dns::kDefaultPort;
 };
 
 // Per-operation failure counters (shown by the console and metrics).
@@ -73,6 +81,11 @@ struct DeliveryStats {
   std::uint64_t tls_handshake_errors = 0;  // alerts, garbage, protocol errors, TLS memory limit
   std::uint64_t tls_verify_errors = 0;     // certificate or host name rejected
   std::uint64_t handshake_timeouts = 0;    // no handshake within connect_timeout
+  // Host names (DNS lookups; numeric hosts and hosts-file names never fail). Disjoint from
+  // connect_errors: a failed lookup with no cached address is a failed attempt (breaker, backoff).
+  std::uint64_t resolve_errors = 0;    // lookups answered NXDOMAIN, no address, SERVFAIL, garbage...
+  std::uint64_t resolve_timeouts = 0;  // lookups with no answer within connect_timeout
+  std::uint64_t dns_stale_used = 0;    // of those, lookups that fell back to the expired cached address
   int last_status = 0;
 };
 
@@ -114,9 +127,11 @@ class Sink {
   Sink(const Sink&) = delete;
   Sink& operator=(const Sink&) = delete;
 
-  // Resolves the endpoint and, for https, loads the TLS material and sets up one TLS context per
-  // connection slot (start-up: blocking and allocating are fine here). Errors: bad URL, resolution
-  // failure, tls_errc::config (a CA/certificate/key file; logged with the reason).
+  // Parses the URL, reads the host's hosts-file entry or resolv.conf (a name is looked up by the
+  // task, not here: an unresolvable host is logged and retried, it does not stop start-up) and,
+  // for https, loads the TLS material and sets up one TLS context per connection slot (start-up:
+  // blocking and allocating are fine here). Errors: bad URL, dns_errc::bad_name, tls_errc::config
+  // (a CA/certificate/key file; logged with the reason).
   std::error_code prepare();
   // Spawns the delivery task. Errors: false if no task slot.
   bool start();
@@ -128,6 +143,7 @@ class Sink {
   const SinkOptions& options() const noexcept { return opts_; }
   const DeliveryStats& stats() const noexcept { return stats_; }
   const Breaker& breaker() const noexcept { return breaker_; }
+  const DnsCache& dns() const noexcept { return dns_; }
   // The TLS policy of an https sink (nullptr for http).
   const TlsClientConfig* tls() const noexcept { return url_.secure() ? &tls_conf_ : nullptr; }
   ConnPool& pool() noexcept { return conns_; }
@@ -156,6 +172,10 @@ class Sink {
   // Counts a failed handshake and logs its reason once per distinct reason until a handshake
   // succeeds again (retries do not storm the log). Returns the attempt's short reason.
   std::string_view note_tls_failure(const TlsStream& t, std::error_code ec) noexcept;
+  // Sets endpoint_ from the DNS cache (a lookup when expired); logs the first failure of an
+  // episode. Call holding a connection slot whose socket is closed: the lookup's UDP socket uses
+  // that slot's FD. Returns false when there is no address.
+  Task<bool> resolve_endpoint();
   // Waits for `d` or a wake/stop, whichever first.
   Task<void> pause(Clock::duration d);
   bool routed(std::string_view source) const noexcept;
@@ -165,7 +185,9 @@ class Sink {
   int id_;
   SinkOptions opts_;
   http::Url url_{};
-  asio::ip::tcp::endpoint endpoint_;
+  asio::ip::tcp::endpoint endpoint_;  // of the address the next new connection goes to
+  DnsCache dns_;
+  bool dns_failing_ = false;  // in a DNS failure episode (logged once)
   ConnPool conns_;
   // TLS: the policy, then one context per connection slot (index = the slot's pool index). They
   // outlive the SinkConn objects, which the pool constructs and destroys per lease.
