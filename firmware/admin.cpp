@@ -826,6 +826,17 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     w.family(m.name, m.kind, m.help);
     for (const Sink* s : v.sinks) w.value("sink", s->options().name, m.get(*s));
   }
+  // Deadlines per kind of operation: counts and the violation rate.
+  w.family("bulkhead_sink_timed_operations_total", Kind::counter, "Operations run with a deadline, by kind.");
+  for (const Sink* s : v.sinks)
+    for (std::size_t k = 0; k < kTimedOps; ++k) w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.ops[k]);
+  w.family("bulkhead_sink_timeouts_total", Kind::counter, "Operations that ran past their deadline, by kind.");
+  for (const Sink* s : v.sinks)
+    for (std::size_t k = 0; k < kTimedOps; ++k)
+      w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.timeouts[k]);
+  w.family("bulkhead_sink_timeout_ratio", Kind::gauge, "Timeouts over operations, by kind (0 when none ran).");
+  for (const Sink* s : v.sinks)
+    for (std::size_t k = 0; k < kTimedOps; ++k) w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.rate(k));
   w.family("bulkhead_sink_breaker_status", Kind::gauge, "1 for the breaker's current state, 0 for the others.");
   for (const Sink* s : v.sinks) {
     for (Breaker::State st : {Breaker::State::closed, Breaker::State::open, Breaker::State::half_open})

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "platform/fault.hpp"
 #include "platform/log.hpp"
 
 namespace bh {
@@ -96,6 +97,7 @@ Task<bool> Sink::resolve_endpoint() {
   stats_.resolve_errors = d.failures;
   stats_.resolve_timeouts = d.timeouts;
   stats_.dns_stale_used = d.stale_used;
+  stats_.deadlines.set(TimedOp::resolve, d.lookups, d.timeouts);
   if (r.ec == errc::cancelled) co_return false;
   char ip[64];
   if (r.ec) {
@@ -360,9 +362,13 @@ Task<Sink::Attempt> Sink::post(std::uint32_t events) {
   if (idle_n_ > 0) {
     lease = std::move(idle_[--idle_n_]);
   } else {
+    stats_.deadlines.started(TimedOp::pool_acquire);
     auto [ec, fresh] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
     if (ec) {
-      if (ec == errc::timeout) ++stats_.pool_timeouts;
+      if (ec == errc::timeout) {
+        ++stats_.pool_timeouts;
+        stats_.deadlines.timed_out(TimedOp::pool_acquire);
+      }
       co_return Attempt{Outcome::retry, 0, "no connection slot"};
     }
     lease = std::move(fresh);
@@ -396,24 +402,33 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
       ++stats_.connect_errors;
       co_return Attempt{Outcome::retry, 0, "socket"};
     }
-    auto [cec, n] = co_await timed_op(
-        opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
-        [&] {
-          std::error_code ig;
-          c.sock.cancel(ig);
-        });
-    (void)n;
+    stats_.deadlines.started(TimedOp::connect);
+    std::error_code cec;
+    if (fault::hit(fault::Op::connect)) {
+      cec = make_error_code(asio::error::connection_refused);  // the fault plan (test builds)
+    } else {
+      cec = (co_await timed_op(
+                 opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
+                 [&] {
+                   std::error_code ig;
+                   c.sock.cancel(ig);
+                 }))
+                .first;
+    }
     if (cec) {
       c.close();
       dns_.rotate();  // the next connection tries the host's next address, if it has several
       (cec == errc::timeout ? stats_.connect_timeouts : stats_.connect_errors)++;
+      if (cec == errc::timeout) stats_.deadlines.timed_out(TimedOp::connect);
       co_return Attempt{Outcome::retry, 0, cec == errc::timeout ? "connect timeout" : "connect failed"};
     }
     if (c.tls) {
       // The handshake gets its own connect_timeout. Any failure closes the socket; the slot goes
       // back with the lease, the breaker and backoff see a failed attempt.
       std::error_code hec = c.tls->begin(c.sock);
+      stats_.deadlines.started(TimedOp::handshake);
       if (!hec) hec = co_await tls_handshake(*c.tls, opts_.connect_timeout);
+      if (hec == errc::timeout) stats_.deadlines.timed_out(TimedOp::handshake);
       if (hec) {
         std::string_view why = note_tls_failure(*c.tls, hec);
         c.close();
@@ -438,6 +453,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
   }
   std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head, hn), asio::buffer(body_.data(), body_len_)};
   std::error_code wec;
+  stats_.deadlines.started(TimedOp::write);
   if (c.tls) {
     wec = (co_await tls_write_all(*c.tls, bufs, opts_.write_timeout)).first;
   } else {
@@ -453,10 +469,12 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
     c.close();
     stale = reused && wec != errc::timeout;
     if (!stale) (wec == errc::timeout ? stats_.write_timeouts : stats_.io_errors)++;
+    if (wec == errc::timeout) stats_.deadlines.timed_out(TimedOp::write);
     co_return Attempt{Outcome::retry, 0, wec == errc::timeout ? "write timeout" : "write failed"};
   }
 
   c.parser.reset();
+  stats_.deadlines.started(TimedOp::read);  // one per response awaited (each read has the deadline)
   bool got_any = false;
   bool complete = false;
   std::size_t reason_len = 0;
@@ -479,6 +497,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
       c.close();
       stale = reused && !got_any && rec != errc::timeout;
       if (!stale) (rec == errc::timeout ? stats_.read_timeouts : stats_.io_errors)++;
+      if (rec == errc::timeout) stats_.deadlines.timed_out(TimedOp::read);
       co_return Attempt{Outcome::retry, 0, rec == errc::timeout ? "read timeout" : "connection lost"};
     }
     got_any = true;

@@ -23,6 +23,7 @@
 #include "platform/pool.hpp"
 #include "platform/store/store.hpp"
 #include "platform/task.hpp"
+#include "platform/timeouts.hpp"
 
 namespace bh {
 
@@ -87,6 +88,7 @@ struct DeliveryStats {
   std::uint64_t resolve_timeouts = 0;  // lookups with no answer within connect_timeout
   std::uint64_t dns_stale_used = 0;    // of those, lookups that fell back to the expired cached address
   int last_status = 0;
+  TimeoutStats deadlines;  // per timed operation: started and timed out (the violation rate)
 };
 
 // One keep-alive connection to a sink (a pool slot).

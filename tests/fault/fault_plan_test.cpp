@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/harness.hpp"
+#include "tests/support/test_sink.hpp"
 
 namespace bh::test {
 namespace {
@@ -122,6 +123,38 @@ TEST(FaultPlan, FailedSocketReadsAndWritesCloseOnlyThatConnection) {
     }
   }
   EXPECT_EQ(ok, 5) << b.log();
+  expect_clean_exit(b);
+}
+
+TEST(FaultPlan, FailedSinkConnectsAreRetriedAndNothingIsLost) {
+  ScopedEnv env("BH_TEST_FAULTS", "connect:1-3");
+  TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{200}; });
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  std::vector<std::uint64_t> acked;
+  for (int i = 0; i < 5; ++i) {
+    std::string r = one(c, i);
+    ASSERT_EQ(r.rfind("ok ", 0), 0u) << r;
+    acked.push_back(std::stoull(r.substr(3)));
+  }
+  ASSERT_TRUE(sink.wait_delivered(5, slow(15000ms))) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), acked);
+  c.close();
+  LineClient con;
+  ASSERT_TRUE(con.connect_unix(b.dir() + "/var/console.sock"));
+  ASSERT_TRUE(con.send("sinks\n"));
+  std::string answer;
+  for (int i = 0; i < 10; ++i) {
+    auto l = con.read_line(slow(3000ms));
+    if (!l) break;
+    answer += *l + "\n";
+    if (l->find("timeouts") != std::string::npos) break;
+  }
+  con.close();
+  EXPECT_NE(answer.find("connect 0/4 (0.0%)"), std::string::npos) << "3 refused + 1 good connect, none timed out\n"
+                                                                  << answer;
   expect_clean_exit(b);
 }
 

@@ -846,6 +846,33 @@ TEST(Admin, DeadLettersAreListedReplayedAndPurged) {
   expect_clean_stop(b);
 }
 
+TEST(Admin, TimeoutsAreCountedPerOperationWithAViolationRate) {
+  CensusGuard census;
+  // The first answer comes after the 300 ms read timeout; the retry is answered at once.
+  TestSink sink([](std::size_t n, const SinkRequest&) { return n == 0 ? SinkAnswer{200, 1500ms} : SinkAnswer{200}; });
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nread_timeout = \"300ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  ASSERT_TRUE(c.send("{\"t\":1}\n"));
+  ASSERT_TRUE(c.read_line().has_value());
+  ASSERT_TRUE(sink.wait_delivered(1, 15s)) << b.log();
+  c.close();
+  std::string m = metrics_text(b);
+  const std::string read = "{sink=\"t\",op=\"read\"}";
+  auto ops = sample(m, "bulkhead_sink_timed_operations_total" + read);
+  auto timeouts = sample(m, "bulkhead_sink_timeouts_total" + read);
+  auto ratio = sample(m, "bulkhead_sink_timeout_ratio" + read);
+  ASSERT_TRUE(ops && timeouts && ratio) << m;
+  EXPECT_EQ(*timeouts, 1.0);
+  EXPECT_GE(*ops, 2.0);  // the timed-out read and the retry's
+  EXPECT_DOUBLE_EQ(*ratio, *timeouts / *ops);
+  EXPECT_EQ(sample(m, "bulkhead_sink_timeouts_total{sink=\"t\",op=\"connect\"}"), 0.0);
+  EXPECT_GE(*sample(m, "bulkhead_sink_timed_operations_total{sink=\"t\",op=\"connect\"}"), 1.0);
+  EXPECT_EQ(promtool_check(m).first, 0) << promtool_check(m).second;
+  expect_clean_stop(b);
+}
+
 TEST(Admin, DisabledAdminBindsNothing) {
   CensusGuard census;
   Bulkhead b("[admin]\nenabled = false\n");
