@@ -853,6 +853,74 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     }
   }
 
+  // Sources ([[source]]: HTTP poll, WebSocket), config order.
+  if (!v.sources.empty()) {
+    struct SourceMetric {
+      std::string_view name;
+      Kind kind;
+      std::string_view help;
+      std::uint64_t (*get)(const Source&);
+      int only = -1;  // a SourceKind: the family lists only sources of that type
+    };
+    constexpr int kPoll = static_cast<int>(SourceKind::http_poll);
+    constexpr int kWs = static_cast<int>(SourceKind::websocket);
+    static constexpr SourceMetric kSourceMetrics[] = {
+        {"bulkhead_source_events_total", Kind::counter, "Events from the source committed to the store.", [](const Source& s) -> std::uint64_t { return s.stats().events; }},
+        {"bulkhead_source_wrapped_total", Kind::counter, "Non-JSON bodies or messages wrapped as a JSON string.", [](const Source& s) -> std::uint64_t { return s.stats().wrapped; }},
+        {"bulkhead_source_queue_depth", Kind::gauge, "Events in the queue now (in flight to the store included).", [](const Source& s) -> std::uint64_t { return s.ring().count(); }},
+        {"bulkhead_source_store_busy_total", Kind::counter, "Admissions refused busy (retried).", [](const Source& s) -> std::uint64_t { return s.stats().store_busy; }},
+        {"bulkhead_source_connects_total", Kind::counter, "Connection attempts.", [](const Source& s) -> std::uint64_t { return s.stats().connects; }},
+        {"bulkhead_source_connected_total", Kind::counter, "Polls answered / WebSocket handshakes completed.", [](const Source& s) -> std::uint64_t { return s.stats().connected; }},
+        {"bulkhead_source_paused", Kind::gauge, "1 while paused from the console.", [](const Source& s) -> std::uint64_t { return s.paused() ? 1 : 0; }},
+        {"bulkhead_source_breaker_state", Kind::gauge, "Circuit breaker state: 0 closed, 1 open, 2 half_open.", [](const Source& s) -> std::uint64_t { return static_cast<std::uint64_t>(s.breaker().state()); }},
+        {"bulkhead_source_breaker_consecutive_failures", Kind::gauge, "Consecutive failed attempts.", [](const Source& s) -> std::uint64_t { return s.breaker().consecutive_failures(); }},
+        {"bulkhead_source_breaker_transitions_total", Kind::counter, "Circuit breaker state changes.", [](const Source& s) -> std::uint64_t { return s.breaker().transitions(); }},
+        {"bulkhead_source_breaker_rejections_total", Kind::counter, "Attempts not made because the breaker was open.", [](const Source& s) -> std::uint64_t { return s.stats().breaker_rejections; }},
+        {"bulkhead_source_polls_total", Kind::counter, "http_poll: requests sent.", [](const Source& s) -> std::uint64_t { return s.stats().polls; }, kPoll},
+        {"bulkhead_source_not_modified_total", Kind::counter, "http_poll: 304, same ETag or same body: no event.", [](const Source& s) -> std::uint64_t { return s.stats().not_modified; }, kPoll},
+        {"bulkhead_source_last_http_status", Kind::gauge, "http_poll: status of the last response (0 = none yet).", [](const Source& s) -> std::uint64_t { return static_cast<std::uint64_t>(s.stats().last_status < 0 ? 0 : s.stats().last_status); }, kPoll},
+        {"bulkhead_source_messages_total", Kind::counter, "websocket: text messages received.", [](const Source& s) -> std::uint64_t { return s.stats().messages; }, kWs},
+        {"bulkhead_source_pings_total", Kind::counter, "websocket: pings sent.", [](const Source& s) -> std::uint64_t { return s.stats().pings; }, kWs},
+        {"bulkhead_source_peer_closes_total", Kind::counter, "websocket: closes and drops by the server.", [](const Source& s) -> std::uint64_t { return s.stats().peer_closes; }, kWs},
+    };
+    for (const SourceMetric& m : kSourceMetrics) {
+      bool any = m.only < 0;
+      for (const Source* s : v.sources) any = any || static_cast<int>(s->options().kind) == m.only;
+      if (!any) continue;
+      w.family(m.name, m.kind, m.help);
+      for (const Source* s : v.sources)
+        if (m.only < 0 || static_cast<int>(s->options().kind) == m.only) w.value("source", s->options().name, m.get(*s));
+    }
+    w.family("bulkhead_source_dropped_total", Kind::counter, "Events lost after they were cut, by reason.");
+    for (const Source* s : v.sources) {
+      w.value("source", s->options().name, "reason", "queue_full", s->stats().dropped);
+      w.value("source", s->options().name, "reason", "shutdown", s->stats().dropped_shutdown);
+      w.value("source", s->options().name, "reason", "storage", s->stats().store_errors);
+    }
+    w.family("bulkhead_source_rejected_total", Kind::counter, "Events not queued, by reason.");
+    for (const Source* s : v.sources) {
+      w.value("source", s->options().name, "reason", "too_large", s->stats().too_large);
+      w.value("source", s->options().name, "reason", "bad_json", s->stats().bad_json);
+    }
+    // Only the kinds that happened: 15 kinds x 8 sources would crowd the fixed metrics buffer.
+    w.family("bulkhead_source_errors_total", Kind::counter, "Failures by kind, listed once non-zero.");
+    for (const Source* s : v.sources) {
+      const SourceStats& st = s->stats();
+      const std::pair<std::string_view, std::uint64_t> kinds[] = {
+          {"connect", st.connect_errors},       {"connect_timeout", st.connect_timeouts},
+          {"tls", st.tls_errors},               {"handshake_timeout", st.handshake_timeouts},
+          {"write_timeout", st.write_timeouts}, {"read_timeout", st.read_timeouts},
+          {"io", st.io_errors},                 {"protocol", st.protocol_errors},
+          {"http", st.http_errors},             {"response_too_large", st.responses_too_large},
+          {"malformed", st.malformed},          {"pong_timeout", st.pong_timeouts},
+          {"protocol_violation", st.protocol_violations}, {"binary_dropped", st.binary_dropped},
+          {"slot", st.slot_refusals},
+      };
+      for (const auto& [k, n] : kinds)
+        if (n > 0) w.value("source", s->options().name, "kind", k, n);
+    }
+  }
+
   // The admin surface itself.
   if (admin) {
     const AdminStats& a = admin->stats;

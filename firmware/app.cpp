@@ -6,10 +6,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <variant>
 
 #include "firmware/admin.hpp"
 #include "firmware/budget.hpp"
 #include "firmware/console.hpp"
+#include "firmware/console_commands.hpp"
 #include "firmware/watchdog_service.hpp"
 #include "firmware/runtime_view.hpp"
 #include "platform/alloc.hpp"
@@ -20,6 +22,8 @@
 #include "platform/log.hpp"
 #include "platform/net/endpoint.hpp"
 #include "platform/reactor.hpp"
+#include "platform/sources/http_poll_source.hpp"
+#include "platform/sources/websocket_source.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 
@@ -40,6 +44,43 @@ static_assert(budget::row(PoolId::sink_conn).capacity == budget::kMaxSinks * bud
 static_assert(Store::kMaxSinks >= budget::kMaxSinks, "budget: the store tracks every sink");
 static_assert(Committer::kCapacity >= budget::kMaxBatch, "budget: store.max_batch fits the commit batch");
 
+// A source pool slot holds either kind of source.
+struct SourceSlot {
+  std::variant<std::monostate, HttpPollSource, WebSocketSource> v;
+  Source* get() noexcept {
+    if (auto* p = std::get_if<HttpPollSource>(&v)) return p;
+    return std::get_if<WebSocketSource>(&v);
+  }
+};
+static_assert(sizeof(SourceSlot) <= budget::row(PoolId::source).bytes_per_slot, "budget: source bytes");
+static_assert(sizeof(SourceConn) <= budget::row(PoolId::source_conn).bytes_per_slot, "budget: source_conn bytes");
+static_assert(budget::capacity(PoolId::source) == budget::kMaxSources);
+static_assert(budget::capacity(PoolId::source_conn) == kMaxSourceConns, "budget: source connections");
+static_assert(kSourceMaxEventBytes == budget::kMaxEventBytes, "budget: a source event fits its cut buffer");
+
+// pause/resume by name, for the console.
+class SourceSet final : public SourceControl {
+ public:
+  std::span<Source* const> list;
+  Result set_paused(std::string_view name, bool paused) noexcept override {
+    Source* s = find(name);
+    if (!s) return Result::no_such_source;
+    if (!s->running()) return Result::not_running;
+    return s->set_paused(paused) ? Result::ok : Result::unchanged;
+  }
+  bool paused(std::string_view name) const noexcept override {
+    const Source* s = find(name);
+    return s && s->paused();
+  }
+
+ private:
+  Source* find(std::string_view name) const noexcept {
+    for (Source* s : list)
+      if (s->options().name == name) return s;
+    return nullptr;
+  }
+};
+
 struct App::Impl {
   Config cfg;
   Reactor reactor;
@@ -59,6 +100,15 @@ struct App::Impl {
   Pool<Sink, budget::capacity(PoolId::sink)> sink_pool{"sink"};
   std::array<Pool<Sink, budget::capacity(PoolId::sink)>::Lease, budget::kMaxSinks> sinks;
   std::array<Sink*, budget::kMaxSinks> sink_ptrs{};
+  // Sources: their own slots (ring, TLS policy, state) and the connection slots they take per
+  // attempt. The connection pool is declared first so it outlives the sources.
+  JsonCheck source_json;  // sized to the largest source max_event_bytes
+  Pool<SourceConn, budget::capacity(PoolId::source_conn)> source_conns{"source_conn"};
+  Pool<SourceSlot, budget::capacity(PoolId::source)> source_pool{"source"};
+  std::array<Pool<SourceSlot, budget::capacity(PoolId::source)>::Lease, budget::kMaxSources> sources;
+  std::array<Source*, budget::kMaxSources> source_ptrs{};
+  std::size_t nsources = 0;
+  SourceSet source_set;
   RuntimeView view;
   std::unique_ptr<WatchdogService> watchdog;
   std::unique_ptr<AdminService> admin;
@@ -75,6 +125,7 @@ struct App::Impl {
     if (self->committer) self->committer->stop_admitting();
     for (auto& s : self->sinks)
       if (s) s->stop();
+    for (std::size_t i = 0; i < self->nsources; ++i) self->source_ptrs[i]->stop();
     if (self->admin) self->admin->stop();
     if (self->console) self->console->stop();
     if (self->watchdog) self->watchdog->stop();
@@ -113,6 +164,58 @@ std::string ensure_parent_dir(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(parent, ec);
   return ec ? fmt::format("cannot create directory {}: {}", parent.string(), ec.message()) : std::string();
+}
+
+SplitMode split_mode(const std::string& s) {
+  return s == "ndjson" ? SplitMode::ndjson : s == "json_array" ? SplitMode::json_array : SplitMode::whole;
+}
+
+// Builds, prepares (URL, host, TLS) and starts every [[source]]; after the committer exists.
+std::string start_sources(App::Impl& a) {
+  const Config& c = a.cfg;
+  if (c.sources.empty()) return {};
+  std::uint32_t max_event = 0;
+  for (const SourceConfig& s : c.sources) max_event = std::max(max_event, s.max_event_bytes);
+  if (!a.source_json.init(max_event)) return "cannot size the JSON validator for sources";
+  for (const SourceConfig& s : c.sources) {
+    SourceOptions o;
+    o.name = s.name;
+    o.kind = s.type == "websocket" ? SourceKind::websocket : SourceKind::http_poll;
+    o.url = s.url;
+    o.interval = s.interval;
+    o.connect_timeout = s.connect_timeout;
+    o.read_timeout = s.read_timeout;
+    o.max_response_bytes = s.max_response_bytes;
+    o.max_event_bytes = s.max_event_bytes;
+    o.split = split_mode(s.split);
+    o.subscribe = s.subscribe;
+    o.ping_interval = s.ping_interval;
+    o.pong_timeout = s.pong_timeout;
+    o.backoff_base = s.backoff_base;
+    o.backoff_cap = s.backoff_cap;
+    o.queue = s.queue;
+    o.breaker = BreakerOptions{s.breaker_failures, s.breaker_recovery, 1};
+    o.ca_file = s.ca_file;
+    o.client_cert = s.client_cert;
+    o.client_key = s.client_key;
+    o.tls_verify = s.tls_verify;
+    auto lease = a.source_pool.try_acquire();
+    if (!lease) return fmt::format("source '{}': no slot in the source pool", s.name);
+    Source* src = nullptr;
+    if (o.kind == SourceKind::websocket) {
+      src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
+    } else {
+      src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
+    }
+    if (auto e = src->prepare()) return fmt::format("source '{}': {}: {}", s.name, s.url, e.message());
+    a.source_ptrs[a.nsources] = src;
+    a.sources[a.nsources++] = std::move(lease);
+  }
+  a.source_set.list = std::span<Source* const>(a.source_ptrs.data(), a.nsources);
+  for (std::size_t i = 0; i < a.nsources; ++i)
+    if (!a.source_ptrs[i]->start()) return "source: no task slot";
+  log::info("sources: {} started", a.nsources);
+  return {};
 }
 
 }  // namespace
@@ -154,6 +257,7 @@ std::string App::start(const RunOptions& opts) {
   so.retention_bytes = c.store.retention_bytes;
   so.heap_limit = static_cast<std::int64_t>(c.store.sqlite_heap_limit);
   so.cache_kib = static_cast<int>(c.store.cache_kib);
+  so.checkpoint_thread = c.store.checkpoint_thread;
   std::error_code ec;
   for (int attempt = 1; attempt <= 3; ++attempt) {
     ec = a.store.open(so);
@@ -212,6 +316,7 @@ std::string App::start(const RunOptions& opts) {
   a.committer->on_commit(&Impl::wake_sinks, &a);
   for (auto& s : a.sinks)
     if (s && !s->start()) return "sink: no task slot";
+  if (std::string err = start_sources(a); !err.empty()) return err;
   if (!a.tasks.spawn("housekeeping", [&a] { return a.housekeeping(); })) return "no task slot for housekeeping";
 
   std::size_t nsinks = 0;
@@ -219,8 +324,9 @@ std::string App::start(const RunOptions& opts) {
     if (s) a.sink_ptrs[nsinks++] = s.get();
   a.view = RuntimeView{&a.cfg,      &a.reactor, &a.tasks, &a.store,           c.audit.enabled ? &a.audit : nullptr,
                        a.committer.get(), &a.json, &a.ingest->stats(), &a.ingest->pool(),
-                       std::span<Sink* const>(a.sink_ptrs.data(), nsinks), nullptr, std::chrono::steady_clock::now(),
-                       std::chrono::system_clock::now()};
+                       std::span<Sink* const>(a.sink_ptrs.data(), nsinks),
+                       std::span<Source* const>(a.source_ptrs.data(), a.nsources), &a.source_set, nullptr,
+                       std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
 
   // The operator surface: watchdog first (health feeds the others), then admin HTTP, console.
   a.watchdog = std::make_unique<WatchdogService>(a.view);
@@ -258,7 +364,6 @@ int App::run() {
   log::info("bulkhead {} running (sealed: heap allocations from here on are counted)", BH_VERSION);
   bool graceful = a.reactor.run();
   if (!graceful) {
-  so.checkpoint_thread = c.store.checkpoint_thread;
     log::error("forced exit: {} task(s) still live", a.tasks.live());
     return 130;
   }
@@ -268,6 +373,7 @@ int App::run() {
   a.ingest.reset();
   a.committer.reset();
   for (auto& s : a.sinks) s.reset();
+  for (auto& s : a.sources) s.reset();
   a.audit_lease.reset();  // closes the audit file
   a.store_lease.reset();  // closes the database
   std::uint64_t after_seal = alloc::since_seal();

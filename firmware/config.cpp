@@ -419,7 +419,8 @@ class Loader {
         continue;
       }
       where_.emplace(key, node.source());
-      std::visit([&](auto* field) { set(*field, *row, node, key); }, row->field(obj));
+      // `n`, not `node`: clang 14 (the fuzz build) cannot capture a structured binding.
+      std::visit([&, &n = node](auto* field) { set(*field, *row, n, key); }, row->field(obj));
     }
   }
 
@@ -621,6 +622,10 @@ class Loader {
     if (c.sources.size() > source_pool)
       fail_key(fmt::format("source[{}]", source_pool),
                fmt::format("{} sources need one connection each; the [pools] source_conn limit is {}", c.sources.size(), source_pool));
+    std::uint32_t source_slots = c.pool_limit(budget::PoolId::source);
+    if (c.sources.size() > source_slots)
+      fail_key(fmt::format("source[{}]", source_slots),
+               fmt::format("{} sources need one slot each; the [pools] source limit is {}", c.sources.size(), source_slots));
 
     std::set<std::string_view> sink_names;
     std::uint32_t sink_conns = 0;

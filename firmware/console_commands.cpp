@@ -213,33 +213,83 @@ void cmd_tasks(CommandContext& c) {
 
 // ---- sources, sinks, store ---------------------------------------------------------------------
 
+// `pause`/`resume` reach the sources through ConsoleState::sources or, when the console was set up
+// without it, the RuntimeView's control.
+SourceControl* source_control(CommandContext& c) noexcept {
+  return state(c).sources ? state(c).sources : view(c).source_control;
+}
+
+// One source: a row, then its counters and last error (three lines, each under kRowRoom).
+void print_source(Output& o, const Source& s) noexcept {
+  const SourceStats& st = s.stats();
+  const Breaker& b = s.breaker();
+  o.print("{:<16} {:<10} {:<12} {}\n", s.options().name, s.type_name(),
+          s.paused() ? std::string_view("paused") : source_state_name(s.state()), s.options().url);
+  o.print("  events {} (queued {}/{}), drops {} (queue full {}, at shutdown {}), too_large {}, bad_json {}, "
+          "wrapped {}, {} {}, breaker {} ({} failure(s))\n",
+          st.events, s.ring().count(), s.ring().max_count(), st.dropped + st.dropped_shutdown, st.dropped,
+          st.dropped_shutdown, st.too_large, st.bad_json, st.wrapped,
+          s.options().kind == SourceKind::http_poll ? "polls" : "messages",
+          s.options().kind == SourceKind::http_poll ? st.polls : st.messages, breaker_state_name(b.state()),
+          b.consecutive_failures());
+  if (s.options().kind == SourceKind::http_poll) {
+    o.print("  errors: connect {}, connect_timeout {}, tls {}, handshake_timeout {}, write_timeout {}, "
+            "read_timeout {}, io {}, protocol {}, http {} (last {}), too_large_response {}; not_modified {}\n",
+            st.connect_errors, st.connect_timeouts, st.tls_errors, st.handshake_timeouts, st.write_timeouts,
+            st.read_timeouts, st.io_errors, st.protocol_errors, st.http_errors, st.last_status,
+            st.responses_too_large, st.not_modified);
+  } else {
+    o.print("  errors: connect {}, connect_timeout {}, tls {}, handshake_timeout {}, write_timeout {}, "
+            "read_timeout {}, io {}, protocol {}, violations {}, pong_timeout {}; closes {}, binary_dropped {}\n",
+            st.connect_errors, st.connect_timeouts, st.tls_errors, st.handshake_timeouts, st.write_timeouts,
+            st.read_timeouts, st.io_errors, st.protocol_errors, st.protocol_violations, st.pong_timeouts,
+            st.peer_closes, st.binary_dropped);
+  }
+  if (s.last_error().empty()) {
+    o.write("  last error: none\n");
+  } else {
+    o.print("  last error: {} ({} ago)\n", s.last_error(), duration(seconds_since(s.last_error_at())).sv());
+  }
+}
+
 void cmd_sources(CommandContext& c) {
   RuntimeView& v = view(c);
   Output& o = c.out;
-  o.print("{:<16} {:<10} {:<12} {}\n", "source", "type", "state", "detail");
-  if (v.config && v.ingest) {
-    o.print("{:<16} {:<10} {:<12} listen {}{}{}; {} connection(s), {} line(s), {} acked\n", kIngestSourceName,
-            "built-in", "running", v.config->ingest.listen, v.config->ingest.unix_socket.empty() ? "" : " and ",
-            v.config->ingest.unix_socket, v.ingest_pool ? v.ingest_pool->in_use() : 0, v.ingest->lines, v.ingest->ok);
+  if (c.cursor == 0) {
+    o.print("{:<16} {:<10} {:<12} {}\n", "source", "type", "state", "detail");
+    if (v.config && v.ingest) {
+      o.print("{:<16} {:<10} {:<12} listen {}{}{}; {} connection(s), {} line(s), {} acked\n", kIngestSourceName,
+              "built-in", "running", v.config->ingest.listen, v.config->ingest.unix_socket.empty() ? "" : " and ",
+              v.config->ingest.unix_socket, v.ingest_pool ? v.ingest_pool->in_use() : 0, v.ingest->lines,
+              v.ingest->ok);
+    }
+  }
+  if (!v.sources.empty()) {
+    for (std::size_t i = c.cursor; i < v.sources.size(); ++i) {
+      if (o.room() < 4 * kRowRoom) {
+        c.more(i);
+        return;
+      }
+      print_source(o, *v.sources[i]);
+    }
+    return;
   }
   if (!v.config) return;
   for (const SourceConfig& src : v.config->sources) {
     if (o.room() < kRowRoom) break;
-    bool paused = state(c).sources && state(c).sources->paused(src.name);
-    o.print("{:<16} {:<10} {:<12} {}\n", src.name, src.type, state(c).sources ? (paused ? "paused" : "running")
-                                                                                : "not running",
-            src.url);
+    o.print("{:<16} {:<10} {:<12} {}\n", src.name, src.type, "not running", src.url);
   }
-  if (!state(c).sources && !v.config->sources.empty())
-    o.write("(http_poll and websocket sources are not built yet: configured sources do not run)\n");
 }
 
 void set_paused(CommandContext& c, bool pause) {
-  ConsoleState& s = state(c);
   RuntimeView& v = view(c);
   std::string_view name = c.arg(0);
-  if (s.sources) {
-    switch (s.sources->set_paused(name, pause)) {
+  if (name == kIngestSourceName) {
+    c.error("source '{}' (the built-in TCP/HTTP ingest) cannot be paused", name);
+    return;
+  }
+  if (SourceControl* ctl = source_control(c)) {
+    switch (ctl->set_paused(name, pause)) {
       case SourceControl::Result::ok: c.out.print("source '{}' {}\n", name, pause ? "paused" : "resumed"); return;
       case SourceControl::Result::unchanged:
         c.out.print("source '{}' was already {}\n", name, pause ? "paused" : "running");
@@ -247,10 +297,8 @@ void set_paused(CommandContext& c, bool pause) {
       case SourceControl::Result::not_running: c.error("source '{}' is not running", name); return;
       case SourceControl::Result::no_such_source: break;
     }
-  } else if (name == kIngestSourceName) {
-    c.error("source '{}' (the built-in TCP/HTTP ingest) cannot be paused", name);
-    return;
-  } else if (v.config) {
+  }
+  if (v.config) {
     for (const SourceConfig& src : v.config->sources) {
       if (src.name == name) {
         c.error("source '{}' is not running", name);
@@ -271,7 +319,7 @@ void cmd_sinks(CommandContext& c) {
     return;
   }
   for (std::uint64_t i = c.cursor; i < v.sinks.size(); ++i) {
-    if (o.room() < kRowRoom + 2200) {  // a URL may be 2048 bytes
+    if (o.room() < kRowRoom + 2500) {  // a URL may be 2048 bytes, a host name 253
       c.more(i);
       return;
     }
@@ -284,6 +332,14 @@ void cmd_sinks(CommandContext& c) {
     o.print("  breaker {} (consecutive failures {})  connections {}/{}  last status {}\n",
             breaker_state_name(sk.breaker().state()), sk.breaker().consecutive_failures(), sk.pool().in_use(),
             sk.pool().limit(), d.last_status);
+    if (!sk.dns().is_static())
+      o.print("  dns {}: resolve errors {}  timeouts {}  stale address used {}\n", sk.dns().host(), d.resolve_errors,
+              d.resolve_timeouts, d.dns_stale_used);
+    // Deadlines: timed out / run, and the violation rate, per kind of operation.
+    o.write("  timeouts");
+    for (std::size_t k = 0; k < kTimedOps; ++k)
+      o.print(" {} {}/{} ({:.1f}%){}", kTimedOpNames[k], d.deadlines.timeouts[k], d.deadlines.ops[k],
+              100.0 * d.deadlines.rate(k), k + 1 < kTimedOps ? "," : "\n");
   }
 }
 

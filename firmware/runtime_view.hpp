@@ -11,12 +11,15 @@
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/reactor.hpp"
+#include "platform/sources/source.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "platform/task.hpp"
 #include "platform/watchdog.hpp"
 
 namespace bh {
+
+class SourceControl;  // firmware/console_commands.hpp
 
 struct RuntimeView {
   const Config* config = nullptr;
@@ -29,6 +32,8 @@ struct RuntimeView {
   const IngestStats* ingest = nullptr;
   PoolBase* ingest_pool = nullptr;
   std::span<Sink* const> sinks;         // configured sinks, in config order
+  std::span<Source* const> sources;     // configured [[source]]s (HTTP poll, WebSocket), in config order
+  SourceControl* source_control = nullptr;  // pause/resume by name (nullptr: no sources built)
   Watchdog* watchdog = nullptr;         // nullptr until the watchdog is wired
   std::chrono::steady_clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -24,7 +25,30 @@ int remaining_ms(Clock::time_point deadline) {
   auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return d < 0 ? 0 : static_cast<int>(d);
 }
+
+// BH_TEST_WRAPPER's words, read once.
+const std::vector<std::string>& test_wrapper() {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> w;
+    const char* env = std::getenv("BH_TEST_WRAPPER");
+    std::istringstream in(env ? env : "");
+    for (std::string word; in >> word;) w.push_back(word);
+    return w;
+  }();
+  return words;
+}
 }  // namespace
+
+int slow_factor() {
+  static const int f = [] {
+    const char* env = std::getenv("BH_TEST_SLOW");
+    int v = env ? std::atoi(env) : 1;
+    return v < 1 ? 1 : v;
+  }();
+  return f;
+}
+
+std::chrono::milliseconds slow(std::chrono::milliseconds t) { return t * slow_factor(); }
 
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -40,6 +64,8 @@ std::uint16_t free_port() {
 
 Child::Child(const std::vector<std::string>& argv, const std::string& log_path, const std::string& cwd) {
   std::vector<char*> args;
+  if (!argv.empty() && argv[0] == BH_BINARY)
+    for (const auto& w : test_wrapper()) args.push_back(const_cast<char*>(w.c_str()));
   // Cross builds run the binary under the emulator (qemu-aarch64): it cannot be exec'd directly.
   if (sizeof(BH_EXEC_WRAPPER) > 1 && !argv.empty() && argv[0] == BH_BINARY)
     args.push_back(const_cast<char*>(BH_EXEC_WRAPPER));
@@ -84,7 +110,7 @@ void Child::signal(int sig) {
 }
 
 std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + slow(timeout);
   while (running()) {
     if (Clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -96,7 +122,7 @@ LineClient::~LineClient() { close(); }
 LineClient::LineClient(LineClient&& o) noexcept : fd_(std::exchange(o.fd_, -1)), buf_(std::move(o.buf_)) {}
 
 bool LineClient::connect(std::uint16_t port, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + slow(timeout);
   for (;;) {
     close();
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -135,7 +161,7 @@ bool LineClient::send(const std::string& data) {
 }
 
 std::optional<std::string> LineClient::read_line(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + slow(timeout);
   for (;;) {
     auto nl = buf_.find('\n');
     if (nl != std::string::npos) {
@@ -154,10 +180,10 @@ std::optional<std::string> LineClient::read_line(std::chrono::milliseconds timeo
 }
 
 std::vector<std::string> LineClient::read_lines(std::size_t n, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + slow(timeout);
   std::vector<std::string> out;
   while (out.size() < n) {
-    auto l = read_line(std::chrono::milliseconds(remaining_ms(deadline)));
+    auto l = read_line(std::chrono::milliseconds(remaining_ms(deadline) / slow_factor()));
     if (!l) break;
     out.push_back(std::move(*l));
   }
@@ -165,7 +191,7 @@ std::vector<std::string> LineClient::read_lines(std::size_t n, std::chrono::mill
 }
 
 bool LineClient::wait_closed(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + slow(timeout);
   for (;;) {
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, remaining_ms(deadline));
@@ -222,7 +248,7 @@ bool Bulkhead::start() {
   child_ = std::make_unique<Child>(std::vector<std::string>{BH_BINARY, "run", "--config", config_path()},
                                    dir_.file("bulkhead.log"), dir_.path());
   LineClient probe;
-  auto deadline = Clock::now() + std::chrono::seconds(10);
+  auto deadline = Clock::now() + slow(std::chrono::seconds(10));
   while (Clock::now() < deadline) {
     if (!child_->running()) return false;
     if (probe.connect(ingest_port_, std::chrono::milliseconds(50))) return true;

@@ -12,6 +12,13 @@
 
 namespace bh::test {
 
+// Running under a slow wrapper (`make test-valgrind`): BH_TEST_WRAPPER="valgrind --opt ..." is put
+// before every `bulkhead` the harness starts (split at spaces, no quoting), and BH_TEST_SLOW=N
+// (default 1) multiplies every timeout the harness waits with. Tests may scale their own waits
+// with slow().
+int slow_factor();
+std::chrono::milliseconds slow(std::chrono::milliseconds t);
+
 // A TCP port that was free a moment ago (bind to port 0, read it, close).
 std::uint16_t free_port();
 

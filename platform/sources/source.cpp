@@ -1,0 +1,525 @@
+// Source: the connection loop (slot, breaker, backoff, pause), the pump, event delivery and I/O.
+#include "platform/sources/source.hpp"
+
+#include <asio/error.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string.h>
+
+#include "platform/log.hpp"
+
+namespace bh {
+namespace {
+std::int64_t unix_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t fnv1a(std::string_view s) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h ^ s.size();
+}
+
+// The host of a source URL, resolved once at start-up (blocking is fine before the runtime seals).
+// Kept in one function: an asynchronous resolver with a TTL cache replaces it.
+std::error_code resolve_source_host(asio::io_context& io, const http::Url& url, asio::ip::tcp::endpoint& out) {
+  std::error_code ec;
+  auto addr = asio::ip::make_address(std::string(url.host), ec);
+  if (!ec) {
+    out = asio::ip::tcp::endpoint(addr, url.port);
+    return {};
+  }
+  asio::ip::tcp::resolver r(io);
+  auto results = r.resolve(std::string(url.host), std::to_string(url.port), ec);
+  if (ec) return ec;
+  if (results.empty()) return make_error_code(std::errc::host_unreachable);
+  out = results.begin()->endpoint();
+  return {};
+}
+
+// An error's text without allocating (error_code::message() builds a std::string).
+std::string_view error_text(const std::error_code& ec, std::span<char> buf) noexcept {
+  if (ec.category() == asio::system_category() || ec.category() == std::system_category() ||
+      ec.category() == std::generic_category())
+    return strerror_r(ec.value(), buf.data(), buf.size());  // GNU strerror_r: returns the text
+  auto r = fmt::format_to_n(buf.data(), buf.size(), "{} error {}", ec.category().name(), ec.value());
+  return {buf.data(), std::min(r.size, buf.size())};
+}
+
+// "source <name>" into `buf` (the breaker logs under this label).
+std::string_view make_label(std::span<char> buf, std::string_view name) noexcept {
+  auto r = fmt::format_to_n(buf.data(), buf.size(), "source {}", name);
+  return {buf.data(), std::min(r.size, buf.size())};
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if the byte there does not start one.
+std::size_t utf8_seq(std::string_view s, std::size_t i) noexcept {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  if (n == 2 && c < 0xC2) return 0;                               // overlong
+  if (n == 3 && c == 0xE0 && b(i + 1) < 0xA0) return 0;           // overlong
+  if (n == 3 && c == 0xED && b(i + 1) >= 0xA0) return 0;          // surrogate
+  if (n == 4 && c == 0xF0 && b(i + 1) < 0x90) return 0;           // overlong
+  if (n == 4 && (c > 0xF4 || (c == 0xF4 && b(i + 1) >= 0x90))) return 0;  // above U+10FFFF
+  return n;
+}
+}  // namespace
+
+std::size_t json_escape(std::string_view in, char* out) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t n = 0;
+  auto put = [&](std::string_view s) {
+    if (out) std::memcpy(out + n, s.data(), s.size());
+    n += s.size();
+  };
+  for (std::size_t i = 0; i < in.size();) {
+    const unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c == '"') {
+      put("\\\"");
+    } else if (c == '\\') {
+      put("\\\\");
+    } else if (c == '\n') {
+      put("\\n");
+    } else if (c == '\r') {
+      put("\\r");
+    } else if (c == '\t') {
+      put("\\t");
+    } else if (c < 0x20) {
+      const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+      put(std::string_view(u, 6));
+    } else if (c < 0x80) {
+      put(std::string_view(in.data() + i, 1));
+    } else if (std::size_t k = utf8_seq(in, i); k > 0) {
+      put(in.substr(i, k));
+      i += k;
+      continue;
+    } else {
+      put("\\ufffd");
+    }
+    ++i;
+  }
+  return n;
+}
+
+std::string_view source_state_name(Source::State s) noexcept {
+  switch (s) {
+    case Source::State::starting: return "starting";
+    case Source::State::connecting: return "connecting";
+    case Source::State::running: return "running";
+    case Source::State::backoff: return "backoff";
+    case Source::State::paused: return "paused";
+    case Source::State::breaker_open: return "breaker open";
+    case Source::State::stopped: return "stopped";
+  }
+  return "?";
+}
+
+Source::Source(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, SourceConnPool& conns,
+               SourceOptions opts) noexcept
+    : tasks_(tasks),
+      committer_(committer),
+      json_(json),
+      conns_(conns),
+      opts_(std::move(opts)),
+      breaker_(opts_.breaker, make_label(label_, opts_.name)),
+      backoff_(opts_.backoff_base, opts_.backoff_cap,
+               0xA5A5'0000u ^ static_cast<std::uint64_t>(unix_ms()) ^ fnv1a(opts_.name)),
+      rng_(0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(unix_ms()) ^ (fnv1a(opts_.name) << 1)),
+      ring_(opts_.queue) {
+  opts_.max_event_bytes = std::clamp<std::uint32_t>(opts_.max_event_bytes, 1, kSourceMaxEventBytes);
+}
+
+std::uint32_t Source::random32() noexcept {
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  return static_cast<std::uint32_t>((rng_ * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+std::error_code Source::prepare() {
+  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
+  if (url_.secure()) {
+    TlsOptions to{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
+    std::string err;
+    if (auto e = tls_conf_.init(to, url_.host, err)) {
+      log::error("source {}: TLS: {}", opts_.name, err);
+      return e;
+    }
+    if (!opts_.tls_verify)
+      log::warn("source {}: tls_verify = false: the certificate and host name of {} are NOT checked", opts_.name,
+                url_.authority);
+    if (auto e = tls_.setup(tls_conf_)) {  // the context is allocated now, reset per connection
+      log::error("source {}: TLS context: {}", opts_.name, e.message());
+      return e;
+    }
+  } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
+    log::warn("source {}: ca_file / client_cert are ignored for {} (not TLS)", opts_.name, opts_.url);
+  }
+  return resolve_source_host(tasks_.io(), url_, endpoint_);
+}
+
+bool Source::start() {
+  if (!tasks_.spawn("source_pump", [this] { return pump(); })) return false;
+  if (!tasks_.spawn("source", [this] { return run(); })) {
+    stopping_ = true;
+    pump_wake_.notify();
+    return false;
+  }
+  return true;
+}
+
+void Source::interrupt() noexcept {
+  if (conn_) {
+    std::error_code ig;
+    conn_->sock.cancel(ig);
+  }
+}
+
+void Source::stop() noexcept {
+  stopping_ = true;
+  interrupt();
+  wake_.notify();
+  pump_wake_.notify();
+  room_.notify();
+}
+
+bool Source::set_paused(bool paused) noexcept {
+  if (paused_ == paused) return false;
+  paused_ = paused;
+  log::info("source {}: {}", opts_.name, paused ? "paused" : "resumed");
+  if (paused) interrupt();
+  wake_.notify();
+  room_.notify();
+  return true;
+}
+
+void Source::log_error_once() noexcept {
+  // One line per distinct reason in a failure episode; repeats are counted, not logged.
+  std::string_view reason = last_error();
+  std::size_t key = std::min(reason.size(), sizeof logged_reason_);
+  if (logged_ && key == logged_len_ && std::memcmp(logged_reason_, reason.data(), key) == 0) {
+    log::debug("source {}: {}", opts_.name, reason);
+    return;
+  }
+  logged_ = true;
+  std::memcpy(logged_reason_, reason.data(), key);
+  logged_len_ = key;
+  log::warn("source {}: {} (repeats are counted, not logged)", opts_.name, reason);
+}
+
+void Source::log_data_error_once() noexcept {
+  // Bad data repeats with every poll: each distinct reason is logged once, then only counted.
+  std::string_view reason = last_error();
+  std::size_t key = std::min(reason.size(), sizeof data_reason_);
+  if (key == data_reason_len_ && std::memcmp(data_reason_, reason.data(), key) == 0) return;
+  std::memcpy(data_reason_, reason.data(), key);
+  data_reason_len_ = key;
+  log::warn("source {}: {}", opts_.name, reason);
+}
+
+void Source::established() noexcept {
+  ++stats_.connected;
+  breaker_.on_success(Clock::now());
+  backoff_.reset();
+  state_ = State::running;
+  if (logged_) log::info("source {}: {} is answering again", opts_.name, url_.authority);
+  logged_ = false;
+}
+
+Task<void> Source::wait(Clock::duration d) {
+  if (d > Clock::duration::zero() && !stopping_) co_await wake_.wait(d);
+}
+
+Task<void> Source::run() {
+  run_live_ = true;
+  while (!stopping_ && !cancelled()) {
+    if (paused_) {
+      state_ = State::paused;
+      co_await wake_.wait(std::chrono::seconds(1));
+      continue;
+    }
+    auto now = Clock::now();
+    if (!breaker_.allow(now)) {
+      state_ = State::breaker_open;
+      ++stats_.breaker_rejections;
+      co_await wait(breaker_.retry_at() - now);
+      continue;
+    }
+    state_ = State::connecting;
+    Outcome o = Outcome::failed;
+    {
+      auto lease = conns_.try_acquire(tasks_.executor(), opts_.max_response_bytes, opts_.max_event_bytes);
+      if (!lease) {
+        ++stats_.slot_refusals;
+        record_error("no source_conn slot free");
+      } else {
+        conn_ = lease.get();
+        o = co_await attempt(*lease);
+        conn_ = nullptr;
+      }
+    }  // the connection closes and its slot goes back here, whatever happened
+    if (stopping_ || cancelled()) break;
+    now = Clock::now();
+    if (paused_ && o != Outcome::ok) {
+      // Interrupted by the pause: not the peer's failure. Only a half-open probe must be settled
+      // (the breaker admits no other until it is): it reopens, and probes again after recovery.
+      if (o == Outcome::failed && breaker_.state() == Breaker::State::half_open) breaker_.on_failure(now);
+      continue;
+    }
+    if (o == Outcome::ok) {
+      established();
+      co_await wait(after_ok());
+    } else {
+      if (o == Outcome::failed) breaker_.on_failure(now);
+      state_ = breaker_.state() == Breaker::State::open ? State::breaker_open : State::backoff;
+      co_await wait(backoff_.next());
+    }
+  }
+  state_ = State::stopped;
+  run_live_ = false;
+  pump_wake_.notify();
+}
+
+Task<Source::Outcome> Source::attempt(SourceConn& c) {
+  ++stats_.connects;
+  std::error_code ec;
+  c.sock.open(endpoint_.protocol(), ec);
+  if (!ec) c.sock.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (ec) {
+    ++stats_.connect_errors;
+    char eb[96];
+    record_error("socket: {}", error_text(ec, eb));
+    co_return Outcome::failed;
+  }
+  auto [cec, n] = co_await timed_op(
+      opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
+      [&] {
+        std::error_code ig;
+        c.sock.cancel(ig);
+      });
+  (void)n;
+  if (cec) {
+    if (halted()) co_return Outcome::failed;
+    if (cec == errc::timeout) {
+      ++stats_.connect_timeouts;
+      record_error("connect to {} timed out", url_.authority);
+    } else {
+      ++stats_.connect_errors;
+      char eb[96];
+      record_error("connect to {} failed: {}", url_.authority, error_text(cec, eb));
+    }
+    co_return Outcome::failed;
+  }
+  if (url_.secure()) {
+    std::error_code hec = tls_.begin(c.sock);
+    c.tls = &tls_;
+    if (!hec) hec = co_await tls_handshake(tls_, opts_.connect_timeout);
+    if (hec) {
+      if (halted()) co_return Outcome::failed;
+      if (hec == errc::timeout) {
+        ++stats_.handshake_timeouts;
+        record_error("TLS handshake with {} timed out", url_.authority);
+      } else {
+        ++stats_.tls_errors;
+        char detail[200];
+        record_error("TLS handshake with {} failed: {}", url_.authority, tls_.describe(detail));
+      }
+      co_return Outcome::failed;
+    }
+  }
+  if (halted()) co_return Outcome::failed;
+  co_return co_await session(c);
+}
+
+Task<std::pair<std::error_code, std::size_t>> Source::read_some(SourceConn& c, std::span<char> buf,
+                                                                Clock::duration d) {
+  std::pair<std::error_code, std::size_t> r;
+  if (c.tls) {
+    r = co_await tls_read_some(*c.tls, buf, d);
+  } else {
+    r = co_await timed_op(
+        d, [&](auto h) { c.sock.async_read_some(asio::buffer(buf.data(), buf.size()), std::move(h)); },
+        [&] {
+          std::error_code ig;
+          c.sock.cancel(ig);
+        });
+  }
+  if (r.first == asio::error::operation_aborted) r.first = make_error_code(errc::cancelled);
+  co_return r;
+}
+
+Task<std::error_code> Source::write_all(SourceConn& c, std::string_view bytes, Clock::duration d) {
+  std::error_code ec;
+  if (c.tls) {
+    std::array<asio::const_buffer, 1> bufs{asio::buffer(bytes.data(), bytes.size())};
+    ec = (co_await tls_write_all(*c.tls, bufs, d)).first;
+  } else {
+    ec = (co_await timed_op(
+              d, [&](auto h) { asio::async_write(c.sock, asio::buffer(bytes.data(), bytes.size()), std::move(h)); },
+              [&] {
+                std::error_code ig;
+                c.sock.cancel(ig);
+              }))
+             .first;
+  }
+  if (ec == asio::error::operation_aborted) ec = make_error_code(errc::cancelled);
+  co_return ec;
+}
+
+void Source::note_io_failure(std::string_view what, std::error_code ec) noexcept {
+  if (ec == errc::cancelled) return;
+  if (ec == errc::timeout) {
+    ++(what == "write" ? stats_.write_timeouts : stats_.read_timeouts);
+    record_error("{} timed out ({})", what, url_.authority);
+  } else if (ec == asio::error::eof) {
+    ++stats_.io_errors;
+    record_error("{} closed the connection", url_.authority);
+  } else {
+    ++stats_.io_errors;
+    char eb[96];
+    record_error("{} failed: {}", what, error_text(ec, eb));
+  }
+}
+
+Task<void> Source::settle() {
+  // Commits are reported within a reactor turn or two; the queue drains as fast as the store
+  // admits. Bounded: a store that refuses (busy) makes drop_oldest do its job instead.
+  for (int i = 0; i < 100 && !halted(); ++i) {
+    if (ring_.in_flight() == 0 && (ring_.queued() <= ring_.max_count() / 2 || busy_)) co_return;
+    if (!co_await room_.wait(std::chrono::milliseconds(50)) && ring_.in_flight() == 0) co_return;
+  }
+}
+
+void Source::queue_event(std::string_view body, std::int64_t ts) noexcept {
+  std::uint64_t dropped = 0;
+  EventRing::Reserve r = ring_.push(body, ts, dropped);
+  if (dropped) {
+    stats_.dropped += dropped;
+    log::debug("source {}: queue full: dropped the {} oldest event(s)", opts_.name, dropped);
+  }
+  if (r == EventRing::Reserve::ok) {
+    ++stats_.queued;
+    pump_wake_.notify();
+  } else {
+    ++stats_.dropped;  // blocked by events in flight (settle() makes this rare)
+  }
+}
+
+bool Source::queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept {
+  static constexpr std::string_view kA = "{\"content_type\":\"";
+  static constexpr std::string_view kB = "\",\"body\":\"";
+  static constexpr std::string_view kC = "\"}";
+  const std::size_t ct_len = json_escape(content_type, nullptr);
+  const std::size_t body_len = json_escape(body, nullptr);
+  const std::size_t total = kA.size() + ct_len + kB.size() + body_len + kC.size();
+  if (total > opts_.max_event_bytes) return false;
+  std::uint64_t dropped = 0;
+  EventRing::Reserve r = ring_.reserve(static_cast<std::uint32_t>(total), dropped);
+  stats_.dropped += dropped;
+  if (r != EventRing::Reserve::ok) {
+    ++stats_.dropped;
+    return true;
+  }
+  char* o = ring_.data();
+  std::memcpy(o, kA.data(), kA.size());
+  o += kA.size();
+  o += json_escape(content_type, o);
+  std::memcpy(o, kB.data(), kB.size());
+  o += kB.size();
+  o += json_escape(body, o);
+  std::memcpy(o, kC.data(), kC.size());
+  ring_.commit(static_cast<std::uint32_t>(total), ts);
+  ++stats_.wrapped;
+  ++stats_.queued;
+  pump_wake_.notify();
+  return true;
+}
+
+void Source::deliver(std::string_view bytes, std::string_view content_type, bool split_item) noexcept {
+  if (bytes.empty()) return;
+  if (bytes.size() > opts_.max_event_bytes) {
+    ++stats_.too_large;
+    record_data_error("an event exceeds max_event_bytes {}: not stored (counted)", opts_.max_event_bytes);
+    return;
+  }
+  const std::int64_t ts = unix_ms();
+  if (!split_item && opts_.kind == SourceKind::http_poll) {
+    // A whole body that is the same as the last one queued is unchanged: no event.
+    std::uint64_t h = fnv1a(bytes);
+    if (h == last_hash_) {
+      ++stats_.not_modified;
+      return;
+    }
+    last_hash_ = h;
+  }
+  // Only what starts with '{' goes to the validator: simdjson allocates for some root scalars
+  // (numbers are copied to a padded buffer), and anything else is not an object anyway.
+  std::size_t lead = 0;
+  while (lead < bytes.size() && (bytes[lead] == ' ' || bytes[lead] == '\t' || bytes[lead] == '\r' || bytes[lead] == '\n'))
+    ++lead;
+  if (lead < bytes.size() && bytes[lead] == '{' && json_.is_object(bytes)) {
+    queue_event(bytes, ts);
+  } else if (split_item) {
+    ++stats_.bad_json;
+    record_data_error("an item of the response is not a JSON object: not stored (counted)");
+  } else if (!queue_wrapped(bytes, content_type.empty() ? "application/octet-stream" : content_type, ts)) {
+    ++stats_.too_large;
+    record_data_error("a wrapped body exceeds max_event_bytes {}: not stored (counted)", opts_.max_event_bytes);
+  }
+}
+
+void Source::submit_queued() noexcept {
+  busy_ = false;
+  EventRing::Record rec;
+  while (ring_.next_queued(rec)) {
+    errc r = committer_.submit(opts_.name, rec.body, rec.ts_ms, this, tag_++);
+    if (r == errc::ok) {
+      ring_.mark_in_flight();
+      continue;
+    }
+    if (r == errc::busy) {
+      ++stats_.store_busy;
+      busy_ = true;
+    }
+    break;  // busy: retried shortly; shutting_down: the pump ends
+  }
+}
+
+void Source::on_committed(std::uint32_t, std::uint64_t, errc result) noexcept {
+  // The committer reports in submission order, so this is the oldest event in flight.
+  ring_.pop_in_flight();
+  if (result == errc::ok) {
+    ++stats_.events;
+  } else {
+    ++stats_.store_errors;
+  }
+  room_.notify();
+  if (stopping_) pump_wake_.notify();
+}
+
+Task<void> Source::pump() {
+  pump_live_ = true;
+  for (;;) {
+    submit_queued();
+    const bool admitting = committer_.admitting();
+    if (ring_.in_flight() == 0 && (!admitting || (stopping_ && ring_.queued() == 0)) && !run_live_ && stopping_)
+      break;
+    if (cancelled() && ring_.in_flight() == 0) break;
+    co_await pump_wake_.wait(busy_ ? std::chrono::milliseconds(50) : std::chrono::milliseconds(1000));
+  }
+  if (std::uint32_t n = ring_.drop_queued()) {
+    stats_.dropped_shutdown += n;
+    log::warn("source {}: {} queued event(s) not stored: the store stopped admitting", opts_.name, n);
+  }
+  pump_live_ = false;
+}
+
+}  // namespace bh

@@ -1,0 +1,279 @@
+// Source: what the pulled event sources (HTTP poll, WebSocket) share. A source owns its event ring
+// (the bounded drop_oldest queue to the store), a pump task that submits queued events to the
+// Committer and keeps their bytes until each commit is reported, a circuit breaker and backoff,
+// its TLS policy and context, counters, and a connection loop that takes a `source_conn` pool slot
+// per connection attempt and gives it back when the attempt ends (failure, backoff, pause, stop).
+// Subclasses supply one session on a connected socket. Events enter at admission exactly like
+// TCP ingest lines, with the source's name. Not a scheduler of many connections: one connection
+// at a time per source. Reactor thread only.
+#pragma once
+#include <asio/ip/tcp.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "platform/breaker.hpp"
+#include "platform/ingest/committer.hpp"
+#include "platform/ingest/json_check.hpp"
+#include "platform/net/http.hpp"
+#include "platform/net/tls.hpp"
+#include "platform/net/websocket.hpp"
+#include "platform/pool.hpp"
+#include "platform/sources/event_ring.hpp"
+#include "platform/sources/splitter.hpp"
+#include "platform/task.hpp"
+
+namespace bh {
+
+// Compiled bounds (the budget checks them against its rows).
+inline constexpr std::uint32_t kSourceMaxEventBytes = 64 * 1024;
+inline constexpr std::uint32_t kMaxSourceConns = 8;
+
+enum class SourceKind : std::uint8_t { http_poll, websocket };
+
+struct SourceOptions {
+  std::string name;
+  SourceKind kind = SourceKind::http_poll;
+  std::string url;
+  Clock::duration interval = std::chrono::seconds(60);
+  Clock::duration connect_timeout = std::chrono::seconds(5);  // TCP, TLS, WebSocket handshake each
+  Clock::duration read_timeout = std::chrono::seconds(10);
+  std::uint64_t max_response_bytes = 10ull << 20;
+  std::uint32_t max_event_bytes = 16 * 1024;  // <= kSourceMaxEventBytes
+  SplitMode split = SplitMode::whole;
+  std::string subscribe;
+  Clock::duration ping_interval = std::chrono::seconds(30);
+  Clock::duration pong_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds backoff_base{1000};
+  std::chrono::milliseconds backoff_cap{60000};
+  std::uint32_t queue = 500;
+  BreakerOptions breaker;
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
+  bool tls_verify = true;
+};
+
+struct SourceStats {
+  // Events.
+  std::uint64_t events = 0;            // committed to the store
+  std::uint64_t queued = 0;            // accepted into the queue
+  std::uint64_t dropped = 0;           // queue full: the oldest went (drop_oldest)
+  std::uint64_t dropped_shutdown = 0;  // still queued when the store stopped admitting
+  std::uint64_t too_large = 0;         // over max_event_bytes: not queued
+  std::uint64_t bad_json = 0;          // split items that are not a JSON object: not queued
+  std::uint64_t wrapped = 0;           // non-JSON bodies / text messages wrapped as a JSON string
+  std::uint64_t store_busy = 0;        // admissions refused `busy` (retried, not lost)
+  std::uint64_t store_errors = 0;      // commits that failed (those events are lost, counted)
+  // Connections: every failure kind.
+  std::uint64_t connects = 0;  // attempts
+  std::uint64_t connected = 0;
+  std::uint64_t connect_errors = 0;
+  std::uint64_t connect_timeouts = 0;
+  std::uint64_t tls_errors = 0;  // handshake or certificate failures
+  std::uint64_t handshake_timeouts = 0;
+  std::uint64_t write_timeouts = 0;
+  std::uint64_t read_timeouts = 0;
+  std::uint64_t io_errors = 0;        // resets, EOF mid-message
+  std::uint64_t protocol_errors = 0;  // unparseable HTTP, failed WebSocket handshake
+  std::uint64_t slot_refusals = 0;    // no source_conn slot
+  std::uint64_t breaker_rejections = 0;
+  // http_poll.
+  std::uint64_t polls = 0;
+  std::uint64_t http_errors = 0;          // answers other than 2xx / 304
+  std::uint64_t not_modified = 0;         // 304, same ETag, or the same body again: no event
+  std::uint64_t responses_too_large = 0;  // body over max_response_bytes
+  std::uint64_t malformed = 0;            // split = json_array and the body is not an array
+  int last_status = 0;
+  // websocket.
+  std::uint64_t messages = 0;          // text messages received
+  std::uint64_t binary_dropped = 0;    // binary messages: counted and dropped
+  std::uint64_t pings = 0;             // pings sent
+  std::uint64_t pong_timeouts = 0;     // no pong within pong_timeout: reconnect
+  std::uint64_t peer_closes = 0;       // close frames / EOF from the server
+  std::uint64_t protocol_violations = 0;  // frames breaking RFC 6455: closed with 1002/1007/1009
+};
+
+// One connection of a source: a `source_conn` pool slot, constructed per attempt, destroyed (socket
+// closed) when the lease goes back.
+class SourceConn {
+ public:
+  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  static constexpr std::size_t kReadBytes = 16 * 1024;
+  static constexpr std::size_t kHeadBytes = 2 * 1024;
+
+  SourceConn(Executor ex, std::uint64_t max_response_bytes, std::uint32_t max_event_bytes) noexcept
+      : sock(ex),
+        parser(http::ParserOptions{.max_body_bytes = max_response_bytes}),
+        reader(std::span<char>(event, max_event_bytes)) {}
+  ~SourceConn() { close(); }
+  void close() noexcept {
+    if (tls) tls->end();
+    tls = nullptr;
+    std::error_code ec;
+    sock.close(ec);
+  }
+
+  Socket sock;
+  TlsStream* tls = nullptr;  // https/wss: the source's TLS context while connected
+  http::ResponseParser parser;
+  ws::Reader reader;  // websocket: messages assemble in `event`
+  char head[kHeadBytes];
+  char ctrl[256];  // websocket control frames we send
+  char rbuf[kReadBytes];
+  // One event being cut (split item, whole body, WebSocket message), with the padding the JSON
+  // check reads past its end.
+  alignas(8) char event[kSourceMaxEventBytes + JsonCheck::kPadding];
+};
+using SourceConnPool = Pool<SourceConn, kMaxSourceConns>;
+
+class Source : public CommitClient {
+ public:
+  enum class State : std::uint8_t { starting, connecting, running, backoff, paused, breaker_open, stopped };
+
+  // `json` must be sized for max_event_bytes; `conns` is shared by every source.
+  Source(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, SourceConnPool& conns,
+         SourceOptions opts) noexcept;
+  virtual ~Source() = default;
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+
+  // Start-up: parses the URL, resolves the host, loads TLS material and sets up the TLS context.
+  // Errors: bad URL, resolution failure, tls_errc::config (logged with the reason).
+  std::error_code prepare();
+  // Spawns the connection task and the pump. Errors: false if no task slot.
+  bool start();
+  // Shutdown: ends the connection (WebSocket: close handshake) and lets both tasks finish.
+  void stop() noexcept;
+  // Pause: the connection is closed (WebSocket: close handshake) and its slot returned; queued
+  // events still go to the store. Resume: connects again at once. Returns false if unchanged.
+  bool set_paused(bool paused) noexcept;
+  bool paused() const noexcept { return paused_; }
+  // The connection task is live (false before start() and once it ended at shutdown).
+  bool running() const noexcept { return run_live_; }
+
+  const SourceOptions& options() const noexcept { return opts_; }
+  std::string_view type_name() const noexcept {
+    return opts_.kind == SourceKind::http_poll ? "http_poll" : "websocket";
+  }
+  State state() const noexcept { return state_; }
+  const SourceStats& stats() const noexcept { return stats_; }
+  const Breaker& breaker() const noexcept { return breaker_; }
+  const EventRing& ring() const noexcept { return ring_; }
+  // The last failure, "" if none yet; and when (steady clock).
+  std::string_view last_error() const noexcept { return {last_error_, last_error_len_}; }
+  Clock::time_point last_error_at() const noexcept { return last_error_at_; }
+
+  void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
+
+ protected:
+  enum class Outcome : std::uint8_t {
+    ok,      // poll answered: breaker success, next attempt after the interval
+    failed,  // never got going: breaker failure, next attempt after backoff
+    ended,   // a stream that was up ended (drop, pong timeout, violation): reconnect after backoff
+  };
+  // One session on the connected (and, for TLS, handshaken) connection `c`.
+  virtual Task<Outcome> session(SourceConn& c) = 0;
+  // Delay after an `ok` outcome.
+  virtual Clock::duration after_ok() const noexcept { return opts_.interval; }
+
+  // For sessions: the stream is up (breaker success, backoff reset, state running).
+  void established() noexcept;
+  // True when the session should end now (pause or stop); the connection is then interrupted.
+  bool halted() const noexcept { return stopping_ || paused_ || cancelled(); }
+  bool stopping() const noexcept { return stopping_; }
+  // I/O with one deadline each, plain or TLS. Cancellation (pause/stop) comes back as
+  // errc::cancelled, timeouts as errc::timeout.
+  Task<std::pair<std::error_code, std::size_t>> read_some(SourceConn& c, std::span<char> buf, Clock::duration d);
+  Task<std::error_code> write_all(SourceConn& c, std::string_view bytes, Clock::duration d);
+  // Counts an I/O failure of `what` ("read", "write") by its kind and records it.
+  void note_io_failure(std::string_view what, std::error_code ec) noexcept;
+  // Before handing more bytes to the cutter: waits (bounded) until no event is in flight and the
+  // queue has room, so cutting never meets a blocked ring.
+  Task<void> settle();
+  // One complete event cut from the stream. `bytes` lies in a SourceConn::event buffer (padding
+  // after it). JSON objects are queued as they are; a split item that is not one is counted
+  // (bad_json); anything else is wrapped as {"content_type":..,"body":"<text>"}.
+  void deliver(std::string_view bytes, std::string_view content_type, bool split_item) noexcept;
+  // Records the last error (and logs it once per distinct reason until the next success).
+  template <typename... Args>
+  void record_error(fmt::format_string<Args...> f, Args&&... args) noexcept {
+    auto r = fmt::format_to_n(last_error_, sizeof last_error_, f, std::forward<Args>(args)...);
+    last_error_len_ = std::min(r.size, sizeof last_error_);
+    last_error_at_ = Clock::now();
+    log_error_once();
+  }
+  // The same for bad data (oversized or non-JSON items): each distinct reason is logged once.
+  template <typename... Args>
+  void record_data_error(fmt::format_string<Args...> f, Args&&... args) noexcept {
+    auto r = fmt::format_to_n(last_error_, sizeof last_error_, f, std::forward<Args>(args)...);
+    last_error_len_ = std::min(r.size, sizeof last_error_);
+    last_error_at_ = Clock::now();
+    log_data_error_once();
+  }
+  // Draws a random 32-bit value (WebSocket keys and masks).
+  std::uint32_t random32() noexcept;
+
+  TaskPoolBase& tasks_;
+  Committer& committer_;
+  JsonCheck& json_;
+  SourceConnPool& conns_;
+  SourceOptions opts_;
+  http::Url url_{};
+  SourceStats stats_;
+  char label_[80];  // "source <name>": breaker and log prefix
+
+ private:
+  Task<void> run();
+  Task<void> pump();
+  Task<Outcome> attempt(SourceConn& c);
+  Task<void> wait(Clock::duration d);
+  void submit_queued() noexcept;
+  void interrupt() noexcept;
+  void log_error_once() noexcept;
+  void log_data_error_once() noexcept;
+  void queue_event(std::string_view body, std::int64_t ts) noexcept;
+  bool queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept;
+
+  asio::ip::tcp::endpoint endpoint_;
+  TlsClientConfig tls_conf_;
+  TlsStream tls_;
+  Breaker breaker_;
+  Backoff backoff_;
+  Notify wake_;       // the connection task: stop, pause, resume
+  Notify pump_wake_;  // the pump: new events, stop
+  Notify room_;       // a session in settle(): a commit was reported
+  SourceConn* conn_ = nullptr;  // the live connection (interrupted on pause/stop)
+  State state_ = State::starting;
+  bool stopping_ = false;
+  bool paused_ = false;
+  bool run_live_ = false;
+  bool pump_live_ = false;
+  bool busy_ = false;  // the committer refused `busy`: retry soon
+  std::uint32_t tag_ = 0;
+  std::uint64_t rng_;
+  std::uint64_t last_hash_ = 0;  // whole-body mode: the last body queued (unchanged => no event)
+  bool logged_ = false;          // last_error_ was logged in this failure episode
+  char logged_reason_[64] = {};
+  std::size_t logged_len_ = 0;
+  char data_reason_[64] = {};
+  std::size_t data_reason_len_ = 0;
+  char last_error_[160] = {};
+  std::size_t last_error_len_ = 0;
+  Clock::time_point last_error_at_{};
+  EventRing ring_;
+};
+
+std::string_view source_state_name(Source::State s) noexcept;
+
+// Escapes `in` as the inside of a JSON string into `out` (nullptr: only measures). Bytes that are
+// not valid UTF-8 become U+FFFD. Returns the escaped length.
+std::size_t json_escape(std::string_view in, char* out) noexcept;
+
+}  // namespace bh
