@@ -117,9 +117,17 @@ InitOptions parse_kernel_cmdline(std::string_view cmdline, std::vector<std::stri
       if (val == "reboot") o.reboot_on_failure = true;
       else if (val == "poweroff") o.reboot_on_failure = false;
       else bad();
+    } else if (key == "console") {
+      if (val != "none" && (!val.starts_with("/dev/") || val.size() <= 5)) bad();
+      else o.console = std::string(val);
+    } else if (key == "test_watchdog") {
+      // Handed to the runtime's environment as is: keep it to what BH_TEST_WATCHDOG parses.
+      if (val.empty() || val.find('=') == std::string_view::npos ||
+          val.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789=,") != std::string_view::npos) bad();
+      else o.test_watchdog = std::string(val);
     } else {
       warn_to(warnings, fmt::format("bulkhead.{}: unknown option (known: config, modules, net, data, store_size, "
-                                    "hostname, echo, on_failure)", key));
+                                    "hostname, echo, on_failure, console, test_watchdog)", key));
     }
   }
   return o;
@@ -129,6 +137,21 @@ void place_state_under(Config& c, std::string_view state_dir, std::string_view r
   c.store.path = fmt::format("{}/bulkhead.db", state_dir);
   c.audit.path = fmt::format("{}/audit.log", state_dir);
   if (!c.console.socket.empty()) c.console.socket = fmt::format("{}/bulkhead.sock", run_dir);
+}
+
+std::string kernel_console_device(std::string_view active_consoles) {
+  std::string_view s = trim(active_consoles);
+  while (!s.empty() && s.back() == '\n') s.remove_suffix(1);
+  auto sp = s.find_last_of(" \n");
+  std::string_view last = sp == std::string_view::npos ? s : s.substr(sp + 1);
+  return last.empty() ? std::string() : fmt::format("/dev/{}", last);
+}
+
+std::string place_console(Config& c, const InitOptions& o, std::string_view active_consoles) {
+  if (!c.console.serial.empty() || c.console.stdio) return c.console.serial;
+  if (o.console == "none") return {};
+  c.console.serial = o.console.empty() ? kernel_console_device(active_consoles) : o.console;
+  return c.console.serial;
 }
 
 bool parse_module_line(std::string_view line, std::string& path, std::string& params) {
@@ -254,18 +277,30 @@ std::optional<Config> load_init_config(const std::string& path) {
 }
 
 // Step 2: the runtime, as `bulkhead run` runs it, in the child.
-[[noreturn]] void run_child(Config cfg) {
+[[noreturn]] void run_child(Config cfg, const InitOptions& o) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::setsid();
   if (::chdir(std::string(kInitStateDir).c_str()) != 0) log::warn("init: chdir {}: {}", kInitStateDir, errstr(errno));
+  if (!o.test_watchdog.empty()) {
+#ifdef BH_TEST_HOOKS
+    ::setenv("BH_TEST_WATCHDOG", o.test_watchdog.c_str(), 1);
+    log::warn("init: TEST HOOK: BH_TEST_WATCHDOG={} for the runtime (bulkhead.test_watchdog)", o.test_watchdog);
+#else
+    log::warn("init: bulkhead.test_watchdog ignored: this build has no test hooks");
+#endif
+  }
   int code = 1;
   {
     auto app = std::make_unique<App>(std::move(cfg));
     if (std::string err = app->start(); !err.empty()) {
       log::error("cannot start: {}", err);
     } else {
+      // The serial console is now raw (no output processing). When it is the kernel's console,
+      // the log lines on stderr share it and end in a bare LF: turn LF -> CRLF back on (the
+      // session's own CRLF then reaches the terminal as CR CR LF, which shows the same).
+      hal::set_output_crlf(2);
       code = app->run();
     }
   }
@@ -275,29 +310,6 @@ std::optional<Config> load_init_config(const std::string& path) {
 
 enum class Ending { poweroff, reboot };
 
-// The serial-line stand-in until the console engine owns the line: whole lines from fd 0.
-struct LineReader {
-  char buf[256];
-  std::size_t len = 0;
-  bool overflow = false;
-  // Appends what read(2) returned; calls on_line for each complete line.
-  template <typename F>
-  void feed(const char* data, std::size_t n, F&& on_line) {
-    for (std::size_t i = 0; i < n; ++i) {
-      char ch = data[i];
-      if (ch == '\n' || ch == '\r') {
-        if (!overflow && len > 0) on_line(trim(std::string_view(buf, len)));
-        len = 0;
-        overflow = false;
-      } else if (len < sizeof buf) {
-        buf[len++] = ch;
-      } else {
-        overflow = true;
-      }
-    }
-  }
-};
-
 std::string describe_status(int st) {
   if (WIFEXITED(st)) return fmt::format("exit code {}", WEXITSTATUS(st));
   if (WIFSIGNALED(st)) return fmt::format("killed by signal {} ({})", WTERMSIG(st), strsignal(WTERMSIG(st)));
@@ -305,7 +317,7 @@ std::string describe_status(int st) {
 }
 
 // Step 3: supervise until the runtime exits. Returns how to end.
-Ending supervise(pid_t child, bool console_standin, bool reboot_on_failure) {
+Ending supervise(pid_t child, bool reboot_on_failure) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
@@ -316,16 +328,11 @@ Ending supervise(pid_t child, bool console_standin, bool reboot_on_failure) {
     requested = how;
     ::kill(child, SIGTERM);
   };
-  LineReader reader;
-  bool read_console = console_standin;
-  if (read_console) {
-    log::info("init: the console is not built yet; type 'shutdown' or 'reboot' on this line");
-  }
   int status = 0;
   bool exited = false;
   while (!exited) {
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};
-    int n = ::poll(fds, read_console ? 2 : 1, -1);
+    pollfd fds[1] = {{sfd, POLLIN, 0}};
+    int n = ::poll(fds, 1, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("init: poll: {}", errstr(errno));
@@ -344,19 +351,6 @@ Ending supervise(pid_t child, bool console_standin, bool reboot_on_failure) {
       }
       // A signalfd can coalesce SIGCHLDs: reap on every wake-up.
       hal::reap_children(child, &exited, &status);
-    }
-    if (read_console && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      char data[256];
-      ssize_t r = ::read(0, data, sizeof data);
-      if (r <= 0) {
-        read_console = false;
-      } else {
-        reader.feed(data, static_cast<std::size_t>(r), [&](std::string_view line) {
-          if (line == "shutdown" || line == "poweroff") stop(Ending::poweroff, "'shutdown' on the console");
-          else if (line == "reboot") stop(Ending::reboot, "'reboot' on the console");
-          else log::info("init: '{}': only 'shutdown' and 'reboot' until the console exists", line);
-        });
-      }
     }
   }
   if (sfd >= 0) ::close(sfd);
@@ -419,15 +413,18 @@ int init_main(int argc, char** argv) {
 
   Ending ending = Ending::poweroff;
   if (cfg) {
-    bool standin = cfg->console.serial.empty() && !cfg->console.stdio;
+    std::string tty = place_console(*cfg, opts, hal::read_text("/sys/class/tty/console/active"));
+    if (cfg->console.stdio) log::info("init: console on stdin/stdout (config)");
+    else if (tty.empty()) log::warn("init: no serial console (bulkhead.console=none, or no kernel console)");
+    else log::info("init: console on {}", tty);
     log::info("init: ready {} ms after the kernel started; starting bulkhead", hal::boot_ms());
     std::fflush(nullptr);
     pid_t child = ::fork();
-    if (child == 0) run_child(std::move(*cfg));
+    if (child == 0) run_child(std::move(*cfg), opts);
     if (child < 0) {
       log::error("init: fork: {}", errstr(errno));
     } else {
-      ending = supervise(child, standin, opts.reboot_on_failure);
+      ending = supervise(child, opts.reboot_on_failure);
     }
   } else {
     log::error("init: no valid config: powering off (fix {} or boot without it for the default)", config_path);

@@ -97,6 +97,13 @@ int set_echo(int fd, bool on) noexcept {
   return ::tcsetattr(fd, TCSANOW, &t) == 0 ? 0 : err();
 }
 
+int set_output_crlf(int fd) noexcept {
+  termios t{};
+  if (::tcgetattr(fd, &t) != 0) return errno == ENOTTY ? 0 : err();
+  t.c_oflag |= OPOST | ONLCR;
+  return ::tcsetattr(fd, TCSANOW, &t) == 0 ? 0 : err();
+}
+
 int load_module(const char* path, const char* params) noexcept {
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return err();

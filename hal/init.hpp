@@ -27,6 +27,8 @@ int unmount(const char* target) noexcept;
 int attach_console(const char* dev = "/dev/console") noexcept;
 // Turns the tty's echo on or off (no-op for a non-tty fd).
 int set_echo(int fd, bool on) noexcept;
+// Turns on output processing with LF -> CRLF (OPOST, ONLCR) on the tty (no-op for a non-tty fd).
+int set_output_crlf(int fd) noexcept;
 
 // finit_module(2) on a .ko file; a module already loaded counts as success.
 int load_module(const char* path, const char* params = "") noexcept;

@@ -81,6 +81,9 @@ LIST
   expect "binary is $want" grep -q "$want" <<<"$(file -b "$bin")"
   expect "binary is static" grep -q "statically linked" <<<"$(file -b "$bin")"
   expect "binary is stripped" grep -q ", stripped" <<<"$(file -b "$bin")"
+  # Packages are built with BH_TEST_HOOKS=OFF (toolchain/device.mk): the hooks' environment
+  # variables are not even named inside.
+  expect "binary has no test hooks" bash -c '! grep -qaE "BH_TEST_(WATCHDOG|FAULTS)" "$1"' _ "$bin"
   if command -v "${run[0]}" >/dev/null || [ -x "${run[0]}" ]; then
     expect "binary reports version $version" grep -qx "bulkhead $version" <<<"$("${run[@]}" version 2>&1)"
     expect "packaged config is valid" "${run[@]}" check-config "$tmp/etc/bulkhead/bulkhead.toml"

@@ -2,9 +2,11 @@
 # CI, device part (issue 6), run by .ci/run after the native suites. On a fresh 2-core machine:
 #   deps-cross (apt: cross g++, arm64 libraries, qemu, lintian)           ~1.5-2 min
 #   one static aarch64 build of bulkhead and every test                    ~3-4 min
-#   image (Debian's arm64 kernel package + initramfs) and the arm64 .deb   <1 min
+#   image (Debian's arm64 kernel package + initramfs)                      <1 min
+#   the arm64 .deb (bulkhead alone again, without the test hooks; ccache)  ~1 min
 #   ctest under qemu-aarch64-static: the whole suite, plus device.package
-#   (dpkg-deb, systemd-analyze, lintian) and device.image (two QEMU boots) ~2 min
+#   (dpkg-deb, systemd-analyze, lintian) and device.image (three QEMU boots:
+#   console, ingest, power cycle, hardware-watchdog reset)                 ~2-3 min
 # The amd64 .deb (another full build) is left to `make package`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,22 +2,29 @@
 #   deps-cross  the cross toolchain, arm64 libraries, qemu-user/-system, lintian (not needed by `make test`)
 #   cross       bulkhead and its tests for aarch64: static, with Debian's cross g++ (build/cross-aarch64)
 #   cross-test  the whole suite under qemu-aarch64-static, from CTest (plus the device.* checks)
-#   static      the stripped static aarch64 binary for the image and the package
+#   static      the stripped static aarch64 binary for the image (with the test hooks)
 #   image       Debian's arm64 kernel + an initramfs whose /init is bulkhead (build/cross-image)
 #   qemu        boot the image with the console on this terminal (QEMU_PORT, QEMU_DATA)
-#   test-image  boot it twice under QEMU and check ingest, the data disk and a clean power-off
-#   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package)
+#   test-image  boot it three times under QEMU: console, ingest, the data disk, a clean power-off,
+#               and a hardware-watchdog reset of a stalled reactor
+#   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package), from
+#               builds without the test hooks
+# The cross tree (CROSS_DIR) is built with BH_TEST_HOOKS: its tests need them, and so does the
+# image's watchdog-reset boot (bulkhead.test_watchdog=). The packages come from separate
+# bulkhead-only trees configured with BH_TEST_HOOKS=OFF (ccache shares the unchanged objects).
 CROSS_DIR      ?= build/cross-aarch64
+PKG_CROSS_DIR  ?= build/cross-aarch64-release
 CROSS_CACHE    ?= build/cross-cache
 IMAGE_DIR      ?= build/cross-image
 PACKAGE_DIR    ?= build/cross-package
-HOST_STATIC_DIR ?= build/h-dev/static
+HOST_STATIC_DIR ?= build/cross-amd64-release
 PACKAGE_ARCHES ?= arm64 amd64
 CROSS_FLAGS    ?=
 QEMU_PORT      ?= 7700
 QEMU_DATA      ?=
 STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
   -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev)
+RELEASE_CMAKE = -DBH_TESTS=OFF -DBH_TEST_HOOKS=OFF
 
 .PHONY: deps-cross cross cross-test static image qemu test-image package
 
@@ -44,6 +51,11 @@ CROSS_TEST_SKIP ?= ^(WatchdogDevice\.RegularFileOpensButRefusesTheIoctls|Console
 cross-test: cross
 	cd $(CROSS_DIR) && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2 -LE no_emulator $(if $(CROSS_TEST_SKIP),-E '$(CROSS_TEST_SKIP)')
 
+$(PKG_CROSS_DIR)/CMakeCache.txt:
+	@toolchain/deps-cross.sh
+	cmake -S . -B $(PKG_CROSS_DIR) -DCMAKE_TOOLCHAIN_FILE=toolchain/aarch64-linux-gnu.cmake $(STATIC_CMAKE) \
+	  $(RELEASE_CMAKE) $(CMAKE_COMMON) $(CROSS_FLAGS) >/dev/null
+
 static: deps-cross $(CROSS_DIR)/CMakeCache.txt
 	cmake --build $(CROSS_DIR) -j$(JOBS) --target bulkhead
 	aarch64-linux-gnu-strip --remove-section=.comment --remove-section=.note -o $(CROSS_DIR)/bulkhead $(CROSS_DIR)/firmware/bulkhead
@@ -59,15 +71,17 @@ qemu: image
 	toolchain/image/qemu.sh $(IMAGE_DIR) $(QEMU_PORT) $(QEMU_DATA)
 
 test-image: image
-	python3 toolchain/image/test_image.py --image $(IMAGE_DIR)
+	/usr/bin/python3 toolchain/image/test_image.py --image $(IMAGE_DIR)
 
 $(HOST_STATIC_DIR)/CMakeCache.txt:
 	cmake --no-warn-unused-cli -S . -B $(HOST_STATIC_DIR) -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/toolchain/static-deps.cmake \
-	  -DCMAKE_EXE_LINKER_FLAGS=-static -DBH_TESTS=OFF $(STATIC_CMAKE) $(CROSS_FLAGS) >/dev/null
+	  -DCMAKE_EXE_LINKER_FLAGS=-static $(STATIC_CMAKE) $(RELEASE_CMAKE) $(CROSS_FLAGS) >/dev/null
 
-package: $(if $(filter arm64,$(PACKAGE_ARCHES)),static) $(if $(filter amd64,$(PACKAGE_ARCHES)),$(HOST_STATIC_DIR)/CMakeCache.txt)
+package: $(if $(filter arm64,$(PACKAGE_ARCHES)),deps-cross $(PKG_CROSS_DIR)/CMakeCache.txt) $(if $(filter amd64,$(PACKAGE_ARCHES)),$(HOST_STATIC_DIR)/CMakeCache.txt)
 	@rm -f $(PACKAGE_DIR)/bulkhead_*.deb
-	$(if $(filter arm64,$(PACKAGE_ARCHES)),toolchain/package/build_deb.sh arm64 $(CROSS_DIR)/bulkhead $(PACKAGE_DIR))
+	$(if $(filter arm64,$(PACKAGE_ARCHES)),cmake --build $(PKG_CROSS_DIR) -j$(JOBS) --target bulkhead && \
+	  aarch64-linux-gnu-strip --remove-section=.comment --remove-section=.note -o $(PKG_CROSS_DIR)/bulkhead $(PKG_CROSS_DIR)/firmware/bulkhead && \
+	  toolchain/package/build_deb.sh arm64 $(PKG_CROSS_DIR)/bulkhead $(PACKAGE_DIR))
 	$(if $(filter amd64,$(PACKAGE_ARCHES)),cmake --build $(HOST_STATIC_DIR) -j$(JOBS) --target bulkhead && \
 	  strip --remove-section=.comment --remove-section=.note -o $(HOST_STATIC_DIR)/bulkhead $(HOST_STATIC_DIR)/firmware/bulkhead && \
 	  toolchain/package/build_deb.sh amd64 $(HOST_STATIC_DIR)/bulkhead $(PACKAGE_DIR))

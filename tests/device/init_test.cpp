@@ -70,6 +70,55 @@ TEST(InitCmdline, BadValuesWarnAndKeepTheDefaults) {
   EXPECT_NE(w[6].find("unknown option"), std::string::npos);
 }
 
+TEST(InitCmdline, ConsoleAndTestWatchdog) {
+  std::vector<std::string> w;
+  InitOptions o = parse_kernel_cmdline("bulkhead.console=/dev/ttyS1 bulkhead.test_watchdog=stall_ms=60000,fd_budget=5",
+                                       &w);
+  EXPECT_TRUE(w.empty()) << w.front();
+  EXPECT_EQ(o.console, "/dev/ttyS1");
+  EXPECT_EQ(o.test_watchdog, "stall_ms=60000,fd_budget=5");
+  EXPECT_EQ(parse_kernel_cmdline("bulkhead.console=none").console, "none");
+  // Anything else keeps the defaults, with a warning each: a console that is not a device, and
+  // test-hook values that are not key=value lists (they reach the runtime's environment).
+  o = parse_kernel_cmdline("bulkhead.console=ttyS1 bulkhead.console=/dev/ bulkhead.test_watchdog= "
+                           "bulkhead.test_watchdog=stall bulkhead.test_watchdog=stall_ms=1;reboot",
+                           &w);
+  EXPECT_EQ(o, InitOptions{});
+  EXPECT_EQ(w.size(), 5u);
+}
+
+TEST(InitConsole, TheKernelsPreferredConsoleIsTheLastActiveOne) {
+  EXPECT_EQ(kernel_console_device("ttyAMA0"), "/dev/ttyAMA0");
+  EXPECT_EQ(kernel_console_device("tty1 ttyS1\n"), "/dev/ttyS1");
+  EXPECT_EQ(kernel_console_device(""), "");
+  EXPECT_EQ(kernel_console_device("\n"), "");
+}
+
+TEST(InitConsole, TheConfigDecidesThenTheCmdlineThenTheKernel) {
+  Config c;
+  InitOptions o;
+  EXPECT_EQ(place_console(c, o, "tty1 ttyAMA0"), "/dev/ttyAMA0");
+  EXPECT_EQ(c.console.serial, "/dev/ttyAMA0");
+  c = Config{};
+  o.console = "/dev/ttyS0";
+  EXPECT_EQ(place_console(c, o, "tty1 ttyAMA0"), "/dev/ttyS0");
+  c = Config{};
+  o.console = "none";
+  EXPECT_EQ(place_console(c, o, "ttyAMA0"), "");
+  EXPECT_TRUE(c.console.serial.empty());
+  c = Config{};
+  c.console.serial = "/dev/ttyUSB0";  // named in the config: kept, whatever the command line says
+  o.console = "/dev/ttyS0";
+  EXPECT_EQ(place_console(c, o, "ttyAMA0"), "/dev/ttyUSB0");
+  c = Config{};
+  c.console.stdio = true;  // the config wants stdio: no serial session besides it
+  o.console.clear();
+  EXPECT_EQ(place_console(c, o, "ttyAMA0"), "");
+  EXPECT_TRUE(c.console.serial.empty());
+  c = Config{};
+  EXPECT_EQ(place_console(c, o, ""), "");  // no kernel console at all
+}
+
 TEST(InitModules, LinesCommentsAndParameters) {
   std::string path, params;
   EXPECT_FALSE(parse_module_line("", path, params));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Boots the image interactively (`make qemu`): the serial console on this terminal (Ctrl-A X quits
-# QEMU; typing `shutdown` powers the guest off cleanly), the ingest port forwarded from the host's
-# 127.0.0.1 only. Usage: toolchain/image/qemu.sh IMAGE_DIR [HOST_PORT] [DATA_DISK]
+# Boots the image interactively (`make qemu`): the console (`bulkhead> `) on this terminal
+# (Ctrl-A X quits QEMU; the `shutdown` command powers the guest off cleanly), the ingest port
+# forwarded from the host's 127.0.0.1 only. Usage: toolchain/image/qemu.sh IMAGE_DIR [HOST_PORT] [DATA_DISK]
 # With DATA_DISK (a file; created as a 64 MiB ext4 disk if missing) the store persists across boots.
 set -euo pipefail
 image=${1:?usage: qemu.sh IMAGE_DIR [HOST_PORT] [DATA_DISK]}
