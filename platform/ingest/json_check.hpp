@@ -28,6 +28,11 @@ class JsonCheck {
   }
   // True if `line` is one valid JSON object. `line` must have kPadding readable bytes after it.
   bool is_object(std::string_view line) noexcept {
+    // Anything but an object is refused before simdjson sees it: simdjson copies a document that
+    // is a bare scalar (`3`, `-1.5e3`) into a freshly allocated buffer, which the sealed runtime
+    // must never do. JSON whitespace is space, tab, CR and LF.
+    const std::size_t first = line.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || line[first] != '{') return false;
     auto doc = parser_.parse(line.data(), line.size(), false);
     if (doc.error()) return false;
     return doc.value_unsafe().is_object();
