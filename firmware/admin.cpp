@@ -103,12 +103,15 @@ class AdminConn final : public HttpConn, public CommitClient {
     OkRun ok_runs[kMaxOkRuns];
     Pending round[kRoundLines];
   };
+  // /metrics with the largest configuration (4 sinks, 8 sources, 64-character names, every
+  // deadline family) takes about 100 KiB: the area is the larger of that and the POST tables.
+  static constexpr std::size_t kMetricsArea = 128 * 1024;
   union Work {
     PostArea post;
-    char bytes[sizeof(PostArea)];
+    char bytes[sizeof(PostArea) > kMetricsArea ? sizeof(PostArea) : kMetricsArea];
     Work() noexcept {}
   };
-  static constexpr std::size_t kMetricsBytes = sizeof(PostArea);
+  static constexpr std::size_t kMetricsBytes = sizeof(Work::bytes);
 
   AdminConn(Socket&& s, HttpServerShared& shared, AdminService::Impl& svc) noexcept
       : HttpConn(std::move(s), shared), svc_(svc) {}
@@ -902,6 +905,22 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
       w.value("source", s->options().name, "reason", "too_large", s->stats().too_large);
       w.value("source", s->options().name, "reason", "bad_json", s->stats().bad_json);
     }
+    // Deadlines per kind of operation, as for sinks; only the kinds this source uses (ran at least once).
+    w.family("bulkhead_source_timed_operations_total", Kind::counter, "Operations run with a deadline, by kind.");
+    for (const Source* s : v.sources)
+      for (std::size_t k = 0; k < kTimedOps; ++k)
+        if (s->stats().deadlines.ops[k] > 0)
+          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.ops[k]);
+    w.family("bulkhead_source_timeouts_total", Kind::counter, "Operations that ran past their deadline, by kind.");
+    for (const Source* s : v.sources)
+      for (std::size_t k = 0; k < kTimedOps; ++k)
+        if (s->stats().deadlines.ops[k] > 0)
+          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.timeouts[k]);
+    w.family("bulkhead_source_timeout_ratio", Kind::gauge, "Timeouts over operations, by kind.");
+    for (const Source* s : v.sources)
+      for (std::size_t k = 0; k < kTimedOps; ++k)
+        if (s->stats().deadlines.ops[k] > 0)
+          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.rate(k));
     // Only the kinds that happened: 15 kinds x 8 sources would crowd the fixed metrics buffer.
     w.family("bulkhead_source_errors_total", Kind::counter, "Failures by kind, listed once non-zero.");
     for (const Source* s : v.sources) {

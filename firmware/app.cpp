@@ -199,6 +199,7 @@ std::string start_sources(App::Impl& a) {
     o.client_cert = s.client_cert;
     o.client_key = s.client_key;
     o.tls_verify = s.tls_verify;
+    o.dns_ttl = s.dns_ttl;
     auto lease = a.source_pool.try_acquire();
     if (!lease) return fmt::format("source '{}': no slot in the source pool", s.name);
     Source* src = nullptr;

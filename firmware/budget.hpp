@@ -17,7 +17,7 @@ namespace bh::budget {
   BH_POOL(sink_conn, "sink_conn", 16, 1, 0, "sink connections: 4 per sink (sink_conn.<name>), bytes in sink")\
   BH_POOL(source, "source", 8, 0, 136 * 1024, "sources: 128 KiB event ring, TLS policy, state")    \
   BH_POOL(source_conn, "source_conn", 8, 1, 88 * 1024, "HTTP poll / WebSocket source connections")\
-  BH_POOL(admin_conn, "admin_conn", 8, 1, 96 * 1024, "admin HTTP connections")                   \
+  BH_POOL(admin_conn, "admin_conn", 8, 1, 144 * 1024, "admin HTTP connections")                   \
   BH_POOL(console_session, "console_session", 4, 1, 8 * 1024, "console sessions")                \
   BH_POOL(task, "task", 192, 0, 8 * 1024, "tasks (coroutine frames + handler memory)")           \
   BH_POOL(file, "file", 4, 1, 65 * 1024, "open files (audit log)")                               \

@@ -245,6 +245,13 @@ void print_source(Output& o, const Source& s) noexcept {
             st.read_timeouts, st.io_errors, st.protocol_errors, st.protocol_violations, st.pong_timeouts,
             st.peer_closes, st.binary_dropped);
   }
+  o.write("  timeouts");
+  for (std::size_t k = 0; k < kTimedOps; ++k)
+    o.print(" {} {}/{} ({:.1f}%){}", kTimedOpNames[k], st.deadlines.timeouts[k], st.deadlines.ops[k],
+            100.0 * st.deadlines.rate(k), k + 1 < kTimedOps ? "," : "\n");
+  if (st.resolve_errors + st.resolve_timeouts + st.dns_stale_used > 0)
+    o.print("  dns: resolve errors {}  timeouts {}  stale address used {}\n", st.resolve_errors, st.resolve_timeouts,
+            st.dns_stale_used);
   if (s.last_error().empty()) {
     o.write("  last error: none\n");
   } else {
@@ -266,7 +273,7 @@ void cmd_sources(CommandContext& c) {
   }
   if (!v.sources.empty()) {
     for (std::size_t i = c.cursor; i < v.sources.size(); ++i) {
-      if (o.room() < 4 * kRowRoom) {
+      if (o.room() < 6 * kRowRoom) {
         c.more(i);
         return;
       }

@@ -24,23 +24,6 @@ std::uint64_t fnv1a(std::string_view s) noexcept {
   return h ^ s.size();
 }
 
-// The host of a source URL, resolved once at start-up (blocking is fine before the runtime seals).
-// Kept in one function: an asynchronous resolver with a TTL cache replaces it.
-std::error_code resolve_source_host(asio::io_context& io, const http::Url& url, asio::ip::tcp::endpoint& out) {
-  std::error_code ec;
-  auto addr = asio::ip::make_address(std::string(url.host), ec);
-  if (!ec) {
-    out = asio::ip::tcp::endpoint(addr, url.port);
-    return {};
-  }
-  asio::ip::tcp::resolver r(io);
-  auto results = r.resolve(std::string(url.host), std::to_string(url.port), ec);
-  if (ec) return ec;
-  if (results.empty()) return make_error_code(std::errc::host_unreachable);
-  out = results.begin()->endpoint();
-  return {};
-}
-
 // An error's text without allocating (error_code::message() builds a std::string).
 std::string_view error_text(const std::error_code& ec, std::span<char> buf) noexcept {
   if (ec.category() == asio::system_category() || ec.category() == std::system_category() ||
@@ -163,7 +146,36 @@ std::error_code Source::prepare() {
   } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
     log::warn("source {}: ca_file / client_cert are ignored for {} (not TLS)", opts_.name, opts_.url);
   }
-  return resolve_source_host(tasks_.io(), url_, endpoint_);
+  // As for sinks: a numeric or hosts-file host is final now; a DNS name is looked up by the
+  // connection task before each new connection once the cached answer expires (dns.hpp).
+  if (auto e = dns_.init(url_.host, DnsOptions{.ttl = opts_.dns_ttl, .timeout = opts_.connect_timeout})) return e;
+  if (dns_.is_static()) endpoint_ = asio::ip::tcp::endpoint(dns_.cached().addrs[0], url_.port);
+  return {};
+}
+
+Task<bool> Source::resolve_endpoint() {
+  DnsCache::Result r = co_await dns_.resolve();
+  const DnsStats& d = dns_.stats();
+  stats_.resolve_errors = d.failures;
+  stats_.resolve_timeouts = d.timeouts;
+  stats_.dns_stale_used = d.stale_used;
+  stats_.deadlines.set(TimedOp::resolve, d.lookups, d.timeouts);
+  if (r.ec == errc::cancelled) co_return false;
+  char ip[64];
+  if (r.ec) {
+    record_error("cannot resolve {}: {}", dns_.host(), dns_reason(r.ec));
+    dns_failing_ = true;
+    co_return false;
+  }
+  if (r.stale && !dns_failing_) {
+    log::warn("source {}: looking up {} failed: {}; using its last address {} until a lookup succeeds", opts_.name,
+              dns_.host(), dns_reason(r.lookup_error), dns::format_ip(r.addr, ip));
+    dns_failing_ = true;
+  } else if (!r.stale && dns_failing_) {
+    dns_failing_ = false;
+  }
+  endpoint_ = asio::ip::tcp::endpoint(r.addr, url_.port);
+  co_return true;
 }
 
 bool Source::start() {
@@ -289,6 +301,9 @@ Task<void> Source::run() {
 }
 
 Task<Source::Outcome> Source::attempt(SourceConn& c) {
+  // The slot is held and its socket closed: the lookup's UDP socket stays inside the budget.
+  if (!co_await resolve_endpoint()) co_return Outcome::failed;
+  if (halted()) co_return Outcome::failed;
   ++stats_.connects;
   std::error_code ec;
   c.sock.open(endpoint_.protocol(), ec);
@@ -299,6 +314,7 @@ Task<Source::Outcome> Source::attempt(SourceConn& c) {
     record_error("socket: {}", error_text(ec, eb));
     co_return Outcome::failed;
   }
+  stats_.deadlines.started(TimedOp::connect);
   auto [cec, n] = co_await timed_op(
       opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
       [&] {
@@ -308,7 +324,9 @@ Task<Source::Outcome> Source::attempt(SourceConn& c) {
   (void)n;
   if (cec) {
     if (halted()) co_return Outcome::failed;
+    dns_.rotate();  // the next attempt tries the host's next address, if it has several
     if (cec == errc::timeout) {
+      stats_.deadlines.timed_out(TimedOp::connect);
       ++stats_.connect_timeouts;
       record_error("connect to {} timed out", url_.authority);
     } else {
@@ -321,10 +339,12 @@ Task<Source::Outcome> Source::attempt(SourceConn& c) {
   if (url_.secure()) {
     std::error_code hec = tls_.begin(c.sock);
     c.tls = &tls_;
+    stats_.deadlines.started(TimedOp::handshake);
     if (!hec) hec = co_await tls_handshake(tls_, opts_.connect_timeout);
     if (hec) {
       if (halted()) co_return Outcome::failed;
       if (hec == errc::timeout) {
+        stats_.deadlines.timed_out(TimedOp::handshake);
         ++stats_.handshake_timeouts;
         record_error("TLS handshake with {} timed out", url_.authority);
       } else {
@@ -342,6 +362,7 @@ Task<Source::Outcome> Source::attempt(SourceConn& c) {
 Task<std::pair<std::error_code, std::size_t>> Source::read_some(SourceConn& c, std::span<char> buf,
                                                                 Clock::duration d) {
   std::pair<std::error_code, std::size_t> r;
+  stats_.deadlines.started(TimedOp::read);
   if (c.tls) {
     r = co_await tls_read_some(*c.tls, buf, d);
   } else {
@@ -353,11 +374,13 @@ Task<std::pair<std::error_code, std::size_t>> Source::read_some(SourceConn& c, s
         });
   }
   if (r.first == asio::error::operation_aborted) r.first = make_error_code(errc::cancelled);
+  if (r.first == errc::timeout) stats_.deadlines.timed_out(TimedOp::read);
   co_return r;
 }
 
 Task<std::error_code> Source::write_all(SourceConn& c, std::string_view bytes, Clock::duration d) {
   std::error_code ec;
+  stats_.deadlines.started(TimedOp::write);
   if (c.tls) {
     std::array<asio::const_buffer, 1> bufs{asio::buffer(bytes.data(), bytes.size())};
     ec = (co_await tls_write_all(*c.tls, bufs, d)).first;
@@ -371,6 +394,7 @@ Task<std::error_code> Source::write_all(SourceConn& c, std::string_view bytes, C
              .first;
   }
   if (ec == asio::error::operation_aborted) ec = make_error_code(errc::cancelled);
+  if (ec == errc::timeout) stats_.deadlines.timed_out(TimedOp::write);
   co_return ec;
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "platform/net/dns.hpp"
 #include "platform/breaker.hpp"
 #include "platform/ingest/committer.hpp"
 #include "platform/ingest/json_check.hpp"
@@ -28,6 +29,7 @@
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/splitter.hpp"
 #include "platform/task.hpp"
+#include "platform/timeouts.hpp"
 
 namespace bh {
 
@@ -58,6 +60,7 @@ struct SourceOptions {
   std::string client_cert;
   std::string client_key;
   bool tls_verify = true;
+  Clock::duration dns_ttl = std::chrono::minutes(5);  // the host's addresses are kept at most this long
 };
 
 struct SourceStats {
@@ -98,6 +101,11 @@ struct SourceStats {
   std::uint64_t pong_timeouts = 0;     // no pong within pong_timeout: reconnect
   std::uint64_t peer_closes = 0;       // close frames / EOF from the server
   std::uint64_t protocol_violations = 0;  // frames breaking RFC 6455: closed with 1002/1007/1009
+  // Host names (DNS) and deadlines.
+  std::uint64_t resolve_errors = 0;
+  std::uint64_t resolve_timeouts = 0;
+  std::uint64_t dns_stale_used = 0;
+  TimeoutStats deadlines;  // per timed operation: started and timed out (the violation rate)
 };
 
 // One connection of a source: a `source_conn` pool slot, constructed per attempt, destroyed (socket
@@ -241,7 +249,11 @@ class Source : public CommitClient {
   void queue_event(std::string_view body, std::int64_t ts) noexcept;
   bool queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept;
 
+  Task<bool> resolve_endpoint();
+
   asio::ip::tcp::endpoint endpoint_;
+  DnsCache dns_;              // this source's host: cached addresses, looked up without the heap
+  bool dns_failing_ = false;  // a failure episode is logged once
   TlsClientConfig tls_conf_;
   TlsStream tls_;
   Breaker breaker_;
