@@ -66,7 +66,7 @@ struct Options {
   std::uint32_t max_batch = 4096;
   std::string sync = "full";
   bool audit = true;
-  bool checkpoint_thread = true;
+  bool checkpoint_thread = false;
   bool sink = true;
   std::uint32_t sink_batch_events = 4096;
   std::string sink_batch_bytes = "1MiB";
@@ -90,7 +90,7 @@ void usage() {
       "  --max-batch N         [store] max_batch, default 4096 (the compiled maximum)\n"
       "  --sync full|normal    [store] synchronous, default full\n"
       "  --no-audit            [audit] enabled = false\n"
-      "  --inline-checkpoints  [store] checkpoint_thread = false (SQLite checkpoints inside commits)\n"
+      "  --checkpoint-thread   [store] checkpoint_thread = true (WAL checkpoints on their own thread)\n"
       "  --no-sink             no [[sink]] (store + ingest only; end-to-end figures are then n/a)\n"
       "  --sink-batch-events N [[sink]] batch_events, default 4096\n"
       "  --sink-batch-bytes S  [[sink]] batch_bytes, default 1MiB (the compiled buffer)\n"
@@ -122,7 +122,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--max-batch") o.max_batch = static_cast<std::uint32_t>(std::stoul(next()));
     else if (a == "--sync") o.sync = next();
     else if (a == "--no-audit") o.audit = false;
-    else if (a == "--inline-checkpoints") o.checkpoint_thread = false;
+    else if (a == "--checkpoint-thread") o.checkpoint_thread = true;
     else if (a == "--no-sink") o.sink = false;
     else if (a == "--sink-batch-events") o.sink_batch_events = static_cast<std::uint32_t>(std::stoul(next()));
     else if (a == "--sink-batch-bytes") o.sink_batch_bytes = next();
