@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/fault/fault_support.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
@@ -21,12 +22,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-struct ScopedEnv {
-  const char* name;
-  ScopedEnv(const char* n, const std::string& v) : name(n) { ::setenv(n, v.c_str(), 1); }
-  ~ScopedEnv() { ::unsetenv(name); }
-};
 
 void set_offset(const std::string& file, const std::string& offset) {
   std::ofstream(file + ".tmp") << offset << "\n";

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "firmware/budget.hpp"
+#include "tests/fault/fault_support.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
@@ -37,27 +38,6 @@ int fd_count(int pid) {
     ::closedir(d);
   }
   return n;
-}
-
-// The seqs the database holds, read directly.
-std::set<std::uint64_t> stored_seqs(const std::string& db) {
-  std::set<std::uint64_t> out;
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(h, "SELECT seq FROM events", -1, &s, nullptr) == SQLITE_OK)
-      while (sqlite3_step(s) == SQLITE_ROW) out.insert(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(h);
-  return out;
-}
-
-void expect_clean_exit(Bulkhead& b) {
-  auto code = b.stop(slow(20000ms));
-  ASSERT_TRUE(code.has_value()) << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
 }
 
 // A well-behaved producer: n events on one connection, every ack within `each`.

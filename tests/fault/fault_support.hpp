@@ -1,0 +1,45 @@
+// Shared by the fault tests: what the database holds, and the clean exit every test ends with.
+#pragma once
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "tests/support/harness.hpp"
+
+namespace bh::test {
+
+// The seqs the database holds, read directly (read-only connection).
+inline std::set<std::uint64_t> stored_seqs(const std::string& db) {
+  std::set<std::uint64_t> out;
+  sqlite3* h = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(h, "SELECT seq FROM events", -1, &s, nullptr) == SQLITE_OK)
+      while (sqlite3_step(s) == SQLITE_ROW) out.insert(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(h);
+  return out;
+}
+
+// SIGTERM, then exit 0 with every pool at zero (App::run's own check, in the log).
+inline void expect_clean_exit(Bulkhead& b) {
+  auto code = b.stop(slow(std::chrono::milliseconds(20000)));
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
+}
+
+// Sets an environment variable for the children started while it lives.
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const std::string& v) : name(n) { ::setenv(n, v.c_str(), 1); }
+  ~ScopedEnv() { ::unsetenv(name); }
+};
+
+}  // namespace bh::test
