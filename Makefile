@@ -4,6 +4,7 @@ CONFIG ?=
 CMAKE_COMMON = -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
 .PHONY: all deps release debug asan run test test-asan bench bench-pipeline clean
+.PHONY: test-fuzz test-valgrind soak
 all: release
 
 deps:
@@ -40,6 +41,36 @@ bench: release
 BENCH_ARGS ?=
 bench-pipeline: deps build/release/CMakeCache.txt
 	BUILD_DIR=$(CURDIR)/build/release JOBS=$(JOBS) tests/bench/run_pipeline_bench.sh $(BENCH_ARGS)
+
+# libFuzzer targets (tests/fuzz/*_fuzz.cpp) built with clang + ASan + UBSan in their own tree, each
+# run FUZZ_SECONDS on a scratch copy of its seed corpus; any crash fails. FUZZ_TARGETS="a b" picks.
+FUZZ_SECONDS ?= 20
+build/fuzz/CMakeCache.txt:
+	CC=clang CXX=clang++ cmake -S tests/fuzz -B build/fuzz $(CMAKE_COMMON) >/dev/null
+test-fuzz:
+	@toolchain/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory build/fuzz/CMakeCache.txt
+	cmake --build build/fuzz -j$(JOBS) --target fuzz_targets
+	tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+# The integration tests with every `bulkhead` they start under valgrind memcheck (Debug build, no
+# sanitizers): any memcheck error or definitely-lost byte fails the child and so the test.
+# VALGRIND_FILTER: a gtest filter (default: all but 4 tests that measure valgrind's own cost, see
+# tests/valgrind.sh).
+VALGRIND_FILTER ?=
+test-valgrind:
+	@toolchain/deps.sh valgrind
+	@[ -f build/valgrind/CMakeCache.txt ] || cmake -S . -B build/valgrind -DCMAKE_BUILD_TYPE=Debug -DBH_BENCH=OFF $(CMAKE_COMMON) >/dev/null
+	cmake --build build/valgrind -j$(JOBS) --target bulkhead integration_tests
+	tests/valgrind.sh build/valgrind $(if $(VALGRIND_FILTER),'$(VALGRIND_FILTER)')
+
+# Soak: release bulkhead under mixed load with sink flaps, connection floods and a restart for
+# MINUTES; writes build/soak/{soak.csv,soak.png,summary.txt}; fails on RSS growth, FDs over the
+# ceiling or a lost acked event.
+MINUTES ?= 10
+soak: release
+	@toolchain/deps.sh gnuplot-nox
+	/usr/bin/python3 tests/soak/soak.py --bulkhead build/release/firmware/bulkhead --minutes $(MINUTES) --out build/soak
 
 clean:
 	rm -rf build

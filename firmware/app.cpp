@@ -329,6 +329,12 @@ std::string App::start(const RunOptions& opts) {
                        std::span<Source* const>(a.source_ptrs.data(), a.nsources), &a.source_set, nullptr,
                        std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
 
+  // SIGTERM/SIGINT are ours before any listener accepts: a supervisor that signals as soon as a
+  // port answers gets the graceful drain, not the default action (killed, exit 143).
+  a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
+  a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));
+  a.reactor.handle_signals();
+
   // The operator surface: watchdog first (health feeds the others), then admin HTTP, console.
   a.watchdog = std::make_unique<WatchdogService>(a.view);
   if (std::string err = a.watchdog->start(); !err.empty()) return "watchdog: " + err;
@@ -351,9 +357,6 @@ std::string App::start(const RunOptions& opts) {
   log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
             c.ingest.unix_socket);
 
-  a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
-  a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));
-  a.reactor.handle_signals();
   // Every socket and timer the budget allows, once, before sealing (see Reactor::warm_up).
   a.reactor.warm_up(budget::total_fds(), 2 * budget::capacity(PoolId::task) + 16);
   return {};

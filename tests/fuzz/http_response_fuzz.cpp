@@ -1,7 +1,7 @@
 // libFuzzer target for bh::http::ResponseParser: parses the input whole and again in chunks of a
 // fuzzer-chosen size (pipelined responses included) and traps if the two runs disagree, if a
-// body view leaves the input, or if the parser stops making progress. Not built by CMake yet:
-//   clang++ -std=c++20 -fsanitize=fuzzer,address -I. tests/fuzz/http_response_fuzz.cpp platform/net/http.cpp
+// body view leaves the input, or if the parser stops making progress. Built and run by
+// `make test-fuzz` (tests/fuzz/CMakeLists.txt, tests/fuzz/run.sh).
 // Input: byte 0 = options (bit0 small header limit, bit1 small body limit, bit2 bare LF,
 // bit3 response to HEAD, bit4 finish with EOF), byte 1 = chunk size - 1, then the response bytes.
 #include <cstddef>
