@@ -39,6 +39,7 @@ TEST(FaultPlan, SqliteStepFailuresAnswerStorageAndTheNextBatchCommits) {
   // batch's insert and the third batch's insert.
   ScopedEnv env("BH_TEST_FAULTS", "sqlite_step:3-4");
   Bulkhead b;
+  wait_armed(b);
   LineClient c;
   ASSERT_TRUE(c.connect(b.ingest_port()));
   const std::string r1 = one(c, 1), r2 = one(c, 2), r3 = one(c, 3), r4 = one(c, 4);
@@ -56,6 +57,7 @@ TEST(FaultPlan, SqliteStepFailuresAnswerStorageAndTheNextBatchCommits) {
 TEST(FaultPlan, AFailedSyncFailsTheCommitAndLosesNothingAcked) {
   ScopedEnv env("BH_TEST_FAULTS", "fsync:2");
   Bulkhead b;
+  wait_armed(b);
   LineClient c;
   ASSERT_TRUE(c.connect(b.ingest_port()));
   std::vector<std::string> replies;
@@ -80,6 +82,7 @@ TEST(FaultPlan, FailedSocketReadsAndWritesCloseOnlyThatConnection) {
   // write:2 — the second reply write; read:4 — a later read.
   ScopedEnv env("BH_TEST_FAULTS", "write:2,read:4");
   Bulkhead b;
+  wait_armed(b);
   LineClient a;
   ASSERT_TRUE(a.connect(b.ingest_port()));
   EXPECT_EQ(one(a, 1).rfind("ok ", 0), 0u);
@@ -106,6 +109,7 @@ TEST(FaultPlan, FailedSinkConnectsAreRetriedAndNothingIsLost) {
   TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{200}; });
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
              "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  wait_armed(b);
   LineClient c;
   ASSERT_TRUE(c.connect(b.ingest_port()));
   std::vector<std::uint64_t> acked;
@@ -138,6 +142,7 @@ TEST(FaultPlan, AuditWriteAndOpenFailuresAreCountedAndEventsStillAcked) {
   // (the reopen after the failure) fails once too, and the log recovers.
   ScopedEnv env("BH_TEST_FAULTS", "audit_write:2-3,open:1");
   Bulkhead b;
+  wait_armed(b);
   LineClient c;
   ASSERT_TRUE(c.connect(b.ingest_port()));
   for (int i = 0; i < 8; ++i) EXPECT_EQ(one(c, i).rfind("ok ", 0), 0u) << "audit failures must not refuse events";

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "tests/support/harness.hpp"
 
@@ -33,6 +34,15 @@ inline void expect_clean_exit(Bulkhead& b) {
   ASSERT_TRUE(code.has_value()) << b.log();
   EXPECT_EQ(*code, 0) << b.log();
   EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
+}
+
+// The plan is armed once start-up is done, and start-up already serves what the listeners
+// accepted (Reactor::warm_up polls): a test sends its first line only after the arming is logged.
+inline void wait_armed(Bulkhead& b) {
+  for (auto until = std::chrono::steady_clock::now() + slow(std::chrono::milliseconds(10000));
+       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(5)))
+    if (b.log().find("fault plan armed") != std::string::npos) return;
+  ADD_FAILURE() << "the fault plan was never armed\n" << b.log();
 }
 
 // Sets an environment variable for the children started while it lives.
