@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <span>
 
 #include "firmware/budget.hpp"
 #include "platform/net/endpoint.hpp"
@@ -662,6 +663,27 @@ constexpr SinkMetric kSinkMetrics[] = {
 static_assert(static_cast<int>(Breaker::State::closed) == 0 && static_cast<int>(Breaker::State::open) == 1 &&
               static_cast<int>(Breaker::State::half_open) == 2, "bulkhead_sink_breaker_state documents 0/1/2");
 
+// The three deadline families of one kind of connector (sinks, sources): operations run with a
+// deadline, those that ran past it, and the ratio. only_used: skip the kinds a connector never ran.
+struct DeadlineFamilies {
+  std::string_view ops, timeouts, ratio, label;
+};
+template <typename C>
+void put_deadlines(PromWriter& w, const DeadlineFamilies& f, std::span<C* const> cs, bool only_used) noexcept {
+  auto each = [&](auto get) {
+    for (const C* c : cs)
+      for (std::size_t k = 0; k < kTimedOps; ++k)
+        if (!only_used || c->stats().deadlines.ops[k] > 0)
+          w.value(f.label, c->options().name, "op", kTimedOpNames[k], get(c->stats().deadlines, k));
+  };
+  w.family(f.ops, Kind::counter, "Operations run with a deadline, by kind.");
+  each([](const TimeoutStats& d, std::size_t k) { return d.ops[k]; });
+  w.family(f.timeouts, Kind::counter, "Operations that ran past their deadline, by kind.");
+  each([](const TimeoutStats& d, std::size_t k) { return d.timeouts[k]; });
+  w.family(f.ratio, Kind::gauge, "Timeouts over operations, by kind (0 when none ran).");
+  each([](const TimeoutStats& d, std::size_t k) { return d.rate(k); });
+}
+
 double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -830,16 +852,8 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     for (const Sink* s : v.sinks) w.value("sink", s->options().name, m.get(*s));
   }
   // Deadlines per kind of operation: counts and the violation rate.
-  w.family("bulkhead_sink_timed_operations_total", Kind::counter, "Operations run with a deadline, by kind.");
-  for (const Sink* s : v.sinks)
-    for (std::size_t k = 0; k < kTimedOps; ++k) w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.ops[k]);
-  w.family("bulkhead_sink_timeouts_total", Kind::counter, "Operations that ran past their deadline, by kind.");
-  for (const Sink* s : v.sinks)
-    for (std::size_t k = 0; k < kTimedOps; ++k)
-      w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.timeouts[k]);
-  w.family("bulkhead_sink_timeout_ratio", Kind::gauge, "Timeouts over operations, by kind (0 when none ran).");
-  for (const Sink* s : v.sinks)
-    for (std::size_t k = 0; k < kTimedOps; ++k) w.value("sink", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.rate(k));
+  put_deadlines(w, {"bulkhead_sink_timed_operations_total", "bulkhead_sink_timeouts_total", "bulkhead_sink_timeout_ratio", "sink"},
+                v.sinks, /*only_used=*/false);
   w.family("bulkhead_sink_breaker_status", Kind::gauge, "1 for the breaker's current state, 0 for the others.");
   for (const Sink* s : v.sinks) {
     for (Breaker::State st : {Breaker::State::closed, Breaker::State::open, Breaker::State::half_open})
@@ -905,22 +919,11 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
       w.value("source", s->options().name, "reason", "too_large", s->stats().too_large);
       w.value("source", s->options().name, "reason", "bad_json", s->stats().bad_json);
     }
-    // Deadlines per kind of operation, as for sinks; only the kinds this source uses (ran at least once).
-    w.family("bulkhead_source_timed_operations_total", Kind::counter, "Operations run with a deadline, by kind.");
-    for (const Source* s : v.sources)
-      for (std::size_t k = 0; k < kTimedOps; ++k)
-        if (s->stats().deadlines.ops[k] > 0)
-          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.ops[k]);
-    w.family("bulkhead_source_timeouts_total", Kind::counter, "Operations that ran past their deadline, by kind.");
-    for (const Source* s : v.sources)
-      for (std::size_t k = 0; k < kTimedOps; ++k)
-        if (s->stats().deadlines.ops[k] > 0)
-          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.timeouts[k]);
-    w.family("bulkhead_source_timeout_ratio", Kind::gauge, "Timeouts over operations, by kind.");
-    for (const Source* s : v.sources)
-      for (std::size_t k = 0; k < kTimedOps; ++k)
-        if (s->stats().deadlines.ops[k] > 0)
-          w.value("source", s->options().name, "op", kTimedOpNames[k], s->stats().deadlines.rate(k));
+    // As for sinks; only the kinds a source uses, to keep 8 sources inside the metrics buffer.
+    put_deadlines(w,
+                  {"bulkhead_source_timed_operations_total", "bulkhead_source_timeouts_total",
+                   "bulkhead_source_timeout_ratio", "source"},
+                  v.sources, /*only_used=*/true);
     // Only the kinds that happened: 15 kinds x 8 sources would crowd the fixed metrics buffer.
     w.family("bulkhead_source_errors_total", Kind::counter, "Failures by kind, listed once non-zero.");
     for (const Source* s : v.sources) {

@@ -121,17 +121,7 @@ TEST(FaultPlan, FailedSinkConnectsAreRetriedAndNothingIsLost) {
   ASSERT_TRUE(sink.wait_delivered(5, slow(15000ms))) << b.log();
   EXPECT_EQ(sink.delivered_seqs(), acked);
   c.close();
-  LineClient con;
-  ASSERT_TRUE(con.connect_unix(b.dir() + "/var/console.sock"));
-  ASSERT_TRUE(con.send("sinks\n"));
-  std::string answer;
-  for (int i = 0; i < 10; ++i) {
-    auto l = con.read_line(slow(3000ms));
-    if (!l) break;
-    answer += *l + "\n";
-    if (l->find("timeouts") != std::string::npos) break;
-  }
-  con.close();
+  const std::string answer = console_until(b, "sinks", "timeouts");
   EXPECT_NE(answer.find("connect 0/4 (0.0%)"), std::string::npos) << "3 refused + 1 good connect, none timed out\n"
                                                                   << answer;
   expect_clean_exit(b);
@@ -147,17 +137,7 @@ TEST(FaultPlan, AuditWriteAndOpenFailuresAreCountedAndEventsStillAcked) {
   ASSERT_TRUE(c.connect(b.ingest_port()));
   for (int i = 0; i < 8; ++i) EXPECT_EQ(one(c, i).rfind("ok ", 0), 0u) << "audit failures must not refuse events";
   c.close();
-  LineClient con;
-  ASSERT_TRUE(con.connect_unix(b.dir() + "/var/console.sock"));
-  ASSERT_TRUE(con.send("store\n"));
-  std::string answer;
-  for (int i = 0; i < 30; ++i) {
-    auto l = con.read_line(slow(3000ms));
-    if (!l) break;
-    answer += *l + "\n";
-    if (l->find("audit") != std::string::npos) break;
-  }
-  con.close();
+  const std::string answer = console_until(b, "store", "audit");
   // Two lines lost to the failed writes (each closes the file), one to the failed reopen; the
   // five others are written.
   EXPECT_NE(answer.find("5 line(s) written, 3 lost"), std::string::npos) << answer;

@@ -45,6 +45,21 @@ inline void wait_armed(Bulkhead& b) {
   ADD_FAILURE() << "the fault plan was never armed\n" << b.log();
 }
 
+// One console command over the control socket: its answer up to and including the first line that
+// contains `until` (or what came within the deadlines).
+inline std::string console_until(Bulkhead& b, const std::string& command, const std::string& until) {
+  LineClient con;
+  if (!con.connect_unix(b.dir() + "/var/console.sock") || !con.send(command + "\n")) return "no console";
+  std::string answer;
+  for (int i = 0; i < 40; ++i) {
+    auto l = con.read_line(slow(std::chrono::milliseconds(3000)));
+    if (!l) break;
+    answer += *l + "\n";
+    if (l->find(until) != std::string::npos) break;
+  }
+  return answer;
+}
+
 // Sets an environment variable for the children started while it lives.
 struct ScopedEnv {
   const char* name;
