@@ -799,13 +799,25 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     w.one("bulkhead_store_checkpoints_total", Kind::counter, "WAL checkpoints by the checkpointer thread.",
           s.checkpointer.checkpoints);
     w.one("bulkhead_store_wal_frames", Kind::gauge, "Frames in the WAL after the last commit.", s.checkpointer.wal_frames);
+    w.one("bulkhead_store_durable_seq", Kind::gauge, "Highest sequence number known durable (sinks read up to it).",
+          s.durable_seq);
+    w.one("bulkhead_store_wal_syncs_total", Kind::counter, "WAL fdatasync calls by the syncer thread.", s.syncer.syncs);
+    w.one("bulkhead_store_wal_sync_failures_total", Kind::counter,
+          "WAL syncs that failed (the un-acked commits were undone, err storage).", s.syncer.failures);
+    w.family("bulkhead_store_wal_sync_duration_seconds", Kind::summary, "Time spent in WAL syncs by the syncer thread.");
+    w.suffixed("_sum", static_cast<double>(s.syncer.total_us) / 1e6);
+    w.suffixed("_count", s.syncer.syncs);
+    w.one("bulkhead_store_wal_sync_duration_max_seconds", Kind::gauge, "Longest WAL sync.",
+          static_cast<double>(s.syncer.max_us) / 1e6);
+    w.one("bulkhead_store_undone_total", Kind::counter, "Committed events removed because their sync failed.",
+          s.undone);
   }
 
   // Committer.
   if (v.committer) {
     const CommitterStats& c = v.committer->stats();
-    w.one("bulkhead_committer_batches_total", Kind::counter, "Group commits.", c.batches);
-    w.one("bulkhead_committer_events_total", Kind::counter, "Events committed.", c.events);
+    w.one("bulkhead_committer_batches_total", Kind::counter, "Group commits acked (durable).", c.batches);
+    w.one("bulkhead_committer_events_total", Kind::counter, "Events acked (durable).", c.events);
     w.one("bulkhead_committer_commit_errors_total", Kind::counter, "Group commits that failed (err storage).",
           c.commit_errors);
     w.family("bulkhead_committer_refusals_total", Kind::counter, "Events refused at admission, by reason.");
@@ -814,6 +826,10 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
     w.one("bulkhead_committer_dropped_oldest_total", Kind::counter, "Events dropped by the drop_oldest policy.",
           c.dropped_oldest);
     w.one("bulkhead_committer_largest_batch", Kind::gauge, "Largest group commit, events.", c.largest_batch);
+    w.one("bulkhead_committer_in_flight_events", Kind::gauge, "Events committed and waiting for their WAL sync.",
+          c.in_flight);
+    w.one("bulkhead_committer_ring_waits_total", Kind::counter,
+          "Times the in-flight ring was full and admission waited for the WAL syncer.", c.ring_waits);
     w.family("bulkhead_committer_commit_duration_seconds", Kind::summary, "Time spent in group commits.");
     w.suffixed("_sum", static_cast<double>(c.total_commit_us) / 1e6);
     w.suffixed("_count", c.batches + c.commit_errors);

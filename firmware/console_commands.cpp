@@ -361,7 +361,12 @@ void cmd_store(CommandContext& c) {
   const Config* cfg = v.config;
   o.print("{:<12} {} ({} on disk, {} live)\n", "database", cfg ? std::string_view(cfg->store.path) : "?",
           bytes(s.db_bytes).sv(), bytes(s.live_bytes).sv());
-  o.print("{:<12} last {}, oldest retained {}\n", "seq", s.last_seq, s.oldest_seq);
+  o.print("{:<12} last {}, durable {}, oldest retained {}\n", "seq", s.last_seq, s.durable_seq, s.oldest_seq);
+  if (s.sync_thread) {
+    const double avg = s.syncer.syncs ? static_cast<double>(s.syncer.total_us) / static_cast<double>(s.syncer.syncs) / 1000.0 : 0.0;
+    o.print("{:<12} {} WAL sync(s) by the syncer thread, avg {:.2f} ms, max {:.2f} ms; {} failed, {} event(s) undone\n",
+            "syncs", s.syncer.syncs, avg, static_cast<double>(s.syncer.max_us) / 1000.0, s.syncer.failures, s.undone);
+  }
   o.print("{:<12} {} (cap {}, overflow {})\n", "pending", s.pending, cfg ? cfg->store.max_pending : 0,
           cfg ? kOverflowNames[static_cast<std::size_t>(cfg->store.overflow)] : "?");
   o.print("{:<12} {} event(s) in {} commit(s) since start\n", "appended", s.appended, s.batches);
@@ -371,6 +376,8 @@ void cmd_store(CommandContext& c) {
     o.print("{:<12} largest batch {}, commit avg {:.2f} ms, max {:.2f} ms; refused busy {}, shutting down {}\n",
             "commits", cs.largest_batch, avg, static_cast<double>(cs.max_commit_us) / 1000.0, cs.refused_busy,
             cs.refused_shutting_down);
+    o.print("{:<12} {} event(s) waiting for their sync (most {}), ring full {} time(s)\n", "in flight", cs.in_flight,
+            cs.max_in_flight, cs.ring_waits);
   }
   o.print("{:<12} dropped {}, purged {}, dead-lettered {} batch(es), commit errors {}, read errors {}\n", "counters",
           s.dropped, s.purged, s.dead_lettered, s.commit_errors, s.read_errors);

@@ -12,6 +12,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "hal/notify.hpp"
 #include "hal/watchdog_device.hpp"
 #include "platform/log.hpp"
+#include "platform/store/store.hpp"
 #include "platform/watchdog_checks.hpp"
 
 // AddressSanitizer's shadow memory, redzones and quarantine count in RSS (about 3x, plus a fixed
@@ -150,6 +152,9 @@ struct WatchdogService::Impl {
     while (!stopped && !cancelled()) {
       Clock::time_point now = Clock::now();
       Clock::duration lag = now > due ? now - due : Clock::duration::zero();
+      // Acks also wait for the WAL syncer thread: a sync outstanding that long counts as loop lag
+      // (it is what the loop lag was when SQLite synced inside COMMIT, on this thread).
+      if (view.store) lag = std::max(lag, view.store->sync_stall(now));
       checks->tick(now, lag);
       due = (lag > period ? now : due) + period;
       stall_hook();

@@ -4,14 +4,14 @@
 
 namespace bh::fault {
 
-bool g_armed = false;
+std::atomic<bool> g_armed{false};
 
 namespace {
 struct Rule {
   std::uint64_t first = 0, last = 0;  // 0 = never
 };
 std::array<Rule, kOps> g_rules{};
-std::array<std::uint64_t, kOps> g_calls{}, g_injected{};
+std::array<std::atomic<std::uint64_t>, kOps> g_calls{}, g_injected{};
 constexpr std::array<std::string_view, kOps> kNames{"connect", "read", "write", "fsync", "open", "audit_write", "sqlite_step"};
 
 bool parse_u64(std::string_view s, std::uint64_t& out) {
@@ -24,9 +24,9 @@ std::string_view name(Op op) noexcept { return kNames[static_cast<std::size_t>(o
 
 bool hit_slow(Op op) noexcept {
   const auto i = static_cast<std::size_t>(op);
-  const std::uint64_t n = ++g_calls[i];
+  const std::uint64_t n = g_calls[i].fetch_add(1, std::memory_order_relaxed) + 1;
   if (n < g_rules[i].first || n > g_rules[i].last) return false;
-  ++g_injected[i];
+  g_injected[i].fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -52,24 +52,26 @@ std::string arm(std::string_view spec) {
     rules[k] = r;
   }
   g_rules = rules;
-  g_armed = true;
+  g_armed.store(true, std::memory_order_release);
   return "";
 }
 
 void disarm() noexcept {
-  g_armed = false;
+  g_armed.store(false, std::memory_order_release);
   g_rules = {};
-  g_calls = {};
-  g_injected = {};
+  for (auto& c : g_calls) c.store(0, std::memory_order_relaxed);
+  for (auto& c : g_injected) c.store(0, std::memory_order_relaxed);
 }
 
-bool armed() noexcept { return g_armed; }
+bool armed() noexcept { return g_armed.load(std::memory_order_acquire); }
 namespace {
 bool g_planned = false;
 }
 void set_planned(bool planned) noexcept { g_planned = planned; }
-bool planned() noexcept { return g_planned || g_armed; }
-std::uint64_t calls(Op op) noexcept { return g_calls[static_cast<std::size_t>(op)]; }
-std::uint64_t injected(Op op) noexcept { return g_injected[static_cast<std::size_t>(op)]; }
+bool planned() noexcept { return g_planned || armed(); }
+std::uint64_t calls(Op op) noexcept { return g_calls[static_cast<std::size_t>(op)].load(std::memory_order_relaxed); }
+std::uint64_t injected(Op op) noexcept {
+  return g_injected[static_cast<std::size_t>(op)].load(std::memory_order_relaxed);
+}
 
 }  // namespace bh::fault

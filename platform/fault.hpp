@@ -4,9 +4,11 @@
 // the real call and, when it answers true, behave exactly as if that call had failed (the same
 // error path, counters and logs). Unarmed, hit() is one predictable branch on a global.
 // The application arms it only in BH_TEST_HOOKS builds (env BH_TEST_FAULTS, firmware/main.cpp).
-// Reactor thread only (the checkpointer thread's SQLite calls do not consult it).
+// hit() may be called from any thread (the WAL syncer's fdatasync consults it); arm/disarm are
+// start-up only. The checkpointer thread's SQLite calls do not consult it.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,7 +19,8 @@ enum class Op : std::uint8_t {
   connect,      // outbound TCP connects (sinks): fails as ECONNREFUSED
   read,         // ingest socket reads: fails as ECONNRESET
   write,        // ingest socket writes (acks): fails as ECONNRESET
-  fsync,        // SQLite's syncs through the fault VFS (the store's commits): SQLITE_IOERR_FSYNC
+  fsync,        // the store's syncs: the WAL syncer's fdatasync (EIO) and SQLite's own through the
+                // fault VFS (SQLITE_IOERR_FSYNC)
   open,         // audit log opens (start-up and rotation): EACCES
   audit_write,  // audit log writes: ENOSPC
   sqlite_step,  // the store's statement steps: SQLITE_IOERR
@@ -25,10 +28,10 @@ enum class Op : std::uint8_t {
 inline constexpr std::size_t kOps = 7;
 std::string_view name(Op op) noexcept;
 
-extern bool g_armed;
+extern std::atomic<bool> g_armed;
 bool hit_slow(Op op) noexcept;
 // True if this call of `op` is one the plan fails. Counts the call either way while armed.
-inline bool hit(Op op) noexcept { return g_armed && hit_slow(op); }
+inline bool hit(Op op) noexcept { return g_armed.load(std::memory_order_acquire) && hit_slow(op); }
 
 // Arms the plan `spec` ("op:N" or "op:N-M", comma-separated); "" disarms. Returns "" or the error.
 // Start-up only.

@@ -1,4 +1,4 @@
-// Committer: admission, the posted flush, commit-then-audit-then-ack.
+// Committer: admission, the posted flush, commit, then (once durable) audit and ack.
 #include "platform/ingest/committer.hpp"
 
 #include <asio/post.hpp>
@@ -13,7 +13,18 @@ Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::u
       store_(store),
       audit_(audit),
       max_batch_(max_batch == 0 || max_batch > kCapacity ? kCapacity : max_batch),
-      max_pending_(max_pending) {}
+      max_pending_(max_pending),
+      sync_ev_(io) {
+  if (store_.async_sync()) {
+    std::error_code ec;
+    sync_ev_.assign(store_.sync_event_fd(), ec);  // start-up: registers the fd with the reactor
+    if (ec) log::error("committer: cannot watch the WAL syncer: {}", ec.message());
+  }
+}
+
+Committer::~Committer() {
+  if (sync_ev_.is_open()) (void)sync_ev_.release();  // the store owns and closes the eventfd
+}
 
 errc Committer::submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
                        std::uint32_t tag) noexcept {
@@ -26,8 +37,21 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
     return errc::busy;
   }
   if (n_ == max_batch_) flush();
+  if (tail_ - head_ == kRing) {
+    // Every slot holds an event waiting for its sync: wait for the syncer (the reactor stalls as it
+    // would with SQLite syncing inside COMMIT), bounded; still full after that: refused, counted.
+    ++stats_.ring_waits;
+    flush();
+    drain();
+    if (tail_ - head_ == kRing) {
+      ++stats_.refused_busy;
+      return errc::busy;
+    }
+  }
   events_[n_] = EventIn{source, body, ts_ms};
-  entries_[n_] = Entry{client, tag};
+  at(tail_) = Entry{client, tag};
+  audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
+  ++tail_;
   ++n_;
   post_flush();
   return errc::ok;
@@ -50,32 +74,108 @@ void Committer::post_flush() noexcept {
 
 void Committer::flush() noexcept {
   if (n_ == 0) return;
+  if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
+  const std::uint64_t begin = tail_ - n;
   auto t0 = std::chrono::steady_clock::now();
-  // Persist before acking: nothing below tells a client "ok" until COMMIT has returned.
-  std::error_code ec = store_.append({events_, n}, {seqs_, n});
+  std::error_code ec = btail_ - bhead_ == kMaxBatches ? std::make_error_code(std::errc::timed_out)
+                                                       : store_.append({events_, n}, {seqs_, n});
   auto us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
   stats_.last_commit_us = us;
   stats_.total_commit_us += us;
   if (us > stats_.max_commit_us) stats_.max_commit_us = us;
+  std::uint64_t ticket = 0;
   if (ec) {
-    ++stats_.commit_errors;
     log::error("commit of {} event(s) failed: {}", n, ec.message());
-    for (std::uint32_t i = 0; i < n; ++i) entries_[i].client->on_committed(entries_[i].tag, 0, errc::storage);
-    return;
+  } else {
+    for (std::uint32_t i = 0; i < n; ++i) audit_at(begin + i).seq = seqs_[i];
+    ticket = store_.request_sync();
   }
-  ++stats_.batches;
-  stats_.events += n;
-  if (n > stats_.largest_batch) stats_.largest_batch = n;
-  if (audit_) {
-    for (std::uint32_t i = 0; i < n; ++i)
-      audit_records_[i] = AuditRecord{seqs_[i], events_[i].ts_ms, events_[i].source, events_[i].body.size()};
-    audit_->append({audit_records_, n});  // best effort: failures are counted by the audit log
+  if (btail_ - bhead_ < kMaxBatches) {
+    batches_[btail_++ % kMaxBatches] = Batch{tail_, ticket};
+  } else {
+    // No batch slot even after waiting (the syncer is stuck): answered now, out of ring order.
+    for (std::uint64_t p = begin; p < tail_; ++p) at(p).client->on_committed(at(p).tag, 0, errc::storage);
+    ++stats_.commit_errors;
+    tail_ = begin;
   }
-  for (std::uint32_t i = 0; i < n; ++i) entries_[i].client->on_committed(entries_[i].tag, seqs_[i], errc::ok);
-  // drop_oldest: the outbox may not stay above max_pending; the oldest undelivered events go
-  // (counted, logged at most once a second). What was just acked may itself be among them.
+  const auto in_flight = static_cast<std::uint32_t>(tail_ - head_);
+  stats_.in_flight = in_flight;
+  if (in_flight > stats_.max_in_flight) stats_.max_in_flight = in_flight;
+  // A failed commit is answered as soon as the batches before it are; without the syncer the
+  // COMMIT was the sync: answered now.
+  if (ec || !store_.async_sync()) complete();
+  arm_sync_wait();
+}
+
+void Committer::arm_sync_wait() noexcept {
+  if (sync_waiting_ || bhead_ == btail_ || !sync_ev_.is_open()) return;
+  sync_waiting_ = true;
+  struct Handler {
+    Committer* c;
+    using allocator_type = HandlerAllocator<void>;
+    allocator_type get_allocator() const noexcept { return allocator_type(&c->handlers_); }
+    void operator()(std::error_code ec) const {
+      c->sync_waiting_ = false;
+      if (ec == asio::error::operation_aborted) return;
+      c->complete();
+      c->arm_sync_wait();
+    }
+  };
+  sync_ev_.async_wait(asio::posix::stream_descriptor::wait_read, Handler{this});
+}
+
+void Committer::drain() noexcept {
+  if (!store_.wait_sync(kRingWait)) log::error("committer: the WAL syncer did not answer within {} ms", kRingWait.count());
+  complete();
+}
+
+void Committer::audit_range(std::uint64_t begin, std::uint64_t end) noexcept {
+  // The ring holds the records in order: at most two contiguous pieces (before and after the wrap).
+  while (begin < end) {
+    const std::uint64_t piece = std::min<std::uint64_t>(end - begin, kRing - begin % kRing);
+    audit_->append({&audit_at(begin), static_cast<std::size_t>(piece)});
+    begin += piece;
+  }
+}
+
+void Committer::complete() noexcept {
+  if (completing_) return;  // a client's callback that re-enters admission does not nest this
+  completing_ = true;
+  const Store::SyncProgress sp = store_.collect_sync();
+  bool durable = false;
+  while (bhead_ != btail_) {
+    const Batch& b = batches_[bhead_ % kMaxBatches];
+    errc result;
+    if (b.ticket == 0 || b.ticket <= sp.failed_ticket) {
+      result = errc::storage;
+    } else if (b.ticket <= sp.durable_ticket) {
+      result = errc::ok;
+    } else {
+      break;  // not durable yet; neither is anything after it
+    }
+    const std::uint64_t begin = head_, end = b.end;
+    ++bhead_;
+    const auto n = static_cast<std::uint32_t>(end - begin);
+    if (result == errc::ok) {
+      durable = true;
+      ++stats_.batches;
+      stats_.events += n;
+      if (n > stats_.largest_batch) stats_.largest_batch = n;
+      if (audit_) audit_range(begin, end);  // best effort: failures are counted by the audit log
+    } else {
+      ++stats_.commit_errors;
+    }
+    for (std::uint64_t p = begin; p < end; ++p)
+      at(p).client->on_committed(at(p).tag, result == errc::ok ? audit_at(p).seq : 0, result);
+    head_ = end;
+  }
+  stats_.in_flight = static_cast<std::uint32_t>(tail_ - head_);
+  completing_ = false;
+  if (!durable) return;
+  // drop_oldest: the outbox may not stay above max_pending; the oldest undelivered (durable) events
+  // go (counted, logged at most once a second). What was just acked may itself be among them.
   if (store_.overflow() == StoreOptions::Overflow::drop_oldest && store_.pending() > max_pending_) {
     std::uint64_t dropped = 0;
     if (!store_.drop_oldest(store_.pending() - max_pending_, dropped)) {

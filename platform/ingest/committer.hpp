@@ -1,10 +1,17 @@
 // Committer: group commit. Events admitted during one reactor turn (up to max_batch) are gathered
 // into one batch; a flush posted behind that turn's I/O commits the whole batch in one SQLite
-// transaction (one fsync), appends its audit lines, then tells each submitter its seq — in that
-// order: persist before acking. A batch is never held back waiting for more events.
-// Admission is where the pending cap and shutdown refuse work. Reactor thread only.
+// transaction. Once the batch is durable it appends the batch's audit lines, then tells each
+// submitter its seq — in that order: persist before acking. A batch is never held back waiting
+// for more events.
+// With the store's WAL syncer (Store::async_sync()) a batch is durable when a later fdatasync
+// returns: committed batches wait in a fixed in-flight ring while the reactor gathers and commits
+// the next ones (pipelining: one sync covers every batch committed before it began), and their
+// acks go out, in commit order, when the syncer's eventfd says so. Without it the COMMIT itself was
+// the sync and the batch is acked at once. Admission is where the pending cap and shutdown refuse
+// work. Reactor thread only.
 #pragma once
 #include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -28,9 +35,12 @@ class CommitClient {
 };
 
 struct CommitterStats {
-  std::uint64_t batches = 0;
-  std::uint64_t events = 0;
-  std::uint64_t commit_errors = 0;
+  std::uint64_t batches = 0;        // acked (durable) batches
+  std::uint64_t events = 0;         // acked (durable) events
+  std::uint64_t commit_errors = 0;  // batches answered err storage (commit or sync failed)
+  std::uint64_t ring_waits = 0;     // the in-flight ring was full: the reactor waited for a sync
+  std::uint32_t in_flight = 0;      // events committed, waiting for their sync (now)
+  std::uint32_t max_in_flight = 0;
   std::uint64_t refused_busy = 0;
   std::uint64_t refused_shutting_down = 0;
   std::uint64_t dropped_oldest = 0;
@@ -43,36 +53,56 @@ struct CommitterStats {
 class Committer {
  public:
   static constexpr std::uint32_t kCapacity = 4096;  // compiled batch capacity (store.max_batch <= this)
+  static constexpr std::uint32_t kRing = 2 * kCapacity;  // events admitted and not yet acked
+  static constexpr std::uint32_t kMaxBatches = 256;      // batches committed and not yet acked
+  // How long a full ring waits for the syncer before admission answers busy.
+  static constexpr std::chrono::milliseconds kRingWait{10'000};
 
   // audit may be nullptr (audit log disabled). max_pending caps committed-but-undelivered events
   // (store.pending()); what happens at the cap is the store's overflow policy.
   Committer(asio::io_context& io, Store& store, AuditLog* audit, std::uint32_t max_batch,
             std::uint64_t max_pending) noexcept;
+  ~Committer();
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
   // Admits one event into the current batch. The views must stay valid until the client is told
   // the outcome. Errors: errc::shutting_down after stop_admitting(); errc::busy when the store is
-  // at max_pending under the reject policy. Nothing is stored then and the client is not called.
+  // at max_pending under the reject policy, or when the in-flight ring stayed full for kRingWait.
+  // Nothing is stored then and the client is not called.
   errc submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
               std::uint32_t tag) noexcept;
   // Commits the current batch now (normally posted once per turn; also called when it fills).
   void flush() noexcept;
   void stop_admitting() noexcept { admitting_ = false; }
   bool admitting() const noexcept { return admitting_; }
-  // Nothing waiting to be committed.
-  bool idle() const noexcept { return n_ == 0; }
+  // Nothing waiting to be committed or acked.
+  bool idle() const noexcept { return tail_ == head_; }
   std::uint32_t batch_size() const noexcept { return n_; }
   const CommitterStats& stats() const noexcept { return stats_; }
-  // Called after every successful commit (the delivery side wakes its sinks). ctx is passed back.
+  // Called whenever batches became durable (the delivery side wakes its sinks). ctx is passed back.
   void on_commit(void (*fn)(void*), void* ctx) noexcept { commit_fn_ = fn, commit_ctx_ = ctx; }
 
  private:
+  // One admitted event until its ack: who to tell (its audit line, seq filled at commit, sits at the
+  // same ring position in records_, so that a run of them is one AuditLog::append).
   struct Entry {
     CommitClient* client;
     std::uint32_t tag;
   };
+  struct Batch {
+    std::uint64_t end;     // ring position after its last entry (it starts where the one before ended)
+    std::uint64_t ticket;  // Store::request_sync() ticket; 0: the commit itself failed
+  };
+  Entry& at(std::uint64_t pos) noexcept { return ring_[pos % kRing]; }
+  AuditRecord& audit_at(std::uint64_t pos) noexcept { return records_[pos % kRing]; }
   void post_flush() noexcept;
+  // Acks (or fails) every batch at the front of the ring whose sync has an outcome.
+  void complete() noexcept;
+  // Blocks until the syncer answered everything requested (at most kRingWait), then completes.
+  void drain() noexcept;
+  void arm_sync_wait() noexcept;
+  void audit_range(std::uint64_t begin, std::uint64_t end) noexcept;
 
   asio::io_context& io_;
   Store& store_;
@@ -81,16 +111,22 @@ class Committer {
   std::uint64_t max_pending_;
   bool admitting_ = true;
   bool flush_posted_ = false;
-  std::uint32_t n_ = 0;
+  bool sync_waiting_ = false;
+  bool completing_ = false;
+  std::uint32_t n_ = 0;  // events gathered for the next commit: ring [tail_ - n_, tail_)
+  std::uint64_t head_ = 0, tail_ = 0;     // ring positions: oldest un-acked entry, next free one
+  std::uint64_t bhead_ = 0, btail_ = 0;   // batches_ positions
   void (*commit_fn_)(void*) = nullptr;
   void* commit_ctx_ = nullptr;
   std::chrono::steady_clock::time_point last_drop_log_{};
   CommitterStats stats_;
   HandlerArena handlers_;
+  asio::posix::stream_descriptor sync_ev_;  // the store's syncer eventfd (not ours: released, never closed)
   EventIn events_[kCapacity];
   std::uint64_t seqs_[kCapacity];
-  Entry entries_[kCapacity];
-  AuditRecord audit_records_[kCapacity];
+  Batch batches_[kMaxBatches];
+  Entry ring_[kRing];
+  AuditRecord records_[kRing];
 };
 
 }  // namespace bh

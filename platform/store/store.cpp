@@ -108,7 +108,7 @@ std::string_view dead_status_name(DeadStatus s) noexcept {
 }
 
 void Store::Stmts::finalize_all() noexcept {
-  for (sql::Stmt* s : {&insert, &set_next_seq, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
+  for (sql::Stmt* s : {&insert, &set_next_seq, &undo, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
                        &list_dead, &mark_dead, &mark_dead_seq, &next_replay, &finish_replay, &purge_dead, &first_young,
                        &delete_prefix, &delete_islands, &set_purged, &page_count, &freelist_count}) {
     s->finalize();
@@ -135,6 +135,16 @@ std::error_code Store::open(const StoreOptions& opts) {
     co.restart_pages = opts_.wal_restart_pages;
     if (auto e = checkpointer_.start(db_.get(), co))
       bh::log::warn("store: checkpointer thread not started ({}); SQLite checkpoints inside commits", e.message());
+  }
+  if (opts_.sync_full && opts_.sync_thread) {
+    // The syncer makes commits durable; SQLite's COMMIT then only writes (synchronous=NORMAL keeps
+    // the WAL synced before checkpoints and the database after them).
+    if (auto e = syncer_.start(opts_.path + "-wal")) {
+      bh::log::warn("store: WAL syncer not started ({}); SQLite syncs inside each commit", e.message());
+    } else if (auto e2 = db_.exec("PRAGMA synchronous=NORMAL")) {
+      syncer_.stop();
+      bh::log::warn("store: WAL syncer not used ({}); SQLite syncs inside each commit", e2.message());
+    }
   }
   return ec;
 }
@@ -192,7 +202,9 @@ std::error_code Store::prepare_all() {
   const Entry entries[] = {
       {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body) VALUES(?1, ?2, ?3, ?4)"},
       {&st_.set_next_seq, "UPDATE meta SET next_seq = ?1 WHERE id = 1"},
-      {&st_.read_batch, "SELECT seq, ts_ms, source, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
+      {&st_.undo, "DELETE FROM events WHERE seq > ?1"},
+      {&st_.read_batch,
+       "SELECT seq, ts_ms, source, body FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
       {&st_.read_range, "SELECT seq, ts_ms, source, body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
       {&st_.set_cursor, "UPDATE sinks SET cursor = ?2 WHERE id = ?1"},
       {&st_.raise_cursors, "UPDATE sinks SET cursor = ?1 WHERE cursor < ?1"},
@@ -254,16 +266,20 @@ std::error_code Store::load_state() {
   recompute_min();
   counters_ = {};
   islands_dirty_ = true;
+  durable_seq_ = last_seq();  // what an earlier process committed (the syncer's start syncs it first)
   return {};
 }
 
 void Store::close() noexcept {
+  syncer_.stop();
   checkpointer_.stop();
   st_.finalize_all();
   db_.close();
   sinks_ = {};
   sink_count_ = 0;
   min_cursor_ = 0;
+  ticket_ = durable_ticket_ = failed_ticket_ = 0;
+  undo_pending_ = false;
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -308,6 +324,9 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
   if (!is_open()) return err(StoreErrc::not_open);
   const std::size_t n = events.size();
   if (n == 0 || n > opts_.max_batch || seqs_out.size() < n) return err(StoreErrc::invalid_argument);
+  if (undo_pending_) {
+    if (auto ec = undo_unsynced()) return ec;
+  }
 
   sql::TxnGuard txn(db_);
   if (auto ec = fault(FaultPoint::begin) ? sql::make_error(SQLITE_IOERR) : txn.begin()) return write_error(ec, "append begin");
@@ -336,9 +355,77 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
   }
   for (std::size_t i = 0; i < n; ++i) seqs_out[i] = next_seq_ + i;
   next_seq_ = seq;
+  if (!syncer_.running()) durable_seq_ = last_seq();
   counters_.appended += n;
   ++counters_.batches;
   return {};
+}
+
+// ---- durability --------------------------------------------------------------------------------
+
+std::uint64_t Store::request_sync() noexcept {
+  ++ticket_;
+  if (syncer_.running()) {
+    syncer_.request(ticket_, last_seq());
+  } else {
+    durable_ticket_ = ticket_;
+  }
+  return ticket_;
+}
+
+Store::SyncProgress Store::collect_sync() noexcept {
+  if (syncer_.running()) {
+    const WalSyncer::Outcome o = syncer_.take();
+    // A success after the last failure's undo: its seq is durable (the undo rewound next_seq, so
+    // a stale success could name seqs that now belong to newer, unsynced commits: ignored).
+    if (o.synced_ticket > failed_ticket_ && o.synced_ticket > durable_ticket_) {
+      durable_ticket_ = o.synced_ticket;
+      durable_seq_ = std::max(durable_seq_, o.synced_seq);
+    }
+    if (o.failed_ticket > failed_ticket_) {
+      failed_ticket_ = ticket_;  // every commit not known durable is refused
+      ++counters_.sync_failures;
+      undo_pending_ = true;
+      const std::uint64_t n = last_seq() - durable_seq_;
+      if (auto ec = undo_unsynced()) {
+        bh::log::error("store: WAL sync failed; undoing {} un-acked event(s) failed too ({}): appends fail until it works",
+                       n, ec.message());
+      } else {
+        bh::log::error("store: WAL sync failed: {} un-acked event(s) answered err storage and removed", n);
+      }
+    }
+  }
+  return {durable_ticket_, failed_ticket_};
+}
+
+// Deletes the events above durable_seq_ and rewinds next_seq to just after it, in one transaction.
+std::error_code Store::undo_unsynced() noexcept {
+  sql::TxnGuard txn(db_);
+  if (auto ec = txn.begin()) return write_error(ec, "undo begin");
+  {
+    sql::Stmt& d = st_.undo;
+    sql::StmtScope scope(d);
+    d.bind(1, i64(durable_seq_));
+    int rc = step_fault(d, FaultPoint::none);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo delete");
+  }
+  {
+    sql::Stmt& m = st_.set_next_seq;
+    sql::StmtScope scope(m);
+    m.bind(1, i64(durable_seq_ + 1));
+    int rc = step_fault(m, FaultPoint::none);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo next_seq");
+  }
+  if (auto ec = txn.commit()) return write_error(ec, "undo commit");
+  counters_.undone += last_seq() - durable_seq_;
+  next_seq_ = durable_seq_ + 1;
+  undo_pending_ = false;
+  recompute_min();
+  return {};
+}
+
+bool Store::wait_sync(std::chrono::milliseconds limit) noexcept {
+  return !syncer_.running() || syncer_.wait(limit);
 }
 
 // ---- sinks and delivery ----------------------------------------------------------------------
@@ -416,11 +503,12 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   if (!is_open()) return err(StoreErrc::not_open);
   const Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
-  if (max_events == 0 || k->cursor >= last_seq()) return {};
+  if (max_events == 0 || k->cursor >= durable_seq_) return {};
   sql::Stmt& s = st_.read_batch;
   sql::StmtScope scope(s);
   s.bind(1, i64(k->cursor));
   s.bind(2, static_cast<std::int64_t>(max_events));
+  s.bind(3, i64(durable_seq_));
   std::uint64_t bytes = 0;
   int rc;
   while ((rc = step_fault(s, FaultPoint::read)) == SQLITE_ROW) {
@@ -443,7 +531,7 @@ std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
   Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
   if (seq == k->cursor) return {};
-  if (seq < k->cursor || seq > last_seq()) return err(StoreErrc::bad_cursor);
+  if (seq < k->cursor || seq > durable_seq_) return err(StoreErrc::bad_cursor);
   sql::Stmt& s = st_.set_cursor;
   sql::StmtScope scope(s);
   s.bind(1, k->db_id);
@@ -459,7 +547,7 @@ std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noex
   dropped = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   if (sink_count_ == 0 || n == 0) return {};
-  const std::uint64_t target = std::min(last_seq(), min_cursor_ + std::min(n, last_seq()));
+  const std::uint64_t target = std::min(durable_seq_, min_cursor_ + std::min(n, durable_seq_));
   if (target <= min_cursor_) return {};
   sql::Stmt& s = st_.raise_cursors;
   sql::StmtScope scope(s);
@@ -482,7 +570,7 @@ std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t 
   if (!is_open()) return err(StoreErrc::not_open);
   Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
-  if (first == 0 || first > last || last > last_seq()) return err(StoreErrc::invalid_argument);
+  if (first == 0 || first > last || last > durable_seq_) return err(StoreErrc::invalid_argument);
   sql::TxnGuard txn(db_);
   if (auto ec = txn.begin()) return write_error(ec, "dead_letter begin");
   {
@@ -654,7 +742,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   // Only what every sink has seen may go; with no sink, everything may.
-  std::uint64_t bound = sink_count_ ? min_cursor_ : last_seq();
+  std::uint64_t bound = sink_count_ ? min_cursor_ : durable_seq_;
   bound = std::min(bound, oldest_ + kRetentionChunk - 1);
 
   std::uint64_t upto = oldest_ - 1;  // delete [oldest_, upto]
@@ -742,6 +830,9 @@ StoreStats Store::stats() noexcept {
   s.in_transaction = in_transaction();
   s.checkpoint_thread = checkpointer_.running();
   s.checkpointer = checkpointer_.stats();
+  s.sync_thread = syncer_.running();
+  s.syncer = syncer_.stats();
+  s.durable_seq = durable_seq_;
   if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);
   s.sink_count = 0;
   for (const Sink& k : sinks_) {

@@ -5,6 +5,7 @@
 // memory, and it knows nothing of HTTP or JSON: bodies are opaque bytes.
 #pragma once
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 #include "platform/function_ref.hpp"
 #include "platform/store/checkpointer.hpp"
 #include "platform/store/sqlite.hpp"
+#include "platform/store/wal_syncer.hpp"
 
 namespace bh {
 
@@ -35,6 +37,11 @@ struct StoreOptions {
   // warning and keeps SQLite's auto-checkpoint.
   bool checkpoint_thread = false;
   std::uint32_t wal_restart_pages = 16384;  // the WAL is rewound once it is this long (see checkpointer)
+  // With sync_full: the WAL is fdatasync()ed by a thread of its own after commits
+  // (platform/store/wal_syncer.hpp), not inside each COMMIT on the caller's thread; events become
+  // durable (durable_seq(), collect_sync()) when that sync returns. If the thread cannot start, the
+  // store logs a warning and SQLite syncs inside COMMIT (synchronous=FULL).
+  bool sync_thread = false;
 };
 
 struct EventIn {
@@ -111,6 +118,11 @@ struct StoreStats {
   bool in_transaction = false;
   bool checkpoint_thread = false;   // the checkpointer thread runs (else SQLite's auto-checkpoint)
   CheckpointerStats checkpointer{};
+  bool sync_thread = false;         // the WAL syncer runs (else SQLite syncs inside COMMIT)
+  WalSyncerStats syncer{};
+  std::uint64_t durable_seq = 0;    // highest seq known durable (what sinks may read)
+  std::uint64_t sync_failures = 0;  // WAL syncs that failed (their commits were undone)
+  std::uint64_t undone = 0;         // events removed because their sync failed
   std::uint32_t sink_count = 0;
   std::array<SinkStats, kStoreMaxSinks> sinks{};
 };
@@ -132,7 +144,8 @@ class Store {
   // StoreErrc::health_check / schema / too_many_sinks. On error nothing stays open (no handle, no fd).
   // Notes: start-up only (allocates); the heap limit is process-wide.
   std::error_code open(const StoreOptions& opts);
-  // Finalizes every statement and closes the handle. Idempotent; the destructor calls it.
+  // Finalizes every statement and closes the handle (the syncer finishes its last sync first).
+  // Idempotent; the destructor calls it.
   void close() noexcept;
   bool is_open() const noexcept { return db_.is_open(); }
 
@@ -142,7 +155,38 @@ class Store {
   // (SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR_*): then nothing is stored, next-seq is unchanged, no
   // transaction is left open and the next append works once the cause is gone.
   // Notes: no heap allocation; the caller answers `err storage` on error. Does not check at_cap().
+  // With the WAL syncer (async_sync()) the batch is committed but not yet durable: the caller acks
+  // it only once collect_sync() reports the ticket request_sync() gave it.
   std::error_code append(std::span<const EventIn> events, std::span<std::uint64_t> seqs_out) noexcept;
+
+  // ---- durability: the WAL syncer (StoreOptions::sync_thread) ----
+  // Commits are made durable by the syncer thread (else each COMMIT was durable when it returned).
+  bool async_sync() const noexcept { return syncer_.running(); }
+  // Highest seq known durable: sinks read no further. == last_seq() unless async_sync().
+  std::uint64_t durable_seq() const noexcept { return durable_seq_; }
+  // Asks for every commit so far to be made durable; returns that request's ticket (tickets only
+  // grow). Without the syncer the ticket is durable at once.
+  std::uint64_t request_sync() noexcept;
+  struct SyncProgress {
+    std::uint64_t durable_ticket = 0;  // every ticket <= this is durable...
+    std::uint64_t failed_ticket = 0;   // ...unless <= this: its commit was undone (answer err storage)
+  };
+  // Takes the syncer's outcomes (never blocks). A failed sync undoes every commit not known durable
+  // (their rows are deleted; next_seq goes back, so no seq anyone saw is ever reused) and fails
+  // every ticket issued so far. If the undo itself fails, append() retries it first and fails
+  // until it succeeds: nothing un-acked ever becomes readable.
+  SyncProgress collect_sync() noexcept;
+  // Readable when the syncer has outcomes (-1 without it). Owned by the store.
+  int sync_event_fd() const noexcept { return syncer_.event_fd(); }
+  // Waits until every requested sync has an outcome, at most `limit` (true at once without the
+  // syncer). Blocks the caller: for a full in-flight ring and tests only.
+  bool wait_sync(std::chrono::milliseconds limit) noexcept;
+  // How long the oldest unanswered sync request has waited (zero without the syncer or when idle).
+  // The watchdog counts it as loop lag: a hung fsync stalls acks as it stalled the reactor when
+  // SQLite synced inside COMMIT.
+  std::chrono::steady_clock::duration sync_stall(std::chrono::steady_clock::time_point now) const noexcept {
+    return syncer_.running() ? syncer_.stall(now) : std::chrono::steady_clock::duration{};
+  }
 
   // Committed events not yet delivered to every sink (0 when no sink is registered). O(1).
   std::uint64_t pending() const noexcept { return sink_count_ ? last_seq() - min_cursor_ : 0; }
@@ -173,7 +217,7 @@ class Store {
   // Last seq delivered to `sink` (0 for an unknown handle).
   std::uint64_t cursor(int sink) const noexcept;
 
-  // Reads up to max_events events with seq > cursor(sink) in seq order, stopping before the
+  // Reads up to max_events events with cursor(sink) < seq <= durable_seq() in seq order, stopping before the
   // body bytes would exceed max_bytes (at least one event is read if any is pending), and calls
   // visit for each; count = events visited. Does not move the cursor.
   // Errors: StoreErrc::unknown_sink, SQLite codes (count = events visited before the error).
@@ -181,7 +225,7 @@ class Store {
   std::error_code read_batch(int sink, std::uint32_t max_events, std::uint64_t max_bytes,
                              FunctionRef<void(const EventOut&)> visit, std::uint32_t& count) noexcept;
   // Persists the cursor of `sink` at `seq` (everything <= seq delivered). One autocommit UPDATE.
-  // Errors: StoreErrc::unknown_sink, StoreErrc::bad_cursor (seq < cursor or > last_seq), SQLite
+  // Errors: StoreErrc::unknown_sink, StoreErrc::bad_cursor (seq < cursor or > durable_seq), SQLite
   // codes (cursor unchanged). Notes: seq == cursor is a no-op success; no heap.
   std::error_code advance_cursor(int sink, std::uint64_t seq) noexcept;
 
@@ -237,6 +281,7 @@ class Store {
   // Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT) and finalized at close.
   struct Stmts {
     sql::Stmt insert, set_next_seq, read_batch, read_range, set_cursor, raise_cursors;
+    sql::Stmt undo;
     sql::Stmt ins_dead, list_dead, mark_dead, mark_dead_seq, next_replay, finish_replay, purge_dead;
     sql::Stmt first_young, delete_prefix, delete_islands, set_purged, page_count, freelist_count;
     void finalize_all() noexcept;
@@ -253,10 +298,15 @@ class Store {
   std::error_code live_bytes(std::uint64_t& db_bytes, std::uint64_t& live) noexcept;
   std::error_code write_error(std::error_code ec, const char* what) noexcept;
   void fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept;
+  std::error_code undo_unsynced() noexcept;
 
   StoreOptions opts_;
   sql::Db db_;
   WalCheckpointer checkpointer_;  // stopped before db_ closes
+  WalSyncer syncer_;              // stopped before db_ closes
+  std::uint64_t durable_seq_ = 0;
+  std::uint64_t ticket_ = 0, durable_ticket_ = 0, failed_ticket_ = 0;
+  bool undo_pending_ = false;     // a failed sync's undo has not succeeded yet
   Stmts st_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t oldest_ = 1;  // first seq of the contiguous retained tail (purged_upto + 1)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end pipeline benchmark (issue 3): builds the Release `bulkhead` and `pipeline_bench`, then
 # runs the full cycle (raw SQLite baseline, phase 1 at max rate, phase 2 at half the end-to-end
-# rate) RUNS times on a fresh process and database each, and prints a table of medians plus one
+# rate, phase 3 at 50 000 ev/s) RUNS times on a fresh process and database each, and prints a table of medians plus one
 # JSON line (`{"bench":"pipeline",...}`) for the README.
 #
 #   tests/bench/run_pipeline_bench.sh [pipeline_bench options...]     e.g. --seconds 20 --runs 3

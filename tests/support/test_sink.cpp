@@ -62,6 +62,7 @@ void TestSink::accept_loop() {
 }
 
 void TestSink::serve(int fd) {
+  bool counted = true;
   int c = ++conc_;
   int m = max_conc_.load();
   while (c > m && !max_conc_.compare_exchange_weak(m, c)) {
@@ -124,12 +125,15 @@ void TestSink::serve(int fd) {
       }
       std::string resp = "HTTP/1.1 " + std::to_string(a.status) + " X\r\nContent-Length: 2\r\n" +
                          (a.keep_alive ? "" : "Connection: close\r\n") + "\r\nok";
+      // A closing answer ends the connection for the client as soon as it is read: it may connect
+      // again before this thread gets to `out`, so it stops counting as concurrent first.
+      if (!a.keep_alive) counted = false, --conc_;
       ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL);
       if (!a.keep_alive) goto out;
     }
   }
 out:
-  --conc_;
+  if (counted) --conc_;
   {
     std::lock_guard<std::mutex> l(mu_);
     conn_fds_.erase(std::remove(conn_fds_.begin(), conn_fds_.end(), fd), conn_fds_.end());

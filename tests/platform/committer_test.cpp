@@ -1,0 +1,278 @@
+// The WAL syncer and the committer's in-flight ring: with [store] sync_thread the COMMIT only
+// writes, a thread fdatasync()s the WAL, and nothing is acked, audited or readable by a sink
+// before that sync returned; a failed sync undoes every un-acked commit (its seqs were never seen,
+// so they are reused) and answers err storage; a full ring stalls admission on the syncer instead
+// of growing; acks keep commit order.
+#include "platform/ingest/committer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "platform/fault.hpp"
+#include "platform/store/audit_log.hpp"
+#include "platform/store/store.hpp"
+#include "tests/support/census.hpp"
+
+namespace bh {
+namespace {
+
+using namespace std::chrono_literals;
+
+StoreOptions synced_opts(const test::TempDir& dir) {
+  StoreOptions o;
+  o.path = dir.file("store.db");
+  o.sync_full = true;
+  o.sync_thread = true;
+  o.max_batch = Committer::kCapacity;
+  o.busy_timeout_ms = 200;
+  return o;
+}
+
+std::uint64_t append(Store& s, std::size_t n) {
+  std::vector<EventIn> ev(n, EventIn{"src", "{\"k\":1}", 1000});
+  std::vector<std::uint64_t> seqs(n);
+  auto ec = s.append(ev, seqs);
+  EXPECT_FALSE(ec) << ec.message();
+  return ec ? 0 : seqs[0];
+}
+
+std::uint32_t readable(Store& s, int sink) {
+  std::uint32_t count = 0;
+  EXPECT_FALSE(s.read_batch(sink, 1000, 1 << 20, [](const EventOut&) {}, count));
+  return count;
+}
+
+struct FaultPlan {
+  explicit FaultPlan(const char* spec) { EXPECT_EQ(fault::arm(spec), ""); }
+  ~FaultPlan() { fault::disarm(); }
+};
+
+TEST(WalSyncer, NothingIsReadableBeforeItsSyncReturned) {
+  test::CensusGuard census;  // the syncer's WAL fd and eventfd are closed with the store
+  test::TempDir dir;
+  Store s;
+  ASSERT_FALSE(s.open(synced_opts(dir)));
+  ASSERT_TRUE(s.async_sync());
+  int k = -1;
+  ASSERT_FALSE(s.register_sink("k", k));
+  EXPECT_EQ(append(s, 3), 1u);
+  // Committed, not yet durable: counted as pending, not readable, the cursor cannot pass it.
+  EXPECT_EQ(s.last_seq(), 3u);
+  EXPECT_EQ(s.durable_seq(), 0u);
+  EXPECT_EQ(s.pending(), 3u);
+  EXPECT_EQ(readable(s, k), 0u);
+  EXPECT_EQ(s.advance_cursor(k, 1), make_error_code(StoreErrc::bad_cursor));
+  const std::uint64_t t = s.request_sync();
+  ASSERT_TRUE(s.wait_sync(10s));
+  const Store::SyncProgress p = s.collect_sync();
+  EXPECT_EQ(p.durable_ticket, t);
+  EXPECT_EQ(p.failed_ticket, 0u);
+  EXPECT_EQ(s.durable_seq(), 3u);
+  EXPECT_EQ(readable(s, k), 3u);
+  const StoreStats st = s.stats();
+  EXPECT_TRUE(st.sync_thread);
+  EXPECT_EQ(st.syncer.syncs, 1u);
+  EXPECT_EQ(st.syncer.failures, 0u);
+  EXPECT_FALSE(s.in_transaction());
+}
+
+TEST(WalSyncer, AFailedSyncUndoesEveryUnackedCommit) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  ASSERT_FALSE(s.open(synced_opts(dir)));
+  int k = -1;
+  ASSERT_FALSE(s.register_sink("k", k));
+  EXPECT_EQ(append(s, 2), 1u);
+  const std::uint64_t t1 = s.request_sync();
+  ASSERT_TRUE(s.wait_sync(10s));
+  ASSERT_EQ(s.collect_sync().durable_ticket, t1);
+  {
+    FaultPlan plan("fsync:1");  // the next fdatasync fails
+    EXPECT_EQ(append(s, 2), 3u);
+    const std::uint64_t t2 = s.request_sync();
+    EXPECT_EQ(append(s, 1), 5u);  // committed while (or after) the failing sync runs
+    const std::uint64_t t3 = s.request_sync();
+    ASSERT_TRUE(s.wait_sync(10s));
+    const Store::SyncProgress p = s.collect_sync();
+    // Whatever the thread coalesced, every ticket not known durable has failed.
+    EXPECT_EQ(p.durable_ticket, t1);
+    EXPECT_GE(p.failed_ticket, t3);
+    EXPECT_GT(t3, t2);
+    EXPECT_EQ(fault::injected(fault::Op::fsync), 1u);
+  }
+  // The undone events are gone and their seqs were never seen by anyone: they are given again.
+  EXPECT_EQ(s.last_seq(), 2u);
+  EXPECT_EQ(s.durable_seq(), 2u);
+  EXPECT_FALSE(s.in_transaction());
+  const StoreStats st = s.stats();
+  EXPECT_EQ(st.sync_failures, 1u);
+  EXPECT_EQ(st.undone, 3u);
+  EXPECT_EQ(append(s, 1), 3u);
+  const std::uint64_t t4 = s.request_sync();
+  ASSERT_TRUE(s.wait_sync(10s));
+  const Store::SyncProgress p = s.collect_sync();
+  EXPECT_EQ(p.durable_ticket, t4);
+  EXPECT_EQ(s.durable_seq(), 3u);
+  std::vector<std::uint64_t> seen;
+  std::uint32_t count = 0;
+  ASSERT_FALSE(s.read_batch(k, 100, 1 << 20, [&](const EventOut& e) { seen.push_back(e.seq); }, count));
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{1, 2, 3}));
+  s.close();
+  // And after a restart: seq 3 is the re-given one, next_seq continues after it.
+  Store again;
+  ASSERT_FALSE(again.open(synced_opts(dir)));
+  EXPECT_EQ(again.last_seq(), 3u);
+  EXPECT_EQ(again.durable_seq(), 3u);
+}
+
+struct Result {
+  std::uint32_t tag;
+  std::uint64_t seq;
+  errc code;
+};
+
+class Recorder final : public CommitClient {
+ public:
+  void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override {
+    got.push_back(Result{tag, seq, result});
+  }
+  std::vector<Result> got;
+};
+
+// Runs the reactor until the recorder has n results (or 10 s passed).
+void run_until(asio::io_context& io, const Recorder& r, std::size_t n) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (r.got.size() < n && std::chrono::steady_clock::now() < until) {
+    io.restart();
+    io.run_one_for(50ms);
+  }
+}
+
+std::size_t lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::size_t n = 0;
+  for (std::string l; std::getline(f, l);) ++n;
+  return n;
+}
+
+// A store with the syncer, an audit log, a reactor and a recording client, in a scratch directory.
+struct Rig {
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  AuditLog audit;
+  asio::io_context io;
+  Recorder r;
+  Rig() {
+    EXPECT_FALSE(s.open(synced_opts(dir)));
+    EXPECT_TRUE(s.async_sync());
+    EXPECT_FALSE(audit.open(AuditOptions{dir.file("audit.log"), 1 << 20, 2}));
+  }
+  ~Rig() { audit.close(); }
+  std::size_t audit_lines() const { return lines_of(dir.file("audit.log")); }
+};
+
+TEST(Committer, AcksAndAuditsOnlyAfterTheSyncInCommitOrder) {
+  Rig g;
+  Store& s = g.s;
+  Recorder& r = g.r;
+  {
+    Committer c(g.io, s, &g.audit, 4, 1000);
+    for (std::uint32_t i = 0; i < 10; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+    c.flush();  // batches of 4: two were committed as the batch filled, this is the third
+    EXPECT_EQ(s.last_seq(), 10u);
+    EXPECT_TRUE(r.got.empty()) << "acked before the sync";
+    EXPECT_EQ(g.audit_lines(), 0u) << "audited before the sync";
+    EXPECT_FALSE(c.idle());
+    EXPECT_EQ(c.stats().in_flight, 10u);
+    run_until(g.io, r, 10);
+    ASSERT_EQ(r.got.size(), 10u);
+    for (std::uint32_t i = 0; i < 10; ++i) {
+      EXPECT_EQ(r.got[i].tag, i);
+      EXPECT_EQ(r.got[i].seq, i + 1);
+      EXPECT_EQ(r.got[i].code, errc::ok);
+    }
+    EXPECT_TRUE(c.idle());
+    EXPECT_EQ(c.stats().events, 10u);
+    EXPECT_EQ(c.stats().in_flight, 0u);
+    EXPECT_EQ(s.durable_seq(), 10u);
+    EXPECT_EQ(g.audit_lines(), 10u);
+  }
+}
+
+TEST(Committer, AFullRingWaitsForTheSyncerAndLosesNothing) {
+  Rig g;
+  Recorder& r = g.r;
+  const std::uint32_t n = Committer::kRing + 100;
+  {
+    Committer c(g.io, g.s, nullptr, Committer::kCapacity, 1'000'000);
+    // The reactor never runs meanwhile: only the ring's own wait for the syncer can free slots.
+    for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok) << i;
+    EXPECT_GE(c.stats().ring_waits, 1u);
+    EXPECT_GE(r.got.size(), std::size_t{Committer::kCapacity}) << "the wait acked the oldest batches";
+    c.flush();
+    run_until(g.io, r, n);
+    ASSERT_EQ(r.got.size(), n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      ASSERT_EQ(r.got[i].tag, i);
+      ASSERT_EQ(r.got[i].seq, i + 1);
+      ASSERT_EQ(r.got[i].code, errc::ok);
+    }
+    EXPECT_LE(c.stats().max_in_flight, Committer::kRing);
+    EXPECT_TRUE(c.idle());
+  }
+}
+
+TEST(Committer, ASyncFailureAnswersStorageAndTheNextBatchIsAcked) {
+  Rig g;
+  Store& s = g.s;
+  Recorder& r = g.r;
+  {
+    Committer c(g.io, s, &g.audit, 100, 1000);
+    {
+      FaultPlan plan("fsync:1");
+      for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+      c.flush();
+      run_until(g.io, r, 3);
+    }
+    ASSERT_EQ(r.got.size(), 3u);
+    for (const Result& x : r.got) EXPECT_EQ(x.code, errc::storage);
+    EXPECT_EQ(c.stats().commit_errors, 1u);
+    EXPECT_EQ(s.last_seq(), 0u) << "the un-acked commit was undone";
+    ASSERT_EQ(c.submit("src", "{\"k\":2}", 1, &r, 7), errc::ok);
+    c.flush();
+    run_until(g.io, r, 4);
+    ASSERT_EQ(r.got.size(), 4u);
+    EXPECT_EQ(r.got[3].tag, 7u);
+    EXPECT_EQ(r.got[3].seq, 1u);
+    EXPECT_EQ(r.got[3].code, errc::ok);
+    EXPECT_TRUE(c.idle());
+  }
+  EXPECT_EQ(g.audit_lines(), 1u) << "only the acked event has an audit line";
+}
+
+TEST(Committer, WithoutTheSyncerACommitIsAckedAtOnce) {
+  test::TempDir dir;
+  Store s;
+  StoreOptions o = synced_opts(dir);
+  o.sync_thread = false;
+  ASSERT_FALSE(s.open(o));
+  EXPECT_FALSE(s.async_sync());
+  asio::io_context io;
+  Recorder r;
+  Committer c(io, s, nullptr, 100, 1000);
+  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+  c.flush();
+  ASSERT_EQ(r.got.size(), 3u);
+  EXPECT_EQ(r.got[2].seq, 3u);
+  EXPECT_EQ(s.durable_seq(), 3u);
+  EXPECT_TRUE(c.idle());
+}
+
+}  // namespace
+}  // namespace bh
