@@ -653,6 +653,7 @@ constexpr SinkMetric kSinkMetrics[] = {
     {"bulkhead_sink_io_errors_total", Kind::counter, "Resets and EOFs in the middle of an exchange.", [](const Sink& s) -> std::uint64_t { return s.stats().io_errors; }},
     {"bulkhead_sink_protocol_errors_total", Kind::counter, "Unparseable or oversized responses.", [](const Sink& s) -> std::uint64_t { return s.stats().protocol_errors; }},
     {"bulkhead_sink_http_retryable_total", Kind::counter, "Responses 408, 429 or 5xx.", [](const Sink& s) -> std::uint64_t { return s.stats().http_retryable; }},
+    {"bulkhead_sink_stale_connections_total", Kind::counter, "Idle kept-alive connections found closed or sent to when reused: replaced by a new one.", [](const Sink& s) -> std::uint64_t { return s.stats().stale_closes; }},
     {"bulkhead_sink_breaker_rejections_total", Kind::counter, "Attempts not made because the breaker was open.", [](const Sink& s) -> std::uint64_t { return s.stats().breaker_rejections; }},
     {"bulkhead_sink_store_errors_total", Kind::counter, "Store reads or cursor updates that failed.", [](const Sink& s) -> std::uint64_t { return s.stats().store_errors; }},
     {"bulkhead_sink_last_http_status", Kind::gauge, "Status of the last response (0 = none yet).", [](const Sink& s) -> std::uint64_t { return static_cast<std::uint64_t>(s.stats().last_status < 0 ? 0 : s.stats().last_status); }},

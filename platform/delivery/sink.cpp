@@ -4,6 +4,8 @@
 #include <asio/connect.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
+#include <mbedtls/ssl.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,6 +21,19 @@ namespace {
 // Envelope bytes besides the body: {"seq":,"ts":,"source":"","data":}\n plus two 20-digit numbers
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
+
+// An idle kept-alive connection is reusable only while nothing has arrived on it: bytes (say a
+// 408 the sink sent before closing), EOF, a reset, or TLS records or plaintext already buffered
+// by mbedTLS all mean the sink is done with it, and whatever it sent would be read as the answer
+// to the next request. Never blocks; a failing poll() counts as stale too (a new connection is
+// cheap, a misread answer is not).
+bool idle_conn_stale(SinkConn& c) noexcept {
+  if (c.tls && c.tls->active() &&
+      (mbedtls_ssl_get_bytes_avail(&c.tls->ssl()) > 0 || mbedtls_ssl_check_pending(&c.tls->ssl()) != 0))
+    return true;
+  pollfd p{c.sock.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
 
 std::int64_t unix_ms() noexcept {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -361,6 +376,10 @@ Task<Sink::Attempt> Sink::post(std::uint32_t events) {
   ConnPool::Lease lease;
   if (idle_n_ > 0) {
     lease = std::move(idle_[--idle_n_]);
+    if (idle_conn_stale(*lease)) {  // closed here; the slot's new connection is opened below
+      lease->close();
+      ++stats_.stale_closes;
+    }
   } else {
     stats_.deadlines.started(TimedOp::pool_acquire);
     auto [ec, fresh] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
@@ -479,6 +498,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
   bool complete = false;
   std::size_t reason_len = 0;
   std::size_t leftover = 0;
+  unsigned interim = 0;  // 1xx responses skipped (RFC 9110 §15.2), each read keeps read_timeout
   while (!complete) {
     std::error_code rec;
     std::size_t rn = 0;
@@ -518,6 +538,17 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
         }
         reason_len += k;
       } else if (r == http::Result::done) {
+        const http::Interim k = http::skip_interim(c.parser, interim);
+        if (k == http::Interim::skipped) {  // 100, 103...: the final answer follows, here or in a later read
+          reason_len = 0;
+          continue;
+        }
+        if (k != http::Interim::final) {
+          c.close();
+          ++stats_.protocol_errors;
+          co_return Attempt{Outcome::retry, 0,
+                            k == http::Interim::switching ? "101 Switching Protocols" : "too many 1xx responses"};
+        }
         complete = true;
         leftover = rn - off;
         break;
@@ -543,7 +574,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stal
     co_return Attempt{Outcome::retry, st, reason};
   }
   if (st >= 400) co_return Attempt{Outcome::dead, st, reason};
-  // 1xx/3xx as a final answer: not followed, not lost: retried (and visible in last_status).
+  // 3xx (1xx cannot get here): not followed, not lost: retried (and visible in last_status).
   co_return Attempt{Outcome::retry, st, reason};
 }
 

@@ -3,7 +3,8 @@
 // keep-alive connections taken from the sink's own pool, and then: 2xx advances the cursor;
 // 408/429/5xx, timeouts and connection errors retry the SAME batch after a jittered backoff
 // (so order holds) and feed the circuit breaker; any other 4xx moves the batch to the
-// dead-letter table. Replays of dead letters go first. https:// runs the same exchange over TLS
+// dead-letter table. Interim 1xx answers are skipped (RFC 9110 §15.2; past 8 of them, or a 101,
+// it is a protocol error). Replays of dead letters go first. https:// runs the same exchange over TLS
 // (platform/net/tls.hpp): each connection slot has its own TLS context, set up at start-up and
 // reset per connection; a failed handshake is a connection error like any other. Reactor thread only.
 #pragma once
@@ -74,6 +75,9 @@ struct DeliveryStats {
   std::uint64_t io_errors = 0;       // resets, EOF mid-response
   std::uint64_t protocol_errors = 0; // unparseable or oversized responses
   std::uint64_t http_retryable = 0;  // 408/429/5xx answers
+  // Idle kept-alive connections found readable (bytes, EOF, reset) when taken for a request:
+  // closed unused and replaced by a new one. Not failures: no retry, no breaker.
+  std::uint64_t stale_closes = 0;
   std::uint64_t breaker_rejections = 0;
   std::uint64_t store_errors = 0;
   // https:// only. The three error counters are disjoint: a handshake fails for one reason.
@@ -196,8 +200,9 @@ class Sink {
   TlsClientConfig tls_conf_;
   std::array<TlsStream, kMaxConns> tls_;
   // Keep-alive: connections still open after an exchange stay leased here (they hold their FD,
-  // so the pool counts them in use) and are taken first by the next POST. Declared after tls_
-  // and conns_: destroyed first.
+  // so the pool counts them in use) and are taken first by the next POST, after a non-blocking
+  // check: one on which anything arrived while idle (bytes, EOF, reset, buffered TLS records) is
+  // closed and replaced (stats_.stale_closes). Declared after tls_ and conns_: destroyed first.
   std::array<ConnPool::Lease, kMaxConns> idle_;
   std::uint32_t idle_n_ = 0;
   std::array<std::uint64_t, 8> tls_logged_{};  // failure keys logged in this failure episode

@@ -259,6 +259,15 @@ Result MessageParser::finish_eof() noexcept {
   }
 }
 
+Interim skip_interim(ResponseParser& p, unsigned& seen, unsigned cap) noexcept {
+  const int st = p.status();
+  if (st >= 200) return Interim::final;
+  if (st == 101) return Interim::switching;
+  if (++seen > cap) return Interim::too_many;
+  p.reset(p.response_to_head());
+  return Interim::skipped;
+}
+
 // One byte of the header section (or trailer section). Counts it against the limit, handles line
 // ends uniformly (CRLF; bare LF only if allowed; CR not followed by LF is an error), and passes
 // other bytes to the start-line or field handlers.

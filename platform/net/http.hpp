@@ -220,8 +220,9 @@ class MessageParser {
 //     if (r == Result::body) consume(p.body_chunk()); ... if (r == Result::done) break; }
 // Notes: a 1xx response (100 Continue, 101 Switching Protocols) is a complete message with no
 // body: after done, reset() and feed the rest for the final response (or, after 101, the rest is
-// the upgraded protocol's). A response with Transfer-Encoding and Content-Length is read as
-// chunked and keep_alive() is false. With neither, the body runs until finish_eof().
+// the upgraded protocol's); skip_interim() below does this for a client, with a cap. A response
+// with Transfer-Encoding and Content-Length is read as chunked and keep_alive() is false. With
+// neither, the body runs until finish_eof().
 class ResponseParser : public MessageParser {
  public:
   explicit ResponseParser(const ParserOptions& opt = {}) noexcept : MessageParser(Kind::response, opt) {}
@@ -231,6 +232,8 @@ class ResponseParser : public MessageParser {
     reset_base();
     head_request_ = response_to_head;
   }
+  // What reset() was last given: the request was HEAD.
+  bool response_to_head() const noexcept { return head_request_; }
   int status() const noexcept { return status_; }
   std::string_view reason() const noexcept { return {line_buf_, line_len_}; }  // cut at 1 KiB
   std::string_view etag() const noexcept { return field(Field::etag); }
@@ -240,6 +243,28 @@ class ResponseParser : public MessageParser {
   std::string_view upgrade() const noexcept { return field(Field::upgrade); }
   std::string_view sec_websocket_accept() const noexcept { return field(Field::sec_websocket_accept); }
 };
+
+// ---- Interim responses (client side)
+
+// RFC 9110 §15.2: a client skips any number of interim (1xx) responses before the final one, on
+// the same connection. 101 Switching Protocols is not interim: the connection leaves HTTP, which
+// a client that asked for no upgrade cannot follow. The cap bounds how long a peer can string a
+// client along with interim responses.
+inline constexpr unsigned kMaxInterimResponses = 8;
+
+enum class Interim : std::uint8_t {
+  final,      // a final response (status 200..599): the parser holds it
+  skipped,    // an interim response: the parser was reset for the next response on the connection;
+              // feed it the bytes after `consumed`, then read on
+  too_many,   // an interim response past the cap: treat as a protocol error (do not reuse)
+  switching,  // 101 Switching Protocols: treat as a protocol error (do not reuse)
+};
+
+// Call each time feed() returns done. `seen` counts the interim responses skipped for this request
+// (start it at 0); the (cap+1)th is too_many. Keeps response_to_head() across the reset.
+// Example: see the loop in ResponseParser's notes, with
+//   if (r == Result::done) { if (skip_interim(p, seen) == Interim::skipped) continue; ... }
+Interim skip_interim(ResponseParser& p, unsigned& seen, unsigned cap = kMaxInterimResponses) noexcept;
 
 // Parses one request at a time (server side). Requests never read until close: no Content-Length
 // and no Transfer-Encoding means no body. Leading empty lines before a request line are skipped.

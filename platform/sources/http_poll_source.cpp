@@ -37,6 +37,7 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
   Splitter split(opts_.split, std::span<char>(c.event, opts_.max_event_bytes));
   bool take = false;  // the body is cut into events (2xx, not unchanged)
   bool finished = false;
+  unsigned interim = 0;  // 1xx responses skipped (RFC 9110 §15.2)
   while (!finished) {
     auto [rec, rn] = co_await read_some(c, std::span<char>(c.rbuf), opts_.read_timeout);
     if (halted()) co_return Outcome::failed;
@@ -58,6 +59,7 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
       if (r == http::Result::need_more) break;
       if (r == http::Result::headers_done) {
         const int st = c.parser.status();
+        if (st < 200) continue;  // interim (skipped at done) or 101 (refused at done)
         stats_.last_status = st;
         if (st >= 200 && st < 300) {
           std::string_view et = c.parser.etag();
@@ -79,6 +81,17 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
         continue;
       }
       if (r == http::Result::done) {
+        const http::Interim k = http::skip_interim(c.parser, interim);
+        if (k == http::Interim::skipped) continue;  // the final response follows on this connection
+        if (k != http::Interim::final) {
+          ++stats_.protocol_errors;
+          if (k == http::Interim::switching)
+            record_error("bad HTTP response from {}: 101 Switching Protocols", url_.authority);
+          else
+            record_error("bad HTTP response from {}: more than {} interim (1xx) responses", url_.authority,
+                         http::kMaxInterimResponses);
+          co_return Outcome::failed;
+        }
         finished = true;
         break;
       }

@@ -20,21 +20,6 @@ std::string sink_toml(const TestSink& s, const std::string& extra = "") {
   return "[[sink]]\nname = \"t\"\nurl = \"" + s.url() + "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" + extra;
 }
 
-// Sends n events on one connection and returns their acked seqs.
-std::vector<std::uint64_t> send_events(std::uint16_t port, int n, const std::string& tag = "e") {
-  LineClient c;
-  EXPECT_TRUE(c.connect(port));
-  std::string all;
-  for (int i = 0; i < n; ++i) all += "{\"" + tag + "\":" + std::to_string(i) + "}\n";
-  EXPECT_TRUE(c.send(all));
-  std::vector<std::uint64_t> seqs;
-  for (auto& l : c.read_lines(static_cast<std::size_t>(n), 20s)) {
-    EXPECT_EQ(l.rfind("ok ", 0), 0u) << l;
-    seqs.push_back(std::stoull(l.substr(3)));
-  }
-  return seqs;
-}
-
 void expect_clean_stop(Bulkhead& b) {
   auto code = b.stop();
   ASSERT_TRUE(code.has_value()) << b.log();

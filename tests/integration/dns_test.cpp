@@ -13,20 +13,6 @@ namespace bh::test {
 namespace {
 using namespace std::chrono_literals;
 
-std::vector<std::uint64_t> send_events(std::uint16_t port, int n) {
-  LineClient c;
-  EXPECT_TRUE(c.connect(port));
-  std::string all;
-  for (int i = 0; i < n; ++i) all += "{\"n\":" + std::to_string(i) + "}\n";
-  EXPECT_TRUE(c.send(all));
-  std::vector<std::uint64_t> seqs;
-  for (auto& l : c.read_lines(static_cast<std::size_t>(n), 20s)) {
-    EXPECT_EQ(l.rfind("ok ", 0), 0u) << l;
-    seqs.push_back(std::stoull(l.substr(3)));
-  }
-  return seqs;
-}
-
 // The value of the first sample of `family` (any labels), or -1.
 double metric(std::uint16_t admin_port, const std::string& family) {
   LineClient c;
@@ -43,7 +29,7 @@ TEST(Dns, HostsFileNameDelivers) {
   TestSink sink;
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"http://localhost:" + std::to_string(sink.port()) +
              "/ingest\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
-  auto seqs = send_events(b.ingest_port(), 5);
+  auto seqs = send_events(b.ingest_port(), 5, "n");
   ASSERT_EQ(seqs.size(), 5u);
   ASSERT_TRUE(sink.wait_delivered(5, 10s)) << b.log();
   EXPECT_EQ(sink.delivered_seqs(), seqs);
@@ -63,7 +49,7 @@ TEST(Dns, UnresolvableHostIsLoggedCountedAndRetried) {
   Bulkhead b(
       "[[sink]]\nname = \"t\"\nurl = \"http://no-such-host.invalid:8080/ingest\"\nconnect_timeout = \"300ms\"\n"
       "backoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\nbreaker_failures = 1000\n");
-  auto seqs = send_events(b.ingest_port(), 3);  // ingest works while the sink cannot
+  auto seqs = send_events(b.ingest_port(), 3, "n");  // ingest works while the sink cannot
   ASSERT_EQ(seqs.size(), 3u);
   double failed = 0;
   for (auto until = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < until;) {

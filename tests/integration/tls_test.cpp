@@ -35,20 +35,6 @@ std::string sink_toml(const std::string& url, const std::string& extra = "") {
 }
 std::string key(const std::string& k, const std::string& v) { return k + " = \"" + v + "\"\n"; }
 
-std::vector<std::uint64_t> send_events(std::uint16_t port, int n) {
-  LineClient c;
-  EXPECT_TRUE(c.connect(port));
-  std::string all;
-  for (int i = 0; i < n; ++i) all += "{\"n\":" + std::to_string(i) + "}\n";
-  EXPECT_TRUE(c.send(all));
-  std::vector<std::uint64_t> seqs;
-  for (auto& l : c.read_lines(static_cast<std::size_t>(n), 20s)) {
-    EXPECT_EQ(l.rfind("ok ", 0), 0u) << l;
-    seqs.push_back(std::stoull(l.substr(3)));
-  }
-  return seqs;
-}
-
 std::vector<std::uint64_t> seqs_of(const std::vector<std::string>& lines) {
   std::vector<std::uint64_t> out;
   for (const auto& l : lines) {
@@ -94,7 +80,7 @@ Summary summary(const std::string& log) {
 // A refused peer: events are acked and kept, the sink retries (the server sees >= 3 failed
 // handshakes), nothing arrives, the reason is logged once, and the process stops cleanly.
 void expect_refused(const TlsPeer& peer, Bulkhead& b, const std::string& reason, bool server_sees_failure = true) {
-  auto seqs = send_events(b.ingest_port(), 5);
+  auto seqs = send_events(b.ingest_port(), 5, "n");
   ASSERT_EQ(seqs.size(), 5u);
   if (server_sees_failure) {
     EXPECT_TRUE(peer.wait_failed(3, 20s)) << b.log() << peer.log();
@@ -116,9 +102,9 @@ TEST_F(Tls, GoodCertificateDeliversAndResumesSessions) {
   TlsPeer peer(certs(), "server", TlsPeerMode::http_close);
   ASSERT_TRUE(peer.ok()) << peer.log();
   Bulkhead b(sink_toml(peer.url(), key("ca_file", certs().crt("ca")) + "batch_events = 10\n"));
-  auto seqs = send_events(b.ingest_port(), 10);
+  auto seqs = send_events(b.ingest_port(), 10, "n");
   ASSERT_TRUE(peer.wait_lines(10, 20s)) << b.log() << peer.log();
-  auto more = send_events(b.ingest_port(), 25);  // three more batches: three more connections
+  auto more = send_events(b.ingest_port(), 25, "n");  // three more batches: three more connections
   seqs.insert(seqs.end(), more.begin(), more.end());
   ASSERT_TRUE(peer.wait_lines(35, 20s)) << b.log() << peer.log();
   EXPECT_EQ(seqs_of(peer.lines()), seqs) << "each event once, in order";
@@ -138,9 +124,9 @@ TEST_F(Tls, KeepAliveCarriesManyBatchesOverOneHandshake) {
   TlsPeer peer(certs());
   ASSERT_TRUE(peer.ok()) << peer.log();
   Bulkhead b(sink_toml(peer.url(), key("ca_file", certs().crt("ca")) + "batch_events = 10\n"));
-  auto seqs = send_events(b.ingest_port(), 10);
+  auto seqs = send_events(b.ingest_port(), 10, "n");
   ASSERT_TRUE(peer.wait_lines(10, 20s)) << b.log() << peer.log();
-  auto more = send_events(b.ingest_port(), 25);  // three more batches on the same connection
+  auto more = send_events(b.ingest_port(), 25, "n");  // three more batches on the same connection
   seqs.insert(seqs.end(), more.begin(), more.end());
   ASSERT_TRUE(peer.wait_lines(35, 20s)) << b.log() << peer.log();
   EXPECT_EQ(seqs_of(peer.lines()), seqs);
@@ -153,7 +139,7 @@ TEST_F(Tls, IpLiteralHostIsCheckedAgainstTheIpAddressSan) {
   TlsPeer peer(certs());
   ASSERT_TRUE(peer.ok()) << peer.log();
   Bulkhead b(sink_toml(peer.url("127.0.0.1"), key("ca_file", certs().crt("ca"))));
-  auto seqs = send_events(b.ingest_port(), 3);
+  auto seqs = send_events(b.ingest_port(), 3, "n");
   ASSERT_TRUE(peer.wait_lines(3, 20s)) << b.log() << peer.log();
   EXPECT_EQ(seqs_of(peer.lines()), seqs);
   expect_clean_stop(b);
@@ -197,7 +183,7 @@ TEST_F(Tls, VerifyOffDeliversToAnyCertificateWithAWarning) {
   TlsPeer peer(certs(), "wronghost");
   ASSERT_TRUE(peer.ok()) << peer.log();
   Bulkhead b(sink_toml(peer.url(), "tls_verify = false\n"));
-  auto seqs = send_events(b.ingest_port(), 4);
+  auto seqs = send_events(b.ingest_port(), 4, "n");
   ASSERT_TRUE(peer.wait_lines(4, 20s)) << b.log() << peer.log();
   EXPECT_EQ(seqs_of(peer.lines()), seqs);
   expect_clean_stop(b);
@@ -209,7 +195,7 @@ TEST_F(Tls, MutualTlsDeliversWithTheClientCertificate) {
   ASSERT_TRUE(peer.ok()) << peer.log();
   Bulkhead b(sink_toml(peer.url(), key("ca_file", certs().crt("ca")) + key("client_cert", certs().crt("client")) +
                                        key("client_key", certs().key("client"))));
-  auto seqs = send_events(b.ingest_port(), 6);
+  auto seqs = send_events(b.ingest_port(), 6, "n");
   ASSERT_TRUE(peer.wait_lines(6, 20s)) << b.log() << peer.log();
   EXPECT_EQ(seqs_of(peer.lines()), seqs);
   expect_clean_stop(b);

@@ -184,22 +184,6 @@ std::string sink_toml(const std::string& url, const std::string& extra = "") {
   return kSmallCache + "[[sink]]\nname = \"t\"\nurl = \"" + url + "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" + extra;
 }
 
-// n events on a fresh connection; returns the acked seqs (and checks every line was acked).
-std::vector<std::uint64_t> ingest(std::uint16_t port, int n, const std::string& tag = "e") {
-  LineClient c;
-  EXPECT_TRUE(c.connect(port));
-  std::string all;
-  for (int i = 0; i < n; ++i) all += "{\"" + tag + "\":" + std::to_string(i) + "}\n";
-  EXPECT_TRUE(c.send(all));
-  std::vector<std::uint64_t> seqs;
-  for (auto& l : c.read_lines(static_cast<std::size_t>(n), slow(20000ms))) {
-    EXPECT_EQ(l.rfind("ok ", 0), 0u) << l;
-    if (l.rfind("ok ", 0) == 0) seqs.push_back(std::stoull(l.substr(3)));
-  }
-  EXPECT_EQ(seqs.size(), static_cast<std::size_t>(n));
-  return seqs;
-}
-
 // One HTTP exchange on a fresh connection; the status code (0 on failure).
 int http(std::uint16_t port, const std::string& raw) {
   LineClient c;
@@ -215,7 +199,7 @@ int http(std::uint16_t port, const std::string& raw) {
 TEST(Leak, IngestBatchesAndBadLines) {
   Bulkhead b(kSmallCache);
   census_rounds(b, [&](int) {
-    ingest(b.ingest_port(), 500);
+    send_events(b.ingest_port(), 500);
     // Bad, oversized and blank lines on a second connection, then an abrupt close mid-line.
     LineClient c;
     ASSERT_TRUE(c.connect(b.ingest_port()));
@@ -264,7 +248,7 @@ TEST(Leak, DeliveriesAndRetries) {
   Bulkhead b(sink_toml(sink.url(), "batch_events = 50\n"));
   std::size_t total = 0;
   census_rounds(b, [&](int) {
-    total += ingest(b.ingest_port(), 200).size();
+    total += send_events(b.ingest_port(), 200).size();
     ASSERT_TRUE(sink.wait_delivered(total, slow(20000ms))) << b.log();
   });
 }
@@ -277,7 +261,7 @@ TEST(Leak, DeadLetteringAndReplay) {
   std::size_t total = 0;
   census_rounds(b, [&](int) {
     refuse = 1;
-    auto seqs = ingest(b.ingest_port(), 20);
+    auto seqs = send_events(b.ingest_port(), 20);
     for (auto until = Clock::now() + slow(10000ms); Clock::now() < until && refuse.load();) std::this_thread::sleep_for(10ms);
     EXPECT_EQ(http(b.admin_port(), "POST /v1/dlq/replay?seq=" + std::to_string(seqs.front()) +
                                        " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
@@ -296,7 +280,7 @@ TEST(Leak, TlsDeliveries) {
   Bulkhead b(sink_toml(peer.url(), "ca_file = \"" + certs.crt("ca") + "\"\nbatch_events = 100\n"));
   std::size_t total = 0;
   census_rounds(b, [&](int) {
-    total += ingest(b.ingest_port(), 100).size();
+    total += send_events(b.ingest_port(), 100).size();
     ASSERT_TRUE(peer.wait_lines(total, slow(20000ms))) << b.log() << peer.log();
   });
 }

@@ -221,6 +221,144 @@ TEST(HttpResponse, InterimContinueThenFinal) {
   EXPECT_NE(d.find("body=[ok]"), std::string::npos) << d;
 }
 
+// A client's read loop with skip_interim(): `in` arrives in pieces of `step` bytes.
+struct FinalAnswer {
+  Interim k = Interim::final;
+  int status = 0;
+  std::string body;
+  unsigned seen = 0;
+  std::string rest;  // bytes after the final response (the next one's)
+  bool done = false;
+};
+FinalAnswer read_final(ResponseParser& p, std::string_view in, std::size_t step, unsigned cap = kMaxInterimResponses) {
+  FinalAnswer a;
+  while (!in.empty()) {
+    std::string_view piece = in.substr(0, step);
+    in.remove_prefix(piece.size());
+    for (;;) {
+      std::size_t n = 0;
+      const Result r = p.feed(piece, n);
+      piece.remove_prefix(n);
+      if (r == Result::need_more) break;
+      if (r == Result::body) a.body += p.body_chunk();
+      if (r == Result::error) {
+        ADD_FAILURE() << p.error_name();
+        return a;
+      }
+      if (r != Result::done) continue;
+      a.k = skip_interim(p, a.seen, cap);
+      if (a.k == Interim::skipped) continue;
+      a.status = p.status();
+      a.done = true;
+      a.rest = std::string(piece) + std::string(in);
+      return a;
+    }
+  }
+  return a;
+}
+
+TEST(HttpResponse, SkipInterimResponsesBeforeTheFinalOne) {
+  const std::string in =
+      "HTTP/1.1 100 Continue\r\n\r\n"
+      "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
+      "HTTP/1.1 100 Continue\r\nContent-Length: 7\r\n\r\n"  // 1xx: no body, whatever the fields say
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+      "HTTP/1.1 204 No Content\r\n\r\n";
+  for (std::size_t step = 1; step <= in.size(); ++step) {
+    ResponseParser p;
+    const FinalAnswer a = read_final(p, in, step);
+    ASSERT_TRUE(a.done) << "step " << step;
+    EXPECT_EQ(a.k, Interim::final) << "step " << step;
+    EXPECT_EQ(a.status, 200) << "step " << step;
+    EXPECT_EQ(a.body, "ok") << "step " << step;
+    EXPECT_EQ(a.seen, 3u) << "step " << step;
+    EXPECT_EQ(a.rest, "HTTP/1.1 204 No Content\r\n\r\n") << "step " << step;
+    EXPECT_TRUE(p.keep_alive());
+  }
+  // A final status right away: nothing skipped, the parser untouched.
+  for (int st : {200, 204, 304, 404, 503}) {
+    ResponseParser p;
+    const std::string msg = "HTTP/1.1 " + std::to_string(st) + " X\r\nContent-Length: 0\r\n\r\n";
+    const FinalAnswer a = read_final(p, msg, msg.size());
+    EXPECT_EQ(a.k, Interim::final) << st;
+    EXPECT_EQ(a.status, st);
+    EXPECT_EQ(a.seen, 0u);
+    EXPECT_TRUE(p.is_done());
+  }
+}
+
+TEST(HttpResponse, SkipInterimKeepsTheHeadFlag) {
+  ResponseParser p;
+  p.reset(/*response_to_head=*/true);
+  const FinalAnswer a =
+      read_final(p, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nNEXT", 4096);
+  EXPECT_EQ(a.k, Interim::final);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, "");  // HEAD: no body, whatever Content-Length says
+  EXPECT_EQ(a.rest, "NEXT");
+  EXPECT_TRUE(p.response_to_head());
+}
+
+TEST(HttpResponse, SkipInterimCapAndSwitchingProtocols) {
+  std::string interims;
+  for (unsigned i = 0; i < kMaxInterimResponses; ++i) interims += "HTTP/1.1 100 Continue\r\n\r\n";
+  const std::string final200 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  {  // exactly the cap: the final response still counts
+    ResponseParser p;
+    const FinalAnswer a = read_final(p, interims + final200, 5);
+    EXPECT_EQ(a.k, Interim::final);
+    EXPECT_EQ(a.status, 200);
+    EXPECT_EQ(a.seen, kMaxInterimResponses);
+  }
+  {  // one more: too many, whatever follows
+    ResponseParser p;
+    const FinalAnswer a = read_final(p, interims + "HTTP/1.1 103 Early Hints\r\n\r\n" + final200, 5);
+    EXPECT_EQ(a.k, Interim::too_many);
+    EXPECT_EQ(a.status, 103);
+    EXPECT_EQ(a.seen, kMaxInterimResponses + 1);
+    EXPECT_EQ(a.rest, final200);
+  }
+  {  // a caller's own cap; 0 = no interim response at all
+    ResponseParser p;
+    EXPECT_EQ(read_final(p, "HTTP/1.1 100 Continue\r\n\r\n" + final200, 4096, 0).k, Interim::too_many);
+  }
+  for (const std::string prefix : {"", "HTTP/1.1 100 Continue\r\n\r\n"}) {  // 101 is not interim
+    ResponseParser p;
+    const FinalAnswer a =
+        read_final(p, prefix + "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n" + final200,
+                   4096);
+    EXPECT_EQ(a.k, Interim::switching) << prefix;
+    EXPECT_EQ(a.status, 101);
+    EXPECT_EQ(a.seen, prefix.empty() ? 0u : 1u);
+  }
+}
+
+TEST(HttpAlloc, ZeroHeapAllocationsSkippingInterimResponses) {
+  const std::string_view in =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  ResponseParser p;
+  int finals = 0;
+  const std::uint64_t before = bh::test::heap_allocations();
+  for (int round = 0; round < 50; ++round) {
+    p.reset();
+    unsigned seen = 0;
+    std::string_view rest = in;
+    for (;;) {
+      std::size_t n = 0;
+      const Result r = p.feed(rest.substr(0, 3), n);
+      rest.remove_prefix(n);
+      if (r == Result::done && skip_interim(p, seen) == Interim::final) {
+        ++finals;
+        break;
+      }
+      if (r == Result::error || (r == Result::need_more && rest.empty())) break;
+    }
+  }
+  EXPECT_EQ(bh::test::heap_allocations(), before);
+  EXPECT_EQ(finals, 50);
+}
+
 TEST(HttpResponse, WebSocketUpgrade) {
   const std::string_view in =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

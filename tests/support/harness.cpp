@@ -287,4 +287,20 @@ std::pair<int, std::string> run_bulkhead(const std::vector<std::string>& args, s
   return {code.value_or(-1), ss.str()};
 }
 
+std::vector<std::uint64_t> send_events(std::uint16_t port, int n, const std::string& tag,
+                                       std::chrono::milliseconds timeout) {
+  LineClient c;
+  EXPECT_TRUE(c.connect(port));
+  std::string all;
+  for (int i = 0; i < n; ++i) all += "{\"" + tag + "\":" + std::to_string(i) + "}\n";
+  EXPECT_TRUE(c.send(all));
+  std::vector<std::uint64_t> seqs;
+  for (auto& l : c.read_lines(static_cast<std::size_t>(n), slow(timeout))) {
+    EXPECT_EQ(l.rfind("ok ", 0), 0u) << l;
+    if (l.rfind("ok ", 0) == 0) seqs.push_back(std::stoull(l.substr(3)));
+  }
+  EXPECT_EQ(seqs.size(), static_cast<std::size_t>(n));
+  return seqs;
+}
+
 }  // namespace bh::test

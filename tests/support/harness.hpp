@@ -67,6 +67,11 @@ class LineClient {
   std::string buf_;
 };
 
+// Sends n events `{"<tag>":i}` in one write on a fresh connection and returns the acked seqs,
+// expecting every reply to be `ok <seq>` within `timeout` (scaled by slow()).
+std::vector<std::uint64_t> send_events(std::uint16_t port, int n, const std::string& tag = "e",
+                                       std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
+
 // A `bulkhead run` in a scratch directory with its config written from `extra_toml` on top of
 // test defaults (ports picked free, store and audit under the scratch dir).
 class Bulkhead {
