@@ -259,6 +259,7 @@ std::string App::start(const RunOptions& opts) {
   so.heap_limit = static_cast<std::int64_t>(c.store.sqlite_heap_limit);
   so.cache_kib = static_cast<int>(c.store.cache_kib);
   so.checkpoint_thread = c.store.checkpoint_thread;
+  so.checkpoint_pages = c.store.checkpoint_pages;
   so.sync_thread = c.store.sync_thread;
   std::error_code ec;
   for (int attempt = 1; attempt <= 3; ++attempt) {

@@ -36,7 +36,7 @@ std::error_code WalCheckpointer::start(sqlite3* writer, const CheckpointerOption
 
 void WalCheckpointer::stop() noexcept {
   if (writer_) {
-    sqlite3_wal_autocheckpoint(writer_, 1000);  // SQLite's default hook back
+    sqlite3_wal_autocheckpoint(writer_, static_cast<int>(opts_.trigger_pages));  // SQLite's hook back
     writer_ = nullptr;
   }
   if (thread_.joinable()) {

@@ -65,7 +65,7 @@ class WalCheckpointer {
   // open then and the caller keeps SQLite's auto-checkpoint. Start-up only.
   std::error_code start(sqlite3* writer, const CheckpointerOptions& opts);
   // Stops and joins the thread (a checkpoint in progress is interrupted), closes its connection and
-  // gives `writer` SQLite's auto-checkpoint back. Idempotent.
+  // gives `writer` SQLite's auto-checkpoint back (at trigger_pages). Idempotent.
   void stop() noexcept;
   bool running() const noexcept { return thread_.joinable(); }
   // Asks the thread for a checkpoint now (e.g. after retention freed many pages). Reactor thread.

@@ -133,9 +133,11 @@ std::error_code Store::open(const StoreOptions& opts) {
     co.vfs = opts_.vfs;
     co.sync_full = opts_.sync_full;
     co.restart_pages = opts_.wal_restart_pages;
+    co.trigger_pages = opts_.checkpoint_pages;
     if (auto e = checkpointer_.start(db_.get(), co))
       bh::log::warn("store: checkpointer thread not started ({}); SQLite checkpoints inside commits", e.message());
   }
+  if (!checkpointer_.running()) sqlite3_wal_autocheckpoint(db_.get(), static_cast<int>(opts_.checkpoint_pages));
   if (opts_.sync_full && opts_.sync_thread) {
     // The syncer makes commits durable; SQLite's COMMIT then only writes (synchronous=NORMAL keeps
     // the WAL synced before checkpoints and the database after them).

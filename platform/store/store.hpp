@@ -37,6 +37,9 @@ struct StoreOptions {
   // warning and keeps SQLite's auto-checkpoint.
   bool checkpoint_thread = false;
   std::uint32_t wal_restart_pages = 16384;  // the WAL is rewound once it is this long (see checkpointer)
+  // WAL pages not yet copied that start a checkpoint: the checkpointer thread's trigger, or SQLite's
+  // wal_autocheckpoint (inside the COMMIT that crosses it) without the thread.
+  std::uint32_t checkpoint_pages = 1000;
   // With sync_full: the WAL is fdatasync()ed by a thread of its own after commits
   // (platform/store/wal_syncer.hpp), not inside each COMMIT on the caller's thread; events become
   // durable (durable_seq(), collect_sync()) when that sync returns. If the thread cannot start, the

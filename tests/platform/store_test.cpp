@@ -739,6 +739,22 @@ TEST(Store, CheckpointerThreadCopiesTheWalAndKeepsItBounded) {
   EXPECT_EQ(count_rows(again), 80u * 512u);
 }
 
+TEST(Store, CheckpointPagesBoundsTheWalWithoutTheThread) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  o.checkpoint_pages = 64;  // 256 KiB: SQLite's auto-checkpoint inside the commit that crosses it
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  std::uint64_t max_wal = 0;
+  for (int i = 0; i < 40; ++i) {  // 40 x 128 KiB through the WAL, nothing left to deliver
+    append_n(s, 128, 1000 + i, 1024);
+    max_wal = std::max(max_wal, file_size(o.path + "-wal"));
+  }
+  // At SQLite's default (1000 pages) the WAL would have grown to 4 MiB and more.
+  EXPECT_LT(max_wal, 1u << 20);
+  EXPECT_EQ(s.last_seq(), 40u * 128u);
+}
+
 TEST(Store, RawBaselineRate) {
   test::TempDir dir;
   double rate = raw_sqlite_insert_rate(dir.path(), 256, 2048, false);
