@@ -7,6 +7,16 @@
 
 namespace bh {
 
+namespace {
+// The committer's completion handlers (the posted flush, the wait on the syncer) live in static
+// storage, not in the Committer: a handler still queued when the reactor is stopped by force is
+// destroyed with the io_context, after the Committer is gone. Two at most per committer.
+HandlerArena& handler_arena() noexcept {
+  static HandlerArena arena;
+  return arena;
+}
+}  // namespace
+
 Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::uint32_t max_batch,
                      std::uint64_t max_pending) noexcept
     : io_(io),
@@ -63,7 +73,7 @@ void Committer::post_flush() noexcept {
   struct Handler {
     Committer* c;
     using allocator_type = HandlerAllocator<void>;
-    allocator_type get_allocator() const noexcept { return allocator_type(&c->handlers_); }
+    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
     void operator()() const {
       c->flush_posted_ = false;
       c->flush();
@@ -115,10 +125,11 @@ void Committer::arm_sync_wait() noexcept {
   struct Handler {
     Committer* c;
     using allocator_type = HandlerAllocator<void>;
-    allocator_type get_allocator() const noexcept { return allocator_type(&c->handlers_); }
+    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
     void operator()(std::error_code ec) const {
+      if (ec == asio::error::operation_aborted) return;  // the committer may be gone: not touched
       c->sync_waiting_ = false;
-      if (ec == asio::error::operation_aborted) return;
+      c->store_.clear_sync_event();
       c->complete();
       c->arm_sync_wait();
     }

@@ -76,8 +76,8 @@ class Committer {
   void flush() noexcept;
   void stop_admitting() noexcept { admitting_ = false; }
   bool admitting() const noexcept { return admitting_; }
-  // Nothing waiting to be committed or acked.
-  bool idle() const noexcept { return tail_ == head_; }
+  // Nothing waiting to be committed or acked, and no wait on the syncer pending.
+  bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }
   std::uint32_t batch_size() const noexcept { return n_; }
   const CommitterStats& stats() const noexcept { return stats_; }
   // Called whenever batches became durable (the delivery side wakes its sinks). ctx is passed back.
@@ -120,7 +120,6 @@ class Committer {
   void* commit_ctx_ = nullptr;
   std::chrono::steady_clock::time_point last_drop_log_{};
   CommitterStats stats_;
-  HandlerArena handlers_;
   asio::posix::stream_descriptor sync_ev_;  // the store's syncer eventfd (not ours: released, never closed)
   EventIn events_[kCapacity];
   std::uint64_t seqs_[kCapacity];

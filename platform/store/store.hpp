@@ -179,8 +179,12 @@ class Store {
   // every ticket issued so far. If the undo itself fails, append() retries it first and fails
   // until it succeeds: nothing un-acked ever becomes readable.
   SyncProgress collect_sync() noexcept;
-  // Readable when the syncer has outcomes (-1 without it). Owned by the store.
+  // Readable when the syncer has outcomes (-1 without it). Owned by the store. The waiter clears
+  // it with clear_sync_event() when woken, before collect_sync().
   int sync_event_fd() const noexcept { return syncer_.event_fd(); }
+  void clear_sync_event() noexcept {
+    if (syncer_.running()) syncer_.clear_event();
+  }
   // Waits until every requested sync has an outcome, at most `limit` (true at once without the
   // syncer). Blocks the caller: for a full in-flight ring and tests only.
   bool wait_sync(std::chrono::milliseconds limit) noexcept;

@@ -76,10 +76,13 @@ void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq) noexcept {
   cv_.notify_one();
 }
 
-WalSyncer::Outcome WalSyncer::take() noexcept {
+void WalSyncer::clear_event() noexcept {
   std::uint64_t v;
   while (::read(event_fd_, &v, sizeof v) > 0) {
   }
+}
+
+WalSyncer::Outcome WalSyncer::take() noexcept {
   std::lock_guard lk(m_);
   Outcome o = out_;
   out_ = {};

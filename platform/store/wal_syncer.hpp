@@ -57,8 +57,12 @@ class WalSyncer {
 
   // Everything written to the WAL so far is to be made durable; `ticket` grows with each call.
   void request(std::uint64_t ticket, std::uint64_t seq) noexcept;
-  // The outcomes since the last take (clears them and the eventfd). Never blocks.
+  // The outcomes since the last take (clears them; not the eventfd). Never blocks.
   Outcome take() noexcept;
+  // Clears the eventfd: the waiter calls it when woken, before take(), so that an outcome
+  // reported meanwhile wakes it again. An outcome taken by someone else (a blocking wait) still
+  // leaves the eventfd readable: a pending wait always ends.
+  void clear_event() noexcept;
   // Waits until every request so far has an outcome, at most `limit`. False on timeout.
   bool wait(std::chrono::milliseconds limit) noexcept;
   // Requests without an outcome yet.
