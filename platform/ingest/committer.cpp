@@ -87,9 +87,16 @@ void Committer::flush() noexcept {
   if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
   const std::uint64_t begin = tail_ - n;
+  if (btail_ - bhead_ == kMaxBatches) {
+    // No batch slot even after waiting (the syncer is stuck): refused now, out of ring order.
+    log::error("commit of {} event(s) refused: {} batches still wait for the WAL syncer", n, kMaxBatches);
+    for (std::uint64_t p = begin; p < tail_; ++p) at(p).client->on_committed(at(p).tag, 0, errc::storage);
+    ++stats_.commit_errors;
+    tail_ = begin;
+    return;
+  }
   auto t0 = std::chrono::steady_clock::now();
-  std::error_code ec = btail_ - bhead_ == kMaxBatches ? std::make_error_code(std::errc::timed_out)
-                                                       : store_.append({events_, n}, {seqs_, n});
+  std::error_code ec = store_.append({events_, n}, {seqs_, n});
   auto us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
   stats_.last_commit_us = us;
@@ -102,14 +109,7 @@ void Committer::flush() noexcept {
     for (std::uint32_t i = 0; i < n; ++i) audit_at(begin + i).seq = seqs_[i];
     ticket = store_.request_sync();
   }
-  if (btail_ - bhead_ < kMaxBatches) {
-    batches_[btail_++ % kMaxBatches] = Batch{tail_, ticket};
-  } else {
-    // No batch slot even after waiting (the syncer is stuck): answered now, out of ring order.
-    for (std::uint64_t p = begin; p < tail_; ++p) at(p).client->on_committed(at(p).tag, 0, errc::storage);
-    ++stats_.commit_errors;
-    tail_ = begin;
-  }
+  batches_[btail_++ % kMaxBatches] = Batch{tail_, ticket};
   const auto in_flight = static_cast<std::uint32_t>(tail_ - head_);
   stats_.in_flight = in_flight;
   if (in_flight > stats_.max_in_flight) stats_.max_in_flight = in_flight;

@@ -100,11 +100,6 @@ std::chrono::steady_clock::duration WalSyncer::stall(std::chrono::steady_clock::
   return now - waiting_since_;
 }
 
-bool WalSyncer::busy() const noexcept {
-  std::lock_guard lk(m_);
-  return done_ticket_ != want_ticket_;
-}
-
 WalSyncerStats WalSyncer::stats() const noexcept {
   std::lock_guard lk(m_);
   return stats_;

@@ -65,8 +65,6 @@ class WalSyncer {
   void clear_event() noexcept;
   // Waits until every request so far has an outcome, at most `limit`. False on timeout.
   bool wait(std::chrono::milliseconds limit) noexcept;
-  // Requests without an outcome yet.
-  bool busy() const noexcept;
   // How long the oldest request without an outcome has waited (zero when there is none).
   std::chrono::steady_clock::duration stall(std::chrono::steady_clock::time_point now) const noexcept;
   WalSyncerStats stats() const noexcept;
