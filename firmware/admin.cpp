@@ -23,12 +23,12 @@
 #include "firmware/budget.hpp"
 #include "platform/net/endpoint.hpp"
 #include "hal/proc.hpp"
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 #include "platform/ingest/line_framer.hpp"
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 #include "platform/net/http_server.hpp"
 #include "platform/net/tls.hpp"
-#include "platform/prom_writer.hpp"
+#include "platform/observe/prom_writer.hpp"
 
 namespace bh {
 
@@ -742,9 +742,8 @@ std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, c
   for (log::Level l : {log::Level::debug, log::Level::info, log::Level::warn, log::Level::error})
     w.value("level", log::level_name(l), log::emitted(l));
 
-  // Pools and queues, from their registries.
+  // Pools, from their registry.
   write_pool_metrics(w);
-  write_queue_metrics(w);
 
   // TLS, over every connector.
   {

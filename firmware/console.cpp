@@ -6,7 +6,7 @@
 #include "firmware/budget.hpp"
 #include "firmware/console_commands.hpp"
 #include "platform/console/server.hpp"
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

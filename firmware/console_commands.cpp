@@ -12,9 +12,9 @@
 
 #include "firmware/budget.hpp"
 #include "hal/proc.hpp"
-#include "platform/alloc.hpp"
-#include "platform/breaker.hpp"
-#include "platform/log.hpp"
+#include "platform/alloc/alloc.hpp"
+#include "platform/transport/breaker.hpp"
+#include "platform/util/log.hpp"
 #include "platform/store/sqlite.hpp"
 
 namespace bh {

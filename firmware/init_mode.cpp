@@ -20,7 +20,7 @@
 
 #include "firmware/app.hpp"
 #include "hal/init.hpp"
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

@@ -15,8 +15,8 @@
 #include "firmware/app.hpp"
 #include "firmware/config.hpp"
 #include "firmware/init_mode.hpp"
-#include "platform/fault.hpp"
-#include "platform/log.hpp"
+#include "platform/util/fault.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 // firmware/console_client.cpp: `bulkhead console [--socket PATH] [COMMAND...]`.
@@ -78,7 +78,7 @@ int cmd_run(int argc, char** argv) {
   if (console_stdio) cfg->console.stdio = true;
   std::string fault_plan;
 #ifdef BH_TEST_HOOKS
-  // Test hook: a fault plan (platform/fault.hpp), e.g. BH_TEST_FAULTS="sqlite_step:3-4,write:2".
+  // Test hook: a fault plan (platform/util/fault.hpp), e.g. BH_TEST_FAULTS="sqlite_step:3-4,write:2".
   // Checked here, armed once start-up is done so that call numbers count from the first served call.
   if (const char* plan = std::getenv("BH_TEST_FAULTS"); plan && *plan) {
     fault_plan = plan;

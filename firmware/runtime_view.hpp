@@ -7,15 +7,15 @@
 
 #include "firmware/config.hpp"
 #include "platform/delivery/sink.hpp"
-#include "platform/ingest/committer.hpp"
+#include "platform/store/committer.hpp"
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
-#include "platform/reactor.hpp"
+#include "platform/core/reactor.hpp"
 #include "platform/sources/source.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
-#include "platform/task.hpp"
-#include "platform/watchdog.hpp"
+#include "platform/core/task.hpp"
+#include "platform/observe/watchdog.hpp"
 
 namespace bh {
 

@@ -21,9 +21,9 @@
 #include "firmware/budget.hpp"
 #include "hal/notify.hpp"
 #include "hal/watchdog_device.hpp"
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 #include "platform/store/store.hpp"
-#include "platform/watchdog_checks.hpp"
+#include "platform/observe/watchdog_checks.hpp"
 
 // AddressSanitizer's shadow memory, redzones and quarantine count in RSS (about 3x, plus a fixed
 // few tens of MiB): in such builds the memory budget is scaled by kAsanMemoryFactor, and the

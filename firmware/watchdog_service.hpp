@@ -1,5 +1,5 @@
 // WatchdogService: the watchdog wiring: [watchdog] config + RuntimeView -> the check engine
-// (platform/watchdog_checks.hpp), the hardware device (hal/watchdog_device.hpp) and systemd
+// (platform/observe/watchdog_checks.hpp), the hardware device (hal/watchdog_device.hpp) and systemd
 // notification (hal/notify.hpp), driven by one periodic task named "watchdog". Built from the
 // RuntimeView at start-up; start() opens the device and the notify socket and spawns the task,
 // stop() is called when shutdown begins (STOPPING=1, magic close, the task ends). A missing device

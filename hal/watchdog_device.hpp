@@ -1,7 +1,7 @@
 // Hardware watchdog seam: a device that resets the board unless it is fed within its timeout.
 // WatchdogDevice is the interface the watchdog engine feeds (tests inject a counting fake);
 // LinuxWatchdogDevice drives /dev/watchdog through the kernel's watchdog API (ioctl). This is
-// not the health logic (platform/watchdog_checks.hpp decides when to feed), only the device.
+// not the health logic (platform/observe/watchdog_checks.hpp decides when to feed), only the device.
 // Not thread-safe; allocation-free after construction.
 #pragma once
 #include <chrono>

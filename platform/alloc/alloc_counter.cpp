@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 
 namespace {
 std::atomic<std::uint64_t> g_count{0};

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "platform/console/output.hpp"
-#include "platform/function_ref.hpp"
+#include "platform/util/function_ref.hpp"
 
 namespace bh::console {
 

@@ -17,9 +17,9 @@
 #include <system_error>
 
 #include "platform/console/session.hpp"
-#include "platform/log.hpp"
-#include "platform/pool.hpp"
-#include "platform/task.hpp"
+#include "platform/util/log.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh::console {
 

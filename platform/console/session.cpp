@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh::console {
 

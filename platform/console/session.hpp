@@ -16,7 +16,7 @@
 #include "platform/console/command.hpp"
 #include "platform/console/line_editor.hpp"
 #include "platform/console/output.hpp"
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh::console {
 

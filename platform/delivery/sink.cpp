@@ -13,8 +13,8 @@
 #include <string>
 #include <tuple>
 
-#include "platform/fault.hpp"
-#include "platform/log.hpp"
+#include "platform/util/fault.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

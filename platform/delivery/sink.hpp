@@ -17,14 +17,14 @@
 #include <string_view>
 #include <vector>
 
-#include "platform/breaker.hpp"
+#include "platform/transport/breaker.hpp"
 #include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
 #include "platform/net/tls.hpp"
-#include "platform/pool.hpp"
+#include "platform/core/pool.hpp"
 #include "platform/store/store.hpp"
-#include "platform/task.hpp"
-#include "platform/timeouts.hpp"
+#include "platform/core/task.hpp"
+#include "platform/transport/timeouts.hpp"
 
 namespace bh {
 

@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "platform/fault.hpp"
-#include "platform/log.hpp"
+#include "platform/util/fault.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

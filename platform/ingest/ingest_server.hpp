@@ -16,11 +16,11 @@
 #include <string>
 #include <string_view>
 
-#include "platform/ingest/committer.hpp"
+#include "platform/store/committer.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/ingest/line_framer.hpp"
-#include "platform/pool.hpp"
-#include "platform/task.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

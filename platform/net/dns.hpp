@@ -20,7 +20,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

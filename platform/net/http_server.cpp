@@ -9,7 +9,7 @@
 #include <array>
 #include <cstring>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

@@ -15,8 +15,8 @@
 #include <system_error>
 
 #include "platform/net/http.hpp"
-#include "platform/pool.hpp"
-#include "platform/task.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

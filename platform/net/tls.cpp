@@ -22,7 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
 #include <elf.h>

@@ -21,7 +21,7 @@
 #include <system_error>
 #include <utility>
 
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

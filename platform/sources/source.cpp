@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string.h>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

@@ -19,17 +19,17 @@
 #include <string_view>
 
 #include "platform/net/dns.hpp"
-#include "platform/breaker.hpp"
-#include "platform/ingest/committer.hpp"
+#include "platform/transport/breaker.hpp"
+#include "platform/store/committer.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/net/http.hpp"
 #include "platform/net/tls.hpp"
 #include "platform/net/websocket.hpp"
-#include "platform/pool.hpp"
+#include "platform/core/pool.hpp"
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/splitter.hpp"
-#include "platform/task.hpp"
-#include "platform/timeouts.hpp"
+#include "platform/core/task.hpp"
+#include "platform/transport/timeouts.hpp"
 
 namespace bh {
 

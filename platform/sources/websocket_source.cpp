@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

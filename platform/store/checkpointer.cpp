@@ -1,6 +1,6 @@
 #include "platform/store/checkpointer.hpp"
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

@@ -2,7 +2,7 @@
 
 #include <sqlite3.h>
 
-#include "platform/fault.hpp"
+#include "platform/util/fault.hpp"
 
 namespace bh {
 namespace {

@@ -1,4 +1,4 @@
-// The fault plan's SQLite seam (platform/fault.hpp): a VFS that wraps the default one and fails
+// The fault plan's SQLite seam (platform/util/fault.hpp): a VFS that wraps the default one and fails
 // xSync with SQLITE_IOERR_FSYNC when the plan says so (fault::Op::fsync). The store opens its
 // connection through it only while a plan is armed; the checkpointer thread never uses it.
 #pragma once

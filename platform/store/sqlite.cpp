@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh::sql {
 

@@ -15,9 +15,9 @@
 #include <chrono>
 #include <cstring>
 
-#include "platform/fault.hpp"
+#include "platform/util/fault.hpp"
 #include "platform/store/fault_vfs.hpp"
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

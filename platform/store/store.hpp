@@ -12,7 +12,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "platform/function_ref.hpp"
+#include "platform/util/function_ref.hpp"
 #include "platform/store/checkpointer.hpp"
 #include "platform/store/sqlite.hpp"
 #include "platform/store/wal_syncer.hpp"

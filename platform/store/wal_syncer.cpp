@@ -6,7 +6,7 @@
 
 #include <cerrno>
 
-#include "platform/fault.hpp"
+#include "platform/util/fault.hpp"
 
 namespace bh {
 

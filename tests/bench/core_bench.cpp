@@ -1,10 +1,8 @@
-// Runtime core costs in ns/op: pool acquire/release, waiter handoff, task spawn, timer wait,
-// queue push/pop. Figures go in the README; nothing here is asserted.
+// Runtime core costs in ns/op: pool acquire/release, waiter handoff, task spawn, timer wait. Figures go in the README; nothing here is asserted.
 #include <benchmark/benchmark.h>
 
-#include "platform/pool.hpp"
-#include "platform/queue.hpp"
-#include "platform/task.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 namespace {
@@ -33,14 +31,6 @@ void BM_PoolRefusal(benchmark::State& st) {
 }
 BENCHMARK(BM_PoolRefusal);
 
-void BM_QueuePushPop(benchmark::State& st) {
-  static BoundedQueue<int, 256> q("bench_queue");
-  for (auto _ : st) {
-    q.push(1);
-    benchmark::DoNotOptimize(q.pop());
-  }
-}
-BENCHMARK(BM_QueuePushPop);
 
 Task<void> noop_task() { co_return; }
 

@@ -1,4 +1,4 @@
-// The deterministic fault plan (platform/fault.hpp, env BH_TEST_FAULTS in test-hook builds) against
+// The deterministic fault plan (platform/util/fault.hpp, env BH_TEST_FAULTS in test-hook builds) against
 // the real binary: the Nth SQLite step, SQLite sync, ingest read or write, audit open or write
 // fails, exactly once or for a range. After each: nothing acked is lost, the process keeps
 // serving, and it exits 0 with every pool at zero.

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/ingest/line_framer.hpp"
 

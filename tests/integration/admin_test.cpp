@@ -275,9 +275,6 @@ const char* const kRequiredFamilies[] = {
     "bulkhead_pool_capacity", "bulkhead_pool_limit", "bulkhead_pool_in_use", "bulkhead_pool_high_water",
     "bulkhead_pool_acquisitions_total", "bulkhead_pool_refusals_total", "bulkhead_pool_waits_total",
     "bulkhead_pool_wait_timeouts_total",
-    // queues
-    "bulkhead_queue_capacity", "bulkhead_queue_depth", "bulkhead_queue_high_water", "bulkhead_queue_rejected_total",
-    "bulkhead_queue_dropped_total",
     // tasks
     "bulkhead_tasks_live", "bulkhead_tasks_spawned_total", "bulkhead_tasks_completed_total",
     "bulkhead_tasks_refused_total", "bulkhead_tasks_escaped_total",

@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <thread>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 
-#if __has_include("platform/pool.hpp")
-#include "platform/pool.hpp"
+#if __has_include("platform/core/pool.hpp")
+#include "platform/core/pool.hpp"
 #define BH_HAVE_POOL 1
 #endif
 

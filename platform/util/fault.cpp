@@ -1,4 +1,4 @@
-#include "platform/fault.hpp"
+#include "platform/util/fault.hpp"
 
 #include <charconv>
 

@@ -1,5 +1,5 @@
 // Breaker state machine with an injected clock; backoff bounds and growth.
-#include "platform/breaker.hpp"
+#include "platform/transport/breaker.hpp"
 
 #include <gtest/gtest.h>
 

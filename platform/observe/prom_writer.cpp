@@ -1,11 +1,10 @@
-// PromWriter: HELP/TYPE lines, label escaping, and the registry-driven pool and queue families
+// PromWriter: HELP/TYPE lines, label escaping, and the registry-driven pool families
 // (one table row per family).
-#include "platform/prom_writer.hpp"
+#include "platform/observe/prom_writer.hpp"
 
 #include <cstdint>
 
-#include "platform/pool.hpp"
-#include "platform/queue.hpp"
+#include "platform/core/pool.hpp"
 
 namespace bh {
 
@@ -56,34 +55,12 @@ constexpr PoolMetric kPoolMetrics[] = {
     {"bulkhead_pool_saturations_total", Kind::counter, "Times the pool reached its limit.", [](const PoolStats& s) -> std::uint64_t { return s.saturations; }},
 };
 
-struct QueueMetric {
-  std::string_view name;
-  Kind kind;
-  std::string_view help;
-  std::uint64_t (*get)(const QueueStats&);
-};
-constexpr QueueMetric kQueueMetrics[] = {
-    {"bulkhead_queue_capacity", Kind::gauge, "Items the queue holds at most.", [](const QueueStats& s) -> std::uint64_t { return s.capacity; }},
-    {"bulkhead_queue_depth", Kind::gauge, "Items queued now.", [](const QueueStats& s) -> std::uint64_t { return s.depth; }},
-    {"bulkhead_queue_high_water", Kind::gauge, "Deepest the queue has been.", [](const QueueStats& s) -> std::uint64_t { return s.high_water; }},
-    {"bulkhead_queue_pushed_total", Kind::counter, "Items queued.", [](const QueueStats& s) -> std::uint64_t { return s.pushed; }},
-    {"bulkhead_queue_popped_total", Kind::counter, "Items taken off the queue.", [](const QueueStats& s) -> std::uint64_t { return s.popped; }},
-    {"bulkhead_queue_rejected_total", Kind::counter, "Items refused because the queue was full (reject policy).", [](const QueueStats& s) -> std::uint64_t { return s.rejected; }},
-    {"bulkhead_queue_dropped_total", Kind::counter, "Oldest items dropped to make room (drop_oldest policy).", [](const QueueStats& s) -> std::uint64_t { return s.dropped; }},
-};
 }  // namespace
 
 void write_pool_metrics(PromWriter& w) noexcept {
   for (const PoolMetric& m : kPoolMetrics) {
     w.family(m.name, m.kind, m.help);
     for (const PoolBase* p = PoolBase::first(); p; p = p->next()) w.value("pool", p->name(), m.get(p->stats()));
-  }
-}
-
-void write_queue_metrics(PromWriter& w) noexcept {
-  for (const QueueMetric& m : kQueueMetrics) {
-    w.family(m.name, m.kind, m.help);
-    for (const QueueBase* q = QueueBase::first(); q; q = q->next()) w.value("queue", q->stats().name, m.get(q->stats()));
   }
 }
 

@@ -3,7 +3,7 @@
 // feeding rule (healthy ticks feed a fake device and a real notify datagram socket; after grace
 // feeding stops), transitions logged once, the history ring, high-water resets; and the hal
 // pieces: the Linux watchdog device on a regular file and the sd_notify sender.
-#include "platform/watchdog_checks.hpp"
+#include "platform/observe/watchdog_checks.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -24,9 +24,9 @@
 
 #include "hal/notify.hpp"
 #include "hal/watchdog_device.hpp"
-#include "platform/alloc.hpp"
-#include "platform/log.hpp"
-#include "platform/pool.hpp"
+#include "platform/alloc/alloc.hpp"
+#include "platform/util/log.hpp"
+#include "platform/core/pool.hpp"
 #include "tests/support/census.hpp"
 
 namespace bh {

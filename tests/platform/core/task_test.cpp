@@ -1,6 +1,6 @@
 // Tasks: spawn through the pool, nested frames on the slot arena, sleeps, timed operations,
 // FIFO pool waiters with deadlines, cancellation, and the sealed zero-allocation proof.
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 #include "tests/support/census.hpp"
 
 namespace bh {

@@ -1,5 +1,5 @@
 // Logging sink: level filter, optional redirect, one write(2) per line.
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 #include <unistd.h>
 

@@ -1,9 +1,9 @@
 // Committer: admission, the posted flush, commit, then (once durable) audit and ack.
-#include "platform/ingest/committer.hpp"
+#include "platform/store/committer.hpp"
 
 #include <asio/post.hpp>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 #include "tests/support/census.hpp"
 
 namespace bh {

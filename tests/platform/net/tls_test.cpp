@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "platform/alloc.hpp"
+#include "platform/alloc/alloc.hpp"
 #include "tests/support/census.hpp"
 #include "tests/support/tls_peer.hpp"
 

@@ -1,7 +1,7 @@
 // PoolBase: counters, the intrusive registry, the FIFO waiter list and the leak report.
-#include "platform/pool.hpp"
+#include "platform/core/pool.hpp"
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

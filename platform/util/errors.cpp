@@ -1,5 +1,5 @@
 // The bulkhead error category.
-#include "platform/errors.hpp"
+#include "platform/util/errors.hpp"
 
 #include <string>
 

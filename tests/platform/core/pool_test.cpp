@@ -1,6 +1,6 @@
 // Pool<T, N>: capacity at N-1, N, N+1 with counters checked after each step, lease moves,
 // generation checks, limits, the leak report, and randomized invariants.
-#include "platform/pool.hpp"
+#include "platform/core/pool.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The watchdog check engine: the seven checks, transitions, history ring and the feeding rule.
 // Everything here formats into fixed buffers: a tick allocates nothing.
-#include "platform/watchdog_checks.hpp"
+#include "platform/observe/watchdog_checks.hpp"
 
 #include <sqlite3.h>
 
@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "hal/proc.hpp"
-#include "platform/log.hpp"
-#include "platform/pool.hpp"
+#include "platform/util/log.hpp"
+#include "platform/core/pool.hpp"
 #include "platform/store/audit_log.hpp"
 
 namespace bh {

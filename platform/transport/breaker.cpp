@@ -1,7 +1,7 @@
 // Breaker transitions (each logged once) and jittered backoff.
-#include "platform/breaker.hpp"
+#include "platform/transport/breaker.hpp"
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 

@@ -38,8 +38,8 @@
 
 #include "hal/notify.hpp"
 #include "hal/watchdog_device.hpp"
-#include "platform/task.hpp"
-#include "platform/watchdog.hpp"
+#include "platform/core/task.hpp"
+#include "platform/observe/watchdog.hpp"
 
 namespace bh {
 

@@ -1,10 +1,10 @@
 // Task memory: the per-slot frame arena (LIFO), handler blocks, and the end of a root task.
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 #include <cstdlib>
 #include <new>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {

@@ -1,8 +1,8 @@
 // PromWriter: the Prometheus text exposition format 0.0.4 written into a caller's fixed buffer
 // (no heap): `# HELP` and `# TYPE` per family, then its samples, label values escaped. Running out
 // of room is sticky and reported by ok(), never a partial family handed out as valid. It is not
-// a metrics registry: callers read their counters and write them here. Also here: the per-pool and
-// per-queue families, read through the PoolBase and QueueBase registries. Reactor thread only.
+// a metrics registry: callers read their counters and write them here. Also here: the per-pool
+// families, read through the PoolBase registry. Reactor thread only.
 #pragma once
 #include <fmt/format.h>
 
@@ -78,8 +78,5 @@ class PromWriter {
 // Every registered pool: bulkhead_pool_{capacity,limit,in_use,high_water,waiting} gauges and
 // bulkhead_pool_{acquisitions,refusals,waits,wait_timeouts,saturations}_total, label `pool`.
 void write_pool_metrics(PromWriter& w) noexcept;
-// Every registered queue: bulkhead_queue_{capacity,depth,high_water} gauges and
-// bulkhead_queue_{pushed,popped,rejected,dropped}_total, label `queue`.
-void write_queue_metrics(PromWriter& w) noexcept;
 
 }  // namespace bh

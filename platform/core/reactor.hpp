@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

@@ -17,10 +17,10 @@
 #include <cstdint>
 #include <string_view>
 
-#include "platform/errors.hpp"
+#include "platform/util/errors.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
-#include "platform/task.hpp"
+#include "platform/core/task.hpp"
 
 namespace bh {
 

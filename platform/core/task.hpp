@@ -18,8 +18,8 @@
 #include <tuple>
 #include <utility>
 
-#include "platform/errors.hpp"
-#include "platform/pool.hpp"
+#include "platform/util/errors.hpp"
+#include "platform/core/pool.hpp"
 
 namespace bh {
 

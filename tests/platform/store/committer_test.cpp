@@ -3,7 +3,7 @@
 // before that sync returned; a failed sync undoes every un-acked commit (its seqs were never seen,
 // so they are reused) and answers err storage; a full ring stalls admission on the syncer instead
 // of growing; acks keep commit order.
-#include "platform/ingest/committer.hpp"
+#include "platform/store/committer.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "platform/fault.hpp"
+#include "platform/util/fault.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "tests/support/census.hpp"

@@ -1,12 +1,12 @@
 // Reactor: signals, the shutdown state machine, and the exit-time pool check.
-#include "platform/reactor.hpp"
+#include "platform/core/reactor.hpp"
 
 #include <asio/ip/udp.hpp>
 
 #include <csignal>
 #include <vector>
 
-#include "platform/log.hpp"
+#include "platform/util/log.hpp"
 
 namespace bh {
 namespace {
