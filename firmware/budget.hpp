@@ -72,6 +72,9 @@ static_assert(kMaxSinks * kSinkConnsPerSink <= 16, "sink_conn pool must cover ev
 
 // The budget as an aligned table (printed by `bulkhead run` at start-up and by `pools`).
 std::string table(const std::array<std::uint32_t, kPools.size()>& limits);
+// The same rows at their compiled capacities as a markdown table, after a generated-by comment
+// (printed by `bulkhead budget-reference`; docs/budget.md carries it, a test checks it).
+std::string reference_markdown();
 // Raises the soft RLIMIT_NOFILE to kFdCeiling if needed. Returns "" when the limit holds, else a
 // message naming both numbers (the caller refuses to start).
 std::string check_fd_limit();

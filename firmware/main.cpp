@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "firmware/app.hpp"
+#include "firmware/budget.hpp"
 #include "firmware/config.hpp"
 #include "firmware/init_mode.hpp"
 #include "platform/util/fault.hpp"
@@ -36,7 +37,8 @@ constexpr std::string_view kUsage =
     "  print-config [FILE]       print the effective config (default: the embedded one)\n"
     "  console [--socket PATH] [COMMAND...]\n"
     "                            attach to a running bulkhead's console, or run one command\n"
-    "  config-reference          print the config reference (markdown, as in the README)\n"
+    "  config-reference          print the config reference (markdown, as in docs/configuration.md)\n"
+    "  budget-reference          print the resource budget table (markdown, as in docs/budget.md)\n"
     "  init [--config FILE]      be the device's PID 1: mount, modules, network, run, power off\n"
     "  version                   print the version\n"
     "  help                      this text\n";
@@ -134,6 +136,12 @@ int main(int argc, char** argv) {
   if (cmd == "config-reference") {
     if (argc != 2) return usage_error("config-reference takes no arguments");
     std::string out = bh::config_reference_markdown();
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
+  if (cmd == "budget-reference") {
+    if (argc != 2) return usage_error("budget-reference takes no arguments");
+    std::string out = bh::budget::reference_markdown();
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   }
