@@ -1,4 +1,4 @@
-// AdminService: Admin HTTP (wire.md §3) on [admin] listen: `GET /healthz` (the watchdog's
+// AdminService: Admin HTTP (docs/wire.md §3) on [admin] listen: `GET /healthz` (the watchdog's
 // verdict), `GET /metrics` (Prometheus text format 0.0.4, every family `bulkhead_`-prefixed, with
 // HELP and TYPE), `POST /v1/events` (NDJSON through the same validation and Committer admission as
 // TCP ingest, answered as JSON once every line is committed or refused). Connections are slots of
@@ -22,7 +22,7 @@ struct AdminStats {
   std::uint64_t metrics_overflows = 0;  // /metrics bodies that did not fit the buffer (answered 500)
   std::uint64_t metrics_last_bytes = 0;  // size of the last /metrics body
   std::uint64_t posts = 0;               // POST /v1/events requests
-  // Per-line outcomes of POST /v1/events (the wire.md §1 codes).
+  // Per-line outcomes of POST /v1/events (the docs/wire.md §1 codes).
   std::uint64_t lines = 0;
   std::uint64_t ok = 0;
   std::uint64_t bad_json = 0;

@@ -1,4 +1,4 @@
-// ConsoleService: the console (wire.md §4): the command table (firmware/console_commands.hpp) on
+// ConsoleService: the console (docs/wire.md §4): the command table (firmware/console_commands.hpp) on
 // the backends the config enables (platform/console/server.hpp): the control Unix socket
 // `[console] socket`, a PTY (`pty = true`, its path is logged), a serial line (`serial`, `baud`),
 // stdin/stdout (`stdio = true`). Built from the RuntimeView at start-up; start() binds and spawns,

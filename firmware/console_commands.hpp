@@ -1,4 +1,4 @@
-// The console's command table (wire.md §4): every command bulkhead answers, in ONE table
+// The console's command table (docs/wire.md §4): every command bulkhead answers, in ONE table
 // (name, one-line help, usage, argument counts, handler, subcommands); the engine in
 // platform/console/ dispatches it and checks argument counts. Handlers read and touch the running
 // system only through the RuntimeView, print into the session's fixed buffer and never allocate;

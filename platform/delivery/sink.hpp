@@ -1,4 +1,4 @@
-// Sink: delivery of committed events to one HTTP endpoint (wire.md §2). One task per sink reads
+// Sink: delivery of committed events to one HTTP endpoint (docs/wire.md §2). One task per sink reads
 // pending events in seq order behind the sink's cursor, POSTs them as NDJSON envelopes over
 // keep-alive connections taken from the sink's own pool, and then: 2xx advances the cursor;
 // 408/429/5xx, timeouts and connection errors retry the SAME batch after a jittered backoff

@@ -1,4 +1,4 @@
-// IngestServer: the TCP (and optional Unix socket) NDJSON ingest of wire.md §1. Each connection is
+// IngestServer: the TCP (and optional Unix socket) NDJSON ingest of docs/wire.md §1. Each connection is
 // a pool slot with fixed read and write buffers and runs as one task: read what is there, frame
 // lines, validate, admit to the committer, wait for the commit, write one reply per line in
 // order, repeat. It reads nothing while a round is in flight, so a saturated runtime pushes back

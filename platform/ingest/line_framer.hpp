@@ -1,4 +1,4 @@
-// LineFramer: cuts NDJSON lines out of a byte buffer as they arrive (wire.md §1). A line ends at
+// LineFramer: cuts NDJSON lines out of a byte buffer as they arrive (docs/wire.md §1). A line ends at
 // '\n' (a preceding '\r' is dropped). A line longer than the limit is reported once as too_large
 // and the rest of it is skipped up to its '\n', so the connection stays usable. It owns no
 // buffer and never allocates; it is not a JSON parser.

@@ -1,4 +1,4 @@
-// wire.md §3 against the real binary: /healthz, /metrics (checked by a real Prometheus parser,
+// docs/wire.md §3 against the real binary: /healthz, /metrics (checked by a real Prometheus parser,
 // `promtool check metrics`), POST /v1/events (good, bad, mixed, too large, busy, streamed), and
 // the admin server's limits: malformed requests, the connection pool, keep-alive, timeouts.
 // Each test ends with the process exiting 0 on SIGTERM (every pool back at zero).

@@ -1,4 +1,4 @@
-// wire.md §4 against the real binary: every command through the control socket (a raw client and
+// docs/wire.md §4 against the real binary: every command through the control socket (a raw client and
 // `bulkhead console`, one-shot and interactive), a PTY session, a serial line (a PTY slave the
 // test holds the master of), unknown commands, bad arguments, overlong lines, NUL bytes,
 // disconnects mid-command, the session limit, dead letters listed/replayed/purged, and

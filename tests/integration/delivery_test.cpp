@@ -1,4 +1,4 @@
-// wire.md §2 against the real binary and a real loopback HTTP sink: envelopes and headers, retry
+// docs/wire.md §2 against the real binary and a real loopback HTTP sink: envelopes and headers, retry
 // with order kept, dead letters, timeouts, connection limits, restart from the cursor, and
 // kill -9 under load with every acked event delivered.
 #include <gtest/gtest.h>

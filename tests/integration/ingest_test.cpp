@@ -1,4 +1,4 @@
-// wire.md §1 against the real binary: every reply case, pipelining, limits, timeouts, restart,
+// docs/wire.md §1 against the real binary: every reply case, pipelining, limits, timeouts, restart,
 // shutdown. Each test ends with the process exiting 0 (its exit check: every pool at zero).
 #include <gtest/gtest.h>
 #include <signal.h>

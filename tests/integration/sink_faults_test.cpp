@@ -1,4 +1,4 @@
-// wire.md §2 against the real binary and a misbehaving plain-HTTP sink: answers that are not HTTP
+// docs/wire.md §2 against the real binary and a misbehaving plain-HTTP sink: answers that are not HTTP
 // (a greeting, a TLS alert, random bytes, a bad status), responses cut short (FIN or RST in the
 // status line, the head or the body), and bad or oversized heads and bodies over the sink's
 // max_response_bytes, each followed by a sink that behaves again. For every fault: bulkhead does
