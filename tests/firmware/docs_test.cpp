@@ -2,7 +2,7 @@
 // (`bulkhead config-reference`), docs/budget.md carries exactly the table the budget generates
 // (`bulkhead budget-reference`), docs/wire.md is the shared wire contract, every relative link
 // resolves, and README.md stays a front door that opens with the two set-up commands.
-// Regenerate the generated parts with toolchain/update-readme.sh.
+// Regenerate the generated parts with toolchain/update-docs.sh.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -73,14 +73,14 @@ std::set<std::string> anchors(const std::string& text) {
 
 TEST(Docs, ConfigurationReferenceIsWhatTheKeyTableGenerates) {
   EXPECT_EQ(read(kRoot / "docs/configuration.md"), config_reference_markdown())
-      << "docs/configuration.md is out of date: run toolchain/update-readme.sh "
+      << "docs/configuration.md is out of date: run toolchain/update-docs.sh "
          "(it writes the output of `bulkhead config-reference`)";
 }
 
 TEST(Docs, BudgetTableIsWhatTheBudgetGenerates) {
   std::string ref = budget::reference_markdown();
   EXPECT_NE(read(kRoot / "docs/budget.md").find(ref), std::string::npos)
-      << "docs/budget.md's budget table is out of date: run toolchain/update-readme.sh "
+      << "docs/budget.md's budget table is out of date: run toolchain/update-docs.sh "
          "(it pastes the output of `bulkhead budget-reference` between the budget-reference markers)";
   // The generated table has one row per pool with its FD total, and the totals the code checks.
   for (const budget::PoolRow& p : budget::kPools)

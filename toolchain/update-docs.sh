@@ -3,7 +3,7 @@
 #   docs/configuration.md  = `bulkhead config-reference` (the key tables in firmware/config.hpp)
 #   docs/budget.md         the table between its budget-reference markers = `bulkhead budget-reference`
 #                          (the pool table in firmware/budget.hpp)
-# tests/firmware/docs_test.cpp fails until they match. Usage: toolchain/update-readme.sh [path/to/bulkhead]
+# tests/firmware/docs_test.cpp fails until they match. Usage: toolchain/update-docs.sh [path/to/bulkhead]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/release/firmware/bulkhead}
