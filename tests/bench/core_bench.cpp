@@ -1,4 +1,4 @@
-// Runtime core costs in ns/op: pool acquire/release, waiter handoff, task spawn, timer wait. Figures go in the README; nothing here is asserted.
+// Runtime core costs in ns/op: pool acquire/release, waiter handoff, task spawn, timer wait. Figures go in docs/figures.md; nothing here is asserted.
 #include <benchmark/benchmark.h>
 
 #include "platform/core/pool.hpp"

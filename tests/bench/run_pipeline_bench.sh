@@ -2,7 +2,7 @@
 # End-to-end pipeline benchmark (issue 3): builds the Release `bulkhead` and `pipeline_bench`, then
 # runs the full cycle (raw SQLite baseline, phase 1 at max rate, phase 2 at half the end-to-end
 # rate, phase 3 at 50 000 ev/s) RUNS times on a fresh process and database each, and prints a table of medians plus one
-# JSON line (`{"bench":"pipeline",...}`) for the README.
+# JSON line (`{"bench":"pipeline",...}`) for docs/figures.md.
 #
 #   tests/bench/run_pipeline_bench.sh [pipeline_bench options...]     e.g. --seconds 20 --runs 3
 #

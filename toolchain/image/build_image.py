@@ -216,7 +216,7 @@ def main():
 
     # Raspberry Pi boot partition: the firmware (bootcode.bin for the Pi 3, start*.elf and
     # fixup*.dat) comes from the raspi-firmware package, which is in Debian's non-free-firmware
-    # component: copied in by hand (README), not shipped here.
+    # component: copied in by hand (docs/device.md), not shipped here.
     rpi = os.path.join(args.out, "rpi-boot")
     shutil.rmtree(rpi, ignore_errors=True)
     os.makedirs(rpi)

@@ -2,7 +2,7 @@
 // write and read as awaitables; no heap allocation from our code (and none from mbedTLS) in a
 // steady-state write/read loop; session resumption on a reset context; mbedTLS's heap counted and
 // its hard limit failing a handshake cleanly; handshake deadline and cancellation; verification
-// failures described. Prints the figures the README quotes (handshake times, memory).
+// failures described. Prints the figures docs/figures.md quotes (handshake times, memory).
 #include "platform/net/tls.hpp"
 
 #include <gtest/gtest.h>
