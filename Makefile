@@ -3,7 +3,7 @@ JOBS   ?= $(shell nproc)
 CONFIG ?=
 CMAKE_COMMON = -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
-.PHONY: all deps release debug asan run test test-asan bench bench-pipeline clean
+.PHONY: all deps release debug asan run run-binary test test-asan bench bench-pipeline clean
 .PHONY: test-fuzz test-valgrind soak
 all: release
 
@@ -24,8 +24,20 @@ debug: deps build/debug/CMakeCache.txt
 asan: deps build/asan/CMakeCache.txt
 	cmake --build build/asan -j$(JOBS)
 
-run: release
-	build/release/firmware/bulkhead run $(if $(CONFIG),--config $(CONFIG))
+# `make run`: bulkhead alone, built in a tree of its own (build/run) without the test hooks, the
+# tests and the benchmarks; build/release keeps the hooks the tests need (ccache shares the
+# unchanged objects). `run-binary` builds it and checks that no test hook is compiled in: the hooks'
+# environment variables are not even named inside (as for the packages, toolchain/check-package.sh).
+RUN_CMAKE = -DCMAKE_BUILD_TYPE=Release -DBH_TEST_HOOKS=OFF -DBH_TESTS=OFF -DBH_BENCH=OFF
+build/run/CMakeCache.txt:
+	cmake -S . -B build/run $(RUN_CMAKE) $(CMAKE_COMMON) >/dev/null
+run-binary: deps build/run/CMakeCache.txt
+	cmake --build build/run -j$(JOBS) --target bulkhead
+	@if grep -qaE 'BH_TEST_(WATCHDOG|FAULTS)' build/run/firmware/bulkhead; then \
+	  echo "build/run/firmware/bulkhead has test hooks compiled in" >&2; exit 1; fi
+	@echo "build/run/firmware/bulkhead: no test hooks"
+run: run-binary
+	build/run/firmware/bulkhead run $(if $(CONFIG),--config $(CONFIG))
 
 test: release
 	cd build/release && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2

@@ -36,7 +36,6 @@ namespace bh {
 
 struct CheckpointerOptions {
   std::string path;             // the database the store has open
-  const char* vfs = nullptr;    // the store's VFS
   bool sync_full = true;        // the checkpoint's own syncs follow the store's setting
   std::uint32_t trigger_pages = 1000;   // un-copied WAL frames that wake the thread (SQLite's default)
   std::uint32_t restart_pages = 16384;  // WAL frames (64 MiB at 4 KiB) past which the writer catches up

@@ -19,7 +19,9 @@ sqlite3_file* R(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
 
 int xClose(sqlite3_file* f) { return R(f)->pMethods->xClose(R(f)); }
 int xRead(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return R(f)->pMethods->xRead(R(f), b, n, o); }
-int xWrite(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) { return R(f)->pMethods->xWrite(R(f), b, n, o); }
+int xWrite(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+  return fault::hit(fault::Op::sqlite_write) ? SQLITE_FULL : R(f)->pMethods->xWrite(R(f), b, n, o);
+}
 int xTruncate(sqlite3_file* f, sqlite3_int64 s) { return R(f)->pMethods->xTruncate(R(f), s); }
 int xSync(sqlite3_file* f, int fl) {
   return fault::hit(fault::Op::fsync) ? SQLITE_IOERR_FSYNC : R(f)->pMethods->xSync(R(f), fl);

@@ -9,7 +9,6 @@
 #include "platform/store/store.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +21,16 @@
 namespace bh {
 
 namespace {
+
+// The fault plan's seams in the store (platform/util/fault.hpp), on the write path and the reads
+// the delivery loop makes: each answers exactly as the real call would have failed.
+int step_or_fault(sql::Stmt& s) noexcept { return fault::hit(fault::Op::sqlite_step) ? SQLITE_IOERR : s.step(); }
+std::error_code begin_or_fault(sql::TxnGuard& t) noexcept {
+  return fault::hit(fault::Op::sqlite_txn) ? sql::make_error(SQLITE_IOERR) : t.begin();
+}
+std::error_code commit_or_fault(sql::TxnGuard& t) noexcept {
+  return fault::hit(fault::Op::sqlite_txn) ? sql::make_error(SQLITE_IOERR) : t.commit();
+}
 
 class StoreCategory final : public std::error_category {
  public:
@@ -130,7 +139,6 @@ std::error_code Store::open(const StoreOptions& opts) {
   if (opts_.checkpoint_thread) {
     CheckpointerOptions co;
     co.path = opts_.path;
-    co.vfs = opts_.vfs;
     co.sync_full = opts_.sync_full;
     co.restart_pages = opts_.wal_restart_pages;
     co.trigger_pages = opts_.checkpoint_pages;
@@ -154,8 +162,9 @@ std::error_code Store::open(const StoreOptions& opts) {
 std::error_code Store::open_steps() {
   if (opts_.heap_limit > 0) sqlite3_hard_heap_limit64(opts_.heap_limit);
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  // A fault plan (tests) reaches SQLite's syncs through the fault VFS; the checkpointer keeps opts_.vfs.
-  const char* vfs = opts_.vfs == nullptr && fault::planned() ? fault_plan_vfs() : opts_.vfs;
+  // A fault plan (tests) reaches SQLite's writes and syncs through the fault VFS; the checkpointer
+  // keeps the default one.
+  const char* vfs = fault::planned() ? fault_plan_vfs() : nullptr;
   if (auto ec = db_.open(opts_.path.c_str(), flags, vfs, opts_.busy_timeout_ms)) return ec;
   sqlite3* h = db_.get();
 
@@ -286,17 +295,6 @@ void Store::close() noexcept {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-bool Store::fault(FaultPoint p) noexcept {
-  if (fault_point_ != p || fault_countdown_ <= 0) return false;
-  if (--fault_countdown_ > 0) return false;
-  fault_point_ = FaultPoint::none;
-  return true;
-}
-
-int Store::step_fault(sql::Stmt& s, FaultPoint p) noexcept {
-  return fault(p) || fault::hit(fault::Op::sqlite_step) ? SQLITE_IOERR : s.step();
-}
-
 void Store::recompute_min() noexcept {
   std::uint64_t m = last_seq();
   for (const Sink& k : sinks_) {
@@ -331,7 +329,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
   }
 
   sql::TxnGuard txn(db_);
-  if (auto ec = fault(FaultPoint::begin) ? sql::make_error(SQLITE_IOERR) : txn.begin()) return write_error(ec, "append begin");
+  if (auto ec = begin_or_fault(txn)) return write_error(ec, "append begin");
   sql::Stmt& ins = st_.insert;
   std::uint64_t seq = next_seq_;
   for (const EventIn& e : events) {
@@ -339,7 +337,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     ins.bind(2, e.ts_ms);
     ins.bind_text(3, e.source);
     ins.bind_blob(4, e.body);
-    int rc = step_fault(ins, FaultPoint::insert);
+    int rc = step_or_fault(ins);
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
     ++seq;
@@ -348,11 +346,11 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     sql::Stmt& m = st_.set_next_seq;
     sql::StmtScope scope(m);
     m.bind(1, i64(seq));
-    int rc = step_fault(m, FaultPoint::next_seq);
+    int rc = step_or_fault(m);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append next_seq");
   }
   // Durability rule: the batch is acked ("ok <seq>") only after this COMMIT returned OK.
-  if (auto ec = fault(FaultPoint::commit) ? sql::make_error(SQLITE_IOERR) : txn.commit()) {
+  if (auto ec = commit_or_fault(txn)) {
     return write_error(ec, "append commit");
   }
   for (std::size_t i = 0; i < n; ++i) seqs_out[i] = next_seq_ + i;
@@ -403,22 +401,22 @@ Store::SyncProgress Store::collect_sync() noexcept {
 // Deletes the events above durable_seq_ and rewinds next_seq to just after it, in one transaction.
 std::error_code Store::undo_unsynced() noexcept {
   sql::TxnGuard txn(db_);
-  if (auto ec = txn.begin()) return write_error(ec, "undo begin");
+  if (auto ec = begin_or_fault(txn)) return write_error(ec, "undo begin");
   {
     sql::Stmt& d = st_.undo;
     sql::StmtScope scope(d);
     d.bind(1, i64(durable_seq_));
-    int rc = step_fault(d, FaultPoint::none);
+    int rc = step_or_fault(d);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo delete");
   }
   {
     sql::Stmt& m = st_.set_next_seq;
     sql::StmtScope scope(m);
     m.bind(1, i64(durable_seq_ + 1));
-    int rc = step_fault(m, FaultPoint::none);
+    int rc = step_or_fault(m);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo next_seq");
   }
-  if (auto ec = txn.commit()) return write_error(ec, "undo commit");
+  if (auto ec = commit_or_fault(txn)) return write_error(ec, "undo commit");
   counters_.undone += last_seq() - durable_seq_;
   next_seq_ = durable_seq_ + 1;
   undo_pending_ = false;
@@ -513,7 +511,7 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   s.bind(3, i64(durable_seq_));
   std::uint64_t bytes = 0;
   int rc;
-  while ((rc = step_fault(s, FaultPoint::read)) == SQLITE_ROW) {
+  while ((rc = step_or_fault(s)) == SQLITE_ROW) {
     EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
     if (count > 0 && bytes + e.body.size() > max_bytes) break;
     bytes += e.body.size();
@@ -538,7 +536,7 @@ std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
   sql::StmtScope scope(s);
   s.bind(1, k->db_id);
   s.bind(2, i64(seq));
-  int rc = step_fault(s, FaultPoint::cursor);  // one autocommit UPDATE: its own transaction
+  int rc = step_or_fault(s);  // one autocommit UPDATE: its own transaction
   if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "advance_cursor");
   k->cursor = seq;
   recompute_min();
@@ -554,7 +552,7 @@ std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noex
   sql::Stmt& s = st_.raise_cursors;
   sql::StmtScope scope(s);
   s.bind(1, i64(target));
-  int rc = step_fault(s, FaultPoint::cursor);
+  int rc = step_or_fault(s);
   if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "drop_oldest");
   for (Sink& k : sinks_) {
     if (k.used) k.cursor = std::max(k.cursor, target);
@@ -574,7 +572,7 @@ std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t 
   if (!k) return err(StoreErrc::unknown_sink);
   if (first == 0 || first > last || last > durable_seq_) return err(StoreErrc::invalid_argument);
   sql::TxnGuard txn(db_);
-  if (auto ec = txn.begin()) return write_error(ec, "dead_letter begin");
+  if (auto ec = begin_or_fault(txn)) return write_error(ec, "dead_letter begin");
   {
     sql::Stmt& s = st_.ins_dead;
     sql::StmtScope scope(s);
@@ -584,7 +582,7 @@ std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t 
     s.bind_text(4, reason.substr(0, DeadLetter::kMaxReason));
     s.bind(5, http_status);
     s.bind(6, now_ms);
-    int rc = step_fault(s, FaultPoint::dead_letter);
+    int rc = step_or_fault(s);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "dead_letter insert");
   }
   const std::uint64_t new_cursor = std::max(k->cursor, last);
@@ -593,10 +591,10 @@ std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t 
     sql::StmtScope scope(s);
     s.bind(1, k->db_id);
     s.bind(2, i64(new_cursor));
-    int rc = step_fault(s, FaultPoint::cursor);
+    int rc = step_or_fault(s);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "dead_letter cursor");
   }
-  if (auto ec = fault(FaultPoint::commit) ? sql::make_error(SQLITE_IOERR) : txn.commit()) {
+  if (auto ec = commit_or_fault(txn)) {
     return write_error(ec, "dead_letter commit");
   }
   k->cursor = new_cursor;
@@ -687,7 +685,7 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
   s.bind(1, i64(first));
   s.bind(2, i64(last));
   int rc;
-  while ((rc = step_fault(s, FaultPoint::read)) == SQLITE_ROW) {
+  while ((rc = step_or_fault(s)) == SQLITE_ROW) {
     EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
     visit(e);
     ++count;
@@ -841,51 +839,6 @@ StoreStats Store::stats() noexcept {
     if (k.used) s.sinks[s.sink_count++] = SinkStats{k.view(), k.cursor, last_seq() - k.cursor};
   }
   return s;
-}
-
-// ---- raw baseline ----------------------------------------------------------------------------
-
-double raw_sqlite_insert_rate(const std::string& dir, std::uint32_t batch, std::uint32_t total_events, bool sync_full) {
-  if (batch == 0 || total_events == 0) return 0.0;
-  const std::string path = dir + "/bh_raw_baseline.db";
-  auto remove_files = [&] {
-    for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((path + suffix).c_str());
-  };
-  remove_files();
-  double rate = 0.0;
-  {
-    sql::Db db;
-    if (db.open(path.c_str(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr, 1000)) return 0.0;
-    std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") + (sync_full ? "FULL" : "NORMAL") +
-                        "; CREATE TABLE t(seq INTEGER PRIMARY KEY, ts INTEGER, source TEXT, body BLOB);";
-    sql::Stmt ins;
-    if (!db.exec(setup.c_str()) && !ins.prepare(db.get(), "INSERT INTO t(seq, ts, source, body) VALUES(?1, ?2, ?3, ?4)")) {
-      const std::string body(200, 'x');
-      const auto t0 = std::chrono::steady_clock::now();
-      std::int64_t seq = 1;
-      bool ok = true;
-      for (std::uint32_t done = 0; ok && done < total_events;) {
-        const std::uint32_t n = std::min(batch, total_events - done);
-        ok = !db.begin_immediate();
-        for (std::uint32_t i = 0; ok && i < n; ++i, ++seq) {
-          ins.bind(1, seq);
-          ins.bind(2, seq);
-          ins.bind_text(3, "bench");
-          ins.bind_blob(4, body);
-          ok = ins.step() == SQLITE_DONE;
-          ins.reset();
-        }
-        ok = ok && !db.commit();
-        done += n;
-      }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (ok && secs > 0) rate = total_events / secs;
-      db.rollback();
-    }
-    ins.finalize();
-  }
-  remove_files();
-  return rate;
 }
 
 }  // namespace bh

@@ -31,7 +31,6 @@ struct StoreOptions {
   int cache_kib = 2048;                  // PRAGMA cache_size=-<kib>
   int busy_timeout_ms = 1000;            // a locked database fails within this, never hangs
   bool quick_check = true;               // PRAGMA quick_check at open
-  const char* vfs = nullptr;             // SQLite VFS name (tests inject a faulty one); nullptr: default
   // WAL checkpoints on a thread of their own (platform/store/checkpointer.hpp) instead of inside the
   // COMMIT that crosses SQLite's auto-checkpoint size. If that thread cannot start, the store logs a
   // warning and keeps SQLite's auto-checkpoint.
@@ -90,9 +89,6 @@ enum class StoreErrc {
 };
 const std::error_category& store_category() noexcept;
 inline std::error_code make_error_code(StoreErrc e) noexcept { return {static_cast<int>(e), store_category()}; }
-
-// Test seam: make the nth pass through a step fail with SQLITE_IOERR (one shot).
-enum class FaultPoint : std::uint8_t { none, begin, insert, next_seq, commit, read, cursor, dead_letter };
 
 struct SinkStats {
   std::string_view name;
@@ -270,12 +266,6 @@ class Store {
   // Counters and gauges. Runs two PRAGMAs (db size); not for the hot path.
   StoreStats stats() noexcept;
 
-  // Test seam: the nth pass (1 = next) through `p` fails with SQLITE_IOERR; nth = 0 clears.
-  void set_fault(FaultPoint p, int nth) noexcept {
-    fault_point_ = nth > 0 ? p : FaultPoint::none;
-    fault_countdown_ = nth;
-  }
-
  private:
   struct Sink {
     bool used = false;
@@ -297,8 +287,6 @@ class Store {
   std::error_code open_steps();
   std::error_code prepare_all();
   std::error_code load_state();
-  bool fault(FaultPoint p) noexcept;
-  int step_fault(sql::Stmt& s, FaultPoint p) noexcept;
   void recompute_min() noexcept;
   Sink* sink_at(int sink) noexcept;
   const Sink* sink_at(int sink) const noexcept;
@@ -322,16 +310,8 @@ class Store {
   std::array<Sink, kMaxSinks> sinks_{};
   bool islands_dirty_ = true;  // dead letters changed: re-check purgeable islands below oldest_
   std::int64_t page_size_ = 4096;
-  FaultPoint fault_point_ = FaultPoint::none;
-  int fault_countdown_ = 0;
   StoreStats counters_{};
 };
-
-// Raw SQLite baseline for the load generator: inserts `total_events` rows (200-byte bodies) in
-// transactions of `batch` through one prepared INSERT into a fresh database in `dir` (WAL,
-// synchronous FULL or NORMAL) and returns events per second; the database is deleted afterwards.
-// Returns 0.0 if anything fails. Notes: measurement tool, allocates; never on the reactor.
-double raw_sqlite_insert_rate(const std::string& dir, std::uint32_t batch, std::uint32_t total_events, bool sync_full);
 
 }  // namespace bh
 

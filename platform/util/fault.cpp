@@ -12,7 +12,8 @@ struct Rule {
 };
 std::array<Rule, kOps> g_rules{};
 std::array<std::atomic<std::uint64_t>, kOps> g_calls{}, g_injected{};
-constexpr std::array<std::string_view, kOps> kNames{"connect", "read", "write", "fsync", "open", "audit_write", "sqlite_step"};
+constexpr std::array<std::string_view, kOps> kNames{"connect", "read", "write", "fsync", "open", "audit_write", "sqlite_step",
+                                                     "sqlite_txn", "sqlite_write"};
 
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), out);

@@ -23,9 +23,11 @@ enum class Op : std::uint8_t {
                 // fault VFS (SQLITE_IOERR_FSYNC)
   open,         // audit log opens (start-up and rotation): EACCES
   audit_write,  // audit log writes: ENOSPC
-  sqlite_step,  // the store's statement steps: SQLITE_IOERR
+  sqlite_step,  // the store's statement steps (appends, undos, reads, cursors, dead letters): SQLITE_IOERR
+  sqlite_txn,   // the BEGINs and COMMITs of the store's appends, undos and dead letters: SQLITE_IOERR
+  sqlite_write, // SQLite's file writes through the fault VFS: SQLITE_FULL (a full disk)
 };
-inline constexpr std::size_t kOps = 7;
+inline constexpr std::size_t kOps = 9;
 std::string_view name(Op op) noexcept;
 
 extern std::atomic<bool> g_armed;
@@ -38,7 +40,8 @@ inline bool hit(Op op) noexcept { return g_armed.load(std::memory_order_acquire)
 std::string arm(std::string_view spec);
 void disarm() noexcept;
 bool armed() noexcept;
-// A plan will be armed after start-up: seams chosen at start-up (the store's VFS) get ready for it.
+// A plan will be armed after start-up: seams chosen at start-up (the store's VFS, which carries
+// fsync and sqlite_write) get ready for it. Tests that arm a plan after opening a store set it first.
 void set_planned(bool planned) noexcept;
 bool planned() noexcept;
 std::uint64_t calls(Op op) noexcept;     // since armed

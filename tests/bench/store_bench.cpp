@@ -15,6 +15,7 @@
 #include "platform/store/audit_log.hpp"
 #include "platform/store/sqlite.hpp"
 #include "platform/store/store.hpp"
+#include "tests/bench/raw_sqlite.hpp"
 
 namespace {
 
@@ -162,7 +163,7 @@ BENCHMARK(BM_AuditAppend)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond
 void BM_RawInsertRateFunction(benchmark::State& state) {
   Scratch dir;
   double rate = 0;
-  for (auto _ : state) rate = bh::raw_sqlite_insert_rate(dir.path, 1024, 51200, true);
+  for (auto _ : state) rate = bh::bench::raw_sqlite_insert_rate(dir.path, 1024, 51200, true);
   state.counters["events_per_s"] = rate;
 }
 BENCHMARK(BM_RawInsertRateFunction)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -5,23 +5,29 @@ Load: TCP NDJSON producers at a fixed total rate, each reading its `ok <seq>` ac
 producer POSTing small NDJSON bodies to /v1/events. Everything goes to one loopback HTTP sink run
 by this script, which records every seq it receives.
 
-Faults, in 40 s cycles that start again with each bulkhead process (so each process meets every
-fault during its warm-up and again later): the sink goes down (listener closed, connections reset) or
+Faults, in cycles that start again with each bulkhead process (so each process meets every fault
+during its warm-up and again later): the sink goes down (listener closed, connections reset) or
 answers 503 for a while, a connection flood opens more connections than the ingest pool (each
 extra one must read `err busy connection limit`), and halfway through bulkhead is stopped with
-SIGTERM (it must exit 0) and started again on the same store.
+SIGTERM (it must exit 0) and started again on the same store. A process living 150 s or more
+(runs of 5 min and longer) gets 40 s cycles from 10 s on: a flood, 5 s later the sink down for 8 s,
+18 s later 503 for 8 s. A shorter life scales the cycle's times by k = life / 150 (outages last at
+least 3 s), so that in a 1-minute run (30 s per process) each process still meets every fault
+during its warm-up and again after it.
 
 Every second: VmRSS (/proc/PID/status), open FDs (/proc/PID/fd), and from the admin /metrics each
-pool's in-use and high-water, loop lag, the FD budget, pending and delivered events; plus events
+pool's in-use and high-water, loop lag, the FD budget, SQLite's heap, pending and delivered events; plus events
 acked (counted by the producers) and delivered (distinct seqs the sink received). Written to
 soak.csv and drawn into soak.png (gnuplot); the faults go to faults.csv, the verdict to summary.txt.
 
 The run fails (exit 1) if:
   * RSS grows after warm-up: for each bulkhead process, warm-up is its first W seconds
     (W = 20 % of the run, at least 50 s: the first fault cycle, from 10 s to 41 s, and the delivery
-    of its backlog, so that every buffer has met its largest use once); the baseline is the highest
-    RSS seen during warm-up; the highest RSS over the last quarter of the process's life (after
-    warm-up) must not exceed the baseline by more than 2 %;
+    of its backlog, so that every buffer has met its largest use once; a process living under
+    150 s warms up for 70 % of its life: two scaled fault cycles and the start of a third, as in
+    the first 120 s of a 10-minute run); the baseline is the highest RSS seen during warm-up;
+    the highest RSS over the last quarter of the process's life (after warm-up, at least 5 samples)
+    must not exceed the baseline by more than 2 %;
   * the open FD count ever passes the FD ceiling (256, `bulkhead_fd_ceiling`);
   * any acked seq is missing at the sink at the end (after the sink has had up to --drain seconds,
     fault-free, to catch up), or one seq was acked twice;
@@ -401,7 +407,18 @@ def main():
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bh-soak.")
     total = args.minutes * 60.0
-    warmup = max(50.0, 0.2 * total)  # the first fault cycle and its recovery, at least
+    # Each process lives half the run. Fault cycles are 40 s for a life of 150 s and more; a shorter
+    # life scales them by k (see the docstring), and the warm-up with them.
+    proc_life = total / 2
+    k = min(1.0, proc_life / 150.0)
+    flap = max(3.0, 8.0 * k)  # seconds the sink stays down, or answering 503
+    first_cycle_end = 10 * k + 23 * k + flap
+    recovery = max(5.0, 9 * k)  # the breaker's recovery (5 s) and the backlog's delivery
+    warmup = max(first_cycle_end + recovery, 0.2 * total)
+    if k < 1.0:
+        # A short life: it warms up for 70 % of it (two fault cycles and the start of a third, as
+        # the 120 s of a 10-minute run do), which still leaves its last quarter after the warm-up.
+        warmup = 0.7 * proc_life
 
     ingest_port, admin_port, sink_port = free_port(), free_port(), free_port()
     config = os.path.join(work, "soak.toml")
@@ -442,7 +459,7 @@ breaker_recovery = "5s"
     cols = (["t", "segment", "pid", "rss_kib", "fds", "fd_budget", "fd_ceiling", "loop_lag_ms", "loop_lag_max_ms"]
             + [f"{p}_{k}" for p in POOLS for k in ("in_use", "high_water")]
             + ["acked", "delivered_sink", "delivered_metric", "pending", "ingest_refused", "heap_after_seal",
-               "sink_mode", "flood", "restart"])
+               "sqlite_mem_kib", "sink_mode", "flood", "restart"])
     rows = []
     csv_path = os.path.join(out, "soak.csv")
     csvf = open(csv_path, "w")
@@ -464,6 +481,7 @@ breaker_recovery = "5s"
                "pending": g("bulkhead_store_pending_events"),
                "ingest_refused": g("bulkhead_ingest_connections_refused_total"),
                "heap_after_seal": g("bulkhead_heap_allocations_after_seal_total"),
+               "sqlite_mem_kib": g("bulkhead_sqlite_memory_used_bytes", 1 / 1024),
                "sink_mode": {"up": 0, "503": 1, "down": 2}[state["sink"]], "flood": state["flood"],
                "restart": state["restart"]}
         for p in POOLS:
@@ -483,16 +501,16 @@ breaker_recovery = "5s"
     # ---- faults: offsets within each process's life; one restart halfway
     half = total / 2
     def schedule(seg_start, seg_len):
-        # Cycles of 40 s from 10 s on: a flood, the sink down for 8 s, then answering 503 for 8 s.
+        # Cycles of 40k s from 10k s on: a flood, the sink down for `flap` s, then answering 503.
         ev = []
-        t = 10.0
-        while t + 5 < seg_len - 5:
+        t = 10.0 * k
+        while t + 5 * k < seg_len - 5 * k:
             ev.append((seg_start + t, "flood"))
-            if t + 13 < seg_len - 5:
-                ev.append((seg_start + t + 5, "sink_down"))
-            if t + 31 < seg_len - 5:
-                ev.append((seg_start + t + 23, "sink_503"))
-            t += 40
+            if t + 5 * k + flap < seg_len - 5 * k:
+                ev.append((seg_start + t + 5 * k, "sink_down"))
+            if t + 23 * k + flap < seg_len - 5 * k:
+                ev.append((seg_start + t + 23 * k, "sink_503"))
+            t += 40 * k
         return ev
     plan = sorted(schedule(0, half) + [(half, "restart")] + schedule(half, total - half))
 
@@ -531,7 +549,7 @@ breaker_recovery = "5s"
         if what == "flood":
             th = threading.Thread(target=do_flood, daemon=True)
         elif what in ("sink_down", "sink_503"):
-            th = threading.Thread(target=sink_flap, args=(what[5:], 8), daemon=True)
+            th = threading.Thread(target=sink_flap, args=(what[5:], flap), daemon=True)
         else:
             for w in workers:
                 w.join()
@@ -603,7 +621,7 @@ breaker_recovery = "5s"
         life = [r for r in rows if r["segment"] == i and r["rss_kib"] is not None and s <= r["t"] <= e]
         warm = [r["rss_kib"] for r in life if r["t"] <= s + warmup]
         last = [r["rss_kib"] for r in life if r["t"] >= e - 0.25 * (e - s) and r["t"] > s + warmup]
-        if not warm or not last:
+        if not warm or len(last) < 5:
             failures.append(f"process {i + 1}: too few RSS samples (warm-up {len(warm)}, last quarter {len(last)})")
             continue
         base, top = max(warm), max(last)
@@ -625,7 +643,7 @@ breaker_recovery = "5s"
     load_secs = load_end
     summary = [
         f"soak: {args.minutes:g} min, {args.producers} TCP producers at {args.rate} events/s total + HTTP POSTs of 20 lines every 0.5 s",
-        f"faults: {sum(1 for f in faults if f[1] == 'sink_down')} sink outages, {sum(1 for f in faults if f[1] == 'sink_503')} 503 periods (8 s each), "
+        f"faults: {sum(1 for f in faults if f[1] == 'sink_down')} sink outages, {sum(1 for f in faults if f[1] == 'sink_503')} 503 periods ({flap:g} s each), "
         f"{len(floods)} floods of {args.flood} connections, 1 restart (SIGTERM)",
         f"events: {len(acked)} acked ({len(acked) / load_secs:.0f}/s), {len(got)} distinct delivered, {len(missing)} acked missing, "
         f"{received - len(got)} redelivered duplicates; sink requests {requests} ({answered_503} answered 503)",

@@ -44,7 +44,7 @@
 #include <thread>
 #include <vector>
 
-#include "platform/store/store.hpp"
+#include "tests/bench/raw_sqlite.hpp"
 #include "tests/bench/pipeline/bench_sink.hpp"
 #include "tests/bench/pipeline/load_gen.hpp"
 
@@ -430,9 +430,9 @@ RunResult run_once(const Options& o, int index) {
 
   std::fprintf(stderr, "[run %d] scratch %s\n", index, dir.c_str());
   if (o.raw) {
-    rr.f["raw_sqlite_4096"] = bh::raw_sqlite_insert_rate(dir, 4096, o.raw_events, o.sync == "full");
-    rr.f["raw_sqlite_2048"] = bh::raw_sqlite_insert_rate(dir, 2048, o.raw_events, o.sync == "full");
-    rr.f["raw_sqlite_1024"] = bh::raw_sqlite_insert_rate(dir, 1024, o.raw_events, o.sync == "full");
+    rr.f["raw_sqlite_4096"] = bh::bench::raw_sqlite_insert_rate(dir, 4096, o.raw_events, o.sync == "full");
+    rr.f["raw_sqlite_2048"] = bh::bench::raw_sqlite_insert_rate(dir, 2048, o.raw_events, o.sync == "full");
+    rr.f["raw_sqlite_1024"] = bh::bench::raw_sqlite_insert_rate(dir, 1024, o.raw_events, o.sync == "full");
     std::fprintf(stderr, "[run %d] raw SQLite: %.0f ev/s (4096), %.0f ev/s (2048), %.0f ev/s (1024)\n", index,
                  rr.f["raw_sqlite_4096"], rr.f["raw_sqlite_2048"], rr.f["raw_sqlite_1024"]);
   }

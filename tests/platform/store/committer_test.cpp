@@ -16,6 +16,7 @@
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "tests/support/census.hpp"
+#include "tests/support/fault_plan.hpp"
 
 namespace bh {
 namespace {
@@ -46,10 +47,7 @@ std::uint32_t readable(Store& s, int sink) {
   return count;
 }
 
-struct FaultPlan {
-  explicit FaultPlan(const char* spec) { EXPECT_EQ(fault::arm(spec), ""); }
-  ~FaultPlan() { fault::disarm(); }
-};
+using test::FaultPlan;
 
 TEST(WalSyncer, NothingIsReadableBeforeItsSyncReturned) {
   test::CensusGuard census;  // the syncer's WAL fd and eventfd are closed with the store

@@ -1,6 +1,6 @@
 // Store: seqs across restarts and purges, cursors, pending/cap/drop_oldest at N-1/N/N+1, dead
-// letters and replay, retention (age, bytes, chunking, protection), failure paths (injected step
-// faults, a faulty VFS returning SQLITE_FULL / IOERR_FSYNC, SQLITE_BUSY from another connection,
+// letters and replay, retention (age, bytes, chunking, protection), failure paths (the fault plan's
+// step and transaction faults, and its VFS returning SQLITE_FULL / IOERR_FSYNC; SQLITE_BUSY from another connection,
 // unopenable or corrupt files) with no transaction, handle or FD left behind, and zero heap
 // allocations on the warmed-up hot path.
 #include "platform/store/store.hpp"
@@ -18,68 +18,10 @@
 #include <vector>
 
 #include "tests/support/census.hpp"
+#include "tests/support/fault_plan.hpp"
 
 namespace bh {
 namespace {
-
-// ---- a faulty VFS: the default one, with xWrite / xSync failing on demand ---------------------
-namespace faultvfs {
-int write_rc = SQLITE_OK;  // when set, every xWrite returns it
-int sync_rc = SQLITE_OK;   // when set, every xSync returns it
-sqlite3_vfs* real = nullptr;
-sqlite3_vfs vfs;
-sqlite3_io_methods methods;
-struct File {
-  sqlite3_file base;
-  sqlite3_file* real;
-};
-sqlite3_file* R(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
-
-int xClose(sqlite3_file* f) { return R(f)->pMethods->xClose(R(f)); }
-int xRead(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return R(f)->pMethods->xRead(R(f), b, n, o); }
-int xWrite(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
-  return write_rc != SQLITE_OK ? write_rc : R(f)->pMethods->xWrite(R(f), b, n, o);
-}
-int xTruncate(sqlite3_file* f, sqlite3_int64 s) { return R(f)->pMethods->xTruncate(R(f), s); }
-int xSync(sqlite3_file* f, int fl) { return sync_rc != SQLITE_OK ? sync_rc : R(f)->pMethods->xSync(R(f), fl); }
-int xFileSize(sqlite3_file* f, sqlite3_int64* s) { return R(f)->pMethods->xFileSize(R(f), s); }
-int xLock(sqlite3_file* f, int l) { return R(f)->pMethods->xLock(R(f), l); }
-int xUnlock(sqlite3_file* f, int l) { return R(f)->pMethods->xUnlock(R(f), l); }
-int xCheckReservedLock(sqlite3_file* f, int* o) { return R(f)->pMethods->xCheckReservedLock(R(f), o); }
-int xFileControl(sqlite3_file* f, int op, void* a) { return R(f)->pMethods->xFileControl(R(f), op, a); }
-int xSectorSize(sqlite3_file* f) { return R(f)->pMethods->xSectorSize(R(f)); }
-int xDeviceCharacteristics(sqlite3_file* f) { return R(f)->pMethods->xDeviceCharacteristics(R(f)); }
-int xShmMap(sqlite3_file* f, int i, int sz, int e, void volatile** p) { return R(f)->pMethods->xShmMap(R(f), i, sz, e, p); }
-int xShmLock(sqlite3_file* f, int o, int n, int fl) { return R(f)->pMethods->xShmLock(R(f), o, n, fl); }
-void xShmBarrier(sqlite3_file* f) { R(f)->pMethods->xShmBarrier(R(f)); }
-int xShmUnmap(sqlite3_file* f, int d) { return R(f)->pMethods->xShmUnmap(R(f), d); }
-int xFetch(sqlite3_file* f, sqlite3_int64 o, int n, void** p) { return R(f)->pMethods->xFetch(R(f), o, n, p); }
-int xUnfetch(sqlite3_file* f, sqlite3_int64 o, void* p) { return R(f)->pMethods->xUnfetch(R(f), o, p); }
-
-int xOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out) {
-  auto* ff = reinterpret_cast<File*>(f);
-  ff->real = reinterpret_cast<sqlite3_file*>(ff + 1);
-  int rc = real->xOpen(real, name, ff->real, flags, out);
-  ff->base.pMethods = ff->real->pMethods ? &methods : nullptr;
-  return rc;
-}
-
-const char* install() {
-  if (!real) {
-    real = sqlite3_vfs_find(nullptr);
-    vfs = *real;
-    vfs.szOsFile = static_cast<int>(sizeof(File)) + real->szOsFile;
-    vfs.zName = "bh_fault";
-    vfs.pNext = nullptr;
-    vfs.xOpen = xOpen;
-    methods = {3,      xClose,   xRead,       xWrite,   xTruncate,          xSync,        xFileSize,
-               xLock,  xUnlock,  xCheckReservedLock,    xFileControl,       xSectorSize,  xDeviceCharacteristics,
-               xShmMap, xShmLock, xShmBarrier, xShmUnmap, xFetch,            xUnfetch};
-    sqlite3_vfs_register(&vfs, 0);
-  }
-  return "bh_fault";
-}
-}  // namespace faultvfs
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -484,15 +426,19 @@ TEST(Store, InjectedFaultsRollBackAndTheNextAppendWorks) {
   ASSERT_FALSE(s.register_sink("k", k));
   std::uint64_t expected = append_n(s, 5) + 5;
   std::uint64_t errors = 0;
-  for (auto [p, nth] : {std::pair{FaultPoint::begin, 1}, std::pair{FaultPoint::insert, 1},
-                        std::pair{FaultPoint::insert, 3}, std::pair{FaultPoint::next_seq, 1},
-                        std::pair{FaultPoint::commit, 1}}) {
-    SCOPED_TRACE(static_cast<int>(p) * 10 + nth);
-    s.set_fault(p, nth);
+  // An append of 5 is: BEGIN (sqlite_txn 1), 5 inserts (sqlite_step 1-5), next_seq (sqlite_step 6),
+  // COMMIT (sqlite_txn 2).
+  for (const char* plan : {"sqlite_txn:1", "sqlite_step:1", "sqlite_step:3", "sqlite_step:6", "sqlite_txn:2"}) {
+    SCOPED_TRACE(plan);
     std::array<EventIn, 5> ev{};
     for (auto& e : ev) e = EventIn{"f", "fault", 5};
     std::array<std::uint64_t, 5> seqs{};
-    auto ec = s.append(ev, seqs);
+    std::error_code ec;
+    {
+      test::FaultPlan faults(plan);
+      ec = s.append(ev, seqs);
+      EXPECT_EQ(fault::injected(fault::Op::sqlite_step) + fault::injected(fault::Op::sqlite_txn), 1u);
+    }
     EXPECT_EQ(sql::primary(ec), SQLITE_IOERR) << ec.message();
     EXPECT_FALSE(s.in_transaction());
     EXPECT_EQ(s.next_seq(), expected);
@@ -503,21 +449,30 @@ TEST(Store, InjectedFaultsRollBackAndTheNextAppendWorks) {
   }
   EXPECT_EQ(count_rows(s), expected - 1);  // nothing of a failed batch was stored
 
-  s.set_fault(FaultPoint::cursor, 1);
-  EXPECT_EQ(sql::primary(s.advance_cursor(k, 3)), SQLITE_IOERR);
+  {
+    test::FaultPlan faults("sqlite_step:1");  // the cursor UPDATE
+    EXPECT_EQ(sql::primary(s.advance_cursor(k, 3)), SQLITE_IOERR);
+  }
   EXPECT_EQ(s.cursor(k), 0u);
-  s.set_fault(FaultPoint::dead_letter, 1);
-  EXPECT_TRUE(s.dead_letter(k, 1, 2, 400, "bad", 1));
-  s.set_fault(FaultPoint::commit, 1);
-  EXPECT_TRUE(s.dead_letter(k, 1, 2, 400, "bad", 1));
+  {
+    test::FaultPlan faults("sqlite_step:1");  // the dead letter's INSERT
+    EXPECT_TRUE(s.dead_letter(k, 1, 2, 400, "bad", 1));
+  }
+  {
+    test::FaultPlan faults("sqlite_txn:2");  // the dead letter's COMMIT
+    EXPECT_TRUE(s.dead_letter(k, 1, 2, 400, "bad", 1));
+    EXPECT_EQ(fault::injected(fault::Op::sqlite_txn), 1u);
+  }
   EXPECT_EQ(s.cursor(k), 0u);
   EXPECT_FALSE(s.in_transaction());
   int rows = 0;
   ASSERT_FALSE(s.list_dead([&](const DeadLetter&) { ++rows; }));
   EXPECT_EQ(rows, 0);
-  s.set_fault(FaultPoint::read, 2);
   std::uint32_t count = 0;
-  EXPECT_EQ(sql::primary(s.read_batch(k, 10, 1 << 20, [](const EventOut&) {}, count)), SQLITE_IOERR);
+  {
+    test::FaultPlan faults("sqlite_step:2");  // the second row of the read
+    EXPECT_EQ(sql::primary(s.read_batch(k, 10, 1 << 20, [](const EventOut&) {}, count)), SQLITE_IOERR);
+  }
   EXPECT_EQ(count, 1u);
   EXPECT_EQ(read_all(s, k, 3), (std::vector<std::uint64_t>{1, 2, 3}));
   s.close();
@@ -531,16 +486,20 @@ TEST(Store, RealDiskFullAndFsyncErrorsFromTheVfs) {
   test::TempDir dir;
   auto o = opts_for(dir);
   o.sync_full = true;
-  o.vfs = faultvfs::install();
+  test::PlannedFaults planned;  // the store opens through the fault plan's VFS
   Store s;
   ASSERT_FALSE(s.open(o));
   std::uint64_t next = append_n(s, 10) + 10;
-  for (int* knob : {&faultvfs::write_rc, &faultvfs::sync_rc}) {
-    *knob = knob == &faultvfs::write_rc ? SQLITE_FULL : SQLITE_IOERR_FSYNC;
+  for (auto [plan, op] : {std::pair{"sqlite_write:1", fault::Op::sqlite_write}, std::pair{"fsync:1", fault::Op::fsync}}) {
+    SCOPED_TRACE(plan);
     std::array<EventIn, 3> ev{EventIn{"s", "x", 1}, EventIn{"s", "y", 2}, EventIn{"s", "z", 3}};
     std::array<std::uint64_t, 3> seqs{};
-    auto ec = s.append(ev, seqs);
-    *knob = SQLITE_OK;
+    std::error_code ec;
+    {
+      test::FaultPlan faults(plan);
+      ec = s.append(ev, seqs);
+      EXPECT_EQ(fault::injected(op), 1u);
+    }
     EXPECT_TRUE(ec);
     EXPECT_TRUE(sql::primary(ec) == SQLITE_FULL || sql::primary(ec) == SQLITE_IOERR) << ec.message();
     EXPECT_FALSE(s.in_transaction());
@@ -753,13 +712,6 @@ TEST(Store, CheckpointPagesBoundsTheWalWithoutTheThread) {
   // At SQLite's default (1000 pages) the WAL would have grown to 4 MiB and more.
   EXPECT_LT(max_wal, 1u << 20);
   EXPECT_EQ(s.last_seq(), 40u * 128u);
-}
-
-TEST(Store, RawBaselineRate) {
-  test::TempDir dir;
-  double rate = raw_sqlite_insert_rate(dir.path(), 256, 2048, false);
-  EXPECT_GT(rate, 0.0);
-  EXPECT_EQ(raw_sqlite_insert_rate(dir.file("nope/nope"), 256, 10, false), 0.0);
 }
 
 }  // namespace

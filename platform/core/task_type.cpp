@@ -1,9 +1,10 @@
-// Task memory: the per-slot frame arena (LIFO), handler blocks, and the end of a root task.
-#include "platform/core/task.hpp"
+// Task memory: the per-slot frame arena (LIFO) and the end of a root task.
+#include "platform/core/task_type.hpp"
 
 #include <cstdlib>
 #include <new>
 
+#include "platform/core/task_pool.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -16,31 +17,6 @@ struct alignas(std::max_align_t) FrameHeader {
 constexpr std::size_t kAlign = alignof(std::max_align_t);
 constexpr std::size_t round_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 }  // namespace
-
-void* HandlerArena::allocate(std::size_t n) {
-  if (n <= kBlockBytes) {
-    for (std::size_t i = 0; i < kBlocks; ++i) {
-      if (!used_[i]) {
-        used_[i] = true;
-        return blocks_[i].bytes;
-      }
-    }
-  }
-  // Does not fit the fixed blocks: counted, then served from the heap rather than failing an
-  // operation mid-flight. The zero-allocation test and `tasks` make this visible.
-  ++overflows_;
-  return ::operator new(n);
-}
-
-void HandlerArena::deallocate(void* p) noexcept {
-  for (std::size_t i = 0; i < kBlocks; ++i) {
-    if (p == blocks_[i].bytes) {
-      used_[i] = false;
-      return;
-    }
-  }
-  ::operator delete(p);
-}
 
 void* TaskSlot::alloc_frame(std::size_t n) noexcept {
   std::size_t need = round_up(sizeof(FrameHeader) + n);
