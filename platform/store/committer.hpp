@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "platform/util/errors.hpp"
+#include "platform/ingest/wire_error.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "platform/core/task.hpp"
@@ -41,8 +42,7 @@ struct CommitterStats {
   std::uint64_t ring_waits = 0;     // the in-flight ring was full: the reactor waited for a sync
   std::uint32_t in_flight = 0;      // events committed, waiting for their sync (now)
   std::uint32_t max_in_flight = 0;
-  std::uint64_t refused_busy = 0;
-  std::uint64_t refused_shutting_down = 0;
+  WireErrorCounts refused;          // admissions refused: busy or shutting_down (the admission rows)
   std::uint64_t dropped_oldest = 0;
   std::uint32_t largest_batch = 0;
   std::uint64_t last_commit_us = 0;
