@@ -78,7 +78,6 @@ class Committer {
   bool admitting() const noexcept { return admitting_; }
   // Nothing waiting to be committed or acked, and no wait on the syncer pending.
   bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }
-  std::uint32_t batch_size() const noexcept { return n_; }
   const CommitterStats& stats() const noexcept { return stats_; }
   // Called whenever batches became durable (the delivery side wakes its sinks). ctx is passed back.
   void on_commit(void (*fn)(void*), void* ctx) noexcept { commit_fn_ = fn, commit_ctx_ = ctx; }
