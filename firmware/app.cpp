@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <variant>
 
-#include "firmware/admin.hpp"
+#include "firmware/admin/admin.hpp"
 #include "firmware/budget.hpp"
 #include "firmware/console.hpp"
 #include "firmware/console_commands.hpp"

@@ -374,8 +374,8 @@ void cmd_store(CommandContext& c) {
     const CommitterStats& cs = v.committer->stats();
     double avg = cs.batches ? static_cast<double>(cs.total_commit_us) / static_cast<double>(cs.batches) / 1000.0 : 0.0;
     o.print("{:<12} largest batch {}, commit avg {:.2f} ms, max {:.2f} ms; refused busy {}, shutting down {}\n",
-            "commits", cs.largest_batch, avg, static_cast<double>(cs.max_commit_us) / 1000.0, cs.refused_busy,
-            cs.refused_shutting_down);
+            "commits", cs.largest_batch, avg, static_cast<double>(cs.max_commit_us) / 1000.0, cs.refused[WireError::busy],
+            cs.refused[WireError::shutting_down]);
     o.print("{:<12} {} event(s) waiting for their sync (most {}), ring full {} time(s)\n", "in flight", cs.in_flight,
             cs.max_in_flight, cs.ring_waits);
   }

@@ -217,7 +217,5 @@ void WatchdogService::stop() noexcept {
 }
 
 Watchdog* WatchdogService::watchdog() noexcept { return impl_->checks.get(); }
-bool WatchdogService::device_open() const noexcept { return impl_->device && impl_->device->is_open(); }
-bool WatchdogService::notify_open() const noexcept { return impl_->notifier.is_open(); }
 
 }  // namespace bh

@@ -28,10 +28,6 @@ class WatchdogService {
   // The checks' results (for /healthz, /metrics and the console); nullptr before start().
   Watchdog* watchdog() noexcept;
 
-  // True when a hardware device is open / a notify socket is configured (for `watchdog` output).
-  bool device_open() const noexcept;
-  bool notify_open() const noexcept;
-
   struct Impl;
 
  private:

@@ -77,7 +77,6 @@ void Reactor::arm_signals() {
 
 void Reactor::on_signal(const std::error_code& ec, int sig) {
   if (ec) return;  // signal_set cancelled at stop
-  last_signal_ = sig;
   if (state_ == RunState::running) {
     shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
     arm_signals();

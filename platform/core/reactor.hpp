@@ -63,7 +63,6 @@ class Reactor {
 
   RunState state() const noexcept { return state_; }
   bool forced() const noexcept { return forced_; }
-  int last_signal() const noexcept { return last_signal_; }
 
  private:
   void on_signal(const std::error_code& ec, int sig);
@@ -78,7 +77,6 @@ class Reactor {
   Hooks hooks_{};
   RunState state_ = RunState::running;
   bool forced_ = false;
-  int last_signal_ = 0;
   Clock::duration drain_grace_ = std::chrono::seconds(5);
   Clock::duration cancel_grace_ = std::chrono::seconds(1);
   Clock::time_point phase_deadline_{};

@@ -94,13 +94,7 @@ std::size_t IngestConn::format_replies() noexcept {
       ++sh_.stats.ok;
       res = fmt::format_to_n(out, kMaxReply, "ok {}\n", r.seq);
     } else {
-      switch (r.code) {
-        case errc::bad_json: ++sh_.stats.bad_json; break;
-        case errc::too_large: ++sh_.stats.too_large; break;
-        case errc::busy: ++sh_.stats.busy; break;
-        case errc::shutting_down: ++sh_.stats.shutting_down; break;
-        default: ++sh_.stats.storage; break;
-      }
+      sh_.stats.refused.count(r.code);
       res = fmt::format_to_n(out, kMaxReply, "err {} {}\n", wire_name(r.code), err_text(r.code));
     }
     w += res.size;

@@ -19,6 +19,7 @@
 #include "platform/store/committer.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/ingest/line_framer.hpp"
+#include "platform/ingest/wire_error.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
 
@@ -41,11 +42,7 @@ struct IngestStats {
   std::uint64_t bytes_in = 0;
   std::uint64_t lines = 0;
   std::uint64_t ok = 0;
-  std::uint64_t bad_json = 0;
-  std::uint64_t too_large = 0;
-  std::uint64_t busy = 0;
-  std::uint64_t shutting_down = 0;
-  std::uint64_t storage = 0;
+  WireErrorCounts refused;  // lines answered `err <code>`, by code
 };
 
 // What every connection shares: options, the committer, the validator, counters, the stop flag.

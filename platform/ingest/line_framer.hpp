@@ -18,8 +18,6 @@ class LineFramer {
   };
 
   explicit LineFramer(std::size_t max_line = 16384) noexcept : max_(max_line) {}
-  void set_max(std::size_t m) noexcept { max_ = m; }
-  std::size_t max() const noexcept { return max_; }
   bool skipping() const noexcept { return skipping_; }
 
   // Takes the next line from data, advancing `consumed` past what it used (the caller passes the

@@ -191,7 +191,6 @@ class DnsCache {
   std::string_view host() const noexcept { return {host_.data(), host_len_}; }
   // True when no DNS is involved (a numeric host or a hosts-file name).
   bool is_static() const noexcept { return static_; }
-  bool has_address() const noexcept { return entry_.count > 0; }
   const dns::Answer& cached() const noexcept { return entry_; }
   Clock::time_point expires_at() const noexcept { return expires_; }
   const dns::ResolvConf& resolv_conf() const noexcept { return conf_; }

@@ -115,7 +115,6 @@ class MessageParser {
   // body, or for a response that carried both Content-Length and Transfer-Encoding.
   bool keep_alive() const noexcept;
   bool connection_close() const noexcept { return conn_close_; }
-  bool connection_keep_alive() const noexcept { return conn_keep_alive_; }
   bool connection_upgrade() const noexcept { return conn_upgrade_; }
   // Body bytes delivered so far (chunked: excluding framing).
   std::uint64_t body_bytes() const noexcept { return body_total_; }

@@ -35,30 +35,25 @@ void PromWriter::escaped(std::string_view s) noexcept {
 
 namespace {
 using Kind = PromWriter::Kind;
+using V = PromValue;
 
-struct PoolMetric {
-  std::string_view name;
-  Kind kind;
-  std::string_view help;
-  std::uint64_t (*get)(const PoolStats&);
-};
-constexpr PoolMetric kPoolMetrics[] = {
-    {"bulkhead_pool_capacity", Kind::gauge, "Slots compiled into the pool.", [](const PoolStats& s) -> std::uint64_t { return s.capacity; }},
-    {"bulkhead_pool_limit", Kind::gauge, "Configured slot limit (at most the capacity).", [](const PoolStats& s) -> std::uint64_t { return s.limit; }},
-    {"bulkhead_pool_in_use", Kind::gauge, "Slots in use now.", [](const PoolStats& s) -> std::uint64_t { return s.in_use; }},
-    {"bulkhead_pool_high_water", Kind::gauge, "Most slots in use at once since start or the last reset.", [](const PoolStats& s) -> std::uint64_t { return s.high_water; }},
-    {"bulkhead_pool_waiting", Kind::gauge, "Parties queued for a slot now.", [](const PoolStats& s) -> std::uint64_t { return s.waiting; }},
-    {"bulkhead_pool_acquisitions_total", Kind::counter, "Slots handed out.", [](const PoolStats& s) -> std::uint64_t { return s.acquisitions; }},
-    {"bulkhead_pool_refusals_total", Kind::counter, "Acquisitions refused because the pool was full.", [](const PoolStats& s) -> std::uint64_t { return s.refusals; }},
-    {"bulkhead_pool_waits_total", Kind::counter, "Acquisitions that had to wait for a slot.", [](const PoolStats& s) -> std::uint64_t { return s.waits; }},
-    {"bulkhead_pool_wait_timeouts_total", Kind::counter, "Waits for a slot that timed out.", [](const PoolStats& s) -> std::uint64_t { return s.wait_timeouts; }},
-    {"bulkhead_pool_saturations_total", Kind::counter, "Times the pool reached its limit.", [](const PoolStats& s) -> std::uint64_t { return s.saturations; }},
+constexpr MetricRow<PoolStats> kPoolRows[] = {
+    {"bulkhead_pool_capacity", Kind::gauge, "Slots compiled into the pool.", [](const PoolStats& s) -> V { return s.capacity; }},
+    {"bulkhead_pool_limit", Kind::gauge, "Configured slot limit (at most the capacity).", [](const PoolStats& s) -> V { return s.limit; }},
+    {"bulkhead_pool_in_use", Kind::gauge, "Slots in use now.", [](const PoolStats& s) -> V { return s.in_use; }},
+    {"bulkhead_pool_high_water", Kind::gauge, "Most slots in use at once since start or the last reset.", [](const PoolStats& s) -> V { return s.high_water; }},
+    {"bulkhead_pool_waiting", Kind::gauge, "Parties queued for a slot now.", [](const PoolStats& s) -> V { return s.waiting; }},
+    {"bulkhead_pool_acquisitions_total", Kind::counter, "Slots handed out.", [](const PoolStats& s) -> V { return s.acquisitions; }},
+    {"bulkhead_pool_refusals_total", Kind::counter, "Acquisitions refused because the pool was full.", [](const PoolStats& s) -> V { return s.refusals; }},
+    {"bulkhead_pool_waits_total", Kind::counter, "Acquisitions that had to wait for a slot.", [](const PoolStats& s) -> V { return s.waits; }},
+    {"bulkhead_pool_wait_timeouts_total", Kind::counter, "Waits for a slot that timed out.", [](const PoolStats& s) -> V { return s.wait_timeouts; }},
+    {"bulkhead_pool_saturations_total", Kind::counter, "Times the pool reached its limit.", [](const PoolStats& s) -> V { return s.saturations; }},
 };
 
 }  // namespace
 
 void write_pool_metrics(PromWriter& w) noexcept {
-  for (const PoolMetric& m : kPoolMetrics) {
+  for (const MetricRow<PoolStats>& m : kPoolRows) {
     w.family(m.name, m.kind, m.help);
     for (const PoolBase* p = PoolBase::first(); p; p = p->next()) w.value("pool", p->name(), m.get(p->stats()));
   }

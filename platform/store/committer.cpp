@@ -39,11 +39,11 @@ Committer::~Committer() {
 errc Committer::submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
                        std::uint32_t tag) noexcept {
   if (!admitting_) {
-    ++stats_.refused_shutting_down;
+    stats_.refused.count(errc::shutting_down);
     return errc::shutting_down;
   }
   if (store_.overflow() == StoreOptions::Overflow::reject && store_.pending() + n_ >= max_pending_) {
-    ++stats_.refused_busy;
+    stats_.refused.count(errc::busy);
     return errc::busy;
   }
   if (n_ == max_batch_) flush();
@@ -54,7 +54,7 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
     flush();
     drain();
     if (tail_ - head_ == kRing) {
-      ++stats_.refused_busy;
+      stats_.refused.count(errc::busy);
       return errc::busy;
     }
   }

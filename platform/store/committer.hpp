@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "platform/util/errors.hpp"
+#include "platform/ingest/wire_error.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "platform/core/task.hpp"
@@ -41,8 +42,7 @@ struct CommitterStats {
   std::uint64_t ring_waits = 0;     // the in-flight ring was full: the reactor waited for a sync
   std::uint32_t in_flight = 0;      // events committed, waiting for their sync (now)
   std::uint32_t max_in_flight = 0;
-  std::uint64_t refused_busy = 0;
-  std::uint64_t refused_shutting_down = 0;
+  WireErrorCounts refused;          // admissions refused: busy or shutting_down (the admission rows)
   std::uint64_t dropped_oldest = 0;
   std::uint32_t largest_batch = 0;
   std::uint64_t last_commit_us = 0;
@@ -78,7 +78,6 @@ class Committer {
   bool admitting() const noexcept { return admitting_; }
   // Nothing waiting to be committed or acked, and no wait on the syncer pending.
   bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }
-  std::uint32_t batch_size() const noexcept { return n_; }
   const CommitterStats& stats() const noexcept { return stats_; }
   // Called whenever batches became durable (the delivery side wakes its sinks). ctx is passed back.
   void on_commit(void (*fn)(void*), void* ctx) noexcept { commit_fn_ = fn, commit_ctx_ = ctx; }
