@@ -38,13 +38,12 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 }
 
 std::error_code Sink::prepare() {
-  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
   // A host name is looked up by the task, not here (the connector logs how).
-  ConnectorTarget t = http_target(url_, opts_.url);
-  t.tls = TlsOptions{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
-  t.connect_timeout = opts_.connect_timeout;
-  t.dns = DnsOptions{.ttl = opts_.dns_ttl, .resolv_conf = opts_.resolv_conf, .hosts_file = opts_.hosts_file,
-                     .port = opts_.dns_port};
+  ConnectorTarget t;
+  if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
+  t.dns.resolv_conf = opts_.resolv_conf;
+  t.dns.hosts_file = opts_.hosts_file;
+  t.dns.port = opts_.dns_port;
   t.tls_contexts = conns_.limit();
   return net_.prepare(t);
 }

@@ -111,13 +111,10 @@ std::uint32_t Source::random32() noexcept {
 }
 
 std::error_code Source::prepare() {
-  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
   // As for sinks: a numeric or hosts-file host is final now; a DNS name is looked up by the
   // connection task before each new connection once the cached answer expires (dns.hpp).
-  ConnectorTarget t = http_target(url_, opts_.url);
-  t.tls = TlsOptions{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
-  t.connect_timeout = opts_.connect_timeout;
-  t.dns.ttl = opts_.dns_ttl;
+  ConnectorTarget t;
+  if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
   return net_.prepare(t);
 }
 

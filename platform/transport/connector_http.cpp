@@ -6,16 +6,6 @@
 
 namespace bh {
 
-ConnectorTarget http_target(const http::Url& u, std::string_view url) {
-  ConnectorTarget t;
-  t.host = u.host;
-  t.port = u.port;
-  t.authority = u.authority;
-  t.url = url;
-  t.secure = u.secure();
-  return t;
-}
-
 Task<std::error_code> http_write_request(ConnectorBase& net, Link& link, std::span<char> head, const HttpRequest& r,
                                          Clock::duration timeout) {
   const std::size_t hn = http::format_request_head(head, r.method, r.authority, r.target, r.content_type,

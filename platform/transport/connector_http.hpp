@@ -26,9 +26,23 @@ struct HttpRequest {
   std::string_view body;
 };
 
-// The connector target of a parsed http(s):// or ws(s):// URL: host, port, authority, TLS by
-// scheme. `url` is the URL's text (the views of `u` point into it); the caller adds the rest.
-ConnectorTarget http_target(const http::Url& u, std::string_view url);
+// Parses the URL of a sink's or source's options into `url` and fills the connector target from
+// it (host, port, authority, TLS by scheme) and from the options' ca_file, client_cert,
+// client_key, tls_verify, connect_timeout and dns_ttl; the caller adds the rest. The views in
+// `url` and `t` point into `o.url`. Errors: false when the URL does not parse (http::parse_url).
+template <typename Options>
+bool http_target(const Options& o, http::Url& url, ConnectorTarget& t) {
+  if (!http::parse_url(o.url, url)) return false;
+  t.host = url.host;
+  t.port = url.port;
+  t.authority = url.authority;
+  t.url = o.url;
+  t.secure = url.secure();
+  t.tls = TlsOptions{o.ca_file, o.client_cert, o.client_key, o.tls_verify};
+  t.connect_timeout = o.connect_timeout;
+  t.dns.ttl = o.dns_ttl;
+  return true;
+}
 
 // Formats `r`'s head into `head` and writes head and body within `timeout`.
 // Errors: errc::too_large (the head does not fit `head`: nothing written), and the write's
