@@ -8,7 +8,6 @@
 // and backoff are the source's Connector's (platform/transport/connector.hpp). Not a scheduler of
 // many connections: one connection at a time per source. Reactor thread only.
 #pragma once
-#include <asio/ip/tcp.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>

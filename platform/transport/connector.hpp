@@ -1,12 +1,9 @@
-// Connector: the outbound half of every sink and source. One endpoint (host, port, TLS or not):
-// resolve the host through the connector's own DNS cache, connect with a deadline, run the TLS
-// handshake when the endpoint is secure, then read and write with one deadline per operation;
-// every step is counted (ConnectorStats, the per-operation deadline counters of timeouts.hpp),
-// connect-phase failures are logged once per distinct cause, and the breaker and backoff that pace
-// the attempts live here. It is not a protocol (HTTP is layered on top in connector_http.hpp, a
-// WebSocket or MQTT client would be too), and it owns no connection: a Link (socket + TLS context
-// in use) lives in the caller's pool slot, so a failed or finished connection is closed by RAII
-// when the slot goes back. No heap after start-up. Reactor thread only.
+// Connector: the outbound half of every sink and source. For one endpoint it resolves the host
+// (its own DNS cache), connects, runs the TLS handshake when the endpoint is secure, then reads and
+// writes, each step with a deadline and counted (ConnectorStats); it also holds the breaker and
+// backoff that pace attempts. It is not a protocol (HTTP is layered on top in connector_http.hpp)
+// and owns no connection: a Link lives in the caller's pool slot. No heap after start-up.
+// Reactor thread only.
 #pragma once
 #include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
