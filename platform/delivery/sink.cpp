@@ -1,19 +1,13 @@
 // Sink delivery loop: batch building, the POST exchange (plain or TLS), outcome classification.
 #include "platform/delivery/sink.hpp"
 
-#include <asio/connect.hpp>
-#include <asio/write.hpp>
 #include <fmt/format.h>
-#include <mbedtls/ssl.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <cstring>
-#include <span>
 #include <string>
-#include <tuple>
 
-#include "platform/util/fault.hpp"
+#include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -21,19 +15,6 @@ namespace {
 // Envelope bytes besides the body: {"seq":,"ts":,"source":"","data":}\n plus two 20-digit numbers
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
-
-// An idle kept-alive connection is reusable only while nothing has arrived on it: bytes (say a
-// 408 the sink sent before closing), EOF, a reset, or TLS records or plaintext already buffered
-// by mbedTLS all mean the sink is done with it, and whatever it sent would be read as the answer
-// to the next request. Never blocks; a failing poll() counts as stale too (a new connection is
-// cheap, a misread answer is not).
-bool idle_conn_stale(SinkConn& c) noexcept {
-  if (c.tls && c.tls->active() &&
-      (mbedtls_ssl_get_bytes_avail(&c.tls->ssl()) > 0 || mbedtls_ssl_check_pending(&c.tls->ssl()) != 0))
-    return true;
-  pollfd p{c.sock.native_handle(), POLLIN, 0};
-  return ::poll(&p, 1, 0) != 0;
-}
 
 std::int64_t unix_ms() noexcept {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -46,10 +27,9 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
       store_(store),
       id_(id),
       opts_(std::move(opts)),
+      net_(stats_, make_label(label_, "sink", opts_.name), opts_.name, opts_.breaker, opts_.backoff_base,
+           opts_.backoff_cap, 0x5EED0000u + static_cast<std::uint64_t>(id) * 7919u + static_cast<std::uint64_t>(unix_ms())),
       conns_(pool_name),
-      breaker_(opts_.breaker, opts_.name),
-      backoff_(opts_.backoff_base, opts_.backoff_cap, 0x5EED0000u + static_cast<std::uint64_t>(id) * 7919u +
-                                                          static_cast<std::uint64_t>(unix_ms())),
       body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)) {
   conns_.set_limit(std::clamp<std::uint32_t>(opts_.max_connections, 1, kMaxConns));
   if (opts_.batch_bytes > kBodyBytes)
@@ -58,82 +38,14 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 }
 
 std::error_code Sink::prepare() {
-  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
-  if (url_.secure()) {
-    TlsOptions to{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
-    std::string err;
-    if (auto e = tls_conf_.init(to, url_.host, err)) {
-      log::error("sink {}: TLS: {}", opts_.name, err);
-      return e;
-    }
-    if (!opts_.tls_verify)
-      log::warn("sink {}: tls_verify = false: the certificate and host name of {} are NOT checked; anyone on the "
-                "path can read and alter deliveries",
-                opts_.name, url_.authority);
-    // One context per usable slot now, while allocating is allowed (~37 KB of mbedTLS heap each).
-    for (std::uint32_t i = 0; i < conns_.limit(); ++i) {
-      if (auto e = tls_[i].setup(tls_conf_)) {
-        log::error("sink {}: TLS context {}: {}", opts_.name, i, e.message());
-        return e;
-      }
-    }
-    log::info("sink {}: TLS to {}: {}, {} connection context(s)", opts_.name, url_.authority,
-              !opts_.tls_verify        ? std::string("verification off")
-              : opts_.ca_file.empty() ? fmt::format("verified against the system CA bundle ({} certificates)",
-                                                    tls_conf_.ca_certs())
-                                      : fmt::format("verified against {}", opts_.ca_file),
-              conns_.limit());
-  } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
-    log::warn("sink {}: ca_file / client_cert are ignored for {} (not https)", opts_.name, opts_.url);
-  }
-  // Host names are looked up by the task, asynchronously and without the heap (dns.hpp), before
-  // each new connection once the cached answer expires. Here only the local part: a numeric host
-  // or a hosts-file name is final now; a DNS name's first lookup is the task's first act.
-  DnsOptions dopts{.ttl = opts_.dns_ttl,
-                   .timeout = opts_.connect_timeout,
-                   .resolv_conf = opts_.resolv_conf,
-                   .hosts_file = opts_.hosts_file,
-                   .port = opts_.dns_port};
-  if (auto e = dns_.init(url_.host, dopts)) return e;
-  if (dns_.is_static()) {
-    endpoint_ = asio::ip::tcp::endpoint(dns_.cached().addrs[0], url_.port);
-  } else {
-    char ns[64];
-    log::info("sink {}: host {} is looked up via DNS ({} name server(s), first {}; answers kept up to {} s)",
-              opts_.name, dns_.host(), dns_.resolv_conf().count, dns::format_ip(dns_.resolv_conf().servers[0], ns),
-              std::chrono::duration_cast<std::chrono::seconds>(opts_.dns_ttl).count());
-  }
-  return {};
-}
-
-Task<bool> Sink::resolve_endpoint() {
-  DnsCache::Result r = co_await dns_.resolve();
-  const DnsStats& d = dns_.stats();
-  stats_.resolve_errors = d.failures;
-  stats_.resolve_timeouts = d.timeouts;
-  stats_.dns_stale_used = d.stale_used;
-  stats_.deadlines.set(TimedOp::resolve, d.lookups, d.timeouts);
-  if (r.ec == errc::cancelled) co_return false;
-  char ip[64];
-  if (r.ec) {
-    if (!dns_failing_)
-      log::warn("sink {}: cannot resolve {}: {}; retrying with backoff (repeats are counted, not logged)",
-                opts_.name, dns_.host(), dns_reason(r.ec));
-    dns_failing_ = true;
-    co_return false;
-  }
-  if (r.stale) {
-    if (!dns_failing_)
-      log::warn("sink {}: looking up {} failed: {}; using its last address {} until a lookup succeeds (repeats are "
-                "counted, not logged)",
-                opts_.name, dns_.host(), dns_reason(r.lookup_error), dns::format_ip(r.addr, ip));
-    dns_failing_ = true;
-  } else if (dns_failing_) {
-    dns_failing_ = false;
-    log::info("sink {}: {} resolves again ({})", opts_.name, dns_.host(), dns::format_ip(r.addr, ip));
-  }
-  endpoint_ = asio::ip::tcp::endpoint(r.addr, url_.port);
-  co_return true;
+  // A host name is looked up by the task, not here (the connector logs how).
+  ConnectorTarget t;
+  if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
+  t.dns.resolv_conf = opts_.resolv_conf;
+  t.dns.hosts_file = opts_.hosts_file;
+  t.dns.port = opts_.dns_port;
+  t.tls_contexts = conns_.limit();
+  return net_.prepare(t);
 }
 
 bool Sink::start() {
@@ -231,14 +143,14 @@ Task<void> Sink::pause(Clock::duration d) {
 
 Task<void> Sink::run() {
   running_ = true;
-  if (!dns_.is_static()) {
+  if (!net_.dns().is_static()) {
     // The first lookup now, so that a typo'd or unresolvable host is in the log at start-up
     // rather than at the first event; it does not stop anything: deliveries retry it with backoff.
     // The lookup's UDP socket is counted in a connection slot's FD.
     auto [ec, slot] = co_await acquire(conns_, opts_.pool_timeout, tasks_.executor(), opts_.max_response_bytes);
-    if (!ec && co_await resolve_endpoint()) {
+    if (!ec && !co_await net_.resolve()) {
       char ip[64];
-      log::info("sink {}: {} is {}", opts_.name, dns_.host(), dns::format_ip(endpoint_.address(), ip));
+      log::info("sink {}: {} is {}", opts_.name, net_.dns().host(), dns::format_ip(net_.endpoint().address(), ip));
     }
   }
   while (!stopping_ && !cancelled()) {
@@ -278,24 +190,21 @@ Task<void> Sink::run() {
     batch_last_ = last;
     while (!stopping_ && !cancelled()) {
       auto now = Clock::now();
-      if (!breaker_.allow(now)) {
-        ++stats_.breaker_rejections;
-        co_await pause(breaker_.retry_at() - now);
+      if (!net_.admit(now)) {
+        co_await pause(net_.breaker().retry_at() - now);
         continue;
       }
-      Attempt a = co_await post(routed_n);
+      Attempt a = co_await post();
       now = Clock::now();
       stats_.last_status = a.status;
       if (a.outcome == Outcome::retry) {
-        breaker_.on_failure(now);
         ++stats_.retries;
-        auto d = backoff_.next();
+        auto d = net_.failed(now);
         log::debug("sink {}: seq {}..{} not delivered ({}), retry in {} ms", opts_.name, first, last, a.reason, d.count());
         co_await pause(d);
         continue;
       }
-      breaker_.on_success(now);  // the endpoint answered: it is up, whatever it thought of the batch
-      backoff_.reset();
+      net_.succeeded(now);  // the endpoint answered: it is up, whatever it thought of the batch
       if (a.outcome == Outcome::delivered) {
         ++stats_.batches;
         stats_.delivered += routed_n;
@@ -330,54 +239,12 @@ Task<void> Sink::run() {
   running_ = false;
 }
 
-TlsStream* Sink::tls_stream(std::uint32_t i) noexcept {
-  if (i >= tls_.size()) return nullptr;
-  if (!tls_[i].is_setup()) {
-    if (tls_[i].setup(tls_conf_)) {  // after seal: no message() string, just the fact
-      log::error("sink {}: TLS context {} could not be set up (mbedTLS heap limit?)", opts_.name, i);
-      return nullptr;
-    }
-  }
-  return &tls_[i];
-}
-
-std::string_view Sink::note_tls_failure(const TlsStream& t, std::error_code ec) noexcept {
-  std::string_view why;
-  std::uint64_t key = 0;
-  if (ec == errc::cancelled) return "cancelled";
-  if (ec == errc::timeout) {
-    ++stats_.handshake_timeouts;
-    why = "TLS handshake timeout";
-    key = 1;  // failure keys of real errors carry a non-zero mbedTLS code in the high half
-  } else if (ec == tls_errc::verify_failed) {
-    ++stats_.tls_verify_errors;
-    why = "TLS certificate rejected";
-    key = t.failure_key();
-  } else {
-    ++stats_.tls_handshake_errors;
-    why = ec == tls_errc::out_of_memory ? "TLS memory limit" : "TLS handshake failed";
-    key = t.failure_key();
-  }
-  const auto logged = std::span(tls_logged_).first(std::min<std::size_t>(tls_logged_n_, tls_logged_.size()));
-  if (std::find(logged.begin(), logged.end(), key) != logged.end()) {
-    log::debug("sink {}: {} ({})", opts_.name, why, url_.authority);
-    return why;
-  }
-  tls_logged_[tls_logged_n_++ % tls_logged_.size()] = key;
-  char detail[256];
-  std::string_view d = ec == errc::timeout ? std::string_view("no handshake within connect_timeout")
-                                           : t.describe(detail);
-  log::warn("sink {}: TLS handshake with {} failed: {}; retrying with backoff (repeats are counted, not logged)",
-            opts_.name, url_.authority, d);
-  return why;
-}
-
-Task<Sink::Attempt> Sink::post(std::uint32_t events) {
+Task<Sink::Attempt> Sink::post() {
   ConnPool::Lease lease;
   if (idle_n_ > 0) {
     lease = std::move(idle_[--idle_n_]);
-    if (idle_conn_stale(*lease)) {  // closed here; the slot's new connection is opened below
-      lease->close();
+    if (lease->link.readable_while_idle()) {  // closed here; the slot's new connection is opened below
+      lease->link.close();
       ++stats_.stale_closes;
     }
   } else {
@@ -393,176 +260,80 @@ Task<Sink::Attempt> Sink::post(std::uint32_t events) {
     lease = std::move(fresh);
   }
   // A new connection goes to the host's current address (from the cache unless it expired).
-  if (!lease->sock.is_open() && !co_await resolve_endpoint()) co_return Attempt{Outcome::retry, 0, "host not resolved"};
-  if (url_.secure()) {  // the TLS context of this slot index
-    lease->tls = tls_stream(lease.index());
-    if (!lease->tls) co_return Attempt{Outcome::retry, 0, "no TLS context"};
+  if (!lease->link.is_open()) {
+    if (auto e = co_await net_.resolve()) co_return Attempt{Outcome::retry, 0, e.reason};
   }
   // A kept-alive connection the server closed meanwhile fails before any answer: once, retry on
   // a fresh connection without counting it against the sink.
   bool stale = false;
-  Attempt a = co_await exchange(*lease, events, stale);
-  if (stale) a = co_await exchange(*lease, events, stale);
-  if (lease->sock.is_open() && !stopping_) idle_[idle_n_++] = std::move(lease);  // kept alive
+  Attempt a = co_await exchange(*lease, lease.index(), stale);
+  if (stale) a = co_await exchange(*lease, lease.index(), stale);
+  if (lease->link.is_open() && !stopping_) idle_[idle_n_++] = std::move(lease);  // kept alive
   co_return a;
 }
 
-Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t events, bool& stale) {
-  (void)events;
-  const bool reused = c.sock.is_open();
+Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale) {
+  const bool reused = c.link.is_open();
   stale = false;
   if (!reused) {
-    ++stats_.connects;
-    std::error_code ec;
-    c.sock.open(endpoint_.protocol(), ec);
-    if (!ec) c.sock.set_option(asio::ip::tcp::no_delay(true), ec);
-    if (ec) {
-      c.close();
-      ++stats_.connect_errors;
-      co_return Attempt{Outcome::retry, 0, "socket"};
-    }
-    stats_.deadlines.started(TimedOp::connect);
-    std::error_code cec;
-    if (fault::hit(fault::Op::connect)) {
-      cec = make_error_code(asio::error::connection_refused);  // the fault plan (test builds)
-    } else {
-      cec = (co_await timed_op(
-                 opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
-                 [&] {
-                   std::error_code ig;
-                   c.sock.cancel(ig);
-                 }))
-                .first;
-    }
-    if (cec) {
-      c.close();
-      dns_.rotate();  // the next connection tries the host's next address, if it has several
-      (cec == errc::timeout ? stats_.connect_timeouts : stats_.connect_errors)++;
-      if (cec == errc::timeout) stats_.deadlines.timed_out(TimedOp::connect);
-      co_return Attempt{Outcome::retry, 0, cec == errc::timeout ? "connect timeout" : "connect failed"};
-    }
-    if (c.tls) {
-      // The handshake gets its own connect_timeout. Any failure closes the socket; the slot goes
-      // back with the lease, the breaker and backoff see a failed attempt.
-      std::error_code hec = c.tls->begin(c.sock);
-      stats_.deadlines.started(TimedOp::handshake);
-      if (!hec) hec = co_await tls_handshake(*c.tls, opts_.connect_timeout);
-      if (hec == errc::timeout) stats_.deadlines.timed_out(TimedOp::handshake);
-      if (hec) {
-        std::string_view why = note_tls_failure(*c.tls, hec);
-        c.close();
-        co_return Attempt{Outcome::retry, 0, why};
-      }
-      ++stats_.tls_handshakes;
-      if (c.tls->resumed()) ++stats_.tls_resumed;
-      tls_logged_n_ = 0;  // the failure episode is over: the next failure is logged again
-    }
+    // Any failure closes the socket; the slot goes back with the lease, the breaker and backoff
+    // see a failed attempt.
+    if (auto e = co_await net_.open(c.link, slot)) co_return Attempt{Outcome::retry, 0, e.reason};
     c.requests = 0;
   }
 
   char extra[128];
   auto xr = fmt::format_to_n(extra, sizeof extra, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n",
                              batch_first_, batch_last_);
-  std::size_t hn = http::format_request_head(c.head, "POST", url_.authority, url_.target, "application/x-ndjson",
-                                             body_len_, std::string_view(extra, xr.size));
-  if (hn == 0) {
-    c.close();
-    ++stats_.protocol_errors;
-    co_return Attempt{Outcome::retry, 0, "request head does not fit"};
-  }
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head, hn), asio::buffer(body_.data(), body_len_)};
-  std::error_code wec;
-  stats_.deadlines.started(TimedOp::write);
-  if (c.tls) {
-    wec = (co_await tls_write_all(*c.tls, bufs, opts_.write_timeout)).first;
-  } else {
-    wec = (co_await timed_op(
-               opts_.write_timeout, [&](auto h) { asio::async_write(c.sock, bufs, std::move(h)); },
-               [&] {
-                 std::error_code ig;
-                 c.sock.cancel(ig);
-               }))
-              .first;
-  }
-  if (wec) {
-    c.close();
+  const HttpRequest req{"POST", url_.authority, url_.target, "application/x-ndjson", body_len_,
+                        std::string_view(extra, xr.size), std::string_view(body_.data(), body_len_)};
+  if (std::error_code wec = co_await http_write_request(net_, c.link, c.head, req, opts_.write_timeout)) {
+    c.link.close();
+    if (wec == errc::too_large) {
+      ++stats_.protocol_errors;
+      co_return Attempt{Outcome::retry, 0, "request head does not fit"};
+    }
     stale = reused && wec != errc::timeout;
-    if (!stale) (wec == errc::timeout ? stats_.write_timeouts : stats_.io_errors)++;
-    if (wec == errc::timeout) stats_.deadlines.timed_out(TimedOp::write);
+    if (!stale) net_.note_io_failure(TimedOp::write, wec);
     co_return Attempt{Outcome::retry, 0, wec == errc::timeout ? "write timeout" : "write failed"};
   }
 
-  c.parser.reset();
-  stats_.deadlines.started(TimedOp::read);  // one per response awaited (each read has the deadline)
-  bool got_any = false;
-  bool complete = false;
+  // The answer; interim 1xx answers are skipped by the reader, each read keeps read_timeout.
+  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);
   std::size_t reason_len = 0;
-  std::size_t leftover = 0;
-  unsigned interim = 0;  // 1xx responses skipped (RFC 9110 §15.2), each read keeps read_timeout
-  while (!complete) {
-    std::error_code rec;
-    std::size_t rn = 0;
-    if (c.tls) {
-      std::tie(rec, rn) = co_await tls_read_some(*c.tls, std::span<char>(c.rbuf), opts_.read_timeout);
-    } else {
-      std::tie(rec, rn) = co_await timed_op(
-          opts_.read_timeout, [&](auto h) { c.sock.async_read_some(asio::buffer(c.rbuf), std::move(h)); },
-          [&] {
-            std::error_code ig;
-            c.sock.cancel(ig);
-          });
-    }
-    if (rec == asio::error::eof && c.parser.finish_eof() == http::Result::done) break;
-    if (rec) {
-      c.close();
-      stale = reused && !got_any && rec != errc::timeout;
-      if (!stale) (rec == errc::timeout ? stats_.read_timeouts : stats_.io_errors)++;
-      if (rec == errc::timeout) stats_.deadlines.timed_out(TimedOp::read);
-      co_return Attempt{Outcome::retry, 0, rec == errc::timeout ? "read timeout" : "connection lost"};
-    }
-    got_any = true;
-    // Feed until the parser needs more bytes: after headers_done or a body chunk it is called
-    // again even with nothing left, so a message ending exactly here is reported done.
-    std::size_t off = 0;
-    for (;;) {
-      std::size_t used = 0;
-      http::Result r = c.parser.feed(std::string_view(c.rbuf + off, rn - off), used);
-      off += used;
-      if (r == http::Result::need_more) break;
-      if (r == http::Result::body && reason_len < 96) {
-        auto chunk = c.parser.body_chunk();
-        std::size_t k = std::min(chunk.size(), 96 - reason_len);
-        for (std::size_t i = 0; i < k; ++i) {
-          char ch = chunk[i];
-          reason_[16 + reason_len + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+  for (bool complete = false; !complete;) {
+    const HttpResponseReader::Event ev = co_await rd.next();
+    switch (ev.kind) {
+      case HttpResponseReader::Kind::headers: break;
+      case HttpResponseReader::Kind::body:
+        if (reason_len < 96) {
+          auto chunk = c.parser.body_chunk();
+          std::size_t k = std::min(chunk.size(), 96 - reason_len);
+          for (std::size_t i = 0; i < k; ++i) {
+            char ch = chunk[i];
+            reason_[16 + reason_len + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+          }
+          reason_len += k;
         }
-        reason_len += k;
-      } else if (r == http::Result::done) {
-        const http::Interim k = http::skip_interim(c.parser, interim);
-        if (k == http::Interim::skipped) {  // 100, 103...: the final answer follows, here or in a later read
-          reason_len = 0;
-          continue;
-        }
-        if (k != http::Interim::final) {
-          c.close();
-          ++stats_.protocol_errors;
-          co_return Attempt{Outcome::retry, 0,
-                            k == http::Interim::switching ? "101 Switching Protocols" : "too many 1xx responses"};
-        }
-        complete = true;
-        leftover = rn - off;
         break;
-      } else if (r == http::Result::error) {
-        c.close();
+      case HttpResponseReader::Kind::done: complete = true; break;
+      case HttpResponseReader::Kind::read_error:
+        c.link.close();
+        stale = reused && !rd.got_any() && ev.ec != errc::timeout;
+        if (!stale) net_.note_io_failure(TimedOp::read, ev.ec);
+        co_return Attempt{Outcome::retry, 0, ev.ec == errc::timeout ? "read timeout" : "connection lost"};
+      case HttpResponseReader::Kind::bad_response:
+        c.link.close();
         ++stats_.protocol_errors;
+        if (ev.interim == http::Interim::switching) co_return Attempt{Outcome::retry, 0, "101 Switching Protocols"};
+        if (ev.interim == http::Interim::too_many) co_return Attempt{Outcome::retry, 0, "too many 1xx responses"};
         if (!c.parser.headers_complete()) co_return Attempt{Outcome::retry, 0, "bad response"};
         complete = true;  // e.g. an oversized body: the status stands, the connection does not
         break;
-      }
     }
   }
   ++c.requests;
-  if (!c.parser.keep_alive() || leftover > 0) c.close();
+  if (!c.parser.keep_alive() || rd.leftover() > 0) c.link.close();
 
   const int st = c.parser.status();
   auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);

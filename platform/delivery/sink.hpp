@@ -6,7 +6,10 @@
 // dead-letter table. Interim 1xx answers are skipped (RFC 9110 §15.2; past 8 of them, or a 101,
 // it is a protocol error). Replays of dead letters go first. https:// runs the same exchange over TLS
 // (platform/net/tls.hpp): each connection slot has its own TLS context, set up at start-up and
-// reset per connection; a failed handshake is a connection error like any other. Reactor thread only.
+// reset per connection; a failed handshake is a connection error like any other. Resolving,
+// connecting, TLS, timed I/O, the breaker and backoff are the sink's Connector's
+// (platform/transport/connector.hpp); the POST and its answer go through connector_http.hpp.
+// Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
 
@@ -17,14 +20,12 @@
 #include <string_view>
 #include <vector>
 
-#include "platform/transport/breaker.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 #include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
-#include "platform/net/tls.hpp"
-#include "platform/core/pool.hpp"
 #include "platform/store/store.hpp"
-#include "platform/core/task.hpp"
-#include "platform/transport/timeouts.hpp"
+#include "platform/transport/connector.hpp"
 
 namespace bh {
 
@@ -58,47 +59,29 @@ struct SinkOptions {
   std::uint16_t dns_port = dns::kDefaultPort;
 };
 
-// Per-operation failure counters (shown by the console and metrics).
-struct DeliveryStats {
+// Delivery counters (shown by the console and metrics); the connection counters (connects,
+// connect/TLS/DNS failures, read/write timeouts, io_errors, breaker rejections, deadlines) are the
+// ConnectorStats base's.
+struct DeliveryStats : ConnectorStats {
   std::uint64_t batches = 0;      // POSTs answered 2xx
   std::uint64_t delivered = 0;    // events in them
   std::uint64_t retries = 0;      // attempts that will be repeated
   std::uint64_t dead_lettered = 0;  // batches
   std::uint64_t dead_events = 0;
   std::uint64_t replayed = 0;     // dead letters delivered on replay
-  std::uint64_t connects = 0;
-  std::uint64_t connect_errors = 0;
-  std::uint64_t connect_timeouts = 0;
-  std::uint64_t write_timeouts = 0;
-  std::uint64_t read_timeouts = 0;
   std::uint64_t pool_timeouts = 0;
-  std::uint64_t io_errors = 0;       // resets, EOF mid-response
   std::uint64_t protocol_errors = 0; // unparseable or oversized responses
   std::uint64_t http_retryable = 0;  // 408/429/5xx answers
   // Idle kept-alive connections found readable (bytes, EOF, reset) when taken for a request:
   // closed unused and replaced by a new one. Not failures: no retry, no breaker.
   std::uint64_t stale_closes = 0;
-  std::uint64_t breaker_rejections = 0;
   std::uint64_t store_errors = 0;
-  // https:// only. The three error counters are disjoint: a handshake fails for one reason.
-  std::uint64_t tls_handshakes = 0;        // handshakes completed
-  std::uint64_t tls_resumed = 0;           // of them, resumed sessions (no certificate exchange)
-  std::uint64_t tls_handshake_errors = 0;  // alerts, garbage, protocol errors, TLS memory limit
-  std::uint64_t tls_verify_errors = 0;     // certificate or host name rejected
-  std::uint64_t handshake_timeouts = 0;    // no handshake within connect_timeout
-  // Host names (DNS lookups; numeric hosts and hosts-file names never fail). Disjoint from
-  // connect_errors: a failed lookup with no cached address is a failed attempt (breaker, backoff).
-  std::uint64_t resolve_errors = 0;    // lookups answered NXDOMAIN, no address, SERVFAIL, garbage...
-  std::uint64_t resolve_timeouts = 0;  // lookups with no answer within connect_timeout
-  std::uint64_t dns_stale_used = 0;    // of those, lookups that fell back to the expired cached address
   int last_status = 0;
-  TimeoutStats deadlines;  // per timed operation: started and timed out (the violation rate)
 };
 
-// One keep-alive connection to a sink (a pool slot).
+// One keep-alive connection to a sink (a pool slot): the link and its HTTP buffers.
 class SinkConn {
  public:
-  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
   // Responses are a status line, a few fields and a short body: 4 KiB per read is plenty (over
   // TLS one read returns at most one record's plaintext anyway). Halved from 8 KiB to pay for the
   // four TLS contexts the Sink now holds within the same budget row.
@@ -106,16 +89,9 @@ class SinkConn {
   static constexpr std::size_t kHeadBytes = 1024;
 
   SinkConn(Executor ex, std::uint64_t max_response_bytes) noexcept
-      : sock(ex), parser(http::ParserOptions{.max_body_bytes = max_response_bytes}) {}
-  ~SinkConn() { close(); }
-  void close() noexcept {
-    if (tls) tls->end();
-    std::error_code ec;
-    sock.close(ec);
-  }
+      : link(ex), parser(http::ParserOptions{.max_body_bytes = max_response_bytes}) {}
 
-  Socket sock;
-  TlsStream* tls = nullptr;  // https: the TLS context of this slot (owned by the Sink), else null
+  Link link;  // https: its TLS context is the Sink connector's context of this slot index
   http::ResponseParser parser;
   std::uint64_t requests = 0;  // on this connection (0 = fresh)
   char head[kHeadBytes];
@@ -148,10 +124,10 @@ class Sink {
 
   const SinkOptions& options() const noexcept { return opts_; }
   const DeliveryStats& stats() const noexcept { return stats_; }
-  const Breaker& breaker() const noexcept { return breaker_; }
-  const DnsCache& dns() const noexcept { return dns_; }
+  const Breaker& breaker() const noexcept { return net_.breaker(); }
+  const DnsCache& dns() const noexcept { return net_.dns(); }
   // The TLS policy of an https sink (nullptr for http).
-  const TlsClientConfig* tls() const noexcept { return url_.secure() ? &tls_conf_ : nullptr; }
+  const TlsClientConfig* tls() const noexcept { return net_.tls(); }
   ConnPool& pool() noexcept { return conns_; }
   int id() const noexcept { return id_; }
   bool running() const noexcept { return running_; }
@@ -170,18 +146,12 @@ class Sink {
   std::error_code build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last, std::uint32_t& routed);
   std::error_code build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed);
   void append_envelope(const EventOut& e) noexcept;
-  // POSTs body_ once: takes a connection, (re)connects, writes, reads the answer.
-  Task<Attempt> post(std::uint32_t events);
-  Task<Attempt> exchange(SinkConn& c, std::uint32_t events, bool& fresh_failure);
-  // The TLS context of connection slot i, set up on first use if start-up did not (limit raised).
-  TlsStream* tls_stream(std::uint32_t i) noexcept;
-  // Counts a failed handshake and logs its reason once per distinct reason until a handshake
-  // succeeds again (retries do not storm the log). Returns the attempt's short reason.
-  std::string_view note_tls_failure(const TlsStream& t, std::error_code ec) noexcept;
-  // Sets endpoint_ from the DNS cache (a lookup when expired); logs the first failure of an
-  // episode. Call holding a connection slot whose socket is closed: the lookup's UDP socket uses
-  // that slot's FD. Returns false when there is no address.
-  Task<bool> resolve_endpoint();
+  // POSTs body_ once: takes a connection (resolving the host first for a new one: the lookup's UDP
+  // socket uses that slot's FD), (re)connects, writes, reads the answer.
+  Task<Attempt> post();
+  // One request and its answer on `c` (pool slot `slot`), connecting it first if it is closed.
+  // `stale`: a kept-alive connection failed before any answer (retry once, uncounted).
+  Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
   // Waits for `d` or a wake/stop, whichever first.
   Task<void> pause(Clock::duration d);
   bool routed(std::string_view source) const noexcept;
@@ -191,26 +161,19 @@ class Sink {
   int id_;
   SinkOptions opts_;
   http::Url url_{};
-  asio::ip::tcp::endpoint endpoint_;  // of the address the next new connection goes to
-  DnsCache dns_;
-  bool dns_failing_ = false;  // in a DNS failure episode (logged once)
+  DeliveryStats stats_;
+  char label_[80];  // "sink <name>": the connector's log prefix
+  // Resolve, connect, TLS (one context per connection slot, index = the slot's pool index), timed
+  // I/O, breaker, backoff. Declared before conns_ and idle_: the links in them use its contexts.
+  Connector<kMaxConns> net_;
   ConnPool conns_;
-  // TLS: the policy, then one context per connection slot (index = the slot's pool index). They
-  // outlive the SinkConn objects, which the pool constructs and destroys per lease.
-  TlsClientConfig tls_conf_;
-  std::array<TlsStream, kMaxConns> tls_;
   // Keep-alive: connections still open after an exchange stay leased here (they hold their FD,
   // so the pool counts them in use) and are taken first by the next POST, after a non-blocking
   // check: one on which anything arrived while idle (bytes, EOF, reset, buffered TLS records) is
-  // closed and replaced (stats_.stale_closes). Declared after tls_ and conns_: destroyed first.
+  // closed and replaced (stats_.stale_closes). Declared after net_ and conns_: destroyed first.
   std::array<ConnPool::Lease, kMaxConns> idle_;
   std::uint32_t idle_n_ = 0;
-  std::array<std::uint64_t, 8> tls_logged_{};  // failure keys logged in this failure episode
-  std::uint32_t tls_logged_n_ = 0;
-  Breaker breaker_;
-  Backoff backoff_;
   Notify wake_;
-  DeliveryStats stats_;
   bool stopping_ = false;
   bool running_ = false;
   std::uint64_t body_cap_;

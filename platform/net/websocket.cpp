@@ -177,6 +177,27 @@ std::size_t head_length(std::string_view buf) noexcept {
   return p == std::string_view::npos ? 0 : p + 4;
 }
 
+HandshakeHead find_handshake_head(std::string_view buf) noexcept {
+  http::ResponseParser p;
+  unsigned seen = 0;
+  for (std::size_t off = 0;;) {
+    const std::size_t len = head_length(buf.substr(off));
+    if (len == 0) return {off, 0, ""};
+    // A 1xx head is a whole message (no body): headers_done, then done on the empty rest.
+    std::size_t n = 0;
+    p.reset();
+    http::Result r = p.feed(buf.substr(off, len), n);
+    if (r == http::Result::headers_done && n == len) r = p.feed(std::string_view(), n);
+    if (r != http::Result::done) return {off, len, ""};  // a final or malformed head: the check says which
+    switch (http::skip_interim(p, seen)) {
+      case http::Interim::skipped: off += len; continue;
+      case http::Interim::too_many: return {off, len, "too many interim (1xx) responses"};
+      case http::Interim::final:
+      case http::Interim::switching: return {off, len, ""};
+    }
+  }
+}
+
 const char* check_handshake_response(std::string_view head, std::span<const std::uint8_t, 16> key) noexcept {
   http::ResponseParser p;
   std::size_t n = 0;

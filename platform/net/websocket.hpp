@@ -62,6 +62,18 @@ void accept_for_key(std::span<const std::uint8_t, 16> key, std::span<char, 28> o
 // 0 if `buf` does not hold a complete head yet. Bytes after it are already WebSocket frames.
 std::size_t head_length(std::string_view buf) noexcept;
 
+// Where the handshake answer's head lies in what the server sent so far (`buf`), past the interim
+// responses a server may send first (100 Continue, 103 Early Hints; RFC 9110 §15.2), skipped with
+// http::skip_interim and its cap. length == 0 and error == "": no complete answer head yet, read on.
+// error != "": a short static reason (too many interim responses). Bytes after offset + length are
+// already WebSocket frames.
+struct HandshakeHead {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+  const char* error = "";
+};
+HandshakeHead find_handshake_head(std::string_view buf) noexcept;
+
 // Checks the server's response head (exactly the head: status line + header fields + the blank
 // line, as head_length() cuts it). Accepted: a well-formed HTTP/1.1 101 response with
 // `Upgrade: websocket`, a Connection field listing `upgrade`, Sec-WebSocket-Accept equal to

@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -20,46 +22,29 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
                            std::string_view(last_modified_, last_modified_len_))
               .size;
   if (xn < sizeof extra) xn += fmt::format_to_n(extra + xn, sizeof extra - xn, "Accept: */*\r\n").size;
-  std::size_t hn = xn <= sizeof extra ? http::format_request_head(c.head, "GET", url_.authority, url_.target, "",
-                                                                  std::nullopt, std::string_view(extra, xn))
-                                      : 0;
-  if (hn == 0) {
+  const HttpRequest req{"GET", url_.authority, url_.target, "", std::nullopt,
+                        std::string_view(extra, std::min(xn, sizeof extra)), {}};
+  std::error_code wec = xn <= sizeof extra ? co_await http_write_request(net_, c.link, c.head, req, opts_.read_timeout)
+                                           : make_error_code(errc::too_large);
+  if (wec == errc::too_large) {
     ++stats_.protocol_errors;
     record_error("request head does not fit");
     co_return Outcome::failed;
   }
-  if (auto ec = co_await write_all(c, std::string_view(c.head, hn), opts_.read_timeout)) {
-    note_io_failure("write", ec);
+  if (wec) {
+    note_io_failure("write", wec);
     co_return Outcome::failed;
   }
 
-  c.parser.reset();
   Splitter split(opts_.split, std::span<char>(c.event, opts_.max_event_bytes));
   bool take = false;  // the body is cut into events (2xx, not unchanged)
-  bool finished = false;
-  unsigned interim = 0;  // 1xx responses skipped (RFC 9110 §15.2)
-  while (!finished) {
-    auto [rec, rn] = co_await read_some(c, std::span<char>(c.rbuf), opts_.read_timeout);
+  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);  // 1xx answers skipped
+  for (bool finished = false; !finished;) {
+    const HttpResponseReader::Event ev = co_await rd.next();
     if (halted()) co_return Outcome::failed;
-    if (rec == asio::error::eof) {
-      if (c.parser.finish_eof() == http::Result::done) break;
-      ++stats_.io_errors;
-      record_error("{} closed the connection mid-response", url_.authority);
-      co_return Outcome::failed;
-    }
-    if (rec) {
-      note_io_failure("read", rec);
-      co_return Outcome::failed;
-    }
-    std::size_t off = 0;
-    for (;;) {
-      std::size_t used = 0;
-      http::Result r = c.parser.feed(std::string_view(c.rbuf + off, rn - off), used);
-      off += used;
-      if (r == http::Result::need_more) break;
-      if (r == http::Result::headers_done) {
+    switch (ev.kind) {
+      case HttpResponseReader::Kind::headers: {
         const int st = c.parser.status();
-        if (st < 200) continue;  // interim (skipped at done) or 101 (refused at done)
         stats_.last_status = st;
         if (st >= 200 && st < 300) {
           std::string_view et = c.parser.etag();
@@ -71,41 +56,41 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
             split.reset();
           }
         }
-        continue;
+        break;
       }
-      if (r == http::Result::body) {
+      case HttpResponseReader::Kind::body:
         if (take) {
           co_await settle();  // the chunk stays in rbuf meanwhile
           split.feed(c.parser.body_chunk(), *this);
         }
-        continue;
-      }
-      if (r == http::Result::done) {
-        const http::Interim k = http::skip_interim(c.parser, interim);
-        if (k == http::Interim::skipped) continue;  // the final response follows on this connection
-        if (k != http::Interim::final) {
-          ++stats_.protocol_errors;
-          if (k == http::Interim::switching)
-            record_error("bad HTTP response from {}: 101 Switching Protocols", url_.authority);
-          else
-            record_error("bad HTTP response from {}: more than {} interim (1xx) responses", url_.authority,
-                         http::kMaxInterimResponses);
-          co_return Outcome::failed;
-        }
-        finished = true;
         break;
-      }
-      // error
-      if (c.parser.error() == http::Error::body_too_large) {
-        ++stats_.responses_too_large;
-        record_error("response body over max_response_bytes {} ({}): {}", opts_.max_response_bytes,
-                     c.parser.content_length() ? "declared" : "received",
-                     opts_.split == SplitMode::whole ? "no event" : "events cut before the cap are kept");
-      } else {
-        ++stats_.protocol_errors;
-        record_error("bad HTTP response from {}: {}", url_.authority, c.parser.error_name());
-      }
-      co_return Outcome::failed;
+      case HttpResponseReader::Kind::done: finished = true; break;
+      case HttpResponseReader::Kind::read_error:
+        if (ev.ec == asio::error::eof) {
+          net_.note_io_failure(TimedOp::read, ev.ec);
+          record_error("{} closed the connection mid-response", url_.authority);
+        } else {
+          note_io_failure("read", ev.ec);
+        }
+        co_return Outcome::failed;
+      case HttpResponseReader::Kind::bad_response:
+        if (ev.interim == http::Interim::switching) {
+          ++stats_.protocol_errors;
+          record_error("bad HTTP response from {}: 101 Switching Protocols", url_.authority);
+        } else if (ev.interim == http::Interim::too_many) {
+          ++stats_.protocol_errors;
+          record_error("bad HTTP response from {}: more than {} interim (1xx) responses", url_.authority,
+                       http::kMaxInterimResponses);
+        } else if (c.parser.error() == http::Error::body_too_large) {
+          ++stats_.responses_too_large;
+          record_error("response body over max_response_bytes {} ({}): {}", opts_.max_response_bytes,
+                       c.parser.content_length() ? "declared" : "received",
+                       opts_.split == SplitMode::whole ? "no event" : "events cut before the cap are kept");
+        } else {
+          ++stats_.protocol_errors;
+          record_error("bad HTTP response from {}: {}", url_.authority, c.parser.error_name());
+        }
+        co_return Outcome::failed;
     }
   }
 

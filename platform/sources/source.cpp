@@ -2,13 +2,12 @@
 #include "platform/sources/source.hpp"
 
 #include <asio/error.hpp>
-#include <asio/write.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
-#include <string.h>
 
+#include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -22,21 +21,6 @@ std::uint64_t fnv1a(std::string_view s) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
   return h ^ s.size();
-}
-
-// An error's text without allocating (error_code::message() builds a std::string).
-std::string_view error_text(const std::error_code& ec, std::span<char> buf) noexcept {
-  if (ec.category() == asio::system_category() || ec.category() == std::system_category() ||
-      ec.category() == std::generic_category())
-    return strerror_r(ec.value(), buf.data(), buf.size());  // GNU strerror_r: returns the text
-  auto r = fmt::format_to_n(buf.data(), buf.size(), "{} error {}", ec.category().name(), ec.value());
-  return {buf.data(), std::min(r.size, buf.size())};
-}
-
-// "source <name>" into `buf` (the breaker logs under this label).
-std::string_view make_label(std::span<char> buf, std::string_view name) noexcept {
-  auto r = fmt::format_to_n(buf.data(), buf.size(), "source {}", name);
-  return {buf.data(), std::min(r.size, buf.size())};
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if the byte there does not start one.
@@ -112,9 +96,8 @@ Source::Source(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, Sourc
       json_(json),
       conns_(conns),
       opts_(std::move(opts)),
-      breaker_(opts_.breaker, make_label(label_, opts_.name)),
-      backoff_(opts_.backoff_base, opts_.backoff_cap,
-               0xA5A5'0000u ^ static_cast<std::uint64_t>(unix_ms()) ^ fnv1a(opts_.name)),
+      net_(stats_, make_label(label_, "source", opts_.name), "", opts_.breaker, opts_.backoff_base, opts_.backoff_cap,
+           0xA5A5'0000u ^ static_cast<std::uint64_t>(unix_ms()) ^ fnv1a(opts_.name)),
       rng_(0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(unix_ms()) ^ (fnv1a(opts_.name) << 1)),
       ring_(opts_.queue) {
   opts_.max_event_bytes = std::clamp<std::uint32_t>(opts_.max_event_bytes, 1, kSourceMaxEventBytes);
@@ -128,54 +111,11 @@ std::uint32_t Source::random32() noexcept {
 }
 
 std::error_code Source::prepare() {
-  if (!http::parse_url(opts_.url, url_)) return make_error_code(std::errc::invalid_argument);
-  if (url_.secure()) {
-    TlsOptions to{opts_.ca_file, opts_.client_cert, opts_.client_key, opts_.tls_verify};
-    std::string err;
-    if (auto e = tls_conf_.init(to, url_.host, err)) {
-      log::error("source {}: TLS: {}", opts_.name, err);
-      return e;
-    }
-    if (!opts_.tls_verify)
-      log::warn("source {}: tls_verify = false: the certificate and host name of {} are NOT checked", opts_.name,
-                url_.authority);
-    if (auto e = tls_.setup(tls_conf_)) {  // the context is allocated now, reset per connection
-      log::error("source {}: TLS context: {}", opts_.name, e.message());
-      return e;
-    }
-  } else if (!opts_.ca_file.empty() || !opts_.client_cert.empty()) {
-    log::warn("source {}: ca_file / client_cert are ignored for {} (not TLS)", opts_.name, opts_.url);
-  }
   // As for sinks: a numeric or hosts-file host is final now; a DNS name is looked up by the
   // connection task before each new connection once the cached answer expires (dns.hpp).
-  if (auto e = dns_.init(url_.host, DnsOptions{.ttl = opts_.dns_ttl, .timeout = opts_.connect_timeout})) return e;
-  if (dns_.is_static()) endpoint_ = asio::ip::tcp::endpoint(dns_.cached().addrs[0], url_.port);
-  return {};
-}
-
-Task<bool> Source::resolve_endpoint() {
-  DnsCache::Result r = co_await dns_.resolve();
-  const DnsStats& d = dns_.stats();
-  stats_.resolve_errors = d.failures;
-  stats_.resolve_timeouts = d.timeouts;
-  stats_.dns_stale_used = d.stale_used;
-  stats_.deadlines.set(TimedOp::resolve, d.lookups, d.timeouts);
-  if (r.ec == errc::cancelled) co_return false;
-  char ip[64];
-  if (r.ec) {
-    record_error("cannot resolve {}: {}", dns_.host(), dns_reason(r.ec));
-    dns_failing_ = true;
-    co_return false;
-  }
-  if (r.stale && !dns_failing_) {
-    log::warn("source {}: looking up {} failed: {}; using its last address {} until a lookup succeeds", opts_.name,
-              dns_.host(), dns_reason(r.lookup_error), dns::format_ip(r.addr, ip));
-    dns_failing_ = true;
-  } else if (!r.stale && dns_failing_) {
-    dns_failing_ = false;
-  }
-  endpoint_ = asio::ip::tcp::endpoint(r.addr, url_.port);
-  co_return true;
+  ConnectorTarget t;
+  if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
+  return net_.prepare(t);
 }
 
 bool Source::start() {
@@ -189,10 +129,7 @@ bool Source::start() {
 }
 
 void Source::interrupt() noexcept {
-  if (conn_) {
-    std::error_code ig;
-    conn_->sock.cancel(ig);
-  }
+  if (conn_) conn_->link.cancel();
 }
 
 void Source::stop() noexcept {
@@ -239,8 +176,7 @@ void Source::log_data_error_once() noexcept {
 
 void Source::established() noexcept {
   ++stats_.connected;
-  breaker_.on_success(Clock::now());
-  backoff_.reset();
+  net_.succeeded(Clock::now());
   state_ = State::running;
   if (logged_) log::info("source {}: {} is answering again", opts_.name, url_.authority);
   logged_ = false;
@@ -259,10 +195,9 @@ Task<void> Source::run() {
       continue;
     }
     auto now = Clock::now();
-    if (!breaker_.allow(now)) {
+    if (!net_.admit(now)) {
       state_ = State::breaker_open;
-      ++stats_.breaker_rejections;
-      co_await wait(breaker_.retry_at() - now);
+      co_await wait(net_.breaker().retry_at() - now);
       continue;
     }
     state_ = State::connecting;
@@ -283,16 +218,17 @@ Task<void> Source::run() {
     if (paused_ && o != Outcome::ok) {
       // Interrupted by the pause: not the peer's failure. Only a half-open probe must be settled
       // (the breaker admits no other until it is): it reopens, and probes again after recovery.
-      if (o == Outcome::failed && breaker_.state() == Breaker::State::half_open) breaker_.on_failure(now);
+      if (o == Outcome::failed && net_.breaker().state() == Breaker::State::half_open) net_.breaker().on_failure(now);
       continue;
     }
     if (o == Outcome::ok) {
       established();
       co_await wait(after_ok());
     } else {
-      if (o == Outcome::failed) breaker_.on_failure(now);
-      state_ = breaker_.state() == Breaker::State::open ? State::breaker_open : State::backoff;
-      co_await wait(backoff_.next());
+      // A stream that was up and ended is not the peer's failure: backoff only.
+      const auto d = o == Outcome::failed ? net_.failed(now) : net_.backoff().next();
+      state_ = net_.breaker().state() == Breaker::State::open ? State::breaker_open : State::backoff;
+      co_await wait(d);
     }
   }
   state_ = State::stopped;
@@ -302,112 +238,34 @@ Task<void> Source::run() {
 
 Task<Source::Outcome> Source::attempt(SourceConn& c) {
   // The slot is held and its socket closed: the lookup's UDP socket stays inside the budget.
-  if (!co_await resolve_endpoint()) co_return Outcome::failed;
-  if (halted()) co_return Outcome::failed;
-  ++stats_.connects;
-  std::error_code ec;
-  c.sock.open(endpoint_.protocol(), ec);
-  if (!ec) c.sock.set_option(asio::ip::tcp::no_delay(true), ec);
-  if (ec) {
-    ++stats_.connect_errors;
-    char eb[96];
-    record_error("socket: {}", error_text(ec, eb));
+  ConnectError e = co_await net_.resolve();
+  if (!e && !halted()) e = co_await net_.open(c.link, 0);
+  if (halted()) co_return Outcome::failed;  // interrupted by pause or stop: not the peer's failure
+  if (e) {
+    record_connect_failure(e);
     co_return Outcome::failed;
   }
-  stats_.deadlines.started(TimedOp::connect);
-  auto [cec, n] = co_await timed_op(
-      opts_.connect_timeout, [&](auto h) { c.sock.async_connect(endpoint_, std::move(h)); },
-      [&] {
-        std::error_code ig;
-        c.sock.cancel(ig);
-      });
-  (void)n;
-  if (cec) {
-    if (halted()) co_return Outcome::failed;
-    dns_.rotate();  // the next attempt tries the host's next address, if it has several
-    if (cec == errc::timeout) {
-      stats_.deadlines.timed_out(TimedOp::connect);
-      ++stats_.connect_timeouts;
-      record_error("connect to {} timed out", url_.authority);
-    } else {
-      ++stats_.connect_errors;
-      char eb[96];
-      record_error("connect to {} failed: {}", url_.authority, error_text(cec, eb));
-    }
-    co_return Outcome::failed;
-  }
-  if (url_.secure()) {
-    std::error_code hec = tls_.begin(c.sock);
-    c.tls = &tls_;
-    stats_.deadlines.started(TimedOp::handshake);
-    if (!hec) hec = co_await tls_handshake(tls_, opts_.connect_timeout);
-    if (hec) {
-      if (halted()) co_return Outcome::failed;
-      if (hec == errc::timeout) {
-        stats_.deadlines.timed_out(TimedOp::handshake);
-        ++stats_.handshake_timeouts;
-        record_error("TLS handshake with {} timed out", url_.authority);
-      } else {
-        ++stats_.tls_errors;
-        char detail[200];
-        record_error("TLS handshake with {} failed: {}", url_.authority, tls_.describe(detail));
-      }
-      co_return Outcome::failed;
-    }
-  }
-  if (halted()) co_return Outcome::failed;
   co_return co_await session(c);
 }
 
-Task<std::pair<std::error_code, std::size_t>> Source::read_some(SourceConn& c, std::span<char> buf,
-                                                                Clock::duration d) {
-  std::pair<std::error_code, std::size_t> r;
-  stats_.deadlines.started(TimedOp::read);
-  if (c.tls) {
-    r = co_await tls_read_some(*c.tls, buf, d);
-  } else {
-    r = co_await timed_op(
-        d, [&](auto h) { c.sock.async_read_some(asio::buffer(buf.data(), buf.size()), std::move(h)); },
-        [&] {
-          std::error_code ig;
-          c.sock.cancel(ig);
-        });
-  }
-  if (r.first == asio::error::operation_aborted) r.first = make_error_code(errc::cancelled);
-  if (r.first == errc::timeout) stats_.deadlines.timed_out(TimedOp::read);
-  co_return r;
-}
-
-Task<std::error_code> Source::write_all(SourceConn& c, std::string_view bytes, Clock::duration d) {
-  std::error_code ec;
-  stats_.deadlines.started(TimedOp::write);
-  if (c.tls) {
-    std::array<asio::const_buffer, 1> bufs{asio::buffer(bytes.data(), bytes.size())};
-    ec = (co_await tls_write_all(*c.tls, bufs, d)).first;
-  } else {
-    ec = (co_await timed_op(
-              d, [&](auto h) { asio::async_write(c.sock, asio::buffer(bytes.data(), bytes.size()), std::move(h)); },
-              [&] {
-                std::error_code ig;
-                c.sock.cancel(ig);
-              }))
-             .first;
-  }
-  if (ec == asio::error::operation_aborted) ec = make_error_code(errc::cancelled);
-  if (ec == errc::timeout) stats_.deadlines.timed_out(TimedOp::write);
-  co_return ec;
+void Source::record_connect_failure(const ConnectError& e) noexcept {
+  if (e.ec == errc::cancelled) return;
+  if (e.op == TimedOp::handshake && e.ec != errc::timeout) ++stats_.tls_errors;
+  std::string_view text = net_.last_error();
+  last_error_len_ = std::min(text.size(), sizeof last_error_);
+  std::memcpy(last_error_, text.data(), last_error_len_);
+  last_error_at_ = Clock::now();
+  logged_ = true;  // the connector logged it (once per cause): "answering again" follows recovery
 }
 
 void Source::note_io_failure(std::string_view what, std::error_code ec) noexcept {
   if (ec == errc::cancelled) return;
+  net_.note_io_failure(what == "write" ? TimedOp::write : TimedOp::read, ec);
   if (ec == errc::timeout) {
-    ++(what == "write" ? stats_.write_timeouts : stats_.read_timeouts);
     record_error("{} timed out ({})", what, url_.authority);
   } else if (ec == asio::error::eof) {
-    ++stats_.io_errors;
     record_error("{} closed the connection", url_.authority);
   } else {
-    ++stats_.io_errors;
     char eb[96];
     record_error("{} failed: {}", what, error_text(ec, eb));
   }

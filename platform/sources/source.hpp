@@ -4,10 +4,10 @@
 // its TLS policy and context, counters, and a connection loop that takes a `source_conn` pool slot
 // per connection attempt and gives it back when the attempt ends (failure, backoff, pause, stop).
 // Subclasses supply one session on a connected socket. Events enter at admission exactly like
-// TCP ingest lines, with the source's name. Not a scheduler of many connections: one connection
-// at a time per source. Reactor thread only.
+// TCP ingest lines, with the source's name. Resolving, connecting, TLS, timed I/O, the breaker
+// and backoff are the source's Connector's (platform/transport/connector.hpp). Not a scheduler of
+// many connections: one connection at a time per source. Reactor thread only.
 #pragma once
-#include <asio/ip/tcp.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,18 +18,15 @@
 #include <string>
 #include <string_view>
 
-#include "platform/net/dns.hpp"
-#include "platform/transport/breaker.hpp"
-#include "platform/store/committer.hpp"
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/net/http.hpp"
-#include "platform/net/tls.hpp"
 #include "platform/net/websocket.hpp"
-#include "platform/core/pool.hpp"
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/splitter.hpp"
-#include "platform/core/task.hpp"
-#include "platform/transport/timeouts.hpp"
+#include "platform/store/committer.hpp"
+#include "platform/transport/connector.hpp"
 
 namespace bh {
 
@@ -63,7 +60,9 @@ struct SourceOptions {
   Clock::duration dns_ttl = std::chrono::minutes(5);  // the host's addresses are kept at most this long
 };
 
-struct SourceStats {
+// The connection counters (connects, connect/TLS/DNS failures, read/write timeouts, io_errors,
+// breaker rejections, deadlines) are the ConnectorStats base's.
+struct SourceStats : ConnectorStats {
   // Events.
   std::uint64_t events = 0;            // committed to the store
   std::uint64_t queued = 0;            // accepted into the queue
@@ -74,19 +73,11 @@ struct SourceStats {
   std::uint64_t wrapped = 0;           // non-JSON bodies / text messages wrapped as a JSON string
   std::uint64_t store_busy = 0;        // admissions refused `busy` (retried, not lost)
   std::uint64_t store_errors = 0;      // commits that failed (those events are lost, counted)
-  // Connections: every failure kind.
-  std::uint64_t connects = 0;  // attempts
-  std::uint64_t connected = 0;
-  std::uint64_t connect_errors = 0;
-  std::uint64_t connect_timeouts = 0;
-  std::uint64_t tls_errors = 0;  // handshake or certificate failures
-  std::uint64_t handshake_timeouts = 0;
-  std::uint64_t write_timeouts = 0;
-  std::uint64_t read_timeouts = 0;
-  std::uint64_t io_errors = 0;        // resets, EOF mid-message
+  // Connections (the failures are counted in ConnectorStats).
+  std::uint64_t connected = 0;  // sessions that came up
+  std::uint64_t tls_errors = 0;  // handshake or certificate failures (tls_handshake_errors + tls_verify_errors)
   std::uint64_t protocol_errors = 0;  // unparseable HTTP, failed WebSocket handshake
   std::uint64_t slot_refusals = 0;    // no source_conn slot
-  std::uint64_t breaker_rejections = 0;
   // http_poll.
   std::uint64_t polls = 0;
   std::uint64_t http_errors = 0;          // answers other than 2xx / 304
@@ -101,35 +92,21 @@ struct SourceStats {
   std::uint64_t pong_timeouts = 0;     // no pong within pong_timeout: reconnect
   std::uint64_t peer_closes = 0;       // close frames / EOF from the server
   std::uint64_t protocol_violations = 0;  // frames breaking RFC 6455: closed with 1002/1007/1009
-  // Host names (DNS) and deadlines.
-  std::uint64_t resolve_errors = 0;
-  std::uint64_t resolve_timeouts = 0;
-  std::uint64_t dns_stale_used = 0;
-  TimeoutStats deadlines;  // per timed operation: started and timed out (the violation rate)
 };
 
 // One connection of a source: a `source_conn` pool slot, constructed per attempt, destroyed (socket
 // closed) when the lease goes back.
 class SourceConn {
  public:
-  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
   static constexpr std::size_t kReadBytes = 16 * 1024;
   static constexpr std::size_t kHeadBytes = 2 * 1024;
 
   SourceConn(Executor ex, std::uint64_t max_response_bytes, std::uint32_t max_event_bytes) noexcept
-      : sock(ex),
+      : link(ex),
         parser(http::ParserOptions{.max_body_bytes = max_response_bytes}),
         reader(std::span<char>(event, max_event_bytes)) {}
-  ~SourceConn() { close(); }
-  void close() noexcept {
-    if (tls) tls->end();
-    tls = nullptr;
-    std::error_code ec;
-    sock.close(ec);
-  }
 
-  Socket sock;
-  TlsStream* tls = nullptr;  // https/wss: the source's TLS context while connected
+  Link link;  // https/wss: bound to the source's TLS context while connected
   http::ResponseParser parser;
   ws::Reader reader;  // websocket: messages assemble in `event`
   char head[kHeadBytes];
@@ -172,7 +149,7 @@ class Source : public CommitClient {
   }
   State state() const noexcept { return state_; }
   const SourceStats& stats() const noexcept { return stats_; }
-  const Breaker& breaker() const noexcept { return breaker_; }
+  const Breaker& breaker() const noexcept { return net_.breaker(); }
   const EventRing& ring() const noexcept { return ring_; }
   // The last failure, "" if none yet; and when (steady clock).
   std::string_view last_error() const noexcept { return {last_error_, last_error_len_}; }
@@ -196,10 +173,14 @@ class Source : public CommitClient {
   // True when the session should end now (pause or stop); the connection is then interrupted.
   bool halted() const noexcept { return stopping_ || paused_ || cancelled(); }
   bool stopping() const noexcept { return stopping_; }
-  // I/O with one deadline each, plain or TLS. Cancellation (pause/stop) comes back as
-  // errc::cancelled, timeouts as errc::timeout.
-  Task<std::pair<std::error_code, std::size_t>> read_some(SourceConn& c, std::span<char> buf, Clock::duration d);
-  Task<std::error_code> write_all(SourceConn& c, std::string_view bytes, Clock::duration d);
+  // I/O with one deadline each, plain or TLS (the connector's). Cancellation (pause/stop) comes
+  // back as errc::cancelled, timeouts as errc::timeout.
+  Task<std::pair<std::error_code, std::size_t>> read_some(SourceConn& c, std::span<char> buf, Clock::duration d) {
+    return net_.read_some(c.link, buf, d);
+  }
+  Task<std::error_code> write_all(SourceConn& c, std::string_view bytes, Clock::duration d) {
+    return net_.write_all(c.link, bytes, d);
+  }
   // Counts an I/O failure of `what` ("read", "write") by its kind and records it.
   void note_io_failure(std::string_view what, std::error_code ec) noexcept;
   // Before handing more bytes to the cutter: waits (bounded) until no event is in flight and the
@@ -236,6 +217,7 @@ class Source : public CommitClient {
   http::Url url_{};
   SourceStats stats_;
   char label_[80];  // "source <name>": breaker and log prefix
+  Connector<1> net_;  // one connection at a time: one TLS context
 
  private:
   Task<void> run();
@@ -249,15 +231,9 @@ class Source : public CommitClient {
   void queue_event(std::string_view body, std::int64_t ts) noexcept;
   bool queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept;
 
-  Task<bool> resolve_endpoint();
+  // Records a connect-phase failure the connector has logged (and counted) as the last error.
+  void record_connect_failure(const ConnectError& e) noexcept;
 
-  asio::ip::tcp::endpoint endpoint_;
-  DnsCache dns_;              // this source's host: cached addresses, looked up without the heap
-  bool dns_failing_ = false;  // a failure episode is logged once
-  TlsClientConfig tls_conf_;
-  TlsStream tls_;
-  Breaker breaker_;
-  Backoff backoff_;
   Notify wake_;       // the connection task: stop, pause, resume
   Notify pump_wake_;  // the pump: new events, stop
   Notify room_;       // a session in settle(): a commit was reported

@@ -62,8 +62,8 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
   }
   const auto hs_deadline = Clock::now() + opts_.connect_timeout;
   std::size_t have = 0;
-  std::size_t head_len = 0;
-  while ((head_len = ws::head_length(std::string_view(c.rbuf, have))) == 0) {
+  ws::HandshakeHead hh;  // the answer's head, past any interim (1xx) answers before it
+  while ((hh = ws::find_handshake_head(std::string_view(c.rbuf, have))).length == 0) {
     if (have == sizeof c.rbuf) {
       ++stats_.protocol_errors;
       record_error("WebSocket handshake answer from {} is over {} bytes", url_.authority, sizeof c.rbuf);
@@ -84,9 +84,10 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
     }
     have += n;
   }
-  if (const char* why = ws::check_handshake_response(std::string_view(c.rbuf, head_len),
-                                                     std::span<const std::uint8_t, 16>(key));
-      *why) {
+  const char* why = *hh.error ? hh.error
+                              : ws::check_handshake_response(std::string_view(c.rbuf + hh.offset, hh.length),
+                                                             std::span<const std::uint8_t, 16>(key));
+  if (*why) {
     ++stats_.protocol_errors;
     record_error("WebSocket handshake with {} refused: {}", url_.authority, why);
     co_return Outcome::failed;
@@ -105,8 +106,8 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
     }
   }
 
-  std::size_t off = head_len;
-  std::size_t len = have - head_len;
+  std::size_t off = hh.offset + hh.length;
+  std::size_t len = have - off;
   auto next_ping = Clock::now() + opts_.ping_interval;
   bool awaiting_pong = false;
   Clock::time_point pong_deadline{};

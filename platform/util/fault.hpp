@@ -16,7 +16,7 @@
 namespace bh::fault {
 
 enum class Op : std::uint8_t {
-  connect,      // outbound TCP connects (sinks): fails as ECONNREFUSED
+  connect,      // outbound TCP connects (the connector: sinks, sources): fails as ECONNREFUSED
   read,         // ingest socket reads: fails as ECONNRESET
   write,        // ingest socket writes (acks): fails as ECONNRESET
   fsync,        // the store's syncs: the WAL syncer's fdatasync (EIO) and SQLite's own through the

@@ -437,6 +437,18 @@ TEST(WebSocketSource, ServerDroppingTheConnectionMeansReconnectWithBackoff) {
   expect_clean_stop(b);
 }
 
+TEST(WebSocketSource, InterimAnswersBeforeTheHandshakeAnswerAreSkipped) {
+  CensusGuard census;
+  PyPeer peer("ws_peer.py", "interim 2");  // 100 Continue and 103 Early Hints, then the 101
+  ASSERT_NE(peer.port(), 0) << peer.log();
+  Bulkhead b(kRoomy + ws_source(peer));
+  ASSERT_TRUE(eventually([&] { return metric(b, kChatEvents) >= 2; })) << b.log() << peer.log();
+  EXPECT_EQ(chat_errors(b, "protocol"), -1) << "listed once non-zero: never\n" << b.log();
+  EXPECT_EQ(b.log().find("WebSocket handshake with"), std::string::npos) << b.log();
+  EXPECT_EQ(peer_events(peer, {"\"connect\""}), 1u) << peer.log();
+  expect_clean_stop(b);
+}
+
 TEST(WebSocketSource, MissingPongsMeanReconnect) {
   CensusGuard census;
   PyPeer peer("ws_peer.py", "nopong 1");

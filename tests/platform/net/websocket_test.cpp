@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/net/http.hpp"
 #include "tests/support/census.hpp"
 
 namespace bh::ws {
@@ -562,6 +563,42 @@ TEST(WsHandshake, HeadLength) {
   EXPECT_EQ(head_length(kGoodResponse + "\x81\x02hi"), kGoodResponse.size());
   EXPECT_EQ(head_length(kGoodResponse.substr(0, kGoodResponse.size() - 1)), 0u);
   EXPECT_EQ(head_length(""), 0u);
+}
+
+TEST(WsHandshake, InterimAnswersBeforeThe101AreSkipped) {
+  // RFC 9110 §15.2: any number of 1xx answers may come first (capped as for HTTP clients).
+  const std::string k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+  const std::string k103 = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n";
+  const std::string frames = "\x81\x02hi";
+  HandshakeHead h = find_handshake_head(kGoodResponse + frames);
+  EXPECT_EQ(h.offset, 0u);
+  EXPECT_EQ(h.length, kGoodResponse.size());
+  EXPECT_STREQ(h.error, "");
+  const std::string two = k100 + k103 + kGoodResponse + frames;
+  h = find_handshake_head(two);
+  EXPECT_EQ(h.offset, k100.size() + k103.size());
+  EXPECT_EQ(h.length, kGoodResponse.size());
+  EXPECT_STREQ(check_handshake_response(std::string_view(two).substr(h.offset, h.length), kRfcKey), "");
+  // Split at every offset: never a wrong head, only "read on" until the 101's head is complete.
+  for (std::size_t n = 0; n < two.size(); ++n) {
+    h = find_handshake_head(std::string_view(two).substr(0, n));
+    const bool complete = n >= k100.size() + k103.size() + kGoodResponse.size();
+    EXPECT_EQ(h.length, complete ? kGoodResponse.size() : 0u) << n;
+    EXPECT_STREQ(h.error, "") << n;
+  }
+  // A final answer after an interim one is what the check sees (and refuses).
+  const std::string refused = k100 + "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+  h = find_handshake_head(refused);
+  EXPECT_EQ(h.offset, k100.size());
+  EXPECT_STREQ(check_handshake_response(std::string_view(refused).substr(h.offset, h.length), kRfcKey),
+               "status is not 101 Switching Protocols");
+  // Past the cap: refused, whatever follows.
+  std::string many;
+  for (unsigned i = 0; i <= http::kMaxInterimResponses; ++i) many += k100;
+  EXPECT_STREQ(find_handshake_head(many + kGoodResponse).error, "too many interim (1xx) responses");
+  std::string at_cap;
+  for (unsigned i = 0; i < http::kMaxInterimResponses; ++i) at_cap += k100;
+  EXPECT_STREQ(find_handshake_head(at_cap + kGoodResponse).error, "");
 }
 
 // ---- No heap

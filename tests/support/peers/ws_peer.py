@@ -13,6 +13,8 @@ waits up to 0.3 s for a first (subscribe) message, then per mode:
   violation    first connection only: sends a masked frame (servers must not mask); later ones
                just stay open
   idle         sends nothing
+  interim N    as `messages N`, but the handshake answer is preceded by 100 Continue and 103 Early
+               Hints (interim answers a client must skip, RFC 9110 15.2)
 """
 import asyncio
 import json
@@ -43,6 +45,11 @@ def log(**kw):
 class Proto(WebSocketServerProtocol):
     no_pong = False
 
+    def write_http_response(self, status, headers, body=None):
+        if mode()[0] == "interim":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
+        super().write_http_response(status, headers, body)
+
     async def pong(self, data=b""):
         if self.no_pong:
             return
@@ -63,7 +70,7 @@ async def handler(ws, path=None):
         except asyncio.TimeoutError:
             pass
         n = int(m[1]) if len(m) > 1 else 0
-        if m[0] in ("messages", "drop", "nopong"):
+        if m[0] in ("messages", "drop", "nopong", "interim"):
             for i in range(n):
                 await ws.send(json.dumps({"n": i, "conn": conn}))
         if m[0] == "messages":
