@@ -126,7 +126,7 @@ class Acceptor {
   Admission admit_to(Pool<Conn, N>& pool, const char* task_name, StreamSocket& s, Args&... args) noexcept {
     auto lease = pool.try_acquire(std::move(s), args...);
     if (!lease) return Admission::refused;  // s was not moved from
-    if (tasks_.spawn(task_name, [&] { return serve(std::move(lease)); })) return Admission::started;
+    if (tasks_.spawn(task_name, [&] { return serve(std::move(lease), this); })) return Admission::started;
     // No task slot: the connection comes back out of its slot to hear the refusal. (A frame that
     // did not fit the task arena took the lease with it: the slot is back, the socket closed.)
     if (lease) {
@@ -138,11 +138,14 @@ class Acceptor {
 
  private:
   Task<void> accept_loop();
+  // The connection task (a static function: run as a member coroutine template, GCC 12 never
+  // entered its body).
   template <typename Lease>
-  Task<void> serve(Lease lease) {
-    if (handshake_) {
-      if (co_await handshake_->handshake(lease->socket(), lease.index(), handshake_timeout_)) {
-        ++stats_.handshake_failures;
+  static Task<void> serve(Lease lease, Acceptor* self) {
+    if (Handshake* hs = self->handshake_) {
+      const std::error_code ec = co_await hs->handshake(lease->socket(), lease.index(), self->handshake_timeout_);
+      if (ec) {
+        ++self->stats_.handshake_failures;
         co_return;
       }
     }

@@ -19,7 +19,8 @@
 #include "tests/support/census.hpp"
 
 namespace bh {
-namespace {
+// Named, not anonymous: the connection types appear in the acceptor's coroutine frames.
+namespace http_server_test {
 using namespace std::chrono_literals;
 
 struct Ctx {
@@ -299,5 +300,5 @@ TEST(HttpServer, StopClosesIdleKeepAliveConnections) {
   EXPECT_EQ(test::open_fds(), baseline - 1) << "the listener closed too\n" << test::describe_fds();
 }
 
-}  // namespace
+}  // namespace http_server_test
 }  // namespace bh

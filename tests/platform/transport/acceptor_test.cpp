@@ -24,7 +24,8 @@
 #include "tests/support/census.hpp"
 
 namespace bh {
-namespace {
+// Named, not anonymous: the connection types appear in the acceptor's coroutine frames.
+namespace acceptor_test {
 using namespace std::chrono_literals;
 
 struct Shared {
@@ -347,5 +348,5 @@ TEST(Acceptor, AHandshakeRunsBeforeServingAndItsFailureIsCounted) {
   ::close(b);
 }
 
-}  // namespace
+}  // namespace acceptor_test
 }  // namespace bh
