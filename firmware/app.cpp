@@ -393,6 +393,10 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
             c.ingest.unix_socket);
 
+  // Asio creates a socket type's service with the first socket of that type (a heap allocation).
+  // Ingest and admin accept generic stream sockets now, so the sinks' and sources' TCP sockets
+  // (made after sealing) would be the first TCP ones: make one here.
+  { asio::basic_stream_socket<asio::ip::tcp, Executor> tcp_service(a.reactor.executor()); }
   // Every socket and timer the budget allows, once, before sealing (see Reactor::warm_up).
   a.reactor.warm_up(budget::total_fds(), 2 * budget::capacity(PoolId::task) + 16);
   return {};
