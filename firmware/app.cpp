@@ -155,6 +155,39 @@ struct App::Impl {
     auto* self = static_cast<Impl*>(p);
     return !self->committer || self->committer->idle();
   }
+  // Frees the services, the sinks, the sources, the audit file and the store: after every task
+  // has ended (a task suspended on a service would resume, or be cancelled, into freed memory).
+  void release() {
+    console.reset();
+    admin.reset();
+    watchdog.reset();
+    ingest.reset();
+    committer.reset();
+    for (auto& s : sinks) s.reset();
+    for (auto& s : sources) s.reset();
+    audit_lease.reset();  // closes the audit file
+    store_lease.reset();  // closes the database
+  }
+  // A start that failed part-way: what was started stops (as at shutdown), every task is
+  // cancelled and the loop runs until all have ended (within kAbandonGrace), then the services
+  // are released and every pool is checked.
+  void abandon_start() {
+    static constexpr auto kAbandonGrace = std::chrono::seconds(2);
+    stop_admitting(this);
+    tasks.cancel_all();
+    const auto deadline = Clock::now() + kAbandonGrace;
+    while (tasks.live() > 0 && Clock::now() < deadline) {
+      reactor.io().run_for(std::chrono::milliseconds(10));
+      if (reactor.io().stopped()) reactor.io().restart();
+    }
+    if (tasks.live() > 0) {
+      // Freeing the services now would hand the live tasks freed memory: leave them allocated.
+      log::error("start abandoned: {} task(s) did not end; services left in place", tasks.live());
+      return;
+    }
+    release();
+    log::info("start abandoned: every task ended, {} pool(s) not at zero", report_pools_in_use());
+  }
 };
 
 namespace {
@@ -226,8 +259,9 @@ RuntimeView& App::view() { return impl_->view; }
 App::App(Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
 App::~App() = default;
 
-std::string App::start(const RunOptions& opts) {
-  Impl& a = *impl_;
+namespace {
+// Everything start() does; on an error it returns at once and start() abandons the start.
+std::string start_all(App::Impl& a, const RunOptions& opts) {
   const Config& c = a.cfg;
 
   log::Level lvl{};
@@ -316,7 +350,7 @@ std::string App::start(const RunOptions& opts) {
   io.write_timeout = c.ingest.idle_timeout;
   a.ingest = std::make_unique<IngestServer<budget::capacity(PoolId::ingest_conn)>>(a.tasks, *a.committer, a.json, io);
   a.ingest->pool().set_limit(c.ingest.max_connections);
-  a.committer->on_commit(&Impl::wake_sinks, &a);
+  a.committer->on_commit(&App::Impl::wake_sinks, &a);
   for (auto& s : a.sinks)
     if (s && !s->start()) return "sink: no task slot";
   if (std::string err = start_sources(a); !err.empty()) return err;
@@ -333,7 +367,7 @@ std::string App::start(const RunOptions& opts) {
 
   // SIGTERM/SIGINT are ours before any listener accepts: a supervisor that signals as soon as a
   // port answers gets the graceful drain, not the default action (killed, exit 143).
-  a.reactor.attach(a.tasks, Reactor::Hooks{&Impl::stop_admitting, &Impl::idle, &a});
+  a.reactor.attach(a.tasks, Reactor::Hooks{&App::Impl::stop_admitting, &App::Impl::idle, &a});
   a.reactor.set_grace(c.runtime.shutdown_grace, std::chrono::seconds(1));
   a.reactor.handle_signals();
 
@@ -359,9 +393,22 @@ std::string App::start(const RunOptions& opts) {
   log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
             c.ingest.unix_socket);
 
+  // Asio creates a socket type's service with the first socket of that type (a heap allocation).
+  // Ingest and admin accept generic stream sockets now, so the sinks' and sources' TCP sockets
+  // (made after sealing) would be the first TCP ones: make one here.
+  { asio::basic_stream_socket<asio::ip::tcp, Executor> tcp_service(a.reactor.executor()); }
   // Every socket and timer the budget allows, once, before sealing (see Reactor::warm_up).
   a.reactor.warm_up(budget::total_fds(), 2 * budget::capacity(PoolId::task) + 16);
   return {};
+}
+}  // namespace
+
+// A failed start stops and drains what it started before anything is freed (main() then
+// destroys the App): see Impl::abandon_start.
+std::string App::start(const RunOptions& opts) {
+  std::string err = start_all(*impl_, opts);
+  if (!err.empty()) impl_->abandon_start();
+  return err;
 }
 
 int App::run() {
@@ -373,15 +420,7 @@ int App::run() {
     log::error("forced exit: {} task(s) still live", a.tasks.live());
     return 130;
   }
-  a.console.reset();
-  a.admin.reset();
-  a.watchdog.reset();
-  a.ingest.reset();
-  a.committer.reset();
-  for (auto& s : a.sinks) s.reset();
-  for (auto& s : a.sources) s.reset();
-  a.audit_lease.reset();  // closes the audit file
-  a.store_lease.reset();  // closes the database
+  a.release();
   std::uint64_t after_seal = alloc::since_seal();
   int leaked = report_pools_in_use();
   log::info("stopped: {} heap allocation(s) after seal, {} pool(s) not at zero", after_seal, leaked);

@@ -20,35 +20,33 @@
 #include "platform/util/log.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/transport/acceptor.hpp"
 
 namespace bh::console {
 
 using Acceptor = asio::basic_socket_acceptor<asio::local::stream_protocol, Executor>;
 using UnixSocket = asio::basic_stream_socket<asio::local::stream_protocol, Executor>;
 
-// Binds and listens on the Unix socket `path`, mode 0600, creating missing parent directories.
-// A stale socket file (nobody accepting) is replaced. Errors: errc::address_in_use if a running
+// Binds and listens on the Unix socket `path` as a control socket (UnixListenOptions::owner_only:
+// mode 0600, parents created, a stale file replaced). Errors: errc::address_in_use if a running
 // process accepts on it, errc::file_exists if `path` is something other than a socket, errors of
 // mkdir/bind/listen. Notes: start-up only (may allocate).
 std::error_code bind_control_socket(Acceptor& acc, const std::string& path);
-// The inode of `path` (0 if it does not exist).
-unsigned long path_inode(const std::string& path) noexcept;
-// Removes the socket file if it is still the one we bound (same inode).
-void unlink_control_socket(const std::string& path, unsigned long inode) noexcept;
 // A new PTY (raw): fd = its master end, slave_path = what an operator opens. Errors: errno values.
 std::error_code open_pty_fd(int& fd, std::string& slave_path);
 // The serial line `device` at `baud`, raw 8N1. Errors: errno values (EINVAL: a non-standard baud).
 std::error_code open_serial_fd(int& fd, const std::string& device, std::uint32_t baud);
 
 template <std::uint32_t N>
-class ConsoleServer {
+class ConsoleServer final : public AcceptOwner {
  public:
   using SessionPool = Pool<ConsoleSession, N>;
   using Lease = typename SessionPool::Lease;
 
   ConsoleServer(TaskPoolBase& tasks, const CommandTable& table, void* user, SessionOptions opts,
                 std::string_view pool_name = "console_session") noexcept
-      : tasks_(tasks), sessions_(pool_name), acceptor_(tasks.executor()), spare_(tasks.executor()),
+      : tasks_(tasks), sessions_(pool_name),
+        acceptor_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused}),
         descriptor_service_(tasks.executor()) {
     shared_.table = &table;
     shared_.user = user;
@@ -63,15 +61,14 @@ class ConsoleServer {
 
   SessionPool& pool() noexcept { return sessions_; }
   const ConsoleStats& stats() const noexcept { return shared_.stats; }
-  const std::string& socket_path() const noexcept { return socket_path_; }
+  const std::string& socket_path() const noexcept { return acceptor_.unix_path(); }
 
-  // The control socket. Errors: see bind_control_socket.
+  // The control socket: mode 0600, missing parent directories created, a stale socket file
+  // (nobody accepting) replaced. Errors: errc::address_in_use if a running process accepts on
+  // it, errc::file_exists if `path` is something other than a socket, errors of
+  // mkdir/bind/listen. Notes: start-up only (may allocate).
   std::error_code listen_unix(const std::string& path) {
-    std::error_code ec = bind_control_socket(acceptor_, path);
-    if (ec) return ec;
-    socket_path_ = path;
-    socket_inode_ = path_inode(path);
-    return {};
+    return acceptor_.listen_unix(path, UnixListenOptions{.owner_only = true});
   }
   // A new PTY; its slave path is returned (log it: that is what an operator opens).
   // Errors: errno values of hal::open_pty, errc::pool_exhausted if no session slot is free.
@@ -99,7 +96,7 @@ class ConsoleServer {
   // could not be had.
   bool start() {
     bool ok = true;
-    if (acceptor_.is_open()) ok = tasks_.spawn("console_accept", [this] { return accept_loop(); }) && ok;
+    ok = acceptor_.start("console_accept") && ok;
     for (Lease& l : fixed_) {
       if (!l) continue;
       ok = tasks_.spawn("console_session", [&] { return serve(std::move(l)); }) && ok;
@@ -112,14 +109,29 @@ class ConsoleServer {
   // written is finished first). Idempotent.
   void stop() noexcept {
     shared_.stopping = true;
-    std::error_code ec;
-    acceptor_.close(ec);
-    if (!socket_path_.empty()) {
-      unlink_control_socket(socket_path_, socket_inode_);
-      socket_path_.clear();
-    }
+    acceptor_.stop();
     for (Lease& l : fixed_) l.reset();
     sessions_.for_each_live([](ConsoleSession& s) { s.interrupt(); });
+  }
+
+  // A control-socket connection: a session slot, its descriptor, its task.
+  Admission admit(bh::Acceptor&, StreamSocket& s) noexcept override {
+    Lease lease = sessions_.try_acquire(tasks_.executor(), shared_, Backend::socket);
+    if (!lease) {
+      log::warn("console: session refused, all {} sessions in use", sessions_.limit());
+      return Admission::refused;
+    }
+    std::error_code rel;
+    const int fd = s.release(rel);
+    if (rel || fd < 0) return Admission::dropped;
+    if (lease->attach(fd)) return Admission::dropped;  // the fd is closed; the lease returns the slot
+    if (tasks_.spawn("console_session", [&] { return serve(std::move(lease)); })) return Admission::started;
+    return Admission::refused;  // no task slot: the session's destructor closes the connection
+  }
+  std::string_view refusal() noexcept override {
+    auto r = fmt::format_to_n(refusal_, sizeof refusal_,
+                              "error: console busy: all {} sessions in use, try again later\n", sessions_.limit());
+    return std::string_view(refusal_, r.size < sizeof refusal_ ? r.size : sizeof refusal_);
   }
 
  private:
@@ -143,50 +155,16 @@ class ConsoleServer {
     return make_error_code(errc::pool_exhausted);
   }
 
-  Task<void> accept_loop() {
-    while (!shared_.stopping) {
-      auto [ec, n] = co_await async_op([&](auto h) { acceptor_.async_accept(spare_, std::move(h)); },
-                                       [&] {
-                                         std::error_code ig;
-                                         acceptor_.cancel(ig);
-                                       });
-      (void)n;
-      if (shared_.stopping || ec == asio::error::operation_aborted || cancelled()) break;
-      if (ec) {
-        // EMFILE/ENFILE and friends: back off briefly rather than spin.
-        co_await sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      std::error_code rel;
-      int fd = spare_.release(rel);
-      if (rel || fd < 0) continue;
-      ++shared_.stats.accepted;
-      Lease lease = sessions_.try_acquire(tasks_.executor(), shared_, Backend::socket);
-      if (!lease) {
-        ++shared_.stats.refused;
-        log::warn("console: session refused, all {} sessions in use", sessions_.limit());
-        refuse_session(fd, sessions_.limit());
-        continue;
-      }
-      if (lease->attach(fd)) continue;  // the fd is closed; the lease returns the slot
-      if (tasks_.spawn("console_session", [&] { return serve(std::move(lease)); })) continue;
-      ++shared_.stats.refused;
-      lease.reset();  // no task slot: the session's destructor closes the connection
-    }
-  }
-
   static Task<void> serve(Lease lease) { co_await lease->run(); }
 
   TaskPoolBase& tasks_;
   ConsoleShared shared_;
   SessionPool sessions_;
-  Acceptor acceptor_;
-  UnixSocket spare_;
+  bh::Acceptor acceptor_;
   // Constructing a descriptor creates Asio's descriptor service: here, at start-up, not in the
   // first session after the runtime is sealed (that would be a heap allocation).
   ConsoleSession::Descriptor descriptor_service_;
-  std::string socket_path_;
-  unsigned long socket_inode_ = 0;
+  char refusal_[96];
   std::array<Lease, 3> fixed_;  // PTY, serial, stdio sessions opened but not yet started
 };
 

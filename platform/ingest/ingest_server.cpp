@@ -29,18 +29,6 @@ std::string_view err_text(errc c) noexcept {
 }
 }  // namespace
 
-void refuse_connection(IngestConn::Socket& s) noexcept {
-  static constexpr std::string_view kLine = "err busy connection limit\n";
-  std::error_code ec;
-  s.non_blocking(true, ec);
-  s.write_some(asio::buffer(kLine.data(), kLine.size()), ec);
-  // Drain what the peer already sent so close() sends FIN, not RST (the peer then reads our line).
-  char sink[512];
-  while (!ec) s.read_some(asio::buffer(sink), ec);
-  s.shutdown(asio::socket_base::shutdown_both, ec);
-  s.close(ec);
-}
-
 IngestConn::IngestConn(Socket&& s, IngestShared& shared) noexcept
     : sock_(std::move(s)), sh_(shared), framer_(shared.opts.max_event_bytes) {}
 
@@ -56,8 +44,6 @@ void IngestConn::interrupt_read() noexcept {
     sock_.cancel(ec);
   }
 }
-
-void IngestConn::refuse() noexcept { refuse_connection(sock_); }
 
 void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept {
   replies_[tag] = Reply{result, seq};

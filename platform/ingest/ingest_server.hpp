@@ -5,9 +5,7 @@
 // through TCP instead of buffering. Connections beyond the pool get `err busy connection limit`.
 // Reactor thread only.
 #pragma once
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/local/stream_protocol.hpp>
 
 #include <array>
 #include <chrono>
@@ -22,6 +20,7 @@
 #include "platform/ingest/wire_error.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/transport/acceptor.hpp"
 
 namespace bh {
 
@@ -56,7 +55,7 @@ struct IngestShared {
 
 class IngestConn final : public CommitClient {
  public:
-  using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
+  using Socket = StreamSocket;
   static constexpr std::size_t kReadBytes = 64 * 1024 + 8;  // a max-size line plus its terminator
   static constexpr std::size_t kWriteBytes = 32 * 1024;
   static constexpr std::size_t kMaxReply = 64;  // longest reply line
@@ -71,8 +70,7 @@ class IngestConn final : public CommitClient {
   Task<void> run();
   // Shutdown: interrupts a pending read (a round being committed is finished first).
   void interrupt_read() noexcept;
-  // Refuses the connection (`err busy connection limit`) before it was ever served.
-  void refuse() noexcept;
+  Socket& socket() noexcept { return sock_; }
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
  private:
@@ -101,21 +99,20 @@ class IngestConn final : public CommitClient {
   char rbuf_[kReadBytes + JsonCheck::kPadding];
 };
 
-// Writes the refusal line to a connection the pool has no room for and closes it (non-blocking:
-// a fresh socket's send buffer always takes one short line).
-void refuse_connection(IngestConn::Socket& s) noexcept;
+// What a connection beyond the pool is told (wire.md §1) before it is closed.
+inline constexpr std::string_view kIngestRefusal = "err busy connection limit\n";
 
+// The connection pool behind a TCP and an optional Unix socket acceptor.
 template <std::uint32_t N>
-class IngestServer {
+class IngestServer final : public AcceptOwner {
  public:
   using ConnPool = Pool<IngestConn, N>;
-  using TcpAcceptor = asio::basic_socket_acceptor<asio::ip::tcp, Executor>;
-  using UnixAcceptor = asio::basic_socket_acceptor<asio::local::stream_protocol, Executor>;
 
   IngestServer(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, IngestOptions opts,
                std::string_view pool_name = "ingest_conn") noexcept
-      : tasks_(tasks), conns_(pool_name), tcp_(tasks.executor()), unix_(tasks.executor()),
-        spare_(tasks.executor()) {
+      : conns_(pool_name),
+        tcp_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections}),
+        unix_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections}) {
     shared_.opts = opts;
     shared_.committer = &committer;
     shared_.json = &json;
@@ -125,87 +122,35 @@ class IngestServer {
   const IngestStats& stats() const noexcept { return shared_.stats; }
 
   // Binds the TCP listener. Errors: from bind/listen (address in use, bad address).
-  std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep) {
-    std::error_code ec;
-    tcp_.open(ep.protocol(), ec);
-    if (!ec) tcp_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) tcp_.bind(ep, ec);
-    if (!ec) tcp_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) tcp_.close();
-    return ec;
-  }
+  std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep) { return tcp_.listen_tcp(ep); }
   // Binds the Unix socket listener (a stale socket file is replaced).
-  std::error_code listen_unix(const std::string& path) {
-    std::error_code ec;
-    ::unlink(path.c_str());
-    asio::local::stream_protocol::endpoint ep(path);
-    unix_.open(ep.protocol(), ec);
-    if (!ec) unix_.bind(ep, ec);
-    if (!ec) unix_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) unix_.close();
-    unix_path_ = ec ? std::string() : path;
-    return ec;
-  }
-  std::uint16_t tcp_port() const {
-    std::error_code ec;
-    return tcp_.is_open() ? tcp_.local_endpoint(ec).port() : 0;
-  }
+  std::error_code listen_unix(const std::string& path) { return unix_.listen_unix(path); }
+  std::uint16_t tcp_port() const { return tcp_.port(); }
 
   // Spawns the accept loops. Errors: false if a task slot could not be had.
   bool start() {
-    bool ok = true;
-    if (tcp_.is_open()) ok = tasks_.spawn("ingest_accept", [this] { return accept_loop(tcp_); }) && ok;
-    if (unix_.is_open()) ok = tasks_.spawn("ingest_accept_unix", [this] { return accept_loop(unix_); }) && ok;
-    return ok;
+    bool ok = tcp_.start("ingest_accept");
+    return unix_.start("ingest_accept_unix") && ok;
   }
 
   // Stops accepting and admitting; connections finish their round and close.
   void stop() {
     shared_.stopping = true;
-    std::error_code ec;
-    tcp_.close(ec);
-    unix_.close(ec);
-    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+    tcp_.stop();
+    unix_.stop();
     conns_.for_each_live([](IngestConn& c) { c.interrupt_read(); });
   }
 
- private:
-  template <typename Acceptor>
-  Task<void> accept_loop(Acceptor& acc) {
-    while (!shared_.stopping) {
-      auto [ec, n] = co_await async_op([&](auto h) { acc.async_accept(spare_, std::move(h)); },
-                                       [&] {
-                                         std::error_code ig;
-                                         acc.cancel(ig);
-                                       });
-      (void)n;
-      if (shared_.stopping || ec == asio::error::operation_aborted || cancelled()) break;
-      if (ec) {
-        // EMFILE/ENFILE and friends: back off briefly rather than spin.
-        co_await sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      ++shared_.stats.accepted;
-      auto lease = conns_.try_acquire(std::move(spare_), shared_);
-      if (lease && tasks_.spawn("ingest_conn", [&] { return serve(std::move(lease)); })) continue;
-      ++shared_.stats.refused_connections;
-      if (lease) {
-        lease->refuse();  // a connection slot but no task slot: refused all the same
-      } else {
-        refuse_connection(spare_);
-      }
-    }
+  Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
+    return from.admit_to(conns_, "ingest_conn", s, shared_);
   }
+  std::string_view refusal() noexcept override { return kIngestRefusal; }
 
-  static Task<void> serve(typename ConnPool::Lease lease) { co_await lease->run(); }
-
-  TaskPoolBase& tasks_;
+ private:
   IngestShared shared_;
   ConnPool conns_;
-  TcpAcceptor tcp_;
-  UnixAcceptor unix_;
-  IngestConn::Socket spare_;
-  std::string unix_path_;
+  Acceptor tcp_;
+  Acceptor unix_;
 };
 
 }  // namespace bh

@@ -13,21 +13,6 @@
 
 namespace bh {
 
-void refuse_http_connection(HttpConn::Socket& s) noexcept {
-  static constexpr std::string_view kResponse =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 29\r\n"
-      "Connection: close\r\nRetry-After: 1\r\n\r\n{\"error\":\"connection_limit\"}\n";
-  static_assert(kResponse.size() - kResponse.find("\r\n\r\n") - 4 == 29, "Content-Length must match the body");
-  std::error_code ec;
-  s.non_blocking(true, ec);
-  s.write_some(asio::buffer(kResponse.data(), kResponse.size()), ec);
-  // Drain what the peer already sent so close() sends FIN, not RST (the peer then reads the answer).
-  char sink[512];
-  while (!ec) s.read_some(asio::buffer(sink), ec);
-  s.shutdown(asio::socket_base::shutdown_both, ec);
-  s.close(ec);
-}
-
 HttpConn::HttpConn(Socket&& s, HttpServerShared& shared) noexcept
     : sock_(std::move(s)), sh_(shared),
       parser_(http::ParserOptions{.max_header_bytes = shared.opts.max_header_bytes,
@@ -45,8 +30,6 @@ void HttpConn::interrupt_idle() noexcept {
     sock_.cancel(ec);
   }
 }
-
-void HttpConn::refuse() noexcept { refuse_http_connection(sock_); }
 
 std::string_view HttpConn::path() const noexcept {
   std::string_view t = parser_.target();

@@ -17,6 +17,7 @@
 #include "platform/net/http.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/transport/acceptor.hpp"
 
 namespace bh {
 
@@ -66,7 +67,7 @@ struct BodyRead {
 // the server's pool holds, so its buffers are the slot's fixed memory.
 class HttpConn {
  public:
-  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  using Socket = StreamSocket;
   static constexpr std::size_t kReadBytes = 8 * 1024;
   static constexpr std::size_t kHeadBytes = 1024;  // response head (+ a small body copied behind it)
 
@@ -79,8 +80,7 @@ class HttpConn {
   Task<void> run();
   // Shutdown: wakes a connection idle between requests (one inside a request finishes it).
   void interrupt_idle() noexcept;
-  // Answers 503 and closes, without serving (the pool had a slot but no task could be had).
-  void refuse() noexcept;
+  Socket& socket() noexcept { return sock_; }
 
  protected:
   // Serves one request whose head is parsed (request() is readable). Must answer with exactly
@@ -149,94 +149,58 @@ class HttpConn {
   char rbuf_[kReadBytes];
 };
 
-// Answers a connection the pool has no room for with `503` and closes it (non-blocking: a fresh
-// socket's send buffer always takes one short response).
-void refuse_http_connection(HttpConn::Socket& s) noexcept;
+// What a connection beyond the pool is answered before it is closed.
+inline constexpr std::string_view kHttpRefusal =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 29\r\n"
+    "Connection: close\r\nRetry-After: 1\r\n\r\n{\"error\":\"connection_limit\"}\n";
+static_assert(kHttpRefusal.size() - kHttpRefusal.find("\r\n\r\n") - 4 == 29, "Content-Length must match the body");
 
 // The acceptor and the connection pool. Conn derives from HttpConn and is constructible from
 // (HttpConn::Socket&&, HttpServerShared&, Ctx&): Ctx is whatever the handler needs (a service).
 template <typename Conn, typename Ctx, std::uint32_t N>
-class HttpServer {
+class HttpServer final : public AcceptOwner {
  public:
   using ConnPool = Pool<Conn, N>;
-  using Acceptor = asio::basic_socket_acceptor<asio::ip::tcp, Executor>;
 
   // `pool_name` names the connection pool in the registry (and so in /metrics and `pools`); it
   // must outlive the server.
   HttpServer(TaskPoolBase& tasks, Ctx& ctx, HttpServerOptions opts, std::string_view pool_name) noexcept
-      : tasks_(tasks), ctx_(ctx), conns_(pool_name), acc_(tasks.executor()), spare_(tasks.executor()) {
+      : ctx_(ctx), conns_(pool_name), acc_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused}) {
     shared_.opts = opts;
   }
 
   ConnPool& pool() noexcept { return conns_; }
   const HttpServerStats& stats() const noexcept { return shared_.stats; }
+  Acceptor& acceptor() noexcept { return acc_; }
 
   // Binds the listener. Errors: from open/bind/listen (address in use, bad address).
-  std::error_code listen(const asio::ip::tcp::endpoint& ep) {
-    std::error_code ec;
-    acc_.open(ep.protocol(), ec);
-    if (!ec) acc_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acc_.bind(ep, ec);
-    if (!ec) acc_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) acc_.close();
-    return ec;
-  }
-  std::uint16_t port() const {
-    std::error_code ec;
-    return acc_.is_open() ? acc_.local_endpoint(ec).port() : 0;
-  }
+  std::error_code listen(const asio::ip::tcp::endpoint& ep) { return acc_.listen_tcp(ep); }
+  std::uint16_t port() const { return acc_.port(); }
 
   // Spawns the accept loop; each connection runs as a task named conn_task_name. Both names
   // must be string literals. Errors: false if no task slot.
   bool start(const char* accept_task_name, const char* conn_task_name) {
     conn_task_name_ = conn_task_name;
-    return !acc_.is_open() || tasks_.spawn(accept_task_name, [this] { return accept_loop(); });
+    return acc_.start(accept_task_name);
   }
 
   // Stops accepting; idle keep-alive connections close, requests in progress finish.
   void stop() noexcept {
     shared_.stopping = true;
-    std::error_code ec;
-    acc_.close(ec);
+    acc_.stop();
     conns_.for_each_live([](Conn& c) { c.interrupt_idle(); });
   }
 
- private:
-  Task<void> accept_loop() {
-    while (!shared_.stopping) {
-      auto [ec, n] = co_await async_op([&](auto h) { acc_.async_accept(spare_, std::move(h)); },
-                                       [&] {
-                                         std::error_code ig;
-                                         acc_.cancel(ig);
-                                       });
-      (void)n;
-      if (shared_.stopping || ec == asio::error::operation_aborted || cancelled()) break;
-      if (ec) {
-        // EMFILE/ENFILE and friends: back off briefly rather than spin.
-        co_await sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      ++shared_.stats.accepted;
-      auto lease = conns_.try_acquire(std::move(spare_), shared_, ctx_);
-      if (lease && tasks_.spawn(conn_task_name_, [&] { return serve(std::move(lease)); })) continue;
-      ++shared_.stats.refused;
-      if (lease) {
-        lease->refuse();
-        lease.reset();
-      } else {
-        refuse_http_connection(spare_);
-      }
-    }
+  Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
+    return from.admit_to(conns_, conn_task_name_, s, shared_, ctx_);
   }
+  std::string_view refusal() noexcept override { return kHttpRefusal; }
 
-  static Task<void> serve(typename ConnPool::Lease lease) { co_await lease->run(); }
-
-  TaskPoolBase& tasks_;
+ private:
   Ctx& ctx_;
   HttpServerShared shared_;
   ConnPool conns_;
   Acceptor acc_;
-  HttpConn::Socket spare_;
   const char* conn_task_name_ = "http_conn";
 };
 

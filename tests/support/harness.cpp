@@ -211,8 +211,20 @@ void LineClient::close() {
   buf_.clear();
 }
 
-Bulkhead::Bulkhead(const std::string& extra_toml, bool start_now)
-    : ingest_port_(free_port()), admin_port_(free_port()) {
+Bulkhead::Bulkhead(const std::string& extra_toml, bool start_now) : extra_toml_(extra_toml) {
+  pick_ports();
+  write_config();
+  if (start_now) start();
+}
+
+void Bulkhead::pick_ports() {
+  ingest_port_ = free_port();
+  do {
+    admin_port_ = free_port();
+  } while (admin_port_ == ingest_port_);
+}
+
+void Bulkhead::write_config() {
   // Test defaults per section; keys given in extra_toml under the same [section] come after
   // them there (TOML forbids opening a table twice).
   std::vector<std::pair<std::string, std::string>> defaults{
@@ -223,7 +235,7 @@ Bulkhead::Bulkhead(const std::string& extra_toml, bool start_now)
       {"console", "socket = \"" + dir_.file("var/console.sock") + "\"\n"},
       {"runtime", "shutdown_grace = \"3s\"\n"},
   };
-  std::string text = extra_toml + "\n";
+  std::string text = extra_toml_ + "\n";
   std::string head;
   for (auto& [section, keys] : defaults) {
     std::string header = "[" + section + "]\n";
@@ -234,10 +246,8 @@ Bulkhead::Bulkhead(const std::string& extra_toml, bool start_now)
       head += header + keys;
     }
   }
-  std::ofstream f(config_path());
+  std::ofstream f(config_path(), std::ios::trunc);
   f << head << text;
-  f.close();
-  if (start_now) start();
 }
 
 Bulkhead::~Bulkhead() {
@@ -245,13 +255,28 @@ Bulkhead::~Bulkhead() {
 }
 
 bool Bulkhead::start() {
+  for (int attempt = 1;; ++attempt) {
+    if (start_once()) return true;
+    // Only a port taken between free_port() and bind is retried; any other failure is the test's.
+    if (attempt == kStartAttempts || child_->running() || log().find("Address already in use") == std::string::npos)
+      return false;
+    pick_ports();
+    write_config();
+    std::ofstream(dir_.file("bulkhead.log"), std::ios::trunc).close();  // the failed attempt's output
+  }
+}
+
+bool Bulkhead::start_once() {
   child_ = std::make_unique<Child>(std::vector<std::string>{BH_BINARY, "run", "--config", config_path()},
                                    dir_.file("bulkhead.log"), dir_.path());
+  // Ready = it says ingest listens (so the port is its, not another process's) and the port accepts.
   LineClient probe;
   auto deadline = Clock::now() + slow(std::chrono::seconds(10));
   while (Clock::now() < deadline) {
     if (!child_->running()) return false;
-    if (probe.connect(ingest_port_, std::chrono::milliseconds(50))) return true;
+    if (log().find("ingest: listening on") != std::string::npos && probe.connect(ingest_port_, std::chrono::milliseconds(50)))
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
 }

@@ -19,7 +19,8 @@ namespace bh::test {
 int slow_factor();
 std::chrono::milliseconds slow(std::chrono::milliseconds t);
 
-// A TCP port that was free a moment ago (bind to port 0, read it, close).
+// A TCP port that was free a moment ago (bind to port 0, read it, close). Another process may
+// take it before it is used: Bulkhead::start() retries on such a bind failure.
 std::uint16_t free_port();
 
 // A child process. The destructor kills it (SIGKILL) if it is still running.
@@ -78,8 +79,14 @@ class Bulkhead {
  public:
   explicit Bulkhead(const std::string& extra_toml = "", bool start_now = true);
   ~Bulkhead();
-  // Starts the process and waits until the ingest port accepts. Returns false on failure.
+  // Starts the process and waits until it logged that ingest listens and the ingest port
+  // accepts. A start that failed because a picked port was taken meanwhile ("Address already in
+  // use": a port race with another process) is retried on fresh ports, up to kStartAttempts
+  // times; ingest_port() and admin_port() are then the new ones. Returns false on failure.
   bool start();
+  static constexpr int kStartAttempts = 3;
+  // One attempt, no retry (for tests that make the start fail on purpose).
+  bool start_once();
   // SIGTERM, then the exit code (nullopt on a hang past the timeout).
   std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
   void kill9();
@@ -92,9 +99,13 @@ class Bulkhead {
   Child* child() { return child_.get(); }
 
  private:
+  void pick_ports();
+  void write_config();
+
   TempDir dir_;
-  std::uint16_t ingest_port_;
-  std::uint16_t admin_port_;
+  std::string extra_toml_;
+  std::uint16_t ingest_port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::unique_ptr<Child> child_;
 };
 

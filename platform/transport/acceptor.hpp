@@ -1,0 +1,177 @@
+// Acceptor: one listening socket (TCP or Unix) and the one accept loop every server uses:
+// accept -> the owner takes a connection slot and starts the connection's task -> if it cannot,
+// the connection is refused (the owner's one-line answer, then close) and counted. The slot's
+// lease owns the socket: when the connection task ends, slot and FD go back together.
+// It is not a protocol and holds no connection: what a connection says is its owner's. A TLS
+// listener plugs in a Handshake, run in the connection's own task before it is served (never in
+// the accept loop). Every acceptor runs as one task. Reactor thread only.
+#pragma once
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "platform/core/pool.hpp"
+#include "platform/core/task.hpp"
+
+namespace bh {
+
+// An accepted connection, TCP or Unix alike.
+using StreamSocket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
+
+// What the owner did with an accepted connection.
+enum class Admission : std::uint8_t {
+  started,  // the socket is in a slot and its task runs
+  refused,  // no connection slot, or no task slot: the acceptor refuses it (counted)
+  dropped,  // set-up failed and the connection is already closed: nothing to answer
+};
+
+class Acceptor;
+
+// The server behind an acceptor.
+class AcceptOwner {
+ public:
+  // Takes a slot for `s` and starts its task; Acceptor::admit_to() is the usual body. On
+  // `refused`, s must still hold the connection so the refusal reaches the peer.
+  virtual Admission admit(Acceptor& from, StreamSocket& s) noexcept = 0;
+  // The line a refused connection is told before it is closed (one short line: it is written
+  // without waiting, and a fresh socket's send buffer always takes it).
+  virtual std::string_view refusal() noexcept = 0;
+
+ protected:
+  ~AcceptOwner() = default;
+};
+
+// The step a TLS listener adds between accept and serve. It runs in the connection's task, after
+// the slot is taken and before the connection is served, within `timeout`. Per-connection state
+// (an SSL context) lives in the hook's own fixed table indexed by `slot` (the connection's pool
+// index, unique among live connections). An error closes the connection, counted in
+// AcceptorStats::handshake_failures.
+class Handshake {
+ public:
+  virtual Task<std::error_code> handshake(StreamSocket& s, std::uint32_t slot, Clock::duration timeout) = 0;
+
+ protected:
+  ~Handshake() = default;
+};
+
+// The owner's counters (so its stats keep their names and metrics).
+struct AcceptCounters {
+  std::uint64_t& accepted;  // connections accepted (refused ones included)
+  std::uint64_t& refused;   // refused: no connection slot or no task slot
+};
+
+struct AcceptorStats {
+  std::uint64_t accept_errors = 0;       // accept() failed (EMFILE...): backed off 100 ms
+  std::uint64_t handshake_failures = 0;  // the Handshake hook failed or timed out
+};
+
+// How a Unix socket file is taken over.
+struct UnixListenOptions {
+  // false: whatever is at the path is replaced. true (a control socket): mode 0600 from the
+  // start, missing parent directories created, a stale socket replaced, but a socket someone
+  // accepts on is errc::address_in_use and anything else at the path errc::file_exists.
+  bool owner_only = false;
+};
+
+class Acceptor {
+ public:
+  using Listener = asio::basic_socket_acceptor<asio::generic::stream_protocol, Executor>;
+  static constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+  Acceptor(TaskPoolBase& tasks, AcceptOwner& owner, AcceptCounters counters) noexcept;
+  Acceptor(const Acceptor&) = delete;
+  Acceptor& operator=(const Acceptor&) = delete;
+  // Closes the listener. The accept task must have ended (stop(), then run the loop).
+  ~Acceptor();
+
+  // Binds a TCP listener (SO_REUSEADDR). Errors: from open/bind/listen (address in use...).
+  std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep);
+  // As listen_tcp, from a listen address ("127.0.0.1:7700", "[::1]:7700"; platform/net/endpoint.hpp).
+  // Errors: std::errc::invalid_argument for a malformed address, else as listen_tcp.
+  std::error_code listen(std::string_view address);
+  // Binds a Unix socket listener at `path`. Errors: errors of mkdir/bind/listen, and see
+  // UnixListenOptions. Notes: start-up only (may allocate).
+  std::error_code listen_unix(const std::string& path, UnixListenOptions o = {});
+
+  bool is_open() const noexcept { return acc_.is_open(); }
+  // The bound TCP port (0 if not listening on TCP).
+  std::uint16_t port() const noexcept;
+  // The bound Unix socket path (empty if none).
+  const std::string& unix_path() const noexcept { return unix_path_; }
+  const AcceptorStats& stats() const noexcept { return stats_; }
+
+  // Adds a handshake step to every connection accepted from now on (nullptr: none).
+  void set_handshake(Handshake* h, Clock::duration timeout) noexcept {
+    handshake_ = h;
+    handshake_timeout_ = timeout;
+  }
+
+  // Spawns the accept loop as a task named `task_name` (a string literal). Does nothing if not
+  // listening. Errors: false if no task slot.
+  bool start(const char* task_name);
+  // Stops accepting: closes the listener (the accept task ends), removes the Unix socket file if
+  // it is still ours. Idempotent.
+  void stop() noexcept;
+
+  // The usual AcceptOwner::admit(): a slot of `pool` constructed from (std::move(s), args...),
+  // served by a task named `task_name` (a string literal) that runs the handshake, if any, then
+  // conn.run(). Conn has `StreamSocket& socket()` and `Task<void> run()`.
+  // Errors: `refused` with s still holding the connection when the pool or the task pool is full.
+  template <typename Conn, std::uint32_t N, typename... Args>
+  Admission admit_to(Pool<Conn, N>& pool, const char* task_name, StreamSocket& s, Args&... args) noexcept {
+    auto lease = pool.try_acquire(std::move(s), args...);
+    if (!lease) return Admission::refused;  // s was not moved from
+    if (tasks_.spawn(task_name, [&] { return serve(std::move(lease), this); })) return Admission::started;
+    // No task slot: the connection comes back out of its slot to hear the refusal. (A frame that
+    // did not fit the task arena took the lease with it: the slot is back, the socket closed.)
+    if (lease) {
+      s = std::move(lease->socket());
+      lease.reset();
+    }
+    return Admission::refused;
+  }
+
+ private:
+  Task<void> accept_loop();
+  // The connection task (a static function: run as a member coroutine template, GCC 12 never
+  // entered its body).
+  template <typename Lease>
+  static Task<void> serve(Lease lease, Acceptor* self) {
+    if (Handshake* hs = self->handshake_) {
+      const std::error_code ec = co_await hs->handshake(lease->socket(), lease.index(), self->handshake_timeout_);
+      if (ec) {
+        ++self->stats_.handshake_failures;
+        co_return;
+      }
+    }
+    co_await lease->run();
+  }
+
+  TaskPoolBase& tasks_;
+  AcceptOwner& owner_;
+  AcceptCounters counters_;
+  AcceptorStats stats_;
+  Listener acc_;
+  StreamSocket spare_;  // the next connection is accepted into it
+  Handshake* handshake_ = nullptr;
+  Clock::duration handshake_timeout_{};
+  std::string unix_path_;
+  unsigned long unix_inode_ = 0;  // the socket file we bound: removed at stop only if still ours
+  bool stopping_ = false;
+  bool looping_ = false;  // the accept task is live
+};
+
+// Creates a listening Unix socket at `path` (see UnixListenOptions); fd is then the caller's.
+// Errors: as Acceptor::listen_unix. Notes: start-up only (may allocate).
+std::error_code listen_unix_fd(const std::string& path, UnixListenOptions o, int& fd);
+
+// Writes `line` to a connection that is being refused (without waiting), drains what the peer
+// already sent so that close() sends FIN rather than RST (the peer then reads the line), closes.
+void refuse_connection(StreamSocket& s, std::string_view line) noexcept;
+
+}  // namespace bh
