@@ -23,23 +23,6 @@ std::string_view backend_name(Backend b) noexcept {
   return "?";
 }
 
-void refuse_session(int fd, std::uint32_t capacity) noexcept {
-  char line[96];
-  auto r = fmt::format_to_n(line, sizeof line, "error: console busy: all {} sessions in use, try again later\n",
-                            capacity);
-  std::size_t len = r.size < sizeof line ? r.size : sizeof line;
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  ssize_t w = ::send(fd, line, len, MSG_NOSIGNAL);
-  (void)w;
-  // Drain what the peer already sent so close() does not reset the line we wrote.
-  char sink[512];
-  while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
-  }
-  ::shutdown(fd, SHUT_RDWR);
-  ::close(fd);
-}
-
 ConsoleSession::ConsoleSession(Executor ex, ConsoleShared& shared, Backend backend) noexcept
     : sh_(shared), rd_(ex), wr_(ex), backend_(backend), opened_(Clock::now()),
       editor_(shared.opts.max_line, is_terminal(backend)) {

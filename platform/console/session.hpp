@@ -116,8 +116,4 @@ class ConsoleSession {
   char rbuf_[kReadBytes];
 };
 
-// Tells a connection the pool has no room for that the console is busy, and closes it
-// (non-blocking: a fresh socket's send buffer always takes one short line).
-void refuse_session(int fd, std::uint32_t capacity) noexcept;
-
 }  // namespace bh::console

@@ -212,7 +212,6 @@ class Notify {
       pending_ = true;
     }
   }
-  bool has_waiter() const noexcept { return waiter_ != nullptr; }
 
  private:
   Awaiter* waiter_ = nullptr;

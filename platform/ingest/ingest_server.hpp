@@ -125,7 +125,6 @@ class IngestServer final : public AcceptOwner {
   std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep) { return tcp_.listen_tcp(ep); }
   // Binds the Unix socket listener (a stale socket file is replaced).
   std::error_code listen_unix(const std::string& path) { return unix_.listen_unix(path); }
-  std::uint16_t tcp_port() const { return tcp_.port(); }
 
   // Spawns the accept loops. Errors: false if a task slot could not be had.
   bool start() {
