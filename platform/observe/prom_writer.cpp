@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "platform/core/pool.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 namespace bh {
 
@@ -58,6 +60,7 @@ constexpr PoolMetric kPoolMetrics[] = {
 }  // namespace
 
 void write_pool_metrics(PromWriter& w) noexcept {
+  BH_ASSERT(on_reactor_thread());
   for (const PoolMetric& m : kPoolMetrics) {
     w.family(m.name, m.kind, m.help);
     for (const PoolBase* p = PoolBase::first(); p; p = p->next()) w.value("pool", p->name(), m.get(p->stats()));
