@@ -1,6 +1,9 @@
 // Console command dispatch: tokenizer, table walk, argument-count check, help.
 #include "platform/console/command.hpp"
 
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
+
 namespace bh::console {
 namespace {
 const Command* find_in(std::span<const Command> rows, std::string_view name) noexcept {
@@ -63,6 +66,7 @@ CommandTable::Resolved CommandTable::resolve(std::string_view line, std::span<st
 
 CommandTable::Resolved CommandTable::run(std::string_view line, Output& out, void* user,
                                          FunctionRef<void()> flush) const {
+  BH_ASSERT(on_reactor_thread());
   std::string_view words[kMaxWords];
   Resolved r = resolve(line, words, out);
   if (!r.command) return r;

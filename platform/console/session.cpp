@@ -9,6 +9,8 @@
 
 #include <cerrno>
 
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh::console {
@@ -43,6 +45,7 @@ ConsoleSession::~ConsoleSession() {
 }
 
 std::error_code ConsoleSession::attach(int fd) noexcept {
+  BH_ASSERT(on_reactor_thread());
   // A terminal (PTY, serial line) shows the prompt at once, as a shell does: whoever is on the
   // line (an operator, or a test booting an image) waits for `bulkhead> ` before typing.
   greet_ = is_terminal(backend_);
@@ -53,6 +56,7 @@ std::error_code ConsoleSession::attach(int fd) noexcept {
 }
 
 std::error_code ConsoleSession::attach_stdio(int in_fd, int out_fd) noexcept {
+  BH_ASSERT(on_reactor_thread());
   borrowed_ = true;
   split_ = true;
   greet_ = ::isatty(in_fd) == 1;
@@ -65,6 +69,7 @@ std::error_code ConsoleSession::attach_stdio(int in_fd, int out_fd) noexcept {
 }
 
 void ConsoleSession::interrupt() noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (phase_ == Phase::reading) {
     std::error_code ec;
     rd_.cancel(ec);
@@ -94,6 +99,7 @@ Task<bool> ConsoleSession::send() {
 }
 
 Task<bool> ConsoleSession::execute(std::string_view line) {
+  BH_ASSERT(on_reactor_thread());
   const CommandTable& table = *sh_.table;
   phase_ = Phase::executing;
   out_.set_line_start();  // after the prompt (or the echoed line end)

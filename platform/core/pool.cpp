@@ -7,7 +7,6 @@ namespace bh {
 namespace {
 void default_leak_handler(std::string_view pool, std::uint32_t in_use) {
   log::error("pool '{}' destroyed with {} slot(s) still in use: a lease leaked", pool, in_use);
-  assert(false && "pool destroyed with leases outstanding");
 }
 PoolLeakHandler g_leak_handler = &default_leak_handler;
 }  // namespace
@@ -34,6 +33,7 @@ PoolBase* PoolBase::find(std::string_view name) noexcept {
 }
 
 bool PoolBase::set_limit(std::uint32_t l) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (l == 0 || l > capacity_) return false;
   limit_ = l;
   return true;
@@ -52,7 +52,8 @@ void PoolBase::note_acquire() noexcept {
 }
 
 void PoolBase::enqueue_waiter(PoolWaiter& w) noexcept {
-  assert(!w.queued_);
+  BH_ASSERT(on_reactor_thread());
+  BH_ASSERT_MSG(!w.queued_, "pool '{}': a waiter queued twice", name_);
   w.prev_ = wait_tail_;
   w.next_ = nullptr;
   if (wait_tail_) wait_tail_->next_ = &w; else wait_head_ = &w;
@@ -63,6 +64,7 @@ void PoolBase::enqueue_waiter(PoolWaiter& w) noexcept {
 }
 
 void PoolBase::cancel_wait(PoolWaiter& w) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!w.queued_) return;
   if (w.prev_) w.prev_->next_ = w.next_; else wait_head_ = w.next_;
   if (w.next_) w.next_->prev_ = w.prev_; else wait_tail_ = w.prev_;

@@ -2,15 +2,18 @@
 // move-only RAII leases in O(1), and counts everything (in use, high-water, refusals, waits).
 // Running out is a normal, counted answer (an empty lease), never a crash and never a queue
 // without bound. PoolBase is the size-free interface (ETL's ipool) through which the registry,
-// console, metrics and watchdog see every pool. Not thread-safe: call on the reactor thread only.
+// console, metrics and watchdog see every pool. Not thread-safe: call on the reactor thread only
+// (acquire, release and the waiter queue check it: BH_ASSERT(on_reactor_thread())).
 #pragma once
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <new>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 namespace bh {
 
@@ -46,8 +49,10 @@ class PoolWaiter {
   bool queued_ = false;
 };
 
-// Called when a pool is destroyed with slots still in use. The default logs the pool's name and,
-// in debug builds, asserts. Tests install their own to observe the report.
+// Called when a pool is destroyed with slots still in use. The default logs the pool's name; it
+// does not abort, because a forced exit (second signal, tasks that ignore cancellation) destroys
+// pools whose leases are still held, and the exit check (report_pools_in_use) already fails the
+// run. Tests install their own to observe the report.
 using PoolLeakHandler = void (*)(std::string_view pool, std::uint32_t in_use);
 
 class PoolBase {
@@ -143,7 +148,7 @@ class Pool final : public PoolBase {
     explicit operator bool() const noexcept { return pool_ != nullptr; }
     T* get() const noexcept { return pool_ ? pool_->object(index_) : nullptr; }
     T* operator->() const noexcept {
-      assert(pool_ && "use of an empty lease");
+      BH_ASSERT_MSG(pool_, "use of an empty lease");
       return pool_->object(index_);
     }
     T& operator*() const noexcept { return *operator->(); }
@@ -178,6 +183,7 @@ class Pool final : public PoolBase {
   // pool is at its limit or waiters are queued ahead.
   template <typename... Args>
   Lease try_acquire(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+    BH_ASSERT(on_reactor_thread());
     if (!has_room() || has_waiters() || free_head_ == N) {
       note_refusal();
       return {};
@@ -191,10 +197,15 @@ class Pool final : public PoolBase {
   // Completes a grant made to a PoolWaiter: constructs T in the reserved slot.
   template <typename... Args>
   Lease take_granted(std::uint32_t index, Args&&... args) {
+    BH_ASSERT(on_reactor_thread());
+    BH_ASSERT_MSG(index < N && !live_[index], "pool '{}': slot {} was not granted", name(), index);
     return construct(index, std::forward<Args>(args)...);
   }
   // Returns a granted slot that the waiter could not use (it was cancelled meanwhile).
-  void return_granted(std::uint32_t index) noexcept { give_back(index); }
+  void return_granted(std::uint32_t index) noexcept {
+    BH_ASSERT_MSG(index < N && !live_[index], "pool '{}': slot {} was not granted", name(), index);
+    give_back(index);
+  }
 
   // The object behind a handle, or nullptr if that slot was released since.
   T* resolve(SlotHandle h) const noexcept {
@@ -222,7 +233,8 @@ class Pool final : public PoolBase {
   T* object(std::uint32_t i) noexcept { return std::launder(reinterpret_cast<T*>(&storage_[i])); }
 
   void release(std::uint32_t i) noexcept {
-    assert(live_[i] && "double release");
+    BH_ASSERT(on_reactor_thread());
+    BH_ASSERT_MSG(live_[i], "pool '{}': double release of slot {}", name(), i);
     object(i)->~T();
     live_[i] = false;
     ++generation_[i];

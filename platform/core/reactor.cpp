@@ -6,6 +6,7 @@
 #include <csignal>
 #include <vector>
 
+#include "platform/util/assert.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -45,6 +46,7 @@ Reactor::Reactor() : io_(1), signals_(io_), ticker_(io_.get_executor()) { std::s
 Reactor::~Reactor() = default;
 
 void Reactor::warm_up(std::uint32_t descriptors, std::uint32_t timers) {
+  BH_ASSERT(on_reactor_thread());
   {
     std::vector<asio::ip::udp::socket> socks;
     socks.reserve(descriptors);
@@ -66,6 +68,7 @@ void Reactor::warm_up(std::uint32_t descriptors, std::uint32_t timers) {
 }
 
 void Reactor::handle_signals() {
+  BH_ASSERT(on_reactor_thread());
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   arm_signals();
@@ -89,6 +92,7 @@ void Reactor::on_signal(const std::error_code& ec, int sig) {
 }
 
 void Reactor::shutdown(std::string_view reason) {
+  BH_ASSERT(on_reactor_thread());
   if (state_ != RunState::running) return;
   log::info("shutdown requested ({}): draining, grace {} ms", reason,
             std::chrono::duration_cast<std::chrono::milliseconds>(drain_grace_).count());
@@ -133,11 +137,13 @@ void Reactor::tick() {
 }
 
 bool Reactor::run() {
+  ReactorThreadScope reactor_thread;
   io_.run();
   return !forced_;
 }
 
 int report_pools_in_use() noexcept {
+  BH_ASSERT(on_reactor_thread());
   int n = 0;
   for (const PoolBase* p = PoolBase::first(); p; p = p->next()) {
     if (p->in_use() != 0) {

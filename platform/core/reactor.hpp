@@ -3,7 +3,8 @@
 //   running --signal--> draining (stop admitting; wait for tasks up to the grace period)
 //           --deadline--> cancelling (cancel every task; wait up to cancel_grace) --> stopped.
 // A second signal while draining forces a prompt stop. The application supplies the hooks; the
-// reactor knows nothing of what the tasks do. Reactor thread only.
+// reactor knows nothing of what the tasks do. Reactor thread only: run() makes its caller the
+// reactor thread (platform/core/reactor_thread.hpp) and the other calls check it.
 #pragma once
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -12,7 +13,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include "platform/core/reactor_thread.hpp"
 #include "platform/core/task.hpp"
+#include "platform/util/assert.hpp"
 
 namespace bh {
 
@@ -40,6 +43,7 @@ class Reactor {
 
   // The tasks the shutdown sequence waits for and cancels.
   void attach(TaskPoolBase& tasks, Hooks hooks) noexcept {
+    BH_ASSERT(on_reactor_thread());
     tasks_ = &tasks;
     hooks_ = hooks;
   }
@@ -58,7 +62,8 @@ class Reactor {
   void handle_signals();
   // Starts the graceful shutdown sequence (idempotent). reason is logged.
   void shutdown(std::string_view reason);
-  // Runs the loop until stopped. Returns true if the stop was graceful (false: forced).
+  // Runs the loop until stopped, the calling thread being the reactor thread meanwhile. Returns
+  // true if the stop was graceful (false: forced).
   bool run();
 
   RunState state() const noexcept { return state_; }

@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "platform/core/pool.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 namespace bh {
 
@@ -53,6 +55,7 @@ constexpr MetricRow<PoolStats> kPoolRows[] = {
 }  // namespace
 
 void write_pool_metrics(PromWriter& w) noexcept {
+  BH_ASSERT(on_reactor_thread());
   for (const MetricRow<PoolStats>& m : kPoolRows) {
     w.family(m.name, m.kind, m.help);
     for (const PoolBase* p = PoolBase::first(); p; p = p->next()) w.value("pool", p->name(), m.get(p->stats()));

@@ -11,6 +11,8 @@
 #include "hal/proc.hpp"
 #include "platform/util/log.hpp"
 #include "platform/core/pool.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 #include "platform/store/audit_log.hpp"
 
 namespace bh {
@@ -106,6 +108,7 @@ void WatchdogChecks::record(Clock::time_point at, std::string_view check, Watchd
 }
 
 bool WatchdogChecks::tick(Clock::time_point now, Clock::duration lag) noexcept {
+  BH_ASSERT(on_reactor_thread());
   ++counters_.ticks;
   std::array<WatchdogCheckResult, kChecks> fresh{};
   for (std::size_t i = 0; i < kChecks; ++i) fresh[i].name = kNames[i];
@@ -450,6 +453,7 @@ void WatchdogChecks::check_audit(WatchdogCheckResult& r) noexcept {
 }
 
 std::uint32_t WatchdogChecks::reset_high_water_marks() noexcept {
+  BH_ASSERT(on_reactor_thread());
   std::uint32_t n = 0;
   for (PoolBase* p = PoolBase::first(); p; p = p->next()) {
     p->reset_high_water();

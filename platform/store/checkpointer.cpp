@@ -1,5 +1,7 @@
 #include "platform/store/checkpointer.hpp"
 
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -52,6 +54,7 @@ void WalCheckpointer::stop() noexcept {
 }
 
 void WalCheckpointer::kick() noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!thread_.joinable()) return;
   {
     std::lock_guard lk(m_);
@@ -73,6 +76,7 @@ CheckpointerStats WalCheckpointer::stats() const noexcept {
 
 // After every commit on the writer's connection (reactor thread). `frames`: the WAL's length.
 int WalCheckpointer::on_wal(void* p, sqlite3* db, const char*, int frames) noexcept {
+  BH_ASSERT(on_reactor_thread());
   auto* self = static_cast<WalCheckpointer*>(p);
   const auto n = static_cast<std::uint32_t>(frames < 0 ? 0 : frames);
   self->wal_frames_.store(n, std::memory_order_relaxed);
@@ -97,6 +101,7 @@ int WalCheckpointer::on_wal(void* p, sqlite3* db, const char*, int frames) noexc
 }
 
 void WalCheckpointer::run() noexcept {
+  BH_ASSERT(!on_reactor_thread());  // a worker: it never touches what the reactor owns
   std::unique_lock lk(m_);
   while (!stop_) {
     const bool woken = cv_.wait_for(lk, opts_.idle_period, [this] { return stop_ || kicked_; });

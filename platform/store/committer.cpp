@@ -3,6 +3,8 @@
 
 #include <asio/post.hpp>
 
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -38,6 +40,8 @@ Committer::~Committer() {
 
 errc Committer::submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
                        std::uint32_t tag) noexcept {
+  BH_ASSERT(on_reactor_thread());
+  BH_ASSERT(client != nullptr);
   if (!admitting_) {
     stats_.refused.count(errc::shutting_down);
     return errc::shutting_down;
@@ -58,6 +62,8 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
       return errc::busy;
     }
   }
+  BH_ASSERT_MSG(n_ < max_batch_ && tail_ - head_ < kRing, "batch {} of {}, ring {} of {}", n_, max_batch_,
+                tail_ - head_, kRing);
   events_[n_] = EventIn{source, body, ts_ms};
   at(tail_) = Entry{client, tag};
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
@@ -83,6 +89,7 @@ void Committer::post_flush() noexcept {
 }
 
 void Committer::flush() noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (n_ == 0) return;
   if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
@@ -167,6 +174,7 @@ void Committer::complete() noexcept {
       break;  // not durable yet; neither is anything after it
     }
     const std::uint64_t begin = head_, end = b.end;
+    BH_ASSERT_MSG(begin <= end && end <= tail_, "batch [{}, {}) outside the ring [{}, {})", begin, end, head_, tail_);
     ++bhead_;
     const auto n = static_cast<std::uint32_t>(end - begin);
     if (result == errc::ok) {

@@ -14,8 +14,10 @@
 #include <chrono>
 #include <cstring>
 
-#include "platform/util/fault.hpp"
+#include "platform/core/reactor_thread.hpp"
 #include "platform/store/fault_vfs.hpp"
+#include "platform/util/assert.hpp"
+#include "platform/util/fault.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -127,6 +129,7 @@ void Store::Stmts::finalize_all() noexcept {
 // ---- open / close ----------------------------------------------------------------------------
 
 std::error_code Store::open(const StoreOptions& opts) {
+  BH_ASSERT(on_reactor_thread());
   close();
   opts_ = opts;
   if (opts_.max_batch == 0) return err(StoreErrc::invalid_argument);
@@ -282,6 +285,7 @@ std::error_code Store::load_state() {
 }
 
 void Store::close() noexcept {
+  BH_ASSERT(on_reactor_thread());
   syncer_.stop();
   checkpointer_.stop();
   st_.finalize_all();
@@ -321,6 +325,7 @@ std::error_code Store::write_error(std::error_code ec, const char* what) noexcep
 // ---- append ----------------------------------------------------------------------------------
 
 std::error_code Store::append(std::span<const EventIn> events, std::span<std::uint64_t> seqs_out) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   const std::size_t n = events.size();
   if (n == 0 || n > opts_.max_batch || seqs_out.size() < n) return err(StoreErrc::invalid_argument);
@@ -364,6 +369,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
 // ---- durability --------------------------------------------------------------------------------
 
 std::uint64_t Store::request_sync() noexcept {
+  BH_ASSERT(on_reactor_thread());
   ++ticket_;
   if (syncer_.running()) {
     syncer_.request(ticket_, last_seq());
@@ -374,6 +380,7 @@ std::uint64_t Store::request_sync() noexcept {
 }
 
 Store::SyncProgress Store::collect_sync() noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (syncer_.running()) {
     const WalSyncer::Outcome o = syncer_.take();
     // A success after the last failure's undo: its seq is durable (the undo rewound next_seq, so
@@ -425,6 +432,7 @@ std::error_code Store::undo_unsynced() noexcept {
 }
 
 bool Store::wait_sync(std::chrono::milliseconds limit) noexcept {
+  BH_ASSERT(on_reactor_thread());
   return !syncer_.running() || syncer_.wait(limit);
 }
 
@@ -448,6 +456,7 @@ std::uint64_t Store::cursor(int sink) const noexcept {
 }
 
 std::error_code Store::register_sink(std::string_view name, int& sink) {
+  BH_ASSERT(on_reactor_thread());
   sink = -1;
   if (!is_open()) return err(StoreErrc::not_open);
   if (name.empty() || name.size() > kMaxSinkName) return err(StoreErrc::invalid_argument);
@@ -476,6 +485,7 @@ std::error_code Store::register_sink(std::string_view name, int& sink) {
 }
 
 std::error_code Store::remove_sink(std::string_view name) {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   int h = find_sink(name);
   if (h < 0) return err(StoreErrc::unknown_sink);
@@ -499,6 +509,7 @@ std::error_code Store::remove_sink(std::string_view name) {
 
 std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint64_t max_bytes,
                                   FunctionRef<void(const EventOut&)> visit, std::uint32_t& count) noexcept {
+  BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   const Sink* k = sink_at(sink);
@@ -527,6 +538,7 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
 }
 
 std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
@@ -544,6 +556,7 @@ std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
 }
 
 std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noexcept {
+  BH_ASSERT(on_reactor_thread());
   dropped = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   if (sink_count_ == 0 || n == 0) return {};
@@ -567,6 +580,7 @@ std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noex
 
 std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t last, int http_status,
                                    std::string_view reason, std::int64_t now_ms) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
@@ -622,6 +636,7 @@ void Store::fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept {
 }
 
 std::error_code Store::list_dead(FunctionRef<void(const DeadLetter&)> visit) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   sql::Stmt& s = st_.list_dead;
   sql::StmtScope scope(s);
@@ -635,6 +650,7 @@ std::error_code Store::list_dead(FunctionRef<void(const DeadLetter&)> visit) noe
 }
 
 std::error_code Store::mark_replay(std::int64_t id, std::uint64_t& count) noexcept {
+  BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   sql::Stmt& s = st_.mark_dead;
@@ -647,6 +663,7 @@ std::error_code Store::mark_replay(std::int64_t id, std::uint64_t& count) noexce
 }
 
 std::error_code Store::mark_replay_seq(std::uint64_t seq, std::uint64_t& count) noexcept {
+  BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   sql::Stmt& s = st_.mark_dead_seq;
@@ -659,6 +676,7 @@ std::error_code Store::mark_replay_seq(std::uint64_t seq, std::uint64_t& count) 
 }
 
 std::error_code Store::next_replay(int sink, DeadLetter& out, bool& found) noexcept {
+  BH_ASSERT(on_reactor_thread());
   found = false;
   if (!is_open()) return err(StoreErrc::not_open);
   const Sink* k = sink_at(sink);
@@ -677,6 +695,7 @@ std::error_code Store::next_replay(int sink, DeadLetter& out, bool& found) noexc
 
 std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, FunctionRef<void(const EventOut&)> visit,
                                   std::uint32_t& count) noexcept {
+  BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   if (first > last) return err(StoreErrc::invalid_argument);
@@ -698,6 +717,7 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
 }
 
 std::error_code Store::finish_replay(std::int64_t id, bool delivered) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
   sql::Stmt& s = st_.finish_replay;
   sql::StmtScope scope(s);
@@ -711,6 +731,7 @@ std::error_code Store::finish_replay(std::int64_t id, bool delivered) noexcept {
 }
 
 std::error_code Store::purge_dead(std::int64_t id, std::uint64_t& count) noexcept {
+  BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   sql::Stmt& s = st_.purge_dead;
@@ -739,6 +760,7 @@ std::error_code Store::live_bytes(std::uint64_t& db_bytes, std::uint64_t& live) 
 }
 
 std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept {
+  BH_ASSERT(on_reactor_thread());
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   // Only what every sink has seen may go; with no sink, everything may.
@@ -818,6 +840,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
 // ---- stats -----------------------------------------------------------------------------------
 
 StoreStats Store::stats() noexcept {
+  BH_ASSERT(on_reactor_thread());
   StoreStats s = counters_;
   s.last_seq = last_seq();
   s.oldest_seq = oldest_;

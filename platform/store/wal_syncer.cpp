@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 #include "platform/util/fault.hpp"
 
 namespace bh {
@@ -67,6 +69,7 @@ void WalSyncer::stop() noexcept {
 }
 
 void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq) noexcept {
+  BH_ASSERT(on_reactor_thread());
   {
     std::lock_guard lk(m_);
     if (want_ticket_ == done_ticket_) waiting_since_ = std::chrono::steady_clock::now();
@@ -77,12 +80,14 @@ void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq) noexcept {
 }
 
 void WalSyncer::clear_event() noexcept {
+  BH_ASSERT(on_reactor_thread());
   std::uint64_t v;
   while (::read(event_fd_, &v, sizeof v) > 0) {
   }
 }
 
 WalSyncer::Outcome WalSyncer::take() noexcept {
+  BH_ASSERT(on_reactor_thread());
   std::lock_guard lk(m_);
   Outcome o = out_;
   out_ = {};
@@ -90,6 +95,7 @@ WalSyncer::Outcome WalSyncer::take() noexcept {
 }
 
 bool WalSyncer::wait(std::chrono::milliseconds limit) noexcept {
+  BH_ASSERT(on_reactor_thread());
   std::unique_lock lk(m_);
   return done_cv_.wait_for(lk, limit, [this] { return done_ticket_ == want_ticket_; });
 }
@@ -106,6 +112,7 @@ WalSyncerStats WalSyncer::stats() const noexcept {
 }
 
 void WalSyncer::run() noexcept {
+  BH_ASSERT(!on_reactor_thread());  // a worker: it never touches what the reactor owns
   std::unique_lock lk(m_);
   for (;;) {
     // An idle thread re-checks every second; it has nothing to do until a request comes.
