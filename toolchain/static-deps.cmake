@@ -28,3 +28,30 @@ target_compile_definitions(bh_simdjson_static PRIVATE SIMDJSON_THREADS_ENABLED=0
 # a project that uses simdjson's CMake package gets the same archive.
 set(SIMDJSON_LIB bh_simdjson_static CACHE STRING "simdjson, built from source for the static link" FORCE)
 add_library(simdjson::simdjson ALIAS bh_simdjson_static)
+
+# mbedTLS, routed: Debian's mbedTLS has no MBEDTLS_PLATFORM_MEMORY (mbedtls_calloc is plain
+# calloc), and a static link has no GOT to patch, so the link uses copies of the three archives
+# whose calloc/free references are renamed to the counting, limiting pair of
+# platform/alloc/tls_heap.cpp. Only mbedTLS's own objects are renamed: every other calloc/free of
+# the program stays glibc's. BH_TLS_HEAP_LINKED tells tls_heap.cpp that this is done.
+set(BH_MBEDTLS_ROUTED_DIR "${CMAKE_BINARY_DIR}/mbedtls-routed")
+file(MAKE_DIRECTORY "${BH_MBEDTLS_ROUTED_DIR}")
+foreach(lib mbedtls mbedx509 mbedcrypto)
+  find_library(BH_${lib}_ARCHIVE NAMES lib${lib}.a REQUIRED)
+  set(routed "${BH_MBEDTLS_ROUTED_DIR}/lib${lib}.a")
+  execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym calloc=bh_mbedtls_calloc
+                          --redefine-sym free=bh_mbedtls_free "${BH_${lib}_ARCHIVE}" "${routed}"
+                  RESULT_VARIABLE rc)
+  # Proof it took: no member still calls calloc or free.
+  execute_process(COMMAND "${CMAKE_NM}" -u "${routed}" OUTPUT_VARIABLE undef RESULT_VARIABLE nm_rc ERROR_QUIET)
+  if(rc OR nm_rc OR undef MATCHES "[ \t]U (calloc|free)\n" OR NOT undef MATCHES "U bh_mbedtls_calloc")
+    message(FATAL_ERROR "static-deps: cannot route lib${lib}.a's calloc/free to bh_mbedtls_* (${CMAKE_OBJCOPY}: ${rc})")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${BH_${lib}_ARCHIVE}")
+  add_library(bh_${lib}_routed STATIC IMPORTED)
+  set_target_properties(bh_${lib}_routed PROPERTIES IMPORTED_LOCATION "${routed}"
+                                                    INTERFACE_COMPILE_DEFINITIONS BH_TLS_HEAP_LINKED=1)
+endforeach()
+set(MBEDTLS_LIB bh_mbedtls_routed CACHE STRING "mbedTLS, calloc/free routed (static link)" FORCE)
+set(MBEDX509_LIB bh_mbedx509_routed CACHE STRING "mbedX509, calloc/free routed (static link)" FORCE)
+set(MBEDCRYPTO_LIB bh_mbedcrypto_routed CACHE STRING "mbedcrypto, calloc/free routed (static link)" FORCE)
