@@ -7,7 +7,7 @@ set -euo pipefail
 src=$1 bin=$2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="$root/build/cross-cache/src"
-version=$(dpkg-query -W -f='${Version}' "$bin" 2>/dev/null | head -n1)
+version=$(dpkg-query -W -f='${Version}\n' "$bin" 2>/dev/null | head -n1)
 [ -n "$version" ] || { echo "debian-source: $bin is not installed" >&2; exit 1; }
 upstream=${version#*:}; upstream=${upstream%-*}; upstream=${upstream%+ds*}; upstream=${upstream%+dfsg*}
 tree="$cache/$src-$upstream"

@@ -7,6 +7,15 @@
 #                  (BH_SIMDJSON_SOURCE, fetched by toolchain/debian-source.sh).
 set(CMAKE_FIND_LIBRARY_SUFFIXES .a)
 
+# Size (the image's budget: `make static` fails over 4 MiB, toolchain/check-size.sh): -O2 rather
+# than the Release default -O3, every function and object in its own section, and the link drops
+# the sections nothing references. Applies to everything compiled here (the project, its tests,
+# simdjson, the header-only {fmt} and toml++); Debian's archives come as they are.
+string(REPLACE "-O3" "-O2" CMAKE_C_FLAGS_RELEASE "${CMAKE_C_FLAGS_RELEASE}")
+string(REPLACE "-O3" "-O2" CMAKE_CXX_FLAGS_RELEASE "${CMAKE_CXX_FLAGS_RELEASE}")
+add_compile_options(-ffunction-sections -fdata-sections)
+add_link_options(-Wl,--gc-sections)
+
 # An export file skips its targets when all of them already exist.
 add_library(fmt::fmt INTERFACE IMPORTED)
 set_target_properties(fmt::fmt PROPERTIES INTERFACE_COMPILE_DEFINITIONS FMT_HEADER_ONLY=1)
@@ -28,3 +37,30 @@ target_compile_definitions(bh_simdjson_static PRIVATE SIMDJSON_THREADS_ENABLED=0
 # a project that uses simdjson's CMake package gets the same archive.
 set(SIMDJSON_LIB bh_simdjson_static CACHE STRING "simdjson, built from source for the static link" FORCE)
 add_library(simdjson::simdjson ALIAS bh_simdjson_static)
+
+# mbedTLS, routed: Debian's mbedTLS has no MBEDTLS_PLATFORM_MEMORY (mbedtls_calloc is plain
+# calloc), and a static link has no GOT to patch, so the link uses copies of the three archives
+# whose calloc/free references are renamed to the counting, limiting pair of
+# platform/alloc/tls_heap.cpp. Only mbedTLS's own objects are renamed: every other calloc/free of
+# the program stays glibc's. BH_TLS_HEAP_LINKED tells tls_heap.cpp that this is done.
+set(BH_MBEDTLS_ROUTED_DIR "${CMAKE_BINARY_DIR}/mbedtls-routed")
+file(MAKE_DIRECTORY "${BH_MBEDTLS_ROUTED_DIR}")
+foreach(lib mbedtls mbedx509 mbedcrypto)
+  find_library(BH_${lib}_ARCHIVE NAMES lib${lib}.a REQUIRED)
+  set(routed "${BH_MBEDTLS_ROUTED_DIR}/lib${lib}.a")
+  execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym calloc=bh_mbedtls_calloc
+                          --redefine-sym free=bh_mbedtls_free "${BH_${lib}_ARCHIVE}" "${routed}"
+                  RESULT_VARIABLE rc)
+  # Proof it took: no member still calls calloc or free.
+  execute_process(COMMAND "${CMAKE_NM}" -u "${routed}" OUTPUT_VARIABLE undef RESULT_VARIABLE nm_rc ERROR_QUIET)
+  if(rc OR nm_rc OR undef MATCHES "[ \t]U (calloc|free)\n" OR NOT undef MATCHES "U bh_mbedtls_calloc")
+    message(FATAL_ERROR "static-deps: cannot route lib${lib}.a's calloc/free to bh_mbedtls_* (${CMAKE_OBJCOPY}: ${rc})")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${BH_${lib}_ARCHIVE}")
+  add_library(bh_${lib}_routed STATIC IMPORTED)
+  set_target_properties(bh_${lib}_routed PROPERTIES IMPORTED_LOCATION "${routed}"
+                                                    INTERFACE_COMPILE_DEFINITIONS BH_TLS_HEAP_LINKED=1)
+endforeach()
+set(MBEDTLS_LIB bh_mbedtls_routed CACHE STRING "mbedTLS, calloc/free routed (static link)" FORCE)
+set(MBEDX509_LIB bh_mbedx509_routed CACHE STRING "mbedX509, calloc/free routed (static link)" FORCE)
+set(MBEDCRYPTO_LIB bh_mbedcrypto_routed CACHE STRING "mbedcrypto, calloc/free routed (static link)" FORCE)

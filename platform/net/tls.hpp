@@ -21,6 +21,7 @@
 #include <system_error>
 #include <utility>
 
+#include "platform/alloc/tls_heap.hpp"
 #include "platform/core/task.hpp"
 
 namespace bh {
@@ -48,27 +49,17 @@ struct TlsOptions {
   bool verify = true;       // false: no certificate or host name check (log a warning at start-up)
 };
 
-// mbedTLS's heap. Debian builds mbedTLS without MBEDTLS_PLATFORM_MEMORY, so
-// mbedtls_platform_set_calloc_free does not exist; instead the first TlsClientConfig::init routes
-// the calloc/free imports of libmbedtls, libmbedx509 and libmbedcrypto (their GOT entries) to a
-// counting wrapper with a hard limit. Over the limit the wrapper returns NULL: mbedTLS fails the
-// operation cleanly (the handshake fails with tls_errc::out_of_memory) and the refusal is counted.
-// `bounded` is false where the imports could not be routed (static mbedTLS, non-ELF, other arch):
-// then nothing is counted or limited.
-struct TlsMemoryStats {
-  bool bounded = false;
-  std::uint64_t used = 0;        // bytes held by mbedTLS now (malloc_usable_size of each block)
-  std::uint64_t high_water = 0;  // most bytes held at once since start (or tls_reset_high_water)
-  std::uint64_t limit = 0;
-  std::uint64_t allocations = 0;  // calloc calls granted
-  std::uint64_t frees = 0;
-  std::uint64_t refusals = 0;  // calloc calls refused by the limit
-};
-inline constexpr std::uint64_t kTlsHeapLimitDefault = 8ull << 20;
-TlsMemoryStats tls_memory_stats() noexcept;
+// mbedTLS's heap: counted, with a hard limit (platform/alloc/tls_heap.hpp routes mbedTLS's
+// calloc/free there, in the shared and in the static build). Over the limit an allocation is
+// refused: mbedTLS fails the operation cleanly (the handshake fails with tls_errc::out_of_memory)
+// and the refusal is counted. `bounded` is false where the calls could not be routed (non-ELF,
+// another arch): then nothing is counted or limited.
+using TlsMemoryStats = alloc::TlsHeapStats;
+inline constexpr std::uint64_t kTlsHeapLimitDefault = alloc::kTlsHeapLimitDefault;
+inline TlsMemoryStats tls_memory_stats() noexcept { return alloc::tls_heap_stats(); }
 // Sets the hard limit on mbedTLS's heap (bytes). Takes effect for the next allocation.
-void tls_set_memory_limit(std::uint64_t bytes) noexcept;
-void tls_reset_high_water() noexcept;
+inline void tls_set_memory_limit(std::uint64_t bytes) noexcept { alloc::tls_heap_set_limit(bytes); }
+inline void tls_reset_high_water() noexcept { alloc::tls_heap_reset_high_water(); }
 // TLS connections begun and not yet ended, over every context (the leak census checks it is back
 // to zero when no connection is open). Reactor thread.
 std::uint32_t tls_streams_active() noexcept;
