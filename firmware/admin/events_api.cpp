@@ -8,12 +8,12 @@
 // streamed from the same buffer. The line buffer must not move while a round is being committed:
 // the Committer holds views into it.
 #include <algorithm>
-#include <cassert>
 #include <chrono>
 #include <cstring>
 
 #include "firmware/admin/server.hpp"
 #include "platform/util/log.hpp"
+#include "platform/util/assert.hpp"
 
 namespace bh {
 
@@ -69,7 +69,7 @@ void AdminConn::add_result(std::uint32_t line, std::uint8_t code, std::uint64_t 
         return;
       }
     }
-    assert(ok_n_ < kMaxOkRuns);  // take_lines never takes more lines than the tables have room for
+    BH_ASSERT(ok_n_ < kMaxOkRuns);  // take_lines never takes more lines than the tables have room for
     work_.post.ok_runs[ok_n_++] = OkRun{seq, 1};
     return;
   }
@@ -87,7 +87,7 @@ void AdminConn::add_result(std::uint32_t line, std::uint8_t code, std::uint64_t 
       return;
     }
   }
-  assert(exc_n_ < kMaxExceptions);
+  BH_ASSERT(exc_n_ < kMaxExceptions);
   Exception& e = work_.post.exceptions[exc_n_++];
   e.first_line = line;
   e.count = 1;
@@ -138,7 +138,7 @@ std::size_t AdminConn::emit(Cursor& c, char* out, std::size_t cap) const noexcep
       continue;
     }
     if (c.ok >= ok_n_) {  // cannot happen: every processed line is in one table or the other
-      assert(false && "admin: a line without an outcome");
+      BH_ASSERT_MSG(false, "admin: a line without an outcome");
       c.stage = 2;
       break;
     }

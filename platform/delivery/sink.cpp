@@ -1,5 +1,7 @@
 // Sink delivery loop: batch building, the POST exchange (plain or TLS), outcome classification.
 #include "platform/delivery/sink.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 #include <fmt/format.h>
 
@@ -38,6 +40,7 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 }
 
 std::error_code Sink::prepare() {
+  BH_ASSERT(on_reactor_thread());
   // A host name is looked up by the task, not here (the connector logs how).
   ConnectorTarget t;
   if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
@@ -49,10 +52,12 @@ std::error_code Sink::prepare() {
 }
 
 bool Sink::start() {
+  BH_ASSERT(on_reactor_thread());
   return tasks_.spawn("sink", [this] { return run(); });
 }
 
 void Sink::stop() noexcept {
+  BH_ASSERT(on_reactor_thread());
   stopping_ = true;
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;

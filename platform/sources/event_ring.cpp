@@ -1,7 +1,8 @@
 // EventRing: placement of records in the ring, drop_oldest, the in-flight boundary.
 #include "platform/sources/event_ring.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
-#include <cassert>
 
 namespace bh {
 
@@ -29,6 +30,7 @@ bool EventRing::fits(std::uint32_t need, std::uint32_t& at) const noexcept {
 }
 
 EventRing::Reserve EventRing::reserve(std::uint32_t len, std::uint64_t& dropped) noexcept {
+  BH_ASSERT(on_reactor_thread());
   const std::uint32_t need = record_bytes(len);
   if (len > kBytes || need > kBytes) return Reserve::too_big;
   std::uint32_t at = 0;
@@ -46,6 +48,7 @@ EventRing::Reserve EventRing::reserve(std::uint32_t len, std::uint64_t& dropped)
 }
 
 void EventRing::commit(std::uint32_t len, std::int64_t ts_ms) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (count_ == 0) {
     head_ = tail_ = 0;
     wrapped_ = false;
@@ -74,13 +77,15 @@ bool EventRing::next_queued(Record& out) const noexcept {
 }
 
 void EventRing::mark_in_flight() noexcept {
-  assert(queued() > 0);
+  BH_ASSERT(on_reactor_thread());
+  BH_ASSERT(queued() > 0);
   ++in_flight_;
   if (queued() > 0) sub_ = after(sub_);
 }
 
 void EventRing::pop_head() noexcept {
-  assert(count_ > 0);
+  BH_ASSERT(on_reactor_thread());
+  BH_ASSERT(count_ > 0);
   const bool was_sub = head_ == sub_;
   std::uint32_t next = head_ + record_bytes(len_at(head_));
   if (wrapped_ && next == end_) {
@@ -99,7 +104,8 @@ void EventRing::pop_head() noexcept {
 }
 
 void EventRing::pop_in_flight() noexcept {
-  assert(in_flight_ > 0);
+  BH_ASSERT(on_reactor_thread());
+  BH_ASSERT(in_flight_ > 0);
   --in_flight_;
   pop_head();
 }

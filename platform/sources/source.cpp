@@ -1,5 +1,7 @@
 // Source: the connection loop (slot, breaker, backoff, pause), the pump, event delivery and I/O.
 #include "platform/sources/source.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 #include <asio/error.hpp>
 #include <fmt/format.h>
@@ -111,6 +113,7 @@ std::uint32_t Source::random32() noexcept {
 }
 
 std::error_code Source::prepare() {
+  BH_ASSERT(on_reactor_thread());
   // As for sinks: a numeric or hosts-file host is final now; a DNS name is looked up by the
   // connection task before each new connection once the cached answer expires (dns.hpp).
   ConnectorTarget t;
@@ -119,6 +122,7 @@ std::error_code Source::prepare() {
 }
 
 bool Source::start() {
+  BH_ASSERT(on_reactor_thread());
   if (!tasks_.spawn("source_pump", [this] { return pump(); })) return false;
   if (!tasks_.spawn("source", [this] { return run(); })) {
     stopping_ = true;
@@ -133,6 +137,7 @@ void Source::interrupt() noexcept {
 }
 
 void Source::stop() noexcept {
+  BH_ASSERT(on_reactor_thread());
   stopping_ = true;
   interrupt();
   wake_.notify();
@@ -141,6 +146,7 @@ void Source::stop() noexcept {
 }
 
 bool Source::set_paused(bool paused) noexcept {
+  BH_ASSERT(on_reactor_thread());
   if (paused_ == paused) return false;
   paused_ = paused;
   log::info("source {}: {}", opts_.name, paused ? "paused" : "resumed");
@@ -376,6 +382,7 @@ void Source::submit_queued() noexcept {
 }
 
 void Source::on_committed(std::uint32_t, std::uint64_t, errc result) noexcept {
+  BH_ASSERT(on_reactor_thread());
   // The committer reports in submission order, so this is the oldest event in flight.
   ring_.pop_in_flight();
   if (result == errc::ok) {

@@ -1,5 +1,7 @@
 // Acceptor: binding (TCP, Unix), the accept loop, and the refusal of a connection with no slot.
 #include "platform/transport/acceptor.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 #include <asio/local/stream_protocol.hpp>
 #include <netinet/in.h>
@@ -71,6 +73,7 @@ Acceptor::~Acceptor() {
 }
 
 std::error_code Acceptor::listen_tcp(const asio::ip::tcp::endpoint& ep) {
+  BH_ASSERT(on_reactor_thread());
   const asio::generic::stream_protocol::endpoint gep(ep);
   std::error_code ec;
   acc_.open(gep.protocol(), ec);
@@ -120,6 +123,7 @@ std::error_code listen_unix_fd(const std::string& path, UnixListenOptions o, int
 }
 
 std::error_code Acceptor::listen_unix(const std::string& path, UnixListenOptions o) {
+  BH_ASSERT(on_reactor_thread());
   int fd = -1;
   if (auto ec = listen_unix_fd(path, o, fd)) return ec;
   std::error_code ec;
@@ -144,10 +148,12 @@ std::uint16_t Acceptor::port() const noexcept {
 }
 
 bool Acceptor::start(const char* task_name) {
+  BH_ASSERT(on_reactor_thread());
   return !acc_.is_open() || tasks_.spawn(task_name, [this] { return accept_loop(); });
 }
 
 void Acceptor::stop() noexcept {
+  BH_ASSERT(on_reactor_thread());
   stopping_ = true;
   std::error_code ec;
   acc_.close(ec);  // a pending accept completes with operation_aborted: the loop ends

@@ -1,5 +1,7 @@
 // Connector: resolve, connect, TLS handshake, timed I/O, failure accounting, breaker and backoff.
 #include "platform/transport/connector.hpp"
+#include "platform/core/reactor_thread.hpp"
+#include "platform/util/assert.hpp"
 
 #include <asio/error.hpp>
 #include <asio/write.hpp>
@@ -80,6 +82,7 @@ ConnectorBase::ConnectorBase(ConnectorStats& stats, std::string_view log_label, 
       backoff_(backoff_base, backoff_cap, seed) {}
 
 std::error_code ConnectorBase::prepare(const ConnectorTarget& t) {
+  BH_ASSERT(on_reactor_thread());
   authority_ = t.authority;
   port_ = t.port;
   secure_ = t.secure;
