@@ -29,6 +29,7 @@
 #include "platform/net/http_server.hpp"
 #include "platform/net/tls.hpp"
 #include "platform/observe/prom_writer.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 
@@ -36,10 +37,7 @@ using budget::PoolId;
 
 namespace {
 
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 
 // Server-side refusals: the client should retry later (503), as opposed to bad lines (400).
 bool retryable(errc c) noexcept { return c == errc::busy || c == errc::shutting_down || c == errc::storage; }
@@ -685,7 +683,7 @@ void put_deadlines(PromWriter& w, const DeadlineFamilies& f, std::span<C* const>
   each([](const TimeoutStats& d, std::size_t k) { return d.rate(k); });
 }
 
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+double seconds_between(hal::Clock::time_point a, hal::Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
@@ -693,7 +691,7 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
 
 std::size_t render_prom(const RuntimeView& v, const AdminService::Impl* admin, char* buf, std::size_t cap) noexcept {
   PromWriter w(buf, cap);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = hal::Clock::now();
 
   // Process.
   w.family("bulkhead_build_info", Kind::gauge, "Build information; the value is always 1.");

@@ -18,12 +18,13 @@
 #include <tuple>
 #include <utility>
 
+#include "hal/clock.hpp"
 #include "platform/util/errors.hpp"
 #include "platform/core/pool.hpp"
 
 namespace bh {
 
-using Clock = std::chrono::steady_clock;
+using Clock = hal::Clock;
 using Executor = asio::io_context::executor_type;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 

@@ -15,6 +15,7 @@
 
 #include "platform/util/fault.hpp"
 #include "platform/util/log.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 namespace {
@@ -35,10 +36,7 @@ bool idle_conn_stale(SinkConn& c) noexcept {
   return ::poll(&p, 1, 0) != 0;
 }
 
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 }  // namespace
 
 Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::string_view pool_name) noexcept
