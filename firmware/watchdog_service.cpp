@@ -149,7 +149,9 @@ struct WatchdogService::Impl {
       (void)notifier.status("serving");
     }
     Clock::time_point due = Clock::now();
-    Clock::duration advanced = Clock::offset();  // what a test's `clock advance` adds is no lag
+    // A test's `clock advance` (hal/clock.hpp) is no lag: the lag leaves out what it added, and the
+    // schedule restarts from now after one. (In production the offset never moves.)
+    Clock::duration advanced = Clock::offset();
     while (!stopped && !cancelled()) {
       Clock::time_point now = Clock::now();
       const Clock::duration jump = Clock::offset() - advanced;
@@ -159,7 +161,7 @@ struct WatchdogService::Impl {
       // (it is what the loop lag was when SQLite synced inside COMMIT, on this thread).
       if (view.store) lag = std::max(lag, view.store->sync_stall(now));
       checks->tick(now, lag);
-      due = (lag > period ? now : due) + period;
+      due = (lag > period || jump > Clock::duration::zero() ? now : due) + period;
       stall_hook();
       if (co_await wake.wait(due - Clock::now())) break;  // notified: stop()
     }

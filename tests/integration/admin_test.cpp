@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/test_sink.hpp"
 
@@ -693,11 +695,13 @@ TEST(Admin, KeepAliveAndPipelinedRequestsAreServedInOrder) {
 
 TEST(Admin, IdleAndSlowConnectionsAreClosedAtTheTimeout) {
   CensusGuard census;
-  Bulkhead b("[admin]\ntimeout = \"300ms\"\n" + kRoomy);
+  Bulkhead b("[admin]\ntimeout = \"10m\"\n" + kRoomy);
   HttpClient idle, slow;
   ASSERT_TRUE(idle.connect(b.admin_port()));
   ASSERT_TRUE(slow.connect(b.admin_port()));
   ASSERT_TRUE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // never finished
+  EXPECT_FALSE(idle.wait_closed(200ms)) << "closed before the timeout";
+  ASSERT_TRUE(advance_clock(b, 10min));  // the timeout passes on virtual time
   auto t0 = Clock::now();
   EXPECT_TRUE(idle.wait_closed(3s));
   EXPECT_LT(Clock::now() - t0, 2s);
@@ -739,9 +743,10 @@ int child_fds(int pid) {
 TEST(Admin, FdsReturnToBaselineAfterConnectionChurn) {
   CensusGuard census;
   Bulkhead b(kRoomy);
-  ASSERT_TRUE(request(b.admin_port(), get("/healthz")).has_value());
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   const int base = child_fds(b.child()->pid());
+  ASSERT_TRUE(request(b.admin_port(), get("/healthz")).has_value());
+  EXPECT_TRUE(eventually([&] { return child_fds(b.child()->pid()) == base; }, 3000ms)) << "the request's connection closed";
   for (int round = 0; round < 5; ++round) {
     // Ten at once against a pool of eight: eight served, the rest refused; all closed after.
     std::vector<HttpClient> cs(10);

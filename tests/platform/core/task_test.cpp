@@ -1,5 +1,6 @@
 // Tasks: spawn through the pool, nested frames on the slot arena, sleeps, timed operations,
-// FIFO pool waiters with deadlines, cancellation, and the sealed zero-allocation proof.
+// FIFO pool waiters with deadlines, cancellation, and the sealed zero-allocation proof. Sleeps and
+// deadlines run on virtual time (test::run_virtual): nothing waits for real time to pass.
 #include "platform/core/task.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "platform/alloc/alloc.hpp"
 #include "tests/support/census.hpp"
+#include "tests/support/fake_clock.hpp"
 
 namespace bh {
 namespace {
@@ -34,7 +36,7 @@ TEST(Task, SpawnRunsNestedCoroutinesOnTheSlotArena) {
   int result = 0;
   ASSERT_TRUE(tasks.spawn("sum", [&] { return sum_task(&result); }));
   EXPECT_EQ(tasks.live(), 1u);
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(result, 7);
   EXPECT_EQ(tasks.live(), 0u);
   EXPECT_EQ(tasks.stats().spawned, 1u);
@@ -77,7 +79,7 @@ TEST(Task, EscapingExceptionIsCountedAndFreesTheSlot) {
   asio::io_context io(1);
   TaskPool<1> tasks("t_tasks_throw", io);
   ASSERT_TRUE(tasks.spawn("thrower", [] { return thrower(); }));
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(tasks.stats().escaped, 1u);
   EXPECT_EQ(tasks.live(), 0u);
 }
@@ -117,13 +119,13 @@ TEST(Task, TimedOperationTimesOut) {
   acc.accept(server);
   std::error_code ec;
   ASSERT_TRUE(tasks.spawn("reader", [&] { return read_with_deadline(&server, &ec); }));
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(ec, errc::timeout);
   // And the same read completes normally when data arrives in time.
   io.restart();
   asio::write(client, asio::buffer("x", 1));
   ASSERT_TRUE(tasks.spawn("reader", [&] { return read_with_deadline(&server, &ec); }));
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_FALSE(ec) << ec.message();
 }
 
@@ -155,7 +157,7 @@ TEST(Task, PoolWaitersAreServedFifoWithDeadlines) {
   tasks.spawn("late", [&] { return take_and_hold(&pool, &log, "late", 5ms, 1ms); });  // times out
   tasks.spawn("now", [&] { return take_and_hold(&pool, &log, "now", 0ms, 1ms); });   // refused
   EXPECT_EQ(pool.stats().waiting, 3u);
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(log, (std::vector<std::string>{"holder:got", "now:pool_exhausted", "late:timeout", "w1:got", "w2:got"}));
   auto s = pool.stats();
   EXPECT_EQ(s.in_use, 0u);
