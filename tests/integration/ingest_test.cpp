@@ -207,7 +207,8 @@ TEST(Ingest, UnixSocketSpeaksTheSameProtocol) {
   std::string path = d.file("ingest.sock");
   Bulkhead b("[ingest]\nunix_socket = \"" + path + "\"\n");
   LineClient c;
-  ASSERT_TRUE(c.connect_unix(path)) << b.log();
+  // start() returns once the TCP port accepts; the unix socket may be bound a moment later.
+  ASSERT_TRUE(eventually([&] { return c.connect_unix(path); })) << b.log();
   ASSERT_TRUE(c.send("{\"via\":\"unix\"}\nnope\n"));
   auto lines = c.read_lines(2);
   ASSERT_EQ(lines.size(), 2u);
