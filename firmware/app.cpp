@@ -14,6 +14,7 @@
 #include "firmware/console_commands.hpp"
 #include "firmware/watchdog_service.hpp"
 #include "firmware/runtime_view.hpp"
+#include "hal/clock.hpp"
 #include "platform/alloc/alloc.hpp"
 #include "platform/delivery/sink.hpp"
 #include "platform/store/committer.hpp"
@@ -140,9 +141,7 @@ struct App::Impl {
     while (!stopping && !cancelled()) {
       co_await housekeeping_stop.wait(std::chrono::seconds(10));
       if (stopping || cancelled()) break;
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+      auto now = hal::unix_ms();
       std::uint64_t purged = 0;
       if (auto e = store.apply_retention(now, purged)) {
         log::warn("retention failed: {}", e.message());
@@ -363,7 +362,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
                        a.committer.get(), &a.json, &a.ingest->stats(), &a.ingest->pool(),
                        std::span<Sink* const>(a.sink_ptrs.data(), nsinks),
                        std::span<Source* const>(a.source_ptrs.data(), a.nsources), &a.source_set, nullptr,
-                       std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
+                       hal::Clock::now(), std::chrono::system_clock::now()};
 
   // SIGTERM/SIGINT are ours before any listener accepts: a supervisor that signals as soon as a
   // port answers gets the graceful drain, not the default action (killed, exit 143).

@@ -3,6 +3,7 @@
 // (tasks, dlq list, config) continue through CommandContext::more.
 #include "firmware/console_commands.hpp"
 
+#include <asio/bind_allocator.hpp>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "platform/transport/breaker.hpp"
 #include "platform/util/log.hpp"
 #include "platform/store/sqlite.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 namespace {
@@ -65,10 +67,7 @@ std::int64_t seconds_since(Clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t).count();
 }
 
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 
 // An error_code's text without std::string (message() allocates).
 void print_error(CommandContext& c, std::string_view what, const std::error_code& ec) noexcept {
@@ -676,6 +675,28 @@ void cmd_shutdown(CommandContext& c) {
   if (v.reactor) v.reactor->shutdown("console");
 }
 
+#ifdef BH_TEST_HOOKS
+// `clock advance <duration>` (test hook, hidden from help): moves hal::Clock on, so that an idle
+// timeout, a breaker's recovery or a backoff elapses at once. Asio re-arms its timerfd only for a
+// timer that becomes the earliest: one set to the clock's epoch (earlier than all) makes the
+// reactor look at its timers and fire every one now due. Its one handler uses a static arena.
+void cmd_clock_advance(CommandContext& c) {
+  Millis d{};
+  if (!parse_duration(c.arg(0), d) || d.count() <= 0) {
+    c.usage();
+    return;
+  }
+  hal::Clock::advance(d);
+  if (RuntimeView& v = view(c); v.reactor) {
+    static HandlerArena arena;
+    Timer wake(v.reactor->io().get_executor());
+    wake.expires_at(Clock::time_point{});
+    wake.async_wait(asio::bind_allocator(HandlerAllocator<void>(&arena), [](const std::error_code&) {}));
+  }  // the wait is cancelled here; the timerfd stays armed
+  c.out.print("clock advanced {} ms (offset {} ms)\n", d.count(),
+              std::chrono::duration_cast<Millis>(hal::Clock::offset()).count());
+}
+#endif
 
 // ---- the table ---------------------------------------------------------------------------------
 
@@ -696,6 +717,13 @@ constexpr Command kLogSub[] = {
     {"level", "show or set the log level", "log level [debug|info|warn|error|off]", 0, 1, cmd_log_level},
 };
 
+#ifdef BH_TEST_HOOKS
+constexpr Command kClockSub[] = {
+    {"advance", "move the monotonic clock on (timers due by then fire)", "clock advance <duration>", 1, 1,
+     cmd_clock_advance},
+};
+#endif
+
 constexpr Command kCommands[] = {
     {"help", "list commands, or show one", "help [command [subcommand]]", 0, 2, cmd_help},
     {"status", "uptime, version, health, events in/acked/delivered, loop lag", "status", 0, 0, cmd_status},
@@ -715,6 +743,9 @@ constexpr Command kCommands[] = {
     {"config", "the effective configuration (TOML)", "config", 0, 0, cmd_config},
     {"version", "the version", "version", 0, 0, cmd_version},
     {"shutdown", "drain and stop bulkhead (exits 0 when every pool is back at zero)", "shutdown", 0, 0, cmd_shutdown},
+#ifdef BH_TEST_HOOKS
+    {"clock", "test hook: the monotonic clock", "clock advance <duration>", 0, 0, nullptr, kClockSub, true},
+#endif
 };
 
 constexpr console::CommandTable kTable{kCommands};

@@ -35,7 +35,7 @@ struct RuntimeView {
   std::span<Source* const> sources;     // configured [[source]]s (HTTP poll, WebSocket), in config order
   SourceControl* source_control = nullptr;  // pause/resume by name (nullptr: no sources built)
   Watchdog* watchdog = nullptr;         // nullptr until the watchdog is wired
-  std::chrono::steady_clock::time_point started{};
+  hal::Clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};
 };
 

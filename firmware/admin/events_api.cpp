@@ -14,15 +14,13 @@
 #include "firmware/admin/server.hpp"
 #include "platform/util/log.hpp"
 #include "platform/util/assert.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 
 namespace {
 
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 
 // Server-side refusals: the client should retry later (503), as opposed to bad lines (400).
 bool retryable(errc c) noexcept { return c == errc::busy || c == errc::shutting_down || c == errc::storage; }

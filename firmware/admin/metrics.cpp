@@ -13,6 +13,7 @@
 #include "firmware/budget.hpp"
 #include "hal/proc.hpp"
 #include "platform/alloc/alloc.hpp"
+#include "hal/clock.hpp"
 #include "platform/net/tls.hpp"
 #include "platform/observe/prom_writer.hpp"
 #include "platform/util/log.hpp"
@@ -26,8 +27,8 @@ using V = PromValue;
 double since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+double seconds_since(hal::Clock::time_point t) {
+  return std::chrono::duration<double>(hal::Clock::now() - t).count();
 }
 double us_to_s(std::uint64_t us) { return static_cast<double>(us) / 1e6; }
 

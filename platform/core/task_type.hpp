@@ -20,11 +20,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "hal/clock.hpp"
 #include "platform/core/handler_arena.hpp"
 
 namespace bh {
 
-using Clock = std::chrono::steady_clock;
+using Clock = hal::Clock;
 using Executor = asio::io_context::executor_type;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 

@@ -11,6 +11,7 @@
 
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 namespace {
@@ -18,10 +19,7 @@ namespace {
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
 
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 }  // namespace
 
 Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::string_view pool_name) noexcept

@@ -8,13 +8,11 @@
 
 #include "platform/util/fault.hpp"
 #include "platform/util/log.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 namespace {
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 
 // The reply text after "err <code> " for each refusal.
 std::string_view err_text(errc c) noexcept {

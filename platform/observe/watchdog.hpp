@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "hal/clock.hpp"
+
 namespace bh {
 
 struct WatchdogCheckResult {
@@ -36,7 +38,7 @@ enum class WatchdogEventKind : std::uint8_t {
 std::string_view watchdog_event_name(WatchdogEventKind k) noexcept;
 
 struct WatchdogEvent {
-  std::chrono::steady_clock::time_point at{};
+  hal::Clock::time_point at{};
   std::int64_t wall_ms = 0;  // system_clock milliseconds since the epoch
   std::string_view check;    // the check's name ("" for events that are not a check's)
   WatchdogEventKind kind = WatchdogEventKind::fail;

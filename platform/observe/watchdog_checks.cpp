@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "hal/clock.hpp"
 #include "hal/proc.hpp"
 #include "platform/util/log.hpp"
 #include "platform/core/pool.hpp"
@@ -97,9 +98,7 @@ void WatchdogChecks::record(Clock::time_point at, std::string_view check, Watchd
                             std::string_view detail) noexcept {
   WatchdogEvent& e = history_[history_next_];
   e.at = at;
-  e.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+  e.wall_ms = hal::unix_ms();
   e.check = check;
   e.kind = kind;
   put(e.detail, "{}", detail);

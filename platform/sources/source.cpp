@@ -11,13 +11,11 @@
 
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
+#include "hal/clock.hpp"
 
 namespace bh {
 namespace {
-std::int64_t unix_ms() noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using hal::unix_ms;
 
 std::uint64_t fnv1a(std::string_view s) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull;

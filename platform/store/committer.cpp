@@ -199,7 +199,7 @@ void Committer::complete() noexcept {
     std::uint64_t dropped = 0;
     if (!store_.drop_oldest(store_.pending() - max_pending_, dropped)) {
       stats_.dropped_oldest += dropped;
-      auto now = std::chrono::steady_clock::now();
+      auto now = hal::Clock::now();
       if (now - last_drop_log_ > std::chrono::seconds(1)) {
         last_drop_log_ = now;
         log::warn("store at max_pending: dropped the {} oldest undelivered event(s) ({} in all)", dropped,

@@ -117,7 +117,7 @@ class Committer {
   std::uint64_t bhead_ = 0, btail_ = 0;   // batches_ positions
   void (*commit_fn_)(void*) = nullptr;
   void* commit_ctx_ = nullptr;
-  std::chrono::steady_clock::time_point last_drop_log_{};
+  hal::Clock::time_point last_drop_log_{};
   CommitterStats stats_;
   asio::posix::stream_descriptor sync_ev_;  // the store's syncer eventfd (not ours: released, never closed)
   EventIn events_[kCapacity];

@@ -187,8 +187,8 @@ class Store {
   // How long the oldest unanswered sync request has waited (zero without the syncer or when idle).
   // The watchdog counts it as loop lag: a hung fsync stalls acks as it stalled the reactor when
   // SQLite synced inside COMMIT.
-  std::chrono::steady_clock::duration sync_stall(std::chrono::steady_clock::time_point now) const noexcept {
-    return syncer_.running() ? syncer_.stall(now) : std::chrono::steady_clock::duration{};
+  hal::Clock::duration sync_stall(hal::Clock::time_point now) const noexcept {
+    return syncer_.running() ? syncer_.stall(now) : hal::Clock::duration{};
   }
 
   // Committed events not yet delivered to every sink (0 when no sink is registered). O(1).

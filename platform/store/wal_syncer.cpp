@@ -72,7 +72,7 @@ void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq) noexcept {
   BH_ASSERT(on_reactor_thread());
   {
     std::lock_guard lk(m_);
-    if (want_ticket_ == done_ticket_) waiting_since_ = std::chrono::steady_clock::now();
+    if (want_ticket_ == done_ticket_) waiting_since_ = hal::Clock::now();
     want_ticket_ = ticket;
     want_seq_ = seq;
   }
@@ -100,7 +100,7 @@ bool WalSyncer::wait(std::chrono::milliseconds limit) noexcept {
   return done_cv_.wait_for(lk, limit, [this] { return done_ticket_ == want_ticket_; });
 }
 
-std::chrono::steady_clock::duration WalSyncer::stall(std::chrono::steady_clock::time_point now) const noexcept {
+hal::Clock::duration WalSyncer::stall(hal::Clock::time_point now) const noexcept {
   std::lock_guard lk(m_);
   if (want_ticket_ == done_ticket_ || now < waiting_since_) return {};
   return now - waiting_since_;
@@ -143,7 +143,7 @@ void WalSyncer::run() noexcept {
     }
     done_ticket_ = ticket;
     // Requests made during this sync: the next one starts now (their own times are not kept).
-    if (want_ticket_ != done_ticket_) waiting_since_ = std::chrono::steady_clock::now();
+    if (want_ticket_ != done_ticket_) waiting_since_ = hal::Clock::now();
     const std::uint64_t one = 1;
     [[maybe_unused]] auto w = ::write(event_fd_, &one, sizeof one);  // cannot fail: the counter never nears 2^64
     done_cv_.notify_all();

@@ -23,6 +23,8 @@
 #include <system_error>
 #include <thread>
 
+#include "hal/clock.hpp"
+
 namespace bh {
 
 struct WalSyncerStats {
@@ -66,7 +68,7 @@ class WalSyncer {
   // Waits until every request so far has an outcome, at most `limit`. False on timeout.
   bool wait(std::chrono::milliseconds limit) noexcept;
   // How long the oldest request without an outcome has waited (zero when there is none).
-  std::chrono::steady_clock::duration stall(std::chrono::steady_clock::time_point now) const noexcept;
+  hal::Clock::duration stall(hal::Clock::time_point now) const noexcept;
   WalSyncerStats stats() const noexcept;
 
  private:
@@ -82,7 +84,7 @@ class WalSyncer {
   bool stop_ = false;
   std::uint64_t want_ticket_ = 0, want_seq_ = 0;  // latest request
   std::uint64_t done_ticket_ = 0;                 // latest request with an outcome
-  std::chrono::steady_clock::time_point waiting_since_{};  // of the oldest request without one
+  hal::Clock::time_point waiting_since_{};  // of the oldest request without one
   Outcome out_{};                                 // not yet taken
   WalSyncerStats stats_{};
 };

@@ -9,17 +9,19 @@
 #include <cstdint>
 #include <string_view>
 
+#include "hal/clock.hpp"
+
 namespace bh {
 
 struct BreakerOptions {
   std::uint32_t failures = 5;
-  std::chrono::steady_clock::duration recovery = std::chrono::seconds(30);
+  hal::Clock::duration recovery = std::chrono::seconds(30);
   std::uint32_t probes = 1;
 };
 
 class Breaker {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = hal::Clock;
   using Options = BreakerOptions;
   enum class State : std::uint8_t { closed, open, half_open };
 

@@ -22,6 +22,7 @@
 
 #include "firmware/budget.hpp"
 #include "tests/fault/fault_support.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
@@ -212,6 +213,7 @@ TEST(Fault, DatabaseLockedByAnotherProcess) {
 TEST(Fault, SigtermUnderLoadExitsCleanAndKeepsEveryAck) {
   Bulkhead b;
   std::atomic<bool> go{true};
+  std::atomic<std::size_t> total_acked{0};
   std::vector<std::vector<std::uint64_t>> acked(6);
   std::vector<std::thread> producers;
   for (std::size_t p = 0; p < acked.size(); ++p) {
@@ -225,13 +227,14 @@ TEST(Fault, SigtermUnderLoadExitsCleanAndKeepsEveryAck) {
         for (int i = 0; i < 64; ++i) {
           auto l = c.read_line(slow(10000ms));
           if (!l) return;  // closed by the shutdown
-          if (l->rfind("ok ", 0) == 0) acked[p].push_back(std::stoull(l->substr(3)));
+          if (l->rfind("ok ", 0) == 0) acked[p].push_back(std::stoull(l->substr(3))), ++total_acked;
           else if (l->rfind("err shutting_down", 0) != 0) ADD_FAILURE() << *l;
         }
       }
     });
   }
-  std::this_thread::sleep_for(800ms);
+  // Under load: every producer pipelining, thousands acked.
+  EXPECT_TRUE(eventually([&] { return total_acked >= 2000; }, 10000ms)) << total_acked << " acked\n" << b.log();
   b.child()->signal(SIGTERM);
   auto code = b.child()->wait(slow(20000ms));
   go = false;

@@ -514,5 +514,28 @@ TEST(Console, DeadLettersAreListedReplayedAndPurged) {
   expect_clean_stop(b);
 }
 
+#ifdef BH_TEST_HOOKS
+// The fake clock's lever in the real binary (tests/support/fake_clock.hpp): hidden from help,
+// checked like any command, and moving the monotonic clock the runtime's timers and ages use.
+TEST(Console, ClockAdvanceIsAHiddenTestHook) {
+  Bulkhead b;
+  wait_console(b);
+  auto [rc, out] = console(b, {"clock", "advance", "soon"});
+  EXPECT_TRUE(has(out, "usage: clock advance <duration>")) << out;
+  std::tie(rc, out) = console(b, {"clock", "advance", "0s"});
+  EXPECT_TRUE(has(out, "usage: clock advance <duration>")) << out;
+  std::tie(rc, out) = console(b, {"help"});
+  EXPECT_FALSE(has(out, "clock")) << out;
+  std::tie(rc, out) = console(b, {"clock", "advance", "2h"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "clock advanced 7200000 ms")) << out;
+  std::tie(rc, out) = console(b, {"status"});
+  EXPECT_TRUE(std::regex_search(out, std::regex("uptime +02:00:"))) << "uptime is an age on the same clock\n" << out;
+  std::tie(rc, out) = console(b, {"status"});
+  EXPECT_FALSE(has(out, "FAILING: loop_lag")) << "the advance is no loop lag\n" << out;
+  expect_clean_stop(b);
+}
+#endif
+
 }  // namespace
 }  // namespace bh::test

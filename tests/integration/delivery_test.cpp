@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/test_sink.hpp"
 
@@ -77,10 +79,23 @@ TEST(Delivery, RetriesKeepOrderAndLoseNothing) {
     if (n == 5) return SinkAnswer{200, 0ms, true};
     return SinkAnswer{200};
   });
-  // Five 503s open the breaker (threshold 5); it half-opens after 200 ms and the probe succeeds.
-  Bulkhead b(sink_toml(sink, "batch_events = 100\nbreaker_recovery = \"200ms\"\n"));
+  // Five 503s open the breaker (threshold 5); it half-opens after its hour's recovery (virtual
+  // time) and the probe succeeds (if the probe's connection was the one dropped, after two).
+  Bulkhead b(sink_toml(sink, "batch_events = 100\nbreaker_recovery = \"1h\"\n"));
   auto seqs = send_events(b.ingest_port(), 1000);
   ASSERT_EQ(seqs.size(), 1000u);
+  ASSERT_TRUE(log_shows(b, "breaker t: closed -> open", 10s)) << b.log();
+  EXPECT_EQ(sink.wait_delivered(1, 300ms), false) << "nothing delivered while open";
+  ASSERT_TRUE(advance_clock(b, 1h));
+  auto probed = [&] {
+    const std::string log = b.log();
+    return log.find("breaker t: half_open -> closed") != std::string::npos ||
+           log.find("breaker t: half_open -> open") != std::string::npos;
+  };
+  ASSERT_TRUE(eventually(probed, 10s)) << b.log();
+  if (b.log().find("breaker t: half_open -> closed") == std::string::npos) {
+    ASSERT_TRUE(advance_clock(b, 1h));
+  }
   ASSERT_TRUE(sink.wait_delivered(1000, 30s)) << b.log();
   auto got = sink.delivered_seqs();
   EXPECT_EQ(got, seqs) << "delivered exactly once each, in seq order";
@@ -97,7 +112,7 @@ TEST(Delivery, ClientErrorsGoToTheDeadLetterTableAndDeliveryGoesOn) {
   auto first = send_events(b.ingest_port(), 10, "a");
   ASSERT_TRUE(sink.wait_delivered(0, 1s));
   // Wait until the first batch was refused, then send more.
-  for (int i = 0; i < 200 && sink.request_count() < 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(eventually([&] { return sink.request_count() >= 1; }, 2000ms));
   auto second = send_events(b.ingest_port(), 10, "b");
   ASSERT_TRUE(sink.wait_delivered(10, 10s)) << b.log();
   EXPECT_EQ(sink.delivered_seqs(), second) << b.log();
@@ -109,9 +124,13 @@ TEST(Delivery, ClientErrorsGoToTheDeadLetterTableAndDeliveryGoesOn) {
 }
 
 TEST(Delivery, SlowSinkHitsTheReadTimeoutAndIsRetried) {
-  TestSink sink([](std::size_t n, const SinkRequest&) { return n == 0 ? SinkAnswer{200, 1500ms} : SinkAnswer{200}; });
-  Bulkhead b(sink_toml(sink, "read_timeout = \"300ms\"\n"));
+  // The first answer would come after a minute; the read timeout is ten minutes of virtual time.
+  TestSink sink([](std::size_t n, const SinkRequest&) { return n == 0 ? SinkAnswer{200, 60s} : SinkAnswer{200}; });
+  Bulkhead b(sink_toml(sink, "read_timeout = \"10m\"\n"));
   auto seqs = send_events(b.ingest_port(), 5);
+  ASSERT_TRUE(eventually([&] { return sink.request_count() >= 1; })) << b.log();
+  EXPECT_FALSE(sink.wait_delivered(5, 200ms)) << "answered before the read timed out";
+  ASSERT_TRUE(advance_clock(b, 10min));
   ASSERT_TRUE(sink.wait_delivered(5, 15s)) << b.log();
   EXPECT_GE(sink.request_count(), 2u) << "the slow answer timed out and the batch was sent again";
   auto got = sink.delivered_seqs();
@@ -189,20 +208,21 @@ TEST(Delivery, KillNineUnderLoadThenRestartDeliversEveryAckedEvent) {
   {
     LineClient c;
     ASSERT_TRUE(c.connect(b.ingest_port()));
-    std::thread killer([&] {
-      std::this_thread::sleep_for(400ms);
-      b.child()->signal(SIGKILL);
-    });
+    bool killed = false;  // under load: once 2000 events are acked, with a batch in flight
     for (int round = 0; round < 100000; ++round) {
       std::string all;
       for (int i = 0; i < 100; ++i) all += "{\"r\":" + std::to_string(round) + ",\"i\":" + std::to_string(i) + "}\n";
       if (!c.send(all)) break;
+      if (!killed && acked.size() >= 2000) {
+        b.child()->signal(SIGKILL);
+        killed = true;
+      }
       auto lines = c.read_lines(100, 2s);
       for (auto& l : lines)
         if (l.rfind("ok ", 0) == 0) acked.push_back(std::stoull(l.substr(3)));
       if (lines.size() < 100) break;
     }
-    killer.join();
+    EXPECT_TRUE(killed) << acked.size() << " acked";
   }
   ASSERT_GT(acked.size(), 100u);
   b.child()->wait(5s);

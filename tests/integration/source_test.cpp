@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/test_sink.hpp"
 #include "tests/support/tls_peer.hpp"
@@ -98,14 +100,6 @@ double metric(const Bulkhead& b, const std::string& sample) {
   auto at = m.find("\n" + sample + " ");
   if (at == std::string::npos) return -1;
   return std::stod(m.substr(at + sample.size() + 2));
-}
-
-// Waits until pred() holds (polling), up to `t`.
-template <typename F>
-bool eventually(F pred, std::chrono::milliseconds t = 10000ms) {
-  for (auto until = Clock::now() + slow(t); Clock::now() < until; std::this_thread::sleep_for(25ms))
-    if (pred()) return true;
-  return pred();
 }
 
 std::vector<std::string> query_rows(const std::string& db_path, const std::string& sql) {
@@ -254,8 +248,11 @@ TEST(HttpPollSource, FullQueueDropsTheOldestWhileTheStoreIsBusy) {
   EXPECT_GE(depth, 5);
   EXPECT_LE(depth, 10);
   EXPECT_GE(metric(b, "bulkhead_source_store_busy_total{source=\"feed\"}"), 1);
-  // Still busy a while later: retried, nothing more stored, nothing more dropped.
-  std::this_thread::sleep_for(200ms);
+  // Still busy a minute later (virtual time): retried, nothing more stored, nothing more dropped.
+  const double busy = metric(b, "bulkhead_source_store_busy_total{source=\"feed\"}");
+  ASSERT_TRUE(advance_clock(b, 1min));
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_source_store_busy_total{source=\"feed\"}") > busy; }))
+      << "retried after the advance\n" << b.log();
   EXPECT_EQ(metric(b, kFeedEvents), 5);
   EXPECT_EQ(metric(b, "bulkhead_source_queue_depth{source=\"feed\"}"), depth);
   auto [rc, out] = console(b, {"sources"});
@@ -309,19 +306,20 @@ TEST(HttpPollSource, FailuresOpenTheBreakerAndItRecoversThroughHalfOpen) {
   CensusGuard census;
   PyPeer peer("http_poll_peer.py", "status 500");
   ASSERT_NE(peer.port(), 0) << peer.log();
-  Bulkhead b(kRoomy + poll_source(peer, "breaker_failures = 3\nbreaker_recovery = \"700ms\"\n"));
+  Bulkhead b(kRoomy + poll_source(peer, "breaker_failures = 3\nbreaker_recovery = \"1h\"\n"));
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_breaker_state{source=\"feed\"}") == 1; })) << b.log();
   EXPECT_GE(feed_errors(b, "http"), 3);
   EXPECT_EQ(metric(b, "bulkhead_source_last_http_status{source=\"feed\"}"), 500);
-  // While open, nothing touches the network.
+  // While open (half of its recovery gone by on virtual time), nothing touches the network.
   std::size_t n = peer.log_lines("requests.log").size();
-  std::this_thread::sleep_for(300ms);
-  EXPECT_LE(peer.log_lines("requests.log").size(), n + 1);
+  ASSERT_TRUE(advance_clock(b, 30min));
+  EXPECT_FALSE(eventually([&] { return peer.log_lines("requests.log").size() > n + 1; }, 300ms));
   auto [rc, out] = console(b, {"sources"});
   EXPECT_TRUE(std::regex_search(out, std::regex("feed +http_poll +breaker open"))) << out;
   EXPECT_NE(out.find("HTTP 500"), std::string::npos) << out;
-  // The server recovers: the half-open probe succeeds and closes the breaker.
+  // The server recovers: once the recovery is up the half-open probe succeeds and closes the breaker.
   peer.set_mode("body application/json {\"ok\":true}");
+  ASSERT_TRUE(advance_clock(b, 30min));
   ASSERT_TRUE(eventually([&] { return metric(b, kFeedEvents) == 1; })) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_source_breaker_state{source=\"feed\"}"), 0);
   expect_clean_stop(b);
@@ -347,8 +345,8 @@ TEST(HttpPollSource, PauseStopsPollingAndReturnsTheSlotResumeStartsAgain) {
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_pool_in_use{pool=\"source_conn\"}") == 0; })) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_source_paused{source=\"feed\"}"), 1);
   std::size_t n = peer.log_lines("requests.log").size();
-  std::this_thread::sleep_for(500ms);  // five intervals
-  EXPECT_EQ(peer.log_lines("requests.log").size(), n);
+  ASSERT_TRUE(advance_clock(b, 1s));  // ten intervals of virtual time
+  EXPECT_FALSE(eventually([&] { return peer.log_lines("requests.log").size() > n; }, 300ms)) << "polled while paused";
   std::tie(rc, out) = console(b, {"sources"});
   EXPECT_TRUE(std::regex_search(out, std::regex("feed +http_poll +paused"))) << out;
   peer.set_mode("body application/json {\"v\":2}");

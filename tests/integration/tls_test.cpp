@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/tls_peer.hpp"
 
@@ -86,8 +87,7 @@ void expect_refused(const TlsPeer& peer, Bulkhead& b, const std::string& reason,
     EXPECT_TRUE(peer.wait_failed(3, 20s)) << b.log() << peer.log();
   } else {
     // Garbage/silent peers do not count: wait for the client's retries in the breaker log instead.
-    for (int i = 0; i < 400 && b.log().find("breaker s: closed -> open") == std::string::npos; ++i)
-      std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(log_shows(b, "breaker s: closed -> open", 20000ms)) << b.log();
   }
   EXPECT_EQ(peer.counts().requests, 0);
   EXPECT_TRUE(peer.lines().empty());

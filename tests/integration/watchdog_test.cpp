@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
@@ -96,6 +98,13 @@ int healthz(std::uint16_t port) {
   return std::atoi(line->c_str() + 9);
 }
 
+// The watchdog's tick count from the console's `watchdog` answer (-1 if it could not be read).
+int ticks(const Bulkhead& b) {
+  auto [rc, out] = run_bulkhead({"console", "--socket", b.dir() + "/var/console.sock", "watchdog"});
+  const auto at = out.find("ticks ");
+  return rc == 0 && at != std::string::npos ? std::atoi(out.c_str() + at + 6) : -1;
+}
+
 // Sets an environment variable for the children started while it lives.
 struct ScopedEnv {
   const char* name;
@@ -140,9 +149,17 @@ TEST(Watchdog, NotifiesReadyThenWatchdogEveryTickAndStoppingAtSigterm) {
 TEST(Watchdog, MissingNotifyReceiverAndDeviceAreReportedNotFatal) {
   CensusGuard census;
   TempDir d;
-  Bulkhead b(watchdog_toml(d.file("nobody.sock"), "device = \"" + d.file("no-watchdog") + "\"\n"));
+  // A tick a minute, on virtual time: four ticks are four clock advances.
+  Bulkhead b("[watchdog]\nperiod = \"1m\"\ntimeout = \"2m\"\nnotify = \"" + d.file("nobody.sock") +
+             "\"\ndevice = \"" + d.file("no-watchdog") + "\"\n");
   ASSERT_TRUE(b.child() && b.child()->running()) << b.log();
-  std::this_thread::sleep_for(400ms);
+  ASSERT_TRUE(eventually([&] { return ticks(b) >= 1; })) << b.log();
+  for (int i = 0; i < 3; ++i) {
+    const int before = ticks(b);
+    ASSERT_TRUE(advance_clock(b, 1min));
+    ASSERT_TRUE(eventually([&] { return ticks(b) > before; })) << "tick " << i << " after the advance\n" << b.log();
+  }
+  EXPECT_GE(ticks(b), 4);
   auto code = b.stop();
   ASSERT_TRUE(code.has_value()) << b.log();
   EXPECT_EQ(*code, 0) << b.log();

@@ -39,6 +39,10 @@ TestSink::~TestSink() { stop(); }
 
 void TestSink::stop() {
   if (stop_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);  // a delay's wait sees stop_ or gets the notify
+  }
+  stopping_.notify_all();
   if (acceptor_.joinable()) acceptor_.join();
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -117,7 +121,10 @@ void TestSink::serve(int fd) {
         requests_.push_back(req);
       }
       SinkAnswer a = script_ ? script_(n, req) : SinkAnswer{};
-      if (a.delay.count()) std::this_thread::sleep_for(a.delay);
+      if (a.delay.count()) {
+        std::unique_lock<std::mutex> l(mu_);
+        stopping_.wait_for(l, a.delay, [this] { return stop_.load(); });
+      }
       if (a.drop || stop_) goto out;
       if (a.status >= 200 && a.status < 300) {
         std::lock_guard<std::mutex> l(mu_);

@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -22,7 +23,7 @@ struct SinkRequest {
 
 struct SinkAnswer {
   int status = 200;
-  std::chrono::milliseconds delay{0};  // before answering
+  std::chrono::milliseconds delay{0};  // before answering (a slow sink; stop() cuts it short)
   bool drop = false;                   // close without answering
   bool keep_alive = true;
 };
@@ -57,6 +58,7 @@ class TestSink {
   std::atomic<int> conc_{0}, max_conc_{0};
   std::atomic<std::size_t> conns_total_{0};
   mutable std::mutex mu_;
+  std::condition_variable stopping_;  // wakes answers held back by a delay
   std::vector<SinkRequest> requests_;
   std::vector<std::uint64_t> delivered_;
   std::vector<int> conn_fds_;

@@ -11,6 +11,7 @@
 
 #include "platform/core/task.hpp"
 #include "tests/support/census.hpp"
+#include "tests/support/fake_clock.hpp"
 
 namespace bh {
 namespace {
@@ -34,13 +35,13 @@ TEST(Awaiters, TimedOperationTimesOut) {
   acc.accept(server);
   std::error_code ec;
   ASSERT_TRUE(tasks.spawn("reader", [&] { return read_with_deadline(&server, &ec); }));
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(ec, errc::timeout);
   // And the same read completes normally when data arrives in time.
   io.restart();
   asio::write(client, asio::buffer("x", 1));
   ASSERT_TRUE(tasks.spawn("reader", [&] { return read_with_deadline(&server, &ec); }));
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_FALSE(ec) << ec.message();
 }
 
@@ -72,7 +73,7 @@ TEST(Awaiters, PoolWaitersAreServedFifoWithDeadlines) {
   tasks.spawn("late", [&] { return take_and_hold(&pool, &log, "late", 5ms, 1ms); });  // times out
   tasks.spawn("now", [&] { return take_and_hold(&pool, &log, "now", 0ms, 1ms); });   // refused
   EXPECT_EQ(pool.stats().waiting, 3u);
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(log, (std::vector<std::string>{"holder:got", "now:pool_exhausted", "late:timeout", "w1:got", "w2:got"}));
   auto s = pool.stats();
   EXPECT_EQ(s.in_use, 0u);
@@ -93,7 +94,7 @@ TEST(Awaiters, CancelledWaiterLeavesThePoolClean) {
   tasks.spawn("waiter", [&] { return take_and_hold(&pool, &log, "waiter", 1h, 1ms); });
   io.poll();
   tasks.cancel_all();
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(log, (std::vector<std::string>{"holder:got", "waiter:cancelled"}));
   EXPECT_EQ(pool.stats().in_use, 0u);
   EXPECT_EQ(pool.stats().waiting, 0u);

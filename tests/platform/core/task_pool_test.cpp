@@ -10,6 +10,7 @@
 
 #include "platform/alloc/alloc.hpp"
 #include "platform/core/task.hpp"
+#include "tests/support/fake_clock.hpp"
 
 namespace bh {
 namespace {
@@ -34,7 +35,7 @@ TEST(TaskPool, RefusedWhenFullAndCancelInterruptsWaits) {
                       &names);
   EXPECT_EQ(names, (std::vector<std::string>{"a", "b"}));
   tasks.cancel_all();
-  io.run();
+  test::run_virtual(io);  // sleeps and deadlines on virtual time
   EXPECT_EQ(d1, 2);
   EXPECT_EQ(d2, 2);
   EXPECT_EQ(d3, 0);
@@ -67,7 +68,7 @@ TEST(TaskPool, SealedRuntimeAllocatesNothing) {
     for (int i = 0; i < n; ++i) {
       ASSERT_TRUE(tasks.spawn("cycle", [&] { return cycle(&pool, &note, &count); }));
       io.restart();
-      io.run();
+      test::run_virtual(io);  // sleeps and deadlines on virtual time
     }
   };
   run_cycles(100);  // warm-up: Asio's timer heap and scheduler reach their working size

@@ -72,7 +72,7 @@ TEST(WalSyncer, NothingIsReadableBeforeItsSyncReturned) {
   EXPECT_EQ(s.durable_seq(), 3u);
   EXPECT_EQ(readable(s, k), 3u);
   // Answered: no sync is outstanding, so the watchdog sees no stall however late it looks.
-  EXPECT_EQ(s.sync_stall(std::chrono::steady_clock::now() + 1h).count(), 0);
+  EXPECT_EQ(s.sync_stall(Clock::now() + 1h).count(), 0);
   const StoreStats st = s.stats();
   EXPECT_TRUE(st.sync_thread);
   EXPECT_EQ(st.syncer.syncs, 1u);

@@ -679,7 +679,7 @@ TEST(Store, CheckpointerThreadCopiesTheWalAndKeepsItBounded) {
       ASSERT_FALSE(s.read_batch(k, 512, 1 << 30, [&](const EventOut& e) { last = e.seq; }, count));
       ASSERT_FALSE(s.advance_cursor(k, last));
       max_wal = std::max(max_wal, file_size(o.path + "-wal"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the thread run now and then
+      std::this_thread::yield();  // let the thread run now and then
     }
     const StoreStats st = s.stats();
     EXPECT_GT(st.checkpointer.checkpoints + st.checkpointer.catch_ups, 0u);
