@@ -139,21 +139,26 @@ Task<BodyRead> HttpConn::read_body(char* dst, std::size_t cap) {
   co_return r;
 }
 
-Task<bool> HttpConn::respond(int status, std::string_view content_type, std::string_view body,
-                             std::string_view extra_headers) {
+std::size_t HttpConn::start_response(int status, std::string_view content_type, std::uint64_t body_size,
+                                     std::string_view extra_headers) noexcept {
   responded_ = true;
   phase_ = Phase::responding;
   count_status(status);
   const bool keep = keep_alive_now();
   if (!keep) close_after_ = true;
-  const std::size_t hn =
-      http::format_response_head(std::span<char>(head_, kHeadBytes), status, {}, content_type, body.size(), keep,
-                                 extra_headers);
+  const std::size_t hn = http::format_response_head(std::span<char>(head_, kHeadBytes), status, {}, content_type,
+                                                    body_size, keep, extra_headers);
   if (hn == 0) {
     log::error("http: response head for status {} does not fit or is invalid", status);
     write_failed_ = true;
-    co_return false;
   }
+  return hn;
+}
+
+Task<bool> HttpConn::respond(int status, std::string_view content_type, std::string_view body,
+                             std::string_view extra_headers) {
+  const std::size_t hn = start_response(status, content_type, body.size(), extra_headers);
+  if (hn == 0) co_return false;
   if (head_request()) body = {};
   std::error_code ec;
   if (hn + body.size() <= kHeadBytes) {
@@ -167,19 +172,8 @@ Task<bool> HttpConn::respond(int status, std::string_view content_type, std::str
 
 Task<bool> HttpConn::respond_in_place(int status, std::string_view content_type, std::string_view body,
                                       std::size_t room, std::string_view extra_headers) {
-  responded_ = true;
-  phase_ = Phase::responding;
-  count_status(status);
-  const bool keep = keep_alive_now();
-  if (!keep) close_after_ = true;
-  const std::size_t hn =
-      http::format_response_head(std::span<char>(head_, kHeadBytes), status, {}, content_type, body.size(), keep,
-                                 extra_headers);
-  if (hn == 0) {
-    log::error("http: response head for status {} does not fit or is invalid", status);
-    write_failed_ = true;
-    co_return false;
-  }
+  const std::size_t hn = start_response(status, content_type, body.size(), extra_headers);
+  if (hn == 0) co_return false;
   if (head_request()) co_return !(co_await write_all(std::string_view(head_, hn)));
   if (hn > room) co_return !(co_await write_all(std::string_view(head_, hn), body));
   char* start = const_cast<char*>(body.data()) - hn;  // the caller's buffer: `room` bytes are free there
@@ -189,18 +183,8 @@ Task<bool> HttpConn::respond_in_place(int status, std::string_view content_type,
 
 Task<bool> HttpConn::respond_head(int status, std::string_view content_type, std::uint64_t content_length,
                                   std::string_view extra_headers) {
-  responded_ = true;
-  phase_ = Phase::responding;
-  count_status(status);
-  const bool keep = keep_alive_now();
-  if (!keep) close_after_ = true;
-  const std::size_t hn = http::format_response_head(std::span<char>(head_, kHeadBytes), status, {}, content_type,
-                                                    content_length, keep, extra_headers);
-  if (hn == 0) {
-    log::error("http: response head for status {} does not fit or is invalid", status);
-    write_failed_ = true;
-    co_return false;
-  }
+  const std::size_t hn = start_response(status, content_type, content_length, extra_headers);
+  if (hn == 0) co_return false;
   co_return !(co_await write_all(std::string_view(head_, hn)));
 }
 

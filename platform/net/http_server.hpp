@@ -132,6 +132,10 @@ class HttpConn {
   Task<void> discard_body();
   Task<void> linger_close();
   bool keep_alive_now() const noexcept;
+  // Marks the response begun (counted, keep-alive decided) and formats its head into head_.
+  // Returns the head's length, or 0 (logged, the connection marked failed) if it cannot be formed.
+  std::size_t start_response(int status, std::string_view content_type, std::uint64_t body_size,
+                             std::string_view extra_headers) noexcept;
   void count_status(int status) noexcept;
 
   Socket sock_;
