@@ -37,6 +37,8 @@ class EventRing {
   void commit(std::uint32_t len, std::int64_t ts_ms) noexcept;
   // Convenience: reserve + copy + commit. Same errors as reserve().
   Reserve push(std::string_view body, std::int64_t ts_ms, std::uint64_t& dropped) noexcept {
+    // Checked here too (reserve() does): it also bounds the memcpy for GCC's -Wstringop-overflow.
+    if (body.size() > kBytes - kHeader) return Reserve::too_big;
     Reserve r = reserve(static_cast<std::uint32_t>(body.size()), dropped);
     if (r != Reserve::ok) return r;
     std::memcpy(data(), body.data(), body.size());
