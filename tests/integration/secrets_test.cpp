@@ -4,12 +4,14 @@
 // searched for the tokens: the process's log, `config`/`sinks`/`status` over the console,
 // `print-config` and `check-config`, /metrics, the admin dead-letter listing and the audit log.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/harness.hpp"
@@ -113,6 +115,28 @@ TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
     EXPECT_FALSE(has(text, env_token)) << name << " shows the ${env:} token:\n" << text;
     EXPECT_FALSE(has(text, file_token)) << name << " shows the ${file:} token:\n" << text;
   }
+}
+
+// check-config on a file holding a literal bot URL: valid (exit 0) with a warning naming the file and
+// the key while group or others can read it, silent at mode 0600; never the URL's path.
+TEST(Secrets, CheckConfigWarnsAboutALiteralSecretInAReadableFile) {
+  TempDir dir;
+  const std::string path = dir.file("bot.toml");
+  std::ofstream(path) << "[[sink]]\nname = \"tg\"\nurl = \"https://api.telegram.org/bot4242:literal-token-x/sendMessage\"\n";
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto [rc, out] = run_bulkhead({"check-config", path});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "bulkhead: warning: " + path + ": sink[0].url: holds a literal secret")) << out;
+  EXPECT_TRUE(has(out, path + ": ok")) << out;
+  EXPECT_FALSE(has(out, "literal-token-x")) << out;
+  auto [print_rc, printed] = run_bulkhead({"print-config", path});
+  EXPECT_EQ(print_rc, 0) << printed;
+  EXPECT_TRUE(has(printed, "url = \"***\"")) << printed;
+  EXPECT_FALSE(has(printed, "literal-token-x")) << printed;
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  std::tie(rc, out) = run_bulkhead({"check-config", path});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_FALSE(has(out, "warning")) << out;
 }
 
 }  // namespace
