@@ -21,6 +21,7 @@
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/util/log.hpp"
+#include "platform/util/redact.hpp"
 #include "platform/net/endpoint.hpp"
 #include "platform/core/reactor.hpp"
 #include "platform/sources/http_poll_source.hpp"
@@ -240,7 +241,7 @@ std::string start_sources(App::Impl& a) {
     } else {
       src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
     }
-    if (auto e = src->prepare()) return fmt::format("source '{}': {}: {}", s.name, s.url, e.message());
+    if (auto e = src->prepare()) return fmt::format("source '{}': {}: {}", s.name, redact::url(s.url), e.message());
     a.source_ptrs[a.nsources] = src;
     a.sources[a.nsources++] = std::move(lease);
   }
@@ -265,6 +266,13 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
 
   log::Level lvl{};
   if (log::parse_level(c.runtime.log_level, lvl)) log::set_level(lvl);
+
+  // The values of ${env:…}/${file:…} references: scrubbed from every log line from here on
+  // (the registry is sealed in run(), with the heap).
+  for (const std::string& v : c.secret_values) (void)redact::add(v);
+  if (redact::refused() > 0)
+    log::warn("secrets: {} value(s) not registered for log scrubbing (registry full: {} values, {} bytes)", redact::refused(),
+              redact::kMaxSecrets, redact::kMaxSecretBytes);
 
   // Pools: the config may lower a limit, never raise it (the loader has checked).
   for (std::size_t i = 0; i < budget::kPools.size(); ++i) {
@@ -328,7 +336,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";
-    if (auto e = a.sinks[i]->prepare()) return fmt::format("sink '{}': {}: {}", s.name, s.url, e.message());
+    if (auto e = a.sinks[i]->prepare()) return fmt::format("sink '{}': {}: {}", s.name, redact::url(s.url), e.message());
   }
   log::info("store: {} open, last seq {}, {} pending", so.path, a.store.last_seq(), a.store.pending());
 
@@ -413,6 +421,7 @@ std::string App::start(const RunOptions& opts) {
 int App::run() {
   Impl& a = *impl_;
   alloc::seal();
+  redact::seal();
   log::info("bulkhead {} running (sealed: heap allocations from here on are counted)", BH_VERSION);
   bool graceful = a.reactor.run();
   if (!graceful) {

@@ -10,14 +10,19 @@
 
 #include <toml++/toml.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <type_traits>
+
+#include "platform/util/redact.hpp"
 
 namespace bh {
 namespace {
@@ -277,29 +282,55 @@ std::optional<std::string> listen_problem(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<std::string> url_problem(std::string_view s, std::string_view a, std::string_view b) {
+// The checks below name the value by `shown`: its quoted text, or what an error may show of a
+// secret (Loader::shown).
+std::optional<std::string> url_problem(std::string_view s, std::string_view shown, std::string_view a, std::string_view b) {
   std::string_view rest;
   if (s.starts_with(a)) rest = s.substr(a.size());
   else if (s.starts_with(b)) rest = s.substr(b.size());
-  else return fmt::format("{} must start with {} or {}", quoted(s), a, b);
-  if (rest.empty() || rest.front() == '/' || rest.front() == ':') return fmt::format("{} names no host", quoted(s));
+  else return fmt::format("{} must start with {} or {}", shown, a, b);
+  if (rest.empty() || rest.front() == '/' || rest.front() == ':') return fmt::format("{} names no host", shown);
   return std::nullopt;
 }
 
-std::optional<std::string> name_problem(std::string_view s) {
+std::optional<std::string> name_problem(std::string_view s, std::string_view shown) {
   if (s.empty() || s.size() > 64) return "a name must be 1..64 characters";
   for (char c : s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-    if (!ok) return fmt::format("{} may only contain letters, digits, '_', '-' and '.'", quoted(s));
+    if (!ok) return fmt::format("{} may only contain letters, digits, '_', '-' and '.'", shown);
   }
   return std::nullopt;
 }
 
-std::optional<std::string> notify_problem(std::string_view s) {
+std::optional<std::string> notify_problem(std::string_view s, std::string_view shown) {
   if (s == "auto" || s == "off") return std::nullopt;
   if (s.size() > 1 && (s.front() == '/' || s.front() == '@')) return std::nullopt;
-  return fmt::format("{} is not \"auto\", \"off\", an absolute socket path or an \"@abstract\" name", quoted(s));
+  return fmt::format("{} is not \"auto\", \"off\", an absolute socket path or an \"@abstract\" name", shown);
 }
+
+// ---- References ------------------------------------------------------------------------------
+
+constexpr std::size_t kMaxReferenceFile = 64 * KiB;
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || (s.front() >= '0' && s.front() <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// A literal string as TOML text for the loader: every "${" written "$${" (see expand()).
+std::string escape_references(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '{') out += '$';
+    out += s[i];
+  }
+  return out;
+}
+
+// What an error message or render may show of a secret literal: a URL as scheme://host/***, else ***.
+std::string redacted(std::string_view value) { return fmt::format("{}", redact::url(value)); }
 
 std::string_view type_name(toml::node_type t) {
   switch (t) {
@@ -334,6 +365,8 @@ class Loader {
     for (auto&& [k, node] : root) load_section(c, k, node);
     if (!err_) check_cross(c);
     if (err_) return *err_;
+    for (auto& [key, text] : refs_) c.references.push_back(ConfigReference{key, std::move(text)});
+    c.secret_values = std::move(secret_values_);
     return c;
   }
 
@@ -341,6 +374,124 @@ class Loader {
   std::string file_;
   std::optional<ConfigError> err_;
   std::map<std::string, toml::source_region, std::less<>> where_;  // dotted key/section → position
+  std::map<std::string, std::string, std::less<>> refs_;            // key → text as written, values with references
+  std::vector<std::string> secret_values_;                          // what env/file references gave
+
+  // A value as an error message shows it: one that came from a reference as the text written
+  // (never the value), a literal in a secret key redacted, anything else quoted.
+  std::string shown(std::string_view key, std::string_view value, bool secret) const {
+    if (auto it = refs_.find(key); it != refs_.end()) return fmt::format("{} (expanded)", quoted(it->second));
+    return quoted(secret ? redacted(value) : value);
+  }
+
+  // The TOML string `raw` found under `key` with its references expanded (grammar: config.hpp,
+  // load_config_file). nullopt after recording an error, which names the reference, not a value.
+  std::optional<std::string> expand(const toml::node& n, std::string_view raw, const std::string& key) {
+    if (raw.find('$') == std::string_view::npos) return std::string(raw);
+    std::string out;
+    std::vector<std::string> found;
+    bool referenced = false;
+    for (std::size_t i = 0; i < raw.size();) {
+      if (raw.substr(i, 3) == "$${") {
+        out += "${";
+        i += 3;
+      } else if (raw.substr(i, 2) == "${") {
+        std::size_t close = raw.find('}', i + 2);
+        if (close == std::string_view::npos) {
+          fail(n.source(), key, "unterminated \"${\" (a literal \"${\" is written \"$${\")");
+          return std::nullopt;
+        }
+        bool secret = false;
+        auto v = resolve(raw.substr(i, close + 1 - i), n, key, secret);
+        if (!v) return std::nullopt;
+        out += *v;
+        if (secret && !v->empty()) found.push_back(std::move(*v));
+        referenced = true;
+        i = close + 1;
+      } else {
+        out += raw[i++];
+      }
+    }
+    if (referenced) {
+      refs_.insert_or_assign(key, std::string(raw));
+      for (std::string& f : found) secret_values_.push_back(std::move(f));
+    }
+    return out;
+  }
+
+  // One "${provider:arg}" reference. `secret`: the value came from the environment or a file (not
+  // from a default written in the config).
+  std::optional<std::string> resolve(std::string_view ref, const toml::node& n, const std::string& key, bool& secret) {
+    std::string_view body = ref.substr(2, ref.size() - 3);
+    std::size_t colon = body.find(':');
+    std::string_view provider = colon == std::string_view::npos ? body : body.substr(0, colon);
+    std::string_view arg = colon == std::string_view::npos ? std::string_view{} : body.substr(colon + 1);
+    if (colon != std::string_view::npos && provider == "env") {
+      std::string_view name = arg, fallback;
+      std::size_t dash = arg.find(":-");
+      if (dash != std::string_view::npos) {
+        name = arg.substr(0, dash);
+        fallback = arg.substr(dash + 2);
+      }
+      if (!is_env_name(name)) {
+        fail(n.source(), key, fmt::format("{}: {} is not an environment variable name (letters, digits and '_', not starting with a digit)",
+                                          ref, quoted(name)));
+        return std::nullopt;
+      }
+      const char* v = std::getenv(std::string(name).c_str());
+      if (v && (*v || dash == std::string_view::npos)) {
+        secret = true;
+        return std::string(v);
+      }
+      if (dash != std::string_view::npos) return std::string(fallback);
+      fail(n.source(), key, fmt::format("{}: environment variable {} is not set (\"${{env:{}:-default}}\" gives a default)", ref, name, name));
+      return std::nullopt;
+    }
+    if (colon != std::string_view::npos && provider == "file") {
+      if (arg.empty()) {
+        fail(n.source(), key, fmt::format("{}: names no file", ref));
+        return std::nullopt;
+      }
+      secret = true;
+      return read_reference_file(ref, arg, n, key);
+    }
+    fail(n.source(), key, fmt::format("{}: unknown reference; expected ${{env:NAME}}, ${{env:NAME:-default}} or ${{file:PATH}} "
+                                      "(a literal \"${{\" is written \"$${{\")", ref));
+    return std::nullopt;
+  }
+
+  // ${file:PATH}: relative to $CREDENTIALS_DIRECTORY when set, else to the config file's folder.
+  std::optional<std::string> read_reference_file(std::string_view ref, std::string_view arg, const toml::node& n,
+                                                 const std::string& key) {
+    std::string path(arg);
+    if (path.front() != '/') {
+      const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+      std::string dir = creds && *creds ? std::string(creds) : file_.substr(0, file_.rfind('/') + 1);  // "" = the cwd
+      if (!dir.empty() && dir.back() != '/') dir += '/';
+      path = dir + path;
+    }
+    std::FILE* f = std::fopen(path.c_str(), "rbe");
+    if (!f) {
+      fail(n.source(), key, fmt::format("{}: cannot open {}: {}", ref, path, std::strerror(errno)));
+      return std::nullopt;
+    }
+    std::string text(kMaxReferenceFile + 1, '\0');
+    std::size_t got = std::fread(text.data(), 1, text.size(), f);
+    bool failed = std::ferror(f) != 0;
+    int err = errno;
+    std::fclose(f);
+    if (failed) {
+      fail(n.source(), key, fmt::format("{}: cannot read {}: {}", ref, path, std::strerror(err)));
+      return std::nullopt;
+    }
+    if (got > kMaxReferenceFile) {
+      fail(n.source(), key, fmt::format("{}: {} is larger than {}", ref, path, format_size(kMaxReferenceFile)));
+      return std::nullopt;
+    }
+    text.resize(got);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
 
   // Keeps the earliest error in the file (errors without a position sort last).
   void fail(const toml::source_region& at, std::string key, std::string message) {
@@ -459,7 +610,8 @@ class Loader {
         return type_error(n, key, fmt::format("a string (one of {})", choices_text(row.spec.choices)));
       return type_error(n, key, "a string");
     }
-    if (check_string(s->get(), row.spec, n, key)) out = s->get();
+    auto v = expand(n, s->get(), key);
+    if (v && check_string(*v, row.spec, n, key)) out = std::move(*v);
   }
 
   template <class E>
@@ -467,9 +619,11 @@ class Loader {
   void set(E& out, const KeyRow& row, const toml::node& n, const std::string& key) {
     const auto* s = n.as_string();
     if (!s) return type_error(n, key, fmt::format("a string (one of {})", choices_text(row.spec.choices)));
+    auto v = expand(n, s->get(), key);
+    if (!v) return;
     const auto& choices = row.spec.choices;
-    auto it = std::find(choices.begin(), choices.end(), std::string_view(s->get()));
-    if (it == choices.end()) return not_a_choice(s->get(), row.spec, n, key);
+    auto it = std::find(choices.begin(), choices.end(), std::string_view(*v));
+    if (it == choices.end()) return not_a_choice(*v, row.spec, n, key);
     out = static_cast<E>(it - choices.begin());
   }
 
@@ -506,20 +660,17 @@ class Loader {
       std::string ekey = fmt::format("{}[{}]", key, i);
       where_.emplace(ekey, e.source());
       const auto* s = e.as_string();
-      if (!s) {
-        type_error(e, ekey, "a string");
-        ok = false;
-      } else if (check_string(s->get(), row.spec, e, ekey)) {
-        list.push_back(s->get());
-      } else {
-        ok = false;
-      }
+      std::optional<std::string> v;
+      if (!s) type_error(e, ekey, "a string");
+      else v = expand(e, s->get(), ekey);
+      if (v && check_string(*v, row.spec, e, ekey)) list.push_back(std::move(*v));
+      else ok = false;
     }
     if (ok) out = std::move(list);
   }
 
   void not_a_choice(std::string_view v, const Spec& sp, const toml::node& n, const std::string& key) {
-    fail(n.source(), key, fmt::format("{} is not allowed; expected one of {}", quoted(v), choices_text(sp.choices)));
+    fail(n.source(), key, fmt::format("{} is not allowed; expected one of {}", shown(key, v, sp.is_secret), choices_text(sp.choices)));
   }
 
   bool check_string(std::string_view v, const Spec& sp, const toml::node& n, const std::string& key) {
@@ -532,16 +683,18 @@ class Loader {
       return false;
     }
     std::optional<std::string> problem;
+    const std::string show = shown(key, v, sp.is_secret);
     switch (sp.check) {
       case Check::none: break;
       case Check::listen:
+        // The detail quotes parts of the value: left out for an expanded one.
         if (auto p = listen_problem(v))
-          problem = fmt::format("{} is not a listen address: {} (expected numeric \"host:port\", e.g. \"127.0.0.1:7700\" or \"[::1]:7700\")",
-                                quoted(v), *p);
+          problem = fmt::format("{} is not a listen address{}{} (expected numeric \"host:port\", e.g. \"127.0.0.1:7700\" or \"[::1]:7700\")",
+                                show, refs_.contains(key) ? "" : ": ", refs_.contains(key) ? "" : *p);
         break;
-      case Check::http_url: problem = url_problem(v, "http://", "https://"); break;
-      case Check::name: problem = name_problem(v); break;
-      case Check::notify: problem = notify_problem(v); break;
+      case Check::http_url: problem = url_problem(v, show, "http://", "https://"); break;
+      case Check::name: problem = name_problem(v, show); break;
+      case Check::notify: problem = notify_problem(v, show); break;
     }
     if (problem) {
       fail(n.source(), key, std::move(*problem));
@@ -554,20 +707,21 @@ class Loader {
   std::optional<std::uint64_t> read_unsigned(const KeyRow& row, const toml::node& n, const std::string& key) {
     const Spec& sp = row.spec;
     std::uint64_t v = 0;
+    const auto* s = n.as_string();
     if (auto i = n.value_exact<std::int64_t>()) {
       if (*i < 0) {
         fail(n.source(), key, fmt::format("{} is below the minimum {}", *i, format_number(sp.min, row.form)));
         return std::nullopt;
       }
       v = static_cast<std::uint64_t>(*i);
-    } else if (const auto* s = n.as_string(); s && row.form == Form::duration) {
-      if (!parse_scaled(s->get(), kDurationUnits, row.type_max, v)) {
-        fail(n.source(), key, fmt::format("bad duration {}: expected {}", quoted(s->get()), kDurationSyntax));
-        return std::nullopt;
-      }
-    } else if (s && row.form == Form::size) {
-      if (!parse_scaled(s->get(), kSizeUnits, std::numeric_limits<std::uint64_t>::max(), v)) {
-        fail(n.source(), key, fmt::format("bad size {}: expected {}", quoted(s->get()), kSizeSyntax));
+    } else if (s && (row.form == Form::duration || row.form == Form::size)) {
+      auto text = expand(n, s->get(), key);
+      if (!text) return std::nullopt;
+      bool duration = row.form == Form::duration;
+      if (!(duration ? parse_scaled(*text, kDurationUnits, row.type_max, v)
+                     : parse_scaled(*text, kSizeUnits, std::numeric_limits<std::uint64_t>::max(), v))) {
+        fail(n.source(), key, fmt::format("bad {} {}: expected {}", duration ? "duration" : "size", shown(key, *text, sp.is_secret),
+                                          duration ? kDurationSyntax : kSizeSyntax));
         return std::nullopt;
       }
     } else {
@@ -577,12 +731,14 @@ class Loader {
       type_error(n, key, expected);
       return std::nullopt;
     }
+    // An expanded value is named by its reference, not by the number it gave.
+    std::string val = refs_.contains(key) ? shown(key, "", false) : format_number(v, row.form);
     if (v < sp.min) {
-      fail(n.source(), key, fmt::format("{} is below the minimum {}", format_number(v, row.form), format_number(sp.min, row.form)));
+      fail(n.source(), key, fmt::format("{} is below the minimum {}", val, format_number(sp.min, row.form)));
       return std::nullopt;
     }
     if (v > sp.max) {
-      std::string val = format_number(v, row.form), max = format_number(sp.max, row.form);
+      std::string max = format_number(sp.max, row.form);
       switch (sp.cap) {
         case Cap::pool: fail(n.source(), key, fmt::format("{} exceeds the compiled capacity {} of pool '{}'", val, max, sp.cap_name)); break;
         case Cap::limit: fail(n.source(), key, fmt::format("{} exceeds the compiled limit {} ({})", val, max, sp.cap_name)); break;
@@ -612,9 +768,10 @@ class Loader {
       if (s.name == kIngestSourceName)
         fail_key(p + ".name", "\"ingest\" is reserved for the TCP/HTTP ingest source");
       else if (!source_names.insert(s.name).second)
-        fail_key(p + ".name", fmt::format("duplicate source name {}", quoted(s.name)));
-      auto bad = s.type == "websocket" ? url_problem(s.url, "ws://", "wss://") : url_problem(s.url, "http://", "https://");
-      if (bad) fail_key(p + ".url", fmt::format("{} (type {})", *bad, quoted(s.type)));
+        fail_key(p + ".name", fmt::format("duplicate source name {}", shown(p + ".name", s.name, false)));
+      std::string url = shown(p + ".url", s.url, true);
+      auto bad = s.type == "websocket" ? url_problem(s.url, url, "ws://", "wss://") : url_problem(s.url, url, "http://", "https://");
+      if (bad) fail_key(p + ".url", fmt::format("{} (type {})", *bad, shown(p + ".type", s.type, false)));
       check_tls_pair(s.client_cert, s.client_key, p);
       check_backoff(s.backoff_base, s.backoff_cap, p);
     }
@@ -633,10 +790,12 @@ class Loader {
     for (std::size_t i = 0; i < c.sinks.size(); ++i) {
       const SinkConfig& s = c.sinks[i];
       std::string p = fmt::format("sink[{}]", i);
-      if (!sink_names.insert(s.name).second) fail_key(p + ".name", fmt::format("duplicate sink name {}", quoted(s.name)));
-      for (std::size_t j = 0; j < s.sources.size(); ++j)
+      if (!sink_names.insert(s.name).second) fail_key(p + ".name", fmt::format("duplicate sink name {}", shown(p + ".name", s.name, false)));
+      for (std::size_t j = 0; j < s.sources.size(); ++j) {
+        std::string k = fmt::format("{}.sources[{}]", p, j);
         if (!source_names.contains(s.sources[j]))
-          fail_key(fmt::format("{}.sources[{}]", p, j), fmt::format("unknown source {} (not \"ingest\" nor any [[source]] name)", quoted(s.sources[j])));
+          fail_key(k, fmt::format("unknown source {} (not \"ingest\" nor any [[source]] name)", shown(k, s.sources[j], false)));
+      }
       if (s.breaker_probes > s.max_connections)
         fail_key(p + ".breaker_probes", fmt::format("{} exceeds this sink's max_connections {}", s.breaker_probes, s.max_connections));
       sink_conns += s.max_connections;
@@ -675,7 +834,7 @@ std::string render_value(const KeyRow& row, void* obj) {
       [&](auto* p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
         if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::string>) return quoted(*p);
+        else if constexpr (std::is_same_v<T, std::string>) return quoted(escape_references(*p));
         else if constexpr (std::is_enum_v<T>) {
           auto i = static_cast<std::size_t>(*p);
           return i < row.spec.choices.size() ? quoted(row.spec.choices[i]) : quoted("?");
@@ -683,7 +842,7 @@ std::string render_value(const KeyRow& row, void* obj) {
         else if constexpr (std::is_same_v<T, double>) return format_real(*p);
         else if constexpr (std::is_same_v<T, StringList>) {
           std::string out = "[";
-          for (std::size_t i = 0; i < p->size(); ++i) out += (i ? ", " : "") + quoted((*p)[i]);
+          for (std::size_t i = 0; i < p->size(); ++i) out += (i ? ", " : "") + quoted(escape_references((*p)[i]));
           return out + "]";
         } else {
           if (row.form == Form::size) {
@@ -696,13 +855,44 @@ std::string render_value(const KeyRow& row, void* obj) {
       row.field(obj));
 }
 
+const ConfigReference* find_reference(const Config& c, std::string_view key) {
+  for (const ConfigReference& r : c.references)
+    if (r.key == key) return &r;
+  return nullptr;
+}
+
+// One string as render_config shows it: a reference as written, a secret literal as "***".
+std::string shown_string(const Config& c, std::string_view key, const std::string& value, bool secret) {
+  if (const ConfigReference* r = find_reference(c, key)) return quoted(r->text);
+  if (secret && !value.empty()) return quoted("***");
+  return quoted(escape_references(value));
+}
+
+// A value as render_config shows it (render_value when nothing is hidden). `key` as in ConfigError.
+std::string render_shown(const KeyRow& row, void* obj, const Config& c, const std::string& key) {
+  FieldRef f = row.field(obj);
+  if (auto* list = std::get_if<StringList*>(&f)) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < (*list)->size(); ++i)
+      out += (i ? ", " : "") + shown_string(c, fmt::format("{}[{}]", key, i), (**list)[i], row.spec.is_secret);
+    return out + "]";
+  }
+  if (auto* str = std::get_if<std::string*>(&f)) return shown_string(c, key, **str, row.spec.is_secret);
+  if (const ConfigReference* r = find_reference(c, key)) return quoted(r->text);  // a duration, size or name
+  return render_value(row, obj);
+}
+
 // Appends "key = value" lines for one section instance; `help` adds a comment line above each,
-// `prefix` goes before every line (the commented-out examples use "# ").
-void render_rows(std::string& out, std::span<const KeyRow> rows, void* obj, bool help, std::string_view prefix) {
+// `prefix` goes before every line (the commented-out examples use "# "). With `shown_from`, values
+// are shown as render_config shows them (references, "***"), `key_prefix` naming the instance
+// ("store", "sink[0]"); without, as they are.
+void render_rows(std::string& out, std::span<const KeyRow> rows, void* obj, bool help, std::string_view prefix,
+                 const Config* shown_from, std::string_view key_prefix) {
   for (const KeyRow& r : rows) {
     if (help) out += fmt::format("{}# {}\n", prefix, r.help);
     std::string_view lead = help && r.spec.implied && prefix.empty() ? "# " : prefix;
-    out += fmt::format("{}{} = {}\n", lead, r.name, render_value(r, obj));
+    std::string value = shown_from ? render_shown(r, obj, *shown_from, fmt::format("{}.{}", key_prefix, r.name)) : render_value(r, obj);
+    out += fmt::format("{}{} = {}\n", lead, r.name, value);
   }
 }
 
@@ -727,13 +917,13 @@ std::string render(const Config& cfg_in, bool help) {
     std::size_t n = s.count(c);
     if (s.shape == Shape::table) {
       out += help ? fmt::format("\n# {}\n[{}]\n", s.help, s.name) : fmt::format("\n[{}]\n", s.name);
-      render_rows(out, s.rows, s.at(c, 0), help, "");
+      render_rows(out, s.rows, s.at(c, 0), help, "", &c, s.name);
       continue;
     }
     if (help) out += fmt::format("\n# {}\n", s.help);
     for (std::size_t i = 0; i < n; ++i) {
       out += fmt::format("\n[[{}]]\n", s.name);
-      render_rows(out, s.rows, s.at(c, i), help, "");
+      render_rows(out, s.rows, s.at(c, i), help, "", &c, fmt::format("{}[{}]", s.name, i));
     }
     if (n == 0 && help) {
       // A commented-out example element: the required keys get sample values.
@@ -751,7 +941,7 @@ std::string render(const Config& cfg_in, bool help) {
         src->split = "ndjson";
       }
       out += fmt::format("# [[{}]]\n", s.name);
-      render_rows(out, s.rows, e, false, "# ");
+      render_rows(out, s.rows, e, false, "# ", nullptr, {});
     }
   }
   return out;
@@ -805,6 +995,7 @@ std::string allowed_text(const KeyRow& r) {
     case Check::notify: add("`\"auto\"`, `\"off\"`, `/path` or `@abstract`"); break;
   }
   if (sp.max_len) add(fmt::format("at most {} bytes", sp.max_len));
+  if (sp.is_secret) add("**secret**");
   return out.empty() ? "any" : out;
 }
 
@@ -892,6 +1083,40 @@ std::string render_config(const Config& c) {
   return out + render(c, false);
 }
 
+std::vector<std::string> literal_secret_keys(const Config& cfg_in) {
+  Config c = cfg_in;  // the section accessors take a mutable Config
+  std::vector<std::string> keys;
+  auto note = [&](const std::string& key, const std::string& value) {
+    if (!value.empty() && !find_reference(c, key)) keys.push_back(key);
+  };
+  for (const Section& s : kSections) {
+    if (s.shape == Shape::pools) continue;
+    for (std::size_t i = 0; i < s.count(c); ++i) {
+      std::string prefix = s.shape == Shape::table ? std::string(s.name) : fmt::format("{}[{}]", s.name, i);
+      for (const KeyRow& r : s.rows) {
+        if (!r.spec.is_secret) continue;
+        std::string key = fmt::format("{}.{}", prefix, r.name);
+        FieldRef f = r.field(s.at(c, i));
+        if (auto* str = std::get_if<std::string*>(&f)) note(key, **str);
+        if (auto* list = std::get_if<StringList*>(&f))
+          for (std::size_t j = 0; j < (*list)->size(); ++j) note(fmt::format("{}[{}]", key, j), (**list)[j]);
+      }
+    }
+  }
+  return keys;
+}
+
+std::vector<std::string> config_warnings(const Config& c) {
+  std::vector<std::string> out;
+  struct stat st{};
+  if (c.origin == kEmbeddedOrigin || ::stat(c.origin.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return out;
+  for (const std::string& key : literal_secret_keys(c))
+    out.push_back(fmt::format("{}: {}: holds a literal secret and the file is readable by {} (mode {:04o}); "
+                              "use \"${{env:NAME}}\" or \"${{file:PATH}}\", or chmod go-rwx",
+                              c.origin, key, (st.st_mode & 007) ? "others" : "its group", st.st_mode & 07777));
+  return out;
+}
+
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   for (const Section& s : kSections) {
@@ -924,7 +1149,16 @@ std::string config_reference_markdown() {
       "- **enum**: one of the listed strings.\n"
       "- **float**: a TOML float (an integer is accepted too).\n"
       "- Listen addresses are numeric: `\"127.0.0.1:7700\"`, `\"[::1]:7700\"`; port 1..65535.\n"
-      "- In error messages array elements are numbered from 0: `sink[1].batch_events` is the second `[[sink]]`.\n";
+      "- In error messages array elements are numbered from 0: `sink[1].batch_events` is the second `[[sink]]`.\n\n"
+      "References: any string value (list items, duration and size strings too) may hold references, expanded\n"
+      "at load: `${env:NAME}` (an environment variable; unset is an error), `${env:NAME:-default}` (the default\n"
+      "when NAME is unset or empty), `${file:PATH}` (the file's content without trailing newlines, at most 64 KiB;\n"
+      "a relative PATH is looked up in `$CREDENTIALS_DIRECTORY` when set, as systemd's `LoadCredential=` provides,\n"
+      "else next to the config file). `$${` is a literal `${`. A reference ends at the first `}` and does not nest.\n"
+      "Values that came from a reference are secrets: `config` and `print-config` show the reference as written,\n"
+      "never the value, and the log writer replaces the values (6 bytes or longer) by `***`. Keys marked\n"
+      "**secret** (URLs carry bot tokens and webhook keys) are shown as `***` when written literally, and\n"
+      "`check-config` warns when such a literal sits in a file that group or others can read.\n";
   for (const Section& s : kSections) {
     if (s.shape == Shape::pools) {
       out += fmt::format("\n## [pools]\n\n{}\n\n| Key | Capacity | FDs/slot | Bytes/slot | Pool |\n|---|---|---|---|---|\n", s.help);

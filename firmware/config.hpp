@@ -64,6 +64,10 @@ struct Spec {
   std::string_view cap_name;                                   // pool name or budget constant
   std::span<const std::string_view> choices;                   // enums and string enums
   Check check = Check::none;
+  // A secret by nature (URLs carrying tokens, keys, headers): render_config shows a literal value
+  // as "***" (a ${env:…}/${file:…} reference as written), and check-config warns when such a
+  // literal sits in a file that group or others can read.
+  bool is_secret = false;
 
   constexpr Spec range(std::uint64_t lo, std::uint64_t hi) const { Spec s = *this; s.min = lo; s.max = hi; return s; }
   constexpr Spec at_least(std::uint64_t lo) const { Spec s = *this; s.min = lo; return s; }
@@ -74,6 +78,7 @@ struct Spec {
   constexpr Spec len(std::uint32_t n) const { Spec s = *this; s.max_len = n; return s; }
   constexpr Spec with(Check c) const { Spec s = *this; s.check = c; return s; }
   constexpr Spec one_of(std::span<const std::string_view> c) const { Spec s = *this; s.choices = c; return s; }
+  constexpr Spec secret() const { Spec s = *this; s.is_secret = true; return s; }
   // max = the compiled capacity of a budget pool.
   constexpr Spec pool(budget::PoolId id) const {
     Spec s = *this; s.max = budget::capacity(id); s.cap = Cap::pool; s.cap_name = budget::row(id).name; return s;
@@ -121,7 +126,7 @@ constexpr Spec spec() { return {}; }
 
 #define BH_CONFIG_SINK(K)                                                                         \
   K(name, std::string, "", spec().req().with(Check::name), "Sink name (required, unique)") \
-  K(url, std::string, "", spec().req().len(2048).with(Check::http_url), "Endpoint, http:// or https:// (required)") \
+  K(url, std::string, "", spec().req().len(2048).with(Check::http_url).secret(), "Endpoint, http:// or https:// (required)") \
   K(sources, StringList, {}, spec().with(Check::name), "Sources routed to this sink (`ingest` is the TCP/HTTP ingest source); empty = all") \
   K(batch_events, std::uint32_t, 1000, spec().range(1, 100'000), "Most events per POST") \
   K(batch_bytes, std::uint64_t, 1 * cfg::MiB, spec().sizes().range(1 * KiB, 64 * MiB), "Most bytes per POST body") \
@@ -138,14 +143,14 @@ constexpr Spec spec() { return {}; }
   K(breaker_probes, std::uint32_t, 1, spec().at_least(1).limit(budget::kSinkConnsPerSink, "budget::kSinkConnsPerSink"), "Requests let through when half-open; at most max_connections") \
   K(ca_file, std::string, "", spec().len(4096), "CA bundle (PEM); empty = the system bundle") \
   K(client_cert, std::string, "", spec().len(4096), "Client certificate (PEM) for mutual TLS; needs client_key") \
-  K(client_key, std::string, "", spec().len(4096), "Client private key (PEM); needs client_cert") \
+  K(client_key, std::string, "", spec().len(4096).secret(), "Client private key (PEM); needs client_cert") \
   K(tls_verify, bool, true, spec(), "Verify the server certificate and host name") \
   K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)")
 
 #define BH_CONFIG_SOURCE(K)                                                                       \
   K(name, std::string, "", spec().req().with(Check::name), "Source name (required, unique, not `ingest`)") \
   K(type, std::string, "", spec().req().one_of(kSourceTypes), "`http_poll` or `websocket` (required)") \
-  K(url, std::string, "", spec().req().len(2048), "http(s):// for http_poll, ws(s):// for websocket (required)") \
+  K(url, std::string, "", spec().req().len(2048).secret(), "http(s):// for http_poll, ws(s):// for websocket (required)") \
   K(interval, Millis, Millis{60'000}, spec().range(100, kDay), "http_poll: time between polls") \
   K(connect_timeout, Millis, Millis{5'000}, spec().range(100, 10 * kMinute), "TCP + TLS (+ WebSocket handshake) timeout") \
   K(read_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Response / frame read timeout") \
@@ -162,7 +167,7 @@ constexpr Spec spec() { return {}; }
   K(breaker_recovery, Millis, Millis{30'000}, spec().range(100, kDay), "Open breaker half-opens after this") \
   K(ca_file, std::string, "", spec().len(4096), "CA bundle (PEM); empty = the system bundle") \
   K(client_cert, std::string, "", spec().len(4096), "Client certificate (PEM) for mutual TLS; needs client_key") \
-  K(client_key, std::string, "", spec().len(4096), "Client private key (PEM); needs client_cert") \
+  K(client_key, std::string, "", spec().len(4096).secret(), "Client private key (PEM); needs client_cert") \
   K(tls_verify, bool, true, spec(), "Verify the server certificate and host name") \
   K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)")
 
@@ -216,6 +221,14 @@ constexpr PoolLimits compiled_pool_limits() {
   return l;
 }
 
+// A string value written with references (`${env:NAME}`, `${env:NAME:-default}`, `${file:PATH}`):
+// the key it sits under and its text as written. render_config shows `text`, never the value.
+struct ConfigReference {
+  std::string key;   // as in ConfigError::key: "sink[0].url", "sink[0].sources[1]"
+  std::string text;  // as written, e.g. "https://api.telegram.org/bot${env:TELEGRAM_BOT_TOKEN}/sendMessage"
+  bool operator==(const ConfigReference&) const = default;
+};
+
 struct Config {
   IngestConfig ingest;
   StoreConfig store;
@@ -228,6 +241,12 @@ struct Config {
   RuntimeConfig runtime;
   PoolLimits pool_limits = compiled_pool_limits();  // [pools]: 1..capacity, indexed like kPools
   std::string origin;  // file path, or kEmbeddedOrigin
+  // Every value that came from an expansion, by key (see ConfigReference).
+  std::vector<ConfigReference> references;
+  // The values those references produced from the environment or a file (not `:-` defaults, which
+  // are written in the file): secrets, registered at start-up with platform/util/redact.hpp so the
+  // log writer scrubs them. Never rendered.
+  std::vector<std::string> secret_values;
 
   // The configured limit of a pool (≤ its compiled capacity); 0 for an unknown pool name.
   std::uint32_t pool_limit(std::string_view pool_name) const;
@@ -254,7 +273,20 @@ struct ConfigError {
 // file for per-key errors; cross-key rules are checked after every key is valid). Never throws.
 // Errors: file unreadable, TOML syntax, unknown section/key/pool, wrong type, out of range,
 // value not one of the allowed names, a limit above a compiled capacity, missing required keys,
-// duplicate names, bad URL scheme, bad listen address, unknown sink source.
+// duplicate names, bad URL scheme, bad listen address, unknown sink source, a bad reference.
+//
+// References: every TOML string value (list items too, and duration/size strings) is expanded at
+// load, left to right:
+//   ${env:NAME}            the environment variable NAME ([A-Za-z_][A-Za-z0-9_]*); unset is an error
+//   ${env:NAME:-DEFAULT}   NAME, or DEFAULT (any text without '}') when NAME is unset or empty
+//   ${file:PATH}           the file's content, trailing '\n'/'\r' stripped, at most 64 KiB; a relative
+//                          PATH is in $CREDENTIALS_DIRECTORY when set (systemd LoadCredential=), else
+//                          next to the config file
+//   $${                    a literal "${"; any other '$' is literal
+// A reference ends at the first '}' and does not nest. Errors (unset variable, unreadable file,
+// unterminated "${", unknown provider, bad name) name the reference, never a value; an error
+// about an expanded value shows the text as written. Integer, float and boolean keys take no
+// strings, so no references.
 std::variant<Config, ConfigError> load_config_file(const std::string& path);
 // As load_config_file, from text; `origin` names it in errors and in Config::origin.
 std::variant<Config, ConfigError> load_config_string(std::string_view toml, std::string_view origin);
@@ -264,8 +296,20 @@ std::variant<Config, ConfigError> load_config_string(std::string_view toml, std:
 std::string_view default_config_toml();
 
 // The effective config as TOML text, every key of every section (the `config` console command).
-// Notes: loading the output gives back an equal Config (origin aside).
+// A value that came from a reference is shown as written ("${env:TELEGRAM_BOT_TOKEN}"); a literal
+// value in a secret key (Spec::is_secret) is shown as "***"; a literal "${" is written "$${".
+// Notes: loading the output gives back an equal Config (origin aside) unless a secret key holds a
+// literal value.
 std::string render_config(const Config& c);
+
+// The keys of secret keys (Spec::is_secret) that hold a non-empty literal value, not a reference:
+// "sink[0].url", "sink[1].headers[0]". In file order of sections and rows.
+std::vector<std::string> literal_secret_keys(const Config& c);
+
+// `check-config` warnings, one line each ("FILE: KEY: ..."): a literal value in a secret key while
+// the file (c.origin) is readable by group or others (mode & 077). Empty when none apply or the
+// file cannot be stat'ed.
+std::vector<std::string> config_warnings(const Config& c);
 
 // The configuration reference in Markdown (every key: type, default, bounds, meaning), generated
 // from the key tables; docs/configuration.md is this text.

@@ -16,6 +16,7 @@
 #include "platform/alloc/alloc.hpp"
 #include "platform/transport/breaker.hpp"
 #include "platform/util/log.hpp"
+#include "platform/util/redact.hpp"
 #include "platform/store/sqlite.hpp"
 #include "hal/clock.hpp"
 
@@ -223,7 +224,7 @@ void print_source(Output& o, const Source& s) noexcept {
   const SourceStats& st = s.stats();
   const Breaker& b = s.breaker();
   o.print("{:<16} {:<10} {:<12} {}\n", s.options().name, s.type_name(),
-          s.paused() ? std::string_view("paused") : source_state_name(s.state()), s.options().url);
+          s.paused() ? std::string_view("paused") : source_state_name(s.state()), redact::url(s.options().url));
   o.print("  events {} (queued {}/{}), drops {} (queue full {}, at shutdown {}), too_large {}, bad_json {}, "
           "wrapped {}, {} {}, breaker {} ({} failure(s))\n",
           st.events, s.ring().count(), s.ring().max_count(), st.dropped + st.dropped_shutdown, st.dropped,
@@ -283,7 +284,7 @@ void cmd_sources(CommandContext& c) {
   if (!v.config) return;
   for (const SourceConfig& src : v.config->sources) {
     if (o.room() < kRowRoom) break;
-    o.print("{:<16} {:<10} {:<12} {}\n", src.name, src.type, "not running", src.url);
+    o.print("{:<16} {:<10} {:<12} {}\n", src.name, src.type, "not running", redact::url(src.url));
   }
 }
 
@@ -332,7 +333,7 @@ void cmd_sinks(CommandContext& c) {
     Sink& sk = *v.sinks[i];
     const DeliveryStats& d = sk.stats();
     std::uint64_t pending = v.store ? v.store->last_seq() - v.store->cursor(sk.id()) : 0;
-    o.print("sink {}  {}\n", sk.options().name, sk.options().url);
+    o.print("sink {}  {}\n", sk.options().name, redact::url(sk.options().url));
     o.print("  pending {}  delivered {} ({} batches)  retries {}  dead letters {} ({} events)  replayed {}\n", pending,
             d.delivered, d.batches, d.retries, d.dead_lettered, d.dead_events, d.replayed);
     o.print("  breaker {} (consecutive failures {})  connections {}/{}  last status {}\n",

@@ -120,7 +120,10 @@ int main(int argc, char** argv) {
   if (cmd == "check-config") {
     if (argc != 3) return usage_error("check-config takes one FILE");
     std::string path = argv[2];
-    if (!load(&path)) return 2;
+    auto cfg = load(&path);
+    if (!cfg) return 2;
+    // Warnings (a literal secret in a file others can read) leave the exit code at 0.
+    for (const std::string& w : bh::config_warnings(*cfg)) std::fprintf(stderr, "bulkhead: warning: %s\n", w.c_str());
     std::printf("%s: ok\n", argv[2]);
     return 0;
   }

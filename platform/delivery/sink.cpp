@@ -11,6 +11,7 @@
 
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
+#include "platform/util/redact.hpp"
 #include "hal/clock.hpp"
 
 namespace bh {
@@ -339,6 +340,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
   if (!c.parser.keep_alive() || rd.leftover() > 0) c.link.close();
 
   const int st = c.parser.status();
+  reason_len = redact::scrub(reason_ + 16, reason_len);  // a body echoing a secret: the reason is a dead letter's
   auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);
   std::memmove(reason_ + head.size, reason_ + 16, reason_len);
   std::string_view reason(reason_, head.size + reason_len);

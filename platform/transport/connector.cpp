@@ -15,6 +15,7 @@
 
 #include "platform/util/fault.hpp"
 #include "platform/util/log.hpp"
+#include "platform/util/redact.hpp"
 
 namespace bh {
 namespace {
@@ -112,7 +113,7 @@ std::error_code ConnectorBase::prepare(const ConnectorTarget& t) {
                                       : fmt::format("verified against {}", t.tls.ca_file),
               n);
   } else if (!t.tls.ca_file.empty() || !t.tls.client_cert.empty()) {
-    log::warn("{}: ca_file / client_cert are ignored for {} (not TLS)", label_, t.url);
+    log::warn("{}: ca_file / client_cert are ignored for {} (not TLS)", label_, redact::url(t.url));
   }
   // A numeric host or a hosts-file name is final now; a DNS name is looked up by resolve(),
   // asynchronously and without the heap (dns.hpp), once the cached answer expires.

@@ -1,4 +1,4 @@
-// Logging sink: level filter, optional redirect, one write(2) per line.
+// Logging sink: level filter, optional redirect, registered secrets scrubbed, one write(2) per line.
 #include "platform/util/log.hpp"
 
 #include <unistd.h>
@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 #include <ctime>
+
+#include "platform/util/redact.hpp"
 
 namespace bh::log {
 namespace {
@@ -39,6 +41,7 @@ void write_line(Level l, std::string_view text) noexcept {
                             t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
                             ts.tv_nsec / 1000000, level_name(l), text);
   std::size_t n = r.size < sizeof line - 1 ? r.size : sizeof line - 1;
+  n = redact::scrub(line, n);  // defence in depth: a secret that reached a log line leaves as "***"
   line[n++] = '\n';
   ssize_t w = ::write(g_fd, line, n);
   (void)w;  // a failed log write has nowhere to be reported

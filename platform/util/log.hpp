@@ -1,5 +1,6 @@
 // Logging: one line per call to stderr, formatted into a stack buffer with {fmt} (no heap),
 // written with a single write(2). Levels filter at runtime (`log level <level>` on the console).
+// Secret values registered with platform/util/redact.hpp are replaced by "***" in every line.
 // Not a structured logger, not buffered: a line is on the fd when the call returns.
 #pragma once
 #include <fmt/format.h>

@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <fstream>
 #include <string>
 #include <string_view>
 
 #include "tests/support/census.hpp"
+#include "tests/support/scoped_env.hpp"
 
 namespace {
 
@@ -382,9 +385,37 @@ TEST_F(ConfigLoad, StringOriginNamesErrorsAndConfig) {
 
 // ---- render → load -----------------------------------------------------------------------------
 
+// A literal value in a secret key of `c` (sink[0].url, source[1].client_key).
+std::string secret_literal(const Config& c, const std::string& key) {
+  std::size_t i = std::stoul(key.substr(key.find('[') + 1));
+  std::string name = key.substr(key.find('.') + 1);
+  bool sink = key.rfind("sink[", 0) == 0;
+  if (name == "url") return sink ? c.sinks.at(i).url : c.sources.at(i).url;
+  if (name == "client_key") return sink ? c.sinks.at(i).client_key : c.sources.at(i).client_key;
+  ADD_FAILURE() << "no test lookup for the secret key " << key;
+  return "";
+}
+
+// render_config's text with each literal secret's "***" (in literal_secret_keys order, which is
+// the order rendered) put back, so that it loads again: the round trips check everything else.
+std::string reveal(std::string text, const Config& c) {
+  std::size_t at = 0;
+  for (const std::string& key : bh::literal_secret_keys(c)) {
+    at = text.find("\"***\"", at);
+    if (at == std::string::npos) {
+      ADD_FAILURE() << key << " is not rendered as \"***\"";
+      break;
+    }
+    std::string v = secret_literal(c, key);  // test values need no TOML escaping
+    text.replace(at, 5, "\"" + v + "\"");
+    at += v.size();
+  }
+  return text;
+}
+
 TEST_F(ConfigRender, FullConfigRoundTrips) {
   Config c = ok(kFullConfig);
-  std::string text = bh::render_config(c);
+  std::string text = reveal(bh::render_config(c), c);
   Config back = ok(text);
   back.origin = c.origin;
   EXPECT_EQ(back, c) << text;
@@ -406,7 +437,8 @@ TEST_F(ConfigRender, AwkwardValuesRoundTrip) {
   c.watchdog.grace = Millis{0};
   c.sources.push_back({.name = "w", .type = "websocket", .url = "ws://[::1]:9/x", .subscribe = "line1\nline2"});
   c.sinks.push_back({.name = "k", .url = "http://h/", .sources = {"ingest", "w"}});
-  std::string text = bh::render_config(c);
+  c.watchdog.device = "$${not a reference}, ${neither} $";  // written back as "$$${not…", "$${neither}"
+  std::string text = reveal(bh::render_config(c), c);
   Config back = ok(text);
   back.origin.clear();
   EXPECT_EQ(back, c) << text;
@@ -744,6 +776,222 @@ TEST(ConfigReference, MarkdownListsEveryKey) {
   }
   for (std::string_view must : {"KiB", "powers of 1000", "\"7d\"", "Rules across keys"})
     EXPECT_NE(md.find(must), std::string::npos) << must;
+}
+
+// ---- secrets: references, rendering, warnings ---------------------------------------------------
+
+using bh::test::ScopedEnv;
+
+class ConfigSecrets : public ConfigFixture {
+ protected:
+  // A sink whose url is `url` as written.
+  static std::string sink_with(std::string_view url) { return "[[sink]]\nname = \"t\"\nurl = \"" + std::string(url) + "\"\n"; }
+  void write_file(const std::string& path, std::string_view content) { std::ofstream(path, std::ios::binary) << content; }
+  // The error for `text`, checked as fails() does, and that neither it nor its to_string() holds `secret`.
+  ::testing::AssertionResult fails_quietly(std::string_view text, std::uint32_t line, std::string_view key,
+                                           std::string_view needle, std::string_view secret) {
+    auto r = fails(text, line, key, needle);
+    if (!r) return r;
+    ConfigError e = error_of(text);
+    if (e.to_string().find(secret) != std::string::npos) return ::testing::AssertionFailure() << "the error shows the secret: " << e.to_string();
+    return r;
+  }
+  ScopedEnv creds_{"CREDENTIALS_DIRECTORY", nullptr};
+};
+
+constexpr const char* kToken = "123456:AAH-secret-bot-token";
+
+TEST_F(ConfigSecrets, EnvReferenceInsideAString) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  Config c = ok(sink_with("https://api.telegram.org/bot${env:BH_TEST_TOKEN}/sendMessage"));
+  EXPECT_EQ(c.sinks[0].url, std::string("https://api.telegram.org/bot") + kToken + "/sendMessage");
+  ASSERT_EQ(c.references.size(), 1u);
+  EXPECT_EQ(c.references[0].key, "sink[0].url");
+  EXPECT_EQ(c.references[0].text, "https://api.telegram.org/bot${env:BH_TEST_TOKEN}/sendMessage");
+  EXPECT_EQ(c.secret_values, std::vector<std::string>{kToken});
+}
+
+TEST_F(ConfigSecrets, SeveralReferencesAndLiteralDollars) {
+  ScopedEnv a("BH_TEST_A", "alpha"), b("BH_TEST_B", "beta");
+  Config c = ok("[store]\npath = \"/x/${env:BH_TEST_A}/$5/${env:BH_TEST_B}$\"\n");
+  EXPECT_EQ(c.store.path, "/x/alpha/$5/beta$");
+  EXPECT_EQ(c.secret_values, (std::vector<std::string>{"alpha", "beta"}));
+}
+
+TEST_F(ConfigSecrets, EnvDefault) {
+  ScopedEnv unset("BH_TEST_UNSET", nullptr), empty("BH_TEST_EMPTY", ""), set("BH_TEST_SET", "from-env");
+  Config c = ok("[store]\npath = \"${env:BH_TEST_UNSET:-/var/lib/x.db}\"\n[audit]\npath = \"${env:BH_TEST_EMPTY:-/d/a:b}\"\n"
+                "[watchdog]\ndevice = \"${env:BH_TEST_SET:-/dev/watchdog}\"\n[console]\nserial = \"${env:BH_TEST_UNSET:-}\"\n");
+  EXPECT_EQ(c.store.path, "/var/lib/x.db");
+  EXPECT_EQ(c.audit.path, "/d/a:b");  // unset or empty: the default
+  EXPECT_EQ(c.watchdog.device, "from-env");
+  EXPECT_EQ(c.console.serial, "");
+  EXPECT_EQ(c.references.size(), 4u);
+  // Defaults are written in the file, not secrets: only what the environment gave is.
+  EXPECT_EQ(c.secret_values, std::vector<std::string>{"from-env"});
+}
+
+TEST_F(ConfigSecrets, EnvSetButEmptyWithoutDefaultIsEmpty) {
+  ScopedEnv empty("BH_TEST_EMPTY", "");
+  EXPECT_EQ(ok("[console]\nserial = \"${env:BH_TEST_EMPTY}\"\n").console.serial, "");
+}
+
+TEST_F(ConfigSecrets, EnvErrors) {
+  ScopedEnv unset("BH_TEST_UNSET", nullptr);
+  EXPECT_TRUE(fails("\n" + sink_with("${env:BH_TEST_UNSET}"), 4, "sink[0].url",
+                    "${env:BH_TEST_UNSET}: environment variable BH_TEST_UNSET is not set"));
+  EXPECT_TRUE(fails(sink_with("http://h/${env:1X}"), 3, "sink[0].url", "\"1X\" is not an environment variable name"));
+  EXPECT_TRUE(fails(sink_with("http://h/${env:}"), 3, "sink[0].url", "\"\" is not an environment variable name"));
+  EXPECT_TRUE(fails(sink_with("http://h/${env:A B}"), 3, "sink[0].url", "is not an environment variable name"));
+  EXPECT_TRUE(fails(sink_with("http://h/${env:A:default}"), 3, "sink[0].url", "is not an environment variable name"));
+}
+
+TEST_F(ConfigSecrets, SyntaxErrors) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  EXPECT_TRUE(fails_quietly(sink_with("http://h/${env:BH_TEST_TOKEN"), 3, "sink[0].url", "unterminated \"${\"", kToken));
+  EXPECT_TRUE(fails(sink_with("http://h/${env:BH_TEST_TOKEN}/${"), 3, "sink[0].url", "unterminated \"${\""));
+  EXPECT_TRUE(fails(sink_with("http://h/${vault:x}"), 3, "sink[0].url", "${vault:x}: unknown reference"));
+  EXPECT_TRUE(fails(sink_with("http://h/${BH_TEST_TOKEN}"), 3, "sink[0].url", "${BH_TEST_TOKEN}: unknown reference"));
+  EXPECT_TRUE(fails(sink_with("http://h/${}"), 3, "sink[0].url", "${}: unknown reference"));
+  EXPECT_TRUE(fails(sink_with("http://h/${file:}"), 3, "sink[0].url", "${file:}: names no file"));
+}
+
+TEST_F(ConfigSecrets, EscapedDollarBraceIsLiteral) {
+  Config c = ok("[store]\npath = \"$${env:HOME} and $$${x\"\n");
+  EXPECT_EQ(c.store.path, "${env:HOME} and $${x");
+  EXPECT_TRUE(c.references.empty());
+  EXPECT_TRUE(c.secret_values.empty());
+  std::string text = bh::render_config(c);
+  EXPECT_NE(text.find("path = \"$${env:HOME} and $$${x\""), std::string::npos) << text;
+  Config back = ok(text);
+  EXPECT_EQ(back.store.path, c.store.path);
+}
+
+TEST_F(ConfigSecrets, FileNextToTheConfig) {
+  write_file(dir_.file("token"), std::string(kToken) + "\n\n");
+  write_file(dir_.file("crlf"), "line1\nline2\r\n");
+  Config c = ok(sink_with("http://h/bot${file:token}/x") + "[store]\npath = \"${file:crlf}\"\n");
+  EXPECT_EQ(c.sinks[0].url, std::string("http://h/bot") + kToken + "/x");
+  EXPECT_EQ(c.store.path, "line1\nline2");  // trailing newlines go, inner ones stay
+  EXPECT_EQ(c.secret_values, (std::vector<std::string>{kToken, "line1\nline2"}));
+}
+
+TEST_F(ConfigSecrets, FileInCredentialsDirectoryAndAbsolute) {
+  bh::test::TempDir creds;
+  write_file(creds.file("token"), "from-credentials\n");
+  write_file(dir_.file("token"), "next-to-config\n");
+  write_file(dir_.file("abs"), "absolute\n");
+  {
+    ScopedEnv cd("CREDENTIALS_DIRECTORY", creds.path().c_str());
+    Config c = ok("[store]\npath = \"${file:token}\"\n[audit]\npath = \"${file:" + dir_.file("abs") + "}\"\n");
+    EXPECT_EQ(c.store.path, "from-credentials");
+    EXPECT_EQ(c.audit.path, "absolute");
+  }
+  EXPECT_EQ(ok("[store]\npath = \"${file:token}\"\n").store.path, "next-to-config");
+}
+
+TEST_F(ConfigSecrets, FileErrors) {
+  EXPECT_TRUE(fails(sink_with("http://h/${file:missing}"), 3, "sink[0].url", "${file:missing}: cannot open " + dir_.file("missing")));
+  EXPECT_TRUE(fails(sink_with("http://h/${file:" + dir_.path() + "}"), 3, "sink[0].url", "cannot read"));  // a directory
+  write_file(dir_.file("big"), std::string(64 * 1024 + 1, 'x'));
+  EXPECT_TRUE(fails(sink_with("http://h/${file:big}"), 3, "sink[0].url", "is larger than 64KiB"));
+  write_file(dir_.file("fits"), std::string(64 * 1024, 'x'));
+  Config c = ok("[[source]]\nname = \"w\"\ntype = \"websocket\"\nurl = \"ws://h/\"\nsubscribe = \"${file:fits}\"\n");
+  EXPECT_EQ(c.sources.at(0).subscribe.size(), 64u * 1024);
+}
+
+TEST_F(ConfigSecrets, ListItemsDurationsSizesAndChoices) {
+  ScopedEnv src("BH_TEST_SRC", "orders"), iv("BH_TEST_IV", "45s"), sz("BH_TEST_SZ", "2MiB"), ov("BH_TEST_OV", "drop_oldest");
+  Config c = ok("[store]\noverflow = \"${env:BH_TEST_OV}\"\nretention_bytes = \"${env:BH_TEST_SZ:-1GiB}\"\n"
+                "[[source]]\nname = \"orders\"\ntype = \"http_poll\"\nurl = \"http://h/\"\ninterval = \"${env:BH_TEST_IV}\"\n"
+                "[[sink]]\nname = \"t\"\nurl = \"http://h/\"\nsources = [\"ingest\", \"${env:BH_TEST_SRC}\"]\n");
+  EXPECT_EQ(c.store.overflow, bh::Overflow::drop_oldest);
+  EXPECT_EQ(c.store.retention_bytes, 2 * bh::cfg::MiB);
+  EXPECT_EQ(c.sources[0].interval, Millis{45'000});
+  EXPECT_EQ(c.sinks[0].sources, (bh::StringList{"ingest", "orders"}));
+  std::string text = bh::render_config(c);
+  for (std::string_view shown : {"overflow = \"${env:BH_TEST_OV}\"", "retention_bytes = \"${env:BH_TEST_SZ:-1GiB}\"",
+                                 "interval = \"${env:BH_TEST_IV}\"", "sources = [\"ingest\", \"${env:BH_TEST_SRC}\"]"})
+    EXPECT_NE(text.find(shown), std::string::npos) << shown << " in\n" << text;
+  Config back = ok(reveal(text, c));  // references round-trip (the literal URLs are "***")
+  back.origin = c.origin;
+  EXPECT_EQ(back, c);
+}
+
+// An error about an expanded value shows the reference as written, never the value.
+TEST_F(ConfigSecrets, ErrorsNeverShowTheValue) {
+  const char* url = "ftp://secret-host.example/bot-secret-123456";
+  ScopedEnv u("BH_TEST_URL", url), iv("BH_TEST_IV", "999999d"), bad("BH_TEST_BAD", "5 parsecs"), name("BH_TEST_NAME", "bad name!");
+  EXPECT_TRUE(fails_quietly(sink_with("${env:BH_TEST_URL}"), 3, "sink[0].url",
+                            "\"${env:BH_TEST_URL}\" (expanded) must start with http:// or https://", url));
+  EXPECT_TRUE(fails_quietly("[[source]]\nname = \"a\"\ntype = \"websocket\"\nurl = \"${env:BH_TEST_URL}\"\n", 4, "source[0].url",
+                            "\"${env:BH_TEST_URL}\" (expanded) must start with ws:// or wss://", url));
+  EXPECT_TRUE(fails_quietly("[ingest]\nidle_timeout = \"${env:BH_TEST_IV}\"\n", 2, "ingest.idle_timeout",
+                            "\"${env:BH_TEST_IV}\" (expanded) exceeds the maximum 1d", "999999"));
+  EXPECT_TRUE(fails_quietly("[ingest]\nidle_timeout = \"${env:BH_TEST_BAD}\"\n", 2, "ingest.idle_timeout",
+                            "bad duration \"${env:BH_TEST_BAD}\" (expanded)", "parsecs"));
+  EXPECT_TRUE(fails_quietly("[store]\noverflow = \"${env:BH_TEST_BAD}\"\n", 2, "store.overflow",
+                            "\"${env:BH_TEST_BAD}\" (expanded) is not allowed", "parsecs"));
+  EXPECT_TRUE(fails_quietly("[ingest]\nlisten = \"${env:BH_TEST_BAD}\"\n", 2, "ingest.listen",
+                            "\"${env:BH_TEST_BAD}\" (expanded) is not a listen address (expected", "parsecs"));
+  EXPECT_TRUE(fails_quietly("[[sink]]\nname = \"${env:BH_TEST_NAME}\"\nurl = \"http://h/\"\n", 2, "sink[0].name",
+                            "\"${env:BH_TEST_NAME}\" (expanded) may only contain", "bad name"));
+  // A literal in a secret key: scheme and host only.
+  EXPECT_TRUE(fails_quietly(sink_with("ftp://h.example/bot-secret-123456"), 3, "sink[0].url",
+                            "\"ftp://h.example/***\" must start with http:// or https://", "bot-secret"));
+}
+
+TEST_F(ConfigSecrets, RenderShowsReferencesAndHidesSecretLiterals) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  write_file(dir_.file("hook"), "https://discord.example/api/webhooks/1/very-secret-hook\n");
+  Config c = ok("[watchdog]\ndevice = \"/dev/watchdog1\"\n"
+                "[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"https://api.example/q?apikey=literal-api-key-1\"\n"
+                "client_cert = \"/etc/c.pem\"\nclient_key = \"/etc/secret-key.pem\"\n"
+                "[[sink]]\nname = \"tg\"\nurl = \"https://api.telegram.org/bot${env:BH_TEST_TOKEN}/sendMessage\"\n"
+                "[[sink]]\nname = \"discord\"\nurl = \"${file:hook}\"\n"
+                "[[sink]]\nname = \"plain\"\nurl = \"http://127.0.0.1:9/literal-path-secret\"\n");
+  std::string text = bh::render_config(c);
+  for (std::string_view hidden : {std::string_view(kToken), std::string_view("very-secret-hook"), std::string_view("literal-api-key-1"),
+                                   std::string_view("secret-key.pem"), std::string_view("literal-path-secret")})
+    EXPECT_EQ(text.find(hidden), std::string::npos) << hidden << " shown in\n" << text;
+  for (std::string_view shown : {"url = \"https://api.telegram.org/bot${env:BH_TEST_TOKEN}/sendMessage\"", "url = \"${file:hook}\"",
+                                 "url = \"***\"", "client_key = \"***\"", "client_cert = \"/etc/c.pem\"", "device = \"/dev/watchdog1\""})
+    EXPECT_NE(text.find(shown), std::string::npos) << shown << " not in\n" << text;
+  // Empty secret keys are shown as they are.
+  EXPECT_NE(text.find("client_key = \"\""), std::string::npos) << text;
+  EXPECT_EQ(bh::literal_secret_keys(c),
+            (std::vector<std::string>{"sink[2].url", "source[0].url", "source[0].client_key"}));
+}
+
+TEST_F(ConfigSecrets, CheckConfigWarnsAboutReadableLiteralSecrets) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  Config literal = ok(sink_with("https://api.telegram.org/bot123456:literal/sendMessage"));
+  ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
+  auto w = bh::config_warnings(literal);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find(path_ + ": sink[0].url: holds a literal secret and the file is readable by others (mode 0644)"),
+            std::string::npos) << w[0];
+  EXPECT_EQ(w[0].find("literal/sendMessage"), std::string::npos) << w[0];
+  ASSERT_EQ(::chmod(path_.c_str(), 0640), 0);
+  ASSERT_EQ(bh::config_warnings(literal).size(), 1u);
+  EXPECT_NE(bh::config_warnings(literal)[0].find("readable by its group (mode 0640)"), std::string::npos);
+  ASSERT_EQ(::chmod(path_.c_str(), 0600), 0);
+  EXPECT_TRUE(bh::config_warnings(literal).empty());
+  // References in a readable file are fine.
+  Config refs = ok(sink_with("https://api.telegram.org/bot${env:BH_TEST_TOKEN}/sendMessage"));
+  ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
+  EXPECT_TRUE(bh::config_warnings(refs).empty());
+  EXPECT_TRUE(bh::literal_secret_keys(refs).empty());
+}
+
+TEST(ConfigSecretsReference, MarkdownExplainsReferencesAndMarksSecrets) {
+  std::string md = bh::config_reference_markdown();
+  for (std::string_view must : {"${env:NAME}", "${env:NAME:-default}", "${file:PATH}", "$CREDENTIALS_DIRECTORY", "`$${`"})
+    EXPECT_NE(md.find(must), std::string::npos) << must;
+  std::size_t sink = md.find("## [[sink]]");
+  std::size_t url = md.find("| `url` |", sink);
+  ASSERT_NE(url, std::string::npos);
+  EXPECT_NE(md.substr(url, md.find('\n', url) - url).find("**secret**"), std::string::npos);
 }
 
 }  // namespace

@@ -496,7 +496,7 @@ TEST(Console, DeadLettersAreListedReplayedAndPurged) {
   std::string range = std::to_string(first) + "-" + std::to_string(last);
   EXPECT_TRUE(std::regex_search(list, std::regex("\\n +1 t +" + range + " +3 dead +400 "))) << list;
   std::string sinks = p.ask("sinks\n");
-  EXPECT_TRUE(has(sinks, "sink t  " + sink.url())) << sinks;
+  EXPECT_TRUE(has(sinks, "sink t  http://127.0.0.1:" + std::to_string(sink.port()) + "/***")) << sinks;  // no path: it may hold a token
   EXPECT_TRUE(has(sinks, "dead letters 1 (3 events)")) << sinks;
   EXPECT_TRUE(has(sinks, "breaker closed")) << sinks;
   EXPECT_EQ(p.ask("dlq replay " + std::to_string(last) + "\n"), "1 dead letter(s) marked for replay\n");

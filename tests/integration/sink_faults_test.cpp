@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "tests/support/harness.hpp"
+#include "tests/support/scoped_env.hpp"
 #include "tests/support/test_sink.hpp"
 
 namespace bh::test {
@@ -585,6 +586,34 @@ TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   EXPECT_EQ(*code, 0) << b.log();
   EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
   EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
+}
+
+// A 400 whose body echoes the request path, token included (some APIs do): the dead letter's
+// reason shows "***" where the token was, on the admin API and in the log (the secret registry,
+// platform/util/redact.hpp, filled from the ${env:} reference in the sink's URL).
+TEST(SinkFaults, DeadLetterReasonHidesAnEchoedSecret) {
+  CensusGuard guard;
+  const std::string token = "echo-secret-5c1d9e77";
+  ScopedEnv env("BH_IT_ECHO_TOKEN", token.c_str());
+  const std::string body = "{\"ok\":false,\"description\":\"no route /in/bot" + token + "/send\"}";
+  RawSink sink({{"HTTP/1.1 400 Bad Request\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body}});
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "/bot${env:BH_IT_ECHO_TOKEN}/send\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 1, "d").size(), 1u) << b.log();
+  std::string dlq;
+  for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms)) {
+    LineClient c;
+    dlq.clear();
+    if (c.connect(b.admin_port()) && c.send("GET /v1/dlq HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+      while (auto l = c.read_line(3s)) dlq += *l + "\n";
+    if (dlq.find("\"http_status\":400") != std::string::npos) break;
+  }
+  ASSERT_FALSE(sink.posts().empty());
+  EXPECT_NE(dlq.find("HTTP 400: {\\\"ok\\\":false,\\\"description\\\":\\\"no route /in/bot***/send\\\"}"), std::string::npos) << dlq;
+  EXPECT_EQ(dlq.find(token), std::string::npos) << dlq;
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_EQ(b.log().find(token), std::string::npos) << b.log();
 }
 
 }  // namespace
