@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "platform/delivery/retry_after.hpp"
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 #include "hal/clock.hpp"
@@ -30,7 +31,8 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
       net_(stats_, make_label(label_, "sink", opts_.name), opts_.name, opts_.breaker, opts_.backoff_base,
            opts_.backoff_cap, 0x5EED0000u + static_cast<std::uint64_t>(id) * 7919u + static_cast<std::uint64_t>(unix_ms())),
       conns_(pool_name),
-      body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)) {
+      body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)),
+      rate_(opts_.rate_limit, opts_.rate_interval) {
   conns_.set_limit(std::clamp<std::uint32_t>(opts_.max_connections, 1, kMaxConns));
   if (opts_.batch_bytes > kBodyBytes)
     log::warn("sink {}: batch_bytes {} is above the compiled batch buffer; using {}", opts_.name, opts_.batch_bytes,
@@ -39,6 +41,15 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 
 std::error_code Sink::prepare() {
   BH_ASSERT(on_reactor_thread());
+  if (opts_.method != "POST" && opts_.method != "PUT") {
+    log::error("sink {}: method {} is not POST or PUT", opts_.name, opts_.method);
+    return make_error_code(std::errc::invalid_argument);
+  }
+  std::string why;
+  if (!headers_.assign(opts_.headers, why)) {  // the reason never holds a value
+    log::error("sink {}: {}", opts_.name, why);
+    return make_error_code(std::errc::invalid_argument);
+  }
   // A host name is looked up by the task, not here (the connector logs how).
   ConnectorTarget t;
   if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
@@ -144,6 +155,20 @@ Task<void> Sink::pause(Clock::duration d) {
   if (d > Clock::duration::zero() && !stopping_) co_await sleep_for(d);
 }
 
+Clock::duration Sink::throttle_wait(const Attempt& a) noexcept {
+  if (a.wait < Clock::duration::zero()) return net_.backoff().next();  // no time named: back off
+  // At least backoff_base: a server that keeps answering "retry after 0" (or a past date) is not
+  // hammered in a tight loop.
+  Clock::duration d = std::max<Clock::duration>(std::min(a.wait, opts_.max_retry_after), opts_.backoff_base);
+  if (a.wait > opts_.max_retry_after)
+    log::warn("sink {}: the server asks to wait {} s; waiting max_retry_after ({} s)", opts_.name,
+              std::chrono::duration_cast<std::chrono::seconds>(a.wait).count(),
+              std::chrono::duration_cast<std::chrono::seconds>(opts_.max_retry_after).count());
+  ++stats_.retry_after_waits;
+  stats_.retry_after_wait_ms += static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
+  return d;
+}
+
 Task<void> Sink::run() {
   running_ = true;
   if (!net_.dns().is_static()) {
@@ -193,13 +218,32 @@ Task<void> Sink::run() {
     batch_last_ = last;
     while (!stopping_ && !cancelled()) {
       auto now = Clock::now();
+      if (auto d = rate_.delay(now); d > Clock::duration::zero()) {  // the sink's own request budget
+        ++stats_.rate_limit_waits;
+        stats_.rate_limit_wait_ms += static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
+        co_await pause(d);
+        continue;
+      }
       if (!net_.admit(now)) {
         co_await pause(net_.breaker().retry_at() - now);
         continue;
       }
+      rate_.take(now);
       Attempt a = co_await post();
       now = Clock::now();
       stats_.last_status = a.status;
+      if (a.outcome == Outcome::throttled) {
+        // The server answered and asked for a pause: it is up (no breaker failure); the same
+        // request goes again after the pause, so nothing newer overtakes it.
+        ++stats_.retries;
+        net_.breaker().on_success(now);
+        auto d = throttle_wait(a);
+        log::info("sink {}: seq {}..{}: {} asks to wait; resending in {} ms", opts_.name, first, last,
+                  a.status == 429 ? "429 Too Many Requests" : "503 with Retry-After",
+                  std::chrono::ceil<std::chrono::milliseconds>(d).count());
+        co_await pause(d);
+        continue;
+      }
       if (a.outcome == Outcome::retry) {
         ++stats_.retries;
         auto d = net_.failed(now);
@@ -285,12 +329,15 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
     c.requests = 0;
   }
 
-  char extra[128];
-  auto xr = fmt::format_to_n(extra, sizeof extra, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n",
-                             batch_first_, batch_last_);
-  const HttpRequest req{"POST", url_.authority, url_.target, "application/x-ndjson", body_len_,
-                        std::string_view(extra, xr.size), std::string_view(body_.data(), body_len_)};
-  if (std::error_code wec = co_await http_write_request(net_, c.link, c.head, req, opts_.write_timeout)) {
+  auto xr = fmt::format_to_n(extra_, 128, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n", batch_first_,
+                             batch_last_);
+  const std::string_view configured = headers_.lines();  // never logged: values may be secrets
+  std::memcpy(extra_ + xr.size, configured.data(), configured.size());
+  std::string_view content_type = opts_.format == SinkFormat::envelope ? "application/x-ndjson" : "application/json";
+  if (headers_.has_content_type()) content_type = {};
+  const HttpRequest req{opts_.method, url_.authority, url_.target, content_type, body_len_,
+                        std::string_view(extra_, xr.size + configured.size()), std::string_view(body_.data(), body_len_)};
+  if (std::error_code wec = co_await http_write_request(net_, c.link, head_, req, opts_.write_timeout)) {
     c.link.close();
     if (wec == errc::too_large) {
       ++stats_.protocol_errors;
@@ -303,22 +350,18 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
 
   // The answer; interim 1xx answers are skipped by the reader, each read keeps read_timeout.
   HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);
-  std::size_t reason_len = 0;
+  answer_len_ = 0;
   for (bool complete = false; !complete;) {
     const HttpResponseReader::Event ev = co_await rd.next();
     switch (ev.kind) {
       case HttpResponseReader::Kind::headers: break;
-      case HttpResponseReader::Kind::body:
-        if (reason_len < 96) {
-          auto chunk = c.parser.body_chunk();
-          std::size_t k = std::min(chunk.size(), 96 - reason_len);
-          for (std::size_t i = 0; i < k; ++i) {
-            char ch = chunk[i];
-            reason_[16 + reason_len + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
-          }
-          reason_len += k;
-        }
+      case HttpResponseReader::Kind::body: {  // the first kAnswerBytes: the reason, a JSON retry_after
+        auto chunk = c.parser.body_chunk();
+        std::size_t k = std::min(chunk.size(), kAnswerBytes - answer_len_);
+        std::memcpy(answer_ + answer_len_, chunk.data(), k);
+        answer_len_ += k;
         break;
+      }
       case HttpResponseReader::Kind::done: complete = true; break;
       case HttpResponseReader::Kind::read_error:
         c.link.close();
@@ -340,10 +383,29 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
 
   const int st = c.parser.status();
   auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);
-  std::memmove(reason_ + head.size, reason_ + 16, reason_len);
+  const std::size_t reason_len = std::min<std::size_t>(answer_len_, 96);
+  for (std::size_t i = 0; i < reason_len; ++i) {
+    const char ch = answer_[i];
+    reason_[head.size + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+  }
   std::string_view reason(reason_, head.size + reason_len);
   if (st >= 200 && st < 300) co_return Attempt{Outcome::delivered, st, reason};
-  if (st == 408 || st == 429 || st >= 500) {
+  if (st == 429 || st == 503) {
+    // The server's time: Retry-After (seconds or an HTTP-date against the wall clock) and, on a
+    // 429, a JSON body's retry_after (Discord) or parameters.retry_after (Telegram); the longest.
+    ++stats_.http_retryable;
+    Clock::duration wait{-1};
+    if (!c.parser.truncated(http::Field::retry_after))
+      if (auto h = retry_after::parse_header(c.parser.retry_after(), unix_ms())) wait = *h;
+    if (st == 429) {
+      ++stats_.rate_limited;
+      if (auto b = retry_after::parse_json_body(std::string_view(answer_, answer_len_))) wait = std::max<Clock::duration>(wait, *b);
+      co_return Attempt{Outcome::throttled, st, reason, wait};
+    }
+    if (wait >= Clock::duration::zero()) co_return Attempt{Outcome::throttled, st, reason, wait};
+    co_return Attempt{Outcome::retry, st, reason};
+  }
+  if (st == 408 || st >= 500) {
     ++stats_.http_retryable;
     co_return Attempt{Outcome::retry, st, reason};
   }

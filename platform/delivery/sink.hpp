@@ -1,15 +1,23 @@
 // Sink: delivery of committed events to one HTTP endpoint (docs/wire.md §2). One task per sink reads
-// pending events in seq order behind the sink's cursor, POSTs them as NDJSON envelopes over
-// keep-alive connections taken from the sink's own pool, and then: 2xx advances the cursor;
-// 408/429/5xx, timeouts and connection errors retry the SAME batch after a jittered backoff
-// (so order holds) and feed the circuit breaker; any other 4xx moves the batch to the
-// dead-letter table. Interim 1xx answers are skipped (RFC 9110 §15.2; past 8 of them, or a 101,
-// it is a protocol error). Replays of dead letters go first. https:// runs the same exchange over TLS
-// (platform/net/tls.hpp): each connection slot has its own TLS context, set up at start-up and
-// reset per connection; a failed handshake is a connection error like any other. Resolving,
-// connecting, TLS, timed I/O, the breaker and backoff are the sink's Connector's
-// (platform/transport/connector.hpp); the POST and its answer go through connector_http.hpp.
-// Reactor thread only.
+// pending events in seq order behind the sink's cursor and sends them over keep-alive connections
+// taken from the sink's own pool, in one of two shapes (`format`): `envelope` (the default) POSTs a
+// batch of NDJSON envelopes; `template` sends one request per event whose body is the sink's
+// Template rendered from the event's JSON. Then: 2xx advances the cursor; 408/5xx, timeouts and
+// connection errors retry the SAME request after a jittered backoff (so order holds) and feed the
+// circuit breaker; a 429 (or a 503 with Retry-After) is the server asking for a pause: the sink
+// waits what it asked (Retry-After seconds or HTTP-date, a JSON body's retry_after or
+// parameters.retry_after; platform/delivery/retry_after.hpp), at most max_retry_after, and resends
+// the same request, without a breaker failure; any other 4xx moves the batch to the dead-letter
+// table. Events the sink's `filter` refuses are skipped (counted) and the cursor passes them; an
+// event the template cannot render is dead-lettered alone with the reason. A `rate_limit` paces
+// requests (platform/delivery/rate_limit.hpp). Interim 1xx answers are skipped (RFC 9110 §15.2;
+// past 8 of them, or a 101, it is a protocol error). Replays of dead letters go first. https://
+// runs the same exchange over TLS (platform/net/tls.hpp): each connection slot has its own TLS
+// context, set up at start-up and reset per connection; a failed handshake is a connection error
+// like any other. Resolving, connecting, TLS, timed I/O, the breaker and backoff are the sink's
+// Connector's (platform/transport/connector.hpp); the request and its answer go through
+// connector_http.hpp. Configured request headers (platform/delivery/request_headers.hpp) go on
+// every request and are never logged. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
 
@@ -22,12 +30,17 @@
 
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/delivery/rate_limit.hpp"
+#include "platform/delivery/request_headers.hpp"
 #include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
 #include "platform/store/store.hpp"
 #include "platform/transport/connector.hpp"
 
 namespace bh {
+
+// What a request carries: a batch of NDJSON envelopes, or one event rendered by a template.
+enum class SinkFormat : std::uint8_t { envelope, templated };
 
 struct SinkOptions {
   std::string name;
@@ -57,6 +70,16 @@ struct SinkOptions {
   std::string resolv_conf = dns::kResolvConf;  // test seams: the files and the name servers' port
   std::string hosts_file = dns::kHostsFile;
   std::uint16_t dns_port = dns::kDefaultPort;
+  // The request (issue #13). `method` is POST or PUT. `headers`: "Name: value" lines sent on every
+  // request (RequestHeaders; a Content-Type among them replaces the format's default).
+  std::string method = "POST";
+  std::vector<std::string> headers;
+  SinkFormat format = SinkFormat::envelope;
+  // At most `rate_limit` requests per `rate_interval` (0 = no limit), resends included.
+  std::uint32_t rate_limit = 0;
+  Clock::duration rate_interval = std::chrono::seconds(1);
+  // The longest wait a server's Retry-After (or JSON retry_after) gets; longer asks wait this long.
+  Clock::duration max_retry_after = std::chrono::hours(1);
 };
 
 // Delivery counters (shown by the console and metrics); the connection counters (connects,
@@ -76,6 +99,13 @@ struct DeliveryStats : ConnectorStats {
   // closed unused and replaced by a new one. Not failures: no retry, no breaker.
   std::uint64_t stale_closes = 0;
   std::uint64_t store_errors = 0;
+  // Rate limits (issue #13): 429 answers; waits that a server's retry time (Retry-After, JSON
+  // retry_after) decided and their total; waits for a token of the sink's own rate_limit.
+  std::uint64_t rate_limited = 0;
+  std::uint64_t retry_after_waits = 0;
+  std::uint64_t retry_after_wait_ms = 0;
+  std::uint64_t rate_limit_waits = 0;
+  std::uint64_t rate_limit_wait_ms = 0;
   int last_status = 0;
 };
 
@@ -84,9 +114,9 @@ class SinkConn {
  public:
   // Responses are a status line, a few fields and a short body: 4 KiB per read is plenty (over
   // TLS one read returns at most one record's plaintext anyway). Halved from 8 KiB to pay for the
-  // four TLS contexts the Sink now holds within the same budget row.
+  // four TLS contexts the Sink now holds within the same budget row. The request head is formed in
+  // the Sink's own buffer (one request is in flight per sink).
   static constexpr std::size_t kReadBytes = 4 * 1024;
-  static constexpr std::size_t kHeadBytes = 1024;
 
   SinkConn(Executor ex, std::uint64_t max_response_bytes) noexcept
       : link(ex), parser(http::ParserOptions{.max_body_bytes = max_response_bytes}) {}
@@ -94,7 +124,6 @@ class SinkConn {
   Link link;  // https: its TLS context is the Sink connector's context of this slot index
   http::ResponseParser parser;
   std::uint64_t requests = 0;  // on this connection (0 = fresh)
-  char head[kHeadBytes];
   char rbuf[kReadBytes];
 };
 
@@ -102,6 +131,10 @@ class Sink {
  public:
   static constexpr std::uint32_t kMaxConns = 4;
   static constexpr std::size_t kBodyBytes = 1 << 20;  // compiled batch buffer; batch_bytes is clamped to it
+  // Request line, the fixed fields, the seq fields and up to RequestHeaders::kMaxBytes of configured ones.
+  static constexpr std::size_t kHeadBytes = 3 * 1024;
+  // The first bytes of a response body kept for the dead-letter reason and a JSON retry_after.
+  static constexpr std::size_t kAnswerBytes = 1024;
   using ConnPool = Pool<SinkConn, kMaxConns>;
 
   // `id` is the store's sink handle. `pool_name` must outlive the Sink.
@@ -133,11 +166,14 @@ class Sink {
   bool running() const noexcept { return running_; }
 
  private:
-  enum class Outcome : std::uint8_t { delivered, retry, dead };
+  // throttled: the server asked for a pause (429, or 503 with Retry-After); `wait` is what it
+  // asked (negative: it named no time).
+  enum class Outcome : std::uint8_t { delivered, retry, dead, throttled };
   struct Attempt {
     Outcome outcome;
     int status;
     std::string_view reason;
+    Clock::duration wait{-1};
   };
 
   Task<void> run();
@@ -154,6 +190,9 @@ class Sink {
   Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
   // Waits for `d` or a wake/stop, whichever first.
   Task<void> pause(Clock::duration d);
+  // After a throttled attempt: how long to wait (the server's time capped by max_retry_after, or
+  // the backoff when it named none); counts it.
+  Clock::duration throttle_wait(const Attempt& a) noexcept;
   bool routed(std::string_view source) const noexcept;
 
   TaskPoolBase& tasks_;
@@ -180,7 +219,13 @@ class Sink {
   std::size_t body_len_ = 0;
   std::uint64_t batch_first_ = 0;  // seq range of the batch in flight (the Bulkhead-*-Seq headers)
   std::uint64_t batch_last_ = 0;
+  RequestHeaders headers_;  // configured lines, packed at construction (checked by prepare())
+  RateLimit rate_;
   char reason_[128];
+  char head_[kHeadBytes];
+  char extra_[128 + RequestHeaders::kMaxBytes];  // the seq fields and the configured headers
+  std::size_t answer_len_ = 0;
+  char answer_[kAnswerBytes];
   std::array<char, kBodyBytes> body_;
 };
 
