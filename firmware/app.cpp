@@ -325,6 +325,12 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     so2.client_key = s.client_key;
     so2.tls_verify = s.tls_verify;
     so2.dns_ttl = s.dns_ttl;
+    so2.method = s.method;
+    so2.headers = s.headers;
+    so2.format = s.format == "template" ? SinkFormat::templated : SinkFormat::envelope;
+    so2.rate_limit = s.rate_limit;
+    so2.rate_interval = s.rate_interval;
+    so2.max_retry_after = s.max_retry_after;
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";

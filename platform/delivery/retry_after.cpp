@@ -307,7 +307,7 @@ std::optional<Millis> parse_header(std::string_view value, std::int64_t now_unix
 date:
   auto when = parse_http_date(value);
   if (!when) return std::nullopt;
-  if (*when >= kMaxMs / 1000) return kMaxDelay;
+  // Years have four digits at most (< 2.6e11 s): the product cannot overflow.
   const std::int64_t ms = *when * 1000 - now_unix_ms;
   return Millis{ms <= 0 ? 0 : ms >= kMaxMs ? kMaxMs : ms};
 }

@@ -48,6 +48,14 @@ TEST(RetryAfter, DateIsADelayFromTheGivenNow) {
   EXPECT_EQ(parse_header("Sun Nov  6 08:49:37 1994", now_ms), Millis{90'500});
 }
 
+TEST(RetryAfter, DatesOfThisCentury) {
+  // 2026-12-04 22:28:14.250 UTC; the server asks for 2 h from its whole second.
+  const std::int64_t now_ms = 1796423294250;
+  EXPECT_EQ(parse_http_date("Fri, 04 Dec 2026 22:28:14 GMT"), 1796423294);
+  EXPECT_EQ(parse_header("Sat, 05 Dec 2026 00:28:14 GMT", now_ms), Millis{7'199'750});
+  EXPECT_EQ(parse_header("Fri, 04 Dec 2026 22:28:14 GMT", now_ms), Millis{0});
+}
+
 TEST(RetryAfter, PastDateIsNoWait) {
   EXPECT_EQ(parse_header("Sun, 06 Nov 1994 08:49:37 GMT", kSunday * 1000 + 1), Millis{0});
   EXPECT_EQ(parse_header("Thu, 01 Jan 1970 00:00:00 GMT", 1'700'000'000'000), Millis{0});

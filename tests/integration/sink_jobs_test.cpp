@@ -1,0 +1,236 @@
+// The sink side of issue #13 against the real binary and a loopback fake that checks each request
+// exactly (method, path, headers, body): configured headers and method on every request (and never
+// in the log), 429 answers in each real retry format (Retry-After seconds, Retry-After HTTP-date,
+// Discord's JSON retry_after, Telegram's parameters.retry_after) waited out on the child's virtual
+// clock before the SAME request goes again, in order, with the breaker never involved; the sink's
+// own rate_limit; per-event template requests, the filter and dead letters for events the template
+// cannot render. Waits on the child are bounded polls; its timers move with `clock advance`.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/eventually.hpp"
+#include "tests/support/fake_clock.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/test_sink.hpp"
+
+namespace bh::test {
+namespace {
+using namespace std::chrono_literals;
+
+// An HTTP-date `ahead` from now on the wall clock (what a server puts in Retry-After).
+std::string http_date_in(std::chrono::seconds ahead) {
+  std::time_t t = std::time(nullptr) + ahead.count();
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+// GET /metrics on the admin port (Connection: close, read to EOF).
+std::string metrics(const Bulkhead& b) {
+  LineClient c;
+  if (!c.connect(b.admin_port())) return {};
+  c.send("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::string text;
+  while (auto line = c.read_line(2000ms)) text += *line + "\n";
+  return text;
+}
+
+// The value of `series` (name and labels as written) in a /metrics text; nullopt if absent.
+std::optional<double> sample(const std::string& text, const std::string& series) {
+  for (std::size_t at = 0; (at = text.find(series + " ", at)) != std::string::npos; at += series.size())
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+  return std::nullopt;
+}
+
+std::int64_t query_int(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  std::int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+[[maybe_unused]] std::string query_text(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  std::string v;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (auto* t = sqlite3_column_text(st, 0)) v = reinterpret_cast<const char*>(t);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+void expect_clean_stop(Bulkhead& b) {
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
+}
+
+// n requests have arrived; and, for `settle`, no more than n (nothing early).
+bool exactly(const TestSink& s, std::size_t n, std::chrono::milliseconds settle = 300ms) {
+  if (!eventually([&] { return s.request_count() >= n; }, 10s)) return false;
+  std::this_thread::sleep_for(settle);  // a real-time window in which a premature request would show
+  return s.request_count() == n;
+}
+
+// ---- 429 in each retry format ---------------------------------------------------------------------
+
+TEST(SinkJobs, EachRetryFormatIsWaitedOutThenTheSameRequestGoesAgainInOrder) {
+  // Request 2k is the first try of event k (answered 429 in format k), 2k+1 its resend (200).
+  TestSink sink([&](std::size_t n, const SinkRequest&) {
+    SinkAnswer a{200};
+    if (n == 0) a = SinkAnswer{429, 0ms, false, true, "Retry-After: 3600\r\n"};
+    if (n == 2) a = SinkAnswer{429, 0ms, false, true, "Retry-After: " + http_date_in(2h) + "\r\n"};
+    if (n == 4)
+      a = SinkAnswer{429, 0ms, false, true, "Content-Type: application/json\r\n",
+                     R"({"message": "You are being rate limited.", "retry_after": 1800.5, "global": false})"};
+    if (n == 6)
+      a = SinkAnswer{429, 0ms, false, true, "Content-Type: application/json\r\n",
+                     R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 900","parameters":{"retry_after":900}})"};
+    return a;
+  });
+  // One failure would open the breaker: a 429 must not count as one.
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "?k=v\"\nmethod = \"PUT\"\nheaders = [\"Authorization: Bot s3cr3t-token\", \"X-Trace:  abc \"]\n"
+             "batch_events = 1\nbreaker_failures = 1\nmax_retry_after = \"3h\"\nbackoff_base = \"10ms\"\nbackoff_cap = \"20ms\"\n");
+  auto seqs = send_events(b.ingest_port(), 4);
+  ASSERT_EQ(seqs.size(), 4u);
+
+  struct Step {
+    std::chrono::milliseconds early, rest;  // advance `early` (no resend yet), then `rest` (resend)
+  };
+  const Step steps[] = {{3590s, 11s}, {7190s, 11s}, {1795s, 6s}, {895s, 6s}};
+  for (std::size_t k = 0; k < 4; ++k) {
+    ASSERT_TRUE(exactly(sink, 2 * k + 1)) << "event " << k << ": not waiting for the server's time\n" << b.log();
+    ASSERT_TRUE(advance_clock(b, steps[k].early));
+    ASSERT_TRUE(exactly(sink, 2 * k + 1)) << "event " << k << ": resent before the server's time\n" << b.log();
+    ASSERT_TRUE(advance_clock(b, steps[k].rest));
+    ASSERT_TRUE(eventually([&] { return sink.request_count() >= 2 * k + 2; }, 10s)) << b.log();
+  }
+  ASSERT_TRUE(sink.wait_delivered(4, 10s)) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), seqs) << "each delivered once, in seq order";
+
+  auto reqs = sink.requests();
+  ASSERT_EQ(reqs.size(), 8u);
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    const SinkRequest& r = reqs[i];
+    EXPECT_EQ(r.method, "PUT");
+    EXPECT_EQ(r.target, "/ingest?k=v");
+    EXPECT_EQ(r.header("Authorization"), "Bot s3cr3t-token");
+    EXPECT_EQ(r.header("X-Trace"), "abc");
+    EXPECT_EQ(r.content_type, "application/x-ndjson");
+    ASSERT_EQ(r.lines.size(), 1u);
+    EXPECT_EQ(envelope_seq(r.lines[0]), seqs[i / 2]);
+    if (i % 2) {
+      EXPECT_EQ(r.body, reqs[i - 1].body) << "the resend is the same request";
+    }
+  }
+
+  const std::string m = metrics(b);
+  EXPECT_EQ(sample(m, "bulkhead_sink_rate_limited_total{sink=\"t\"}"), 4.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_retry_after_waits_total{sink=\"t\"}"), 4.0) << m;
+  auto waited = sample(m, "bulkhead_sink_retry_after_wait_seconds_total{sink=\"t\"}");
+  ASSERT_TRUE(waited.has_value()) << m;
+  EXPECT_GE(*waited, 3600 + 7198.5 + 1800.5 + 900) << "the date's wait is 7200 s less the part of a second gone";
+  EXPECT_LE(*waited, 3600 + 7200 + 1800.5 + 900);
+  EXPECT_EQ(sample(m, "bulkhead_sink_breaker_transitions_total{sink=\"t\"}"), 0.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_breaker_state{sink=\"t\"}"), 0.0) << m;
+  EXPECT_EQ(b.log().find("s3cr3t-token"), std::string::npos) << "a header value reached the log";
+  EXPECT_EQ(m.find("s3cr3t-token"), std::string::npos);
+  expect_clean_stop(b);
+  EXPECT_EQ(b.log().find("s3cr3t-token"), std::string::npos);
+  EXPECT_EQ(query_int(b.db_path(), "SELECT count(*) FROM dead_letters"), 0);
+}
+
+TEST(SinkJobs, AServerAskingForMoreThanMaxRetryAfterWaitsTheCap) {
+  TestSink sink([](std::size_t n, const SinkRequest&) {
+    return n == 0 ? SinkAnswer{429, 0ms, false, true, "Retry-After: 86400\r\n"} : SinkAnswer{200};
+  });
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nmax_retry_after = \"10m\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
+  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(advance_clock(b, 9min));
+  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(advance_clock(b, 61s));
+  ASSERT_TRUE(sink.wait_delivered(1, 10s)) << "a day asked, ten minutes waited\n" << b.log();
+  EXPECT_NE(b.log().find("waiting max_retry_after"), std::string::npos) << b.log();
+  EXPECT_EQ(sample(metrics(b), "bulkhead_sink_retry_after_wait_seconds_total{sink=\"t\"}"), 600.0);
+  expect_clean_stop(b);
+}
+
+TEST(SinkJobs, A503WithRetryAfterIsNoBreakerFailureButWithoutItIs) {
+  TestSink sink([](std::size_t n, const SinkRequest&) {
+    if (n == 0) return SinkAnswer{503, 0ms, false, true, "Retry-After: 120\r\n"};
+    if (n == 1) return SinkAnswer{503};
+    return SinkAnswer{200};
+  });
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nbreaker_failures = 1\nbreaker_recovery = \"1h\"\nbackoff_base = \"10ms\"\nbackoff_cap = \"20ms\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
+  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  EXPECT_EQ(b.log().find("closed -> open"), std::string::npos) << b.log();
+  ASSERT_TRUE(advance_clock(b, 121s));
+  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(log_shows(b, "breaker t: closed -> open")) << "a plain 503 is a failure\n" << b.log();
+  ASSERT_TRUE(advance_clock(b, 1h));
+  ASSERT_TRUE(sink.wait_delivered(1, 10s)) << b.log();
+  expect_clean_stop(b);
+}
+
+// ---- rate_limit -----------------------------------------------------------------------------------
+
+TEST(SinkJobs, RateLimitLetsABurstThroughThenPacesRequests) {
+  TestSink sink;
+  // 2 requests per hour: a burst of 2, then one every 30 minutes.
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nbatch_events = 1\nrate_limit = 2\nrate_interval = \"1h\"\n");
+  auto seqs = send_events(b.ingest_port(), 4);
+  ASSERT_EQ(seqs.size(), 4u);
+  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(advance_clock(b, 29min));
+  ASSERT_TRUE(exactly(sink, 2)) << "a request before its token\n" << b.log();
+  ASSERT_TRUE(advance_clock(b, 61s));
+  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  ASSERT_TRUE(advance_clock(b, 30min));
+  ASSERT_TRUE(sink.wait_delivered(4, 10s)) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), seqs);
+  const std::string m = metrics(b);
+  EXPECT_GE(sample(m, "bulkhead_sink_rate_limit_waits_total{sink=\"t\"}").value_or(0), 2.0) << m;
+  EXPECT_GE(sample(m, "bulkhead_sink_rate_limit_wait_seconds_total{sink=\"t\"}").value_or(0), 1800.0) << m;
+  expect_clean_stop(b);
+}
+
+// ---- config ---------------------------------------------------------------------------------------
+
+TEST(SinkJobs, BadHeadersAreAConfigErrorThatNeverShowsTheValue) {
+  TempDir d;
+  for (const char* line : {"Bad Name: s3cr3t", "X-Key s3cr3t", "Host: s3cr3t"}) {
+    const std::string path = d.file("bad.toml");
+    {
+      std::FILE* f = std::fopen(path.c_str(), "w");
+      std::fprintf(f, "[[sink]]\nname = \"t\"\nurl = \"http://127.0.0.1:9/\"\nheaders = [\"Ok: 1\", \"%s\"]\n", line);
+      std::fclose(f);
+    }
+    auto [code, out] = run_bulkhead({"check-config", path});
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("bad.toml:4"), std::string::npos) << out;
+    EXPECT_NE(out.find("sink[0].headers[1]"), std::string::npos) << out;
+    EXPECT_EQ(out.find("s3cr3t"), std::string::npos) << out;
+  }
+}
+
+}  // namespace
+}  // namespace bh::test
