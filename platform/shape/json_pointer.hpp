@@ -42,6 +42,8 @@ class JsonPointer {
   std::string_view token(std::size_t i) const noexcept {
     return {bytes_ + (i == 0 ? 0 : ends_[i - 1]), static_cast<std::size_t>(ends_[i] - (i == 0 ? 0 : ends_[i - 1]))};
   }
+  // Same tokens (unused storage is always zero, so the whole object compares).
+  friend bool operator==(const JsonPointer&, const JsonPointer&) = default;
   // The pointer written back as RFC 6901 text (start-up and error messages only).
   std::string text() const;
 
