@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "platform/delivery/request_headers.hpp"
+#include "platform/delivery/shape_check.hpp"
 
 namespace bh {
 namespace {
@@ -663,13 +664,17 @@ class Loader {
                                                format_duration(c.watchdog.period)));
   }
 
-  // A sink's request shape: its headers together, format and body.
+  // A sink's request shape: its headers together, format, body (a template) and filter.
   void check_sink_request(const SinkConfig& s, const std::string& p) {
     RequestHeaders h;
     std::string why;
     if (!h.assign(s.headers, why)) fail_key(p + ".headers", why);  // names the header, never its value
     if (s.format == "template" && s.body.empty()) fail_key(p + ".body", "format = \"template\" needs a body");
     if (s.format != "template" && !s.body.empty()) fail_key(p + ".format", "a body is set: format must be \"template\"");
+    if (!s.filter.empty())
+      if (auto why = filter_problem(s.filter); !why.empty()) fail_key(p + ".filter", "bad filter: " + why);
+    if (!s.body.empty())
+      if (auto why = json_template_problem(s.body); !why.empty()) fail_key(p + ".body", "bad template: " + why);
   }
 
   void check_tls_pair(const std::string& cert, const std::string& key, const std::string& p) {
@@ -975,7 +980,7 @@ std::string config_reference_markdown() {
       "- `backoff_cap` is at least `backoff_base`; a sink's `breaker_probes` is at most its `max_connections`.\n"
       "- `store.sqlite_heap_limit` is below `watchdog.memory_budget`, and `store.cache_kib` fits in it.\n"
       "- `watchdog.timeout` is longer than `watchdog.period`.\n"
-      "- A sink's `headers` are at most 16 lines and 1 KiB in all; `format = \"template\"` needs a `body`, and a `body` needs `format = \"template\"`.\n";
+      "- A sink's `headers` are at most 16 lines and 1 KiB in all; `format = \"template\"` needs a `body`, and a `body` needs `format = \"template\"`; `body` compiles as a JSON template and `filter` as a filter expression.\n";
   return out;
 }
 

@@ -200,6 +200,8 @@ constexpr MetricRow<Sink> kSinkRows[] = {
     {"bulkhead_sink_retry_after_wait_seconds_total", Kind::counter, "Time spent in those waits (capped by max_retry_after).", [](const Sink& s) -> V { return static_cast<double>(s.stats().retry_after_wait_ms) / 1000.0; }},
     {"bulkhead_sink_rate_limit_waits_total", Kind::counter, "Waits for a token of the sink's own rate_limit before a request.", [](const Sink& s) -> V { return s.stats().rate_limit_waits; }},
     {"bulkhead_sink_rate_limit_wait_seconds_total", Kind::counter, "Time spent in those waits.", [](const Sink& s) -> V { return static_cast<double>(s.stats().rate_limit_wait_ms) / 1000.0; }},
+    {"bulkhead_sink_filtered_total", Kind::counter, "Events the sink's filter refused: skipped, never sent.", [](const Sink& s) -> V { return s.stats().filtered; }},
+    {"bulkhead_sink_unrenderable_total", Kind::counter, "Events the sink's template could not render (missing field, too large): dead-lettered.", [](const Sink& s) -> V { return s.stats().unrenderable; }},
     {"bulkhead_sink_last_http_status", Kind::gauge, "Status of the last response (0 = none yet).", [](const Sink& s) -> V { return s.stats().last_status < 0 ? 0 : s.stats().last_status; }},
     {"bulkhead_sink_breaker_state", Kind::gauge, "Circuit breaker state: 0 closed, 1 open, 2 half_open.", [](const Sink& s) -> V { return static_cast<int>(s.breaker().state()); }},
     {"bulkhead_sink_breaker_consecutive_failures", Kind::gauge, "Consecutive failed attempts.", [](const Sink& s) -> V { return s.breaker().consecutive_failures(); }},

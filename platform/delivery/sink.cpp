@@ -50,6 +50,27 @@ std::error_code Sink::prepare() {
     log::error("sink {}: {}", opts_.name, why);
     return make_error_code(std::errc::invalid_argument);
   }
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    if (!Filter::compile(opts_.filter, filter_, fe)) {
+      log::error("sink {}: filter: {}", opts_.name, fe.text());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  if (opts_.format == SinkFormat::templated) {
+    TemplateError te;
+    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
+      log::error("sink {}: body: {}", opts_.name, te.what());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
+  if (parse_events_) {
+    // The parser is sized and its tape warmed now: parsing an event later allocates nothing. The
+    // event area at the end of the body buffer is not for requests.
+    if (!json_.init(kEventBytes)) return make_error_code(std::errc::not_enough_memory);
+    body_cap_ = std::min<std::uint64_t>(body_cap_, kBodyBytes - kEventArea);
+  }
   // A host name is looked up by the task, not here (the connector logs how).
   ConnectorTarget t;
   if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
@@ -108,11 +129,65 @@ void Sink::append_envelope(const EventOut& e) noexcept {
   body_len_ += n;
 }
 
+Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept {
+  if (!routed(e.source)) return Pick::skip;
+  if (!parse_events_) return Pick::take;
+  // A copy with simdjson's padding behind it, in the event area at the end of body_.
+  bool parsed = false;
+  if (e.body.size() <= kEventBytes) {
+    char* area = body_.data() + kBodyBytes - kEventArea;
+    std::memcpy(area, e.body.data(), e.body.size());
+    std::memset(area + e.body.size(), ' ', JsonCheck::kPadding);
+    parsed = json_.parse_object(std::string_view(area, e.body.size()), root);
+  }
+  if (!filter_.empty() && !(parsed && filter_.matches(root))) {
+    ++stats_.filtered;
+    return Pick::filtered;
+  }
+  if (!parsed && opts_.format == SinkFormat::templated) return Pick::unparsed;
+  return Pick::take;
+}
+
+void Sink::render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
+                       std::uint32_t& routed_n) noexcept {
+  if (done) return;
+  if (first == 0) first = e.seq;
+  last = e.seq;
+  simdjson::dom::element root;
+  const Pick p = pick(e, root);
+  if (p == Pick::skip || p == Pick::filtered) return;
+  done = true;
+  std::string_view why;
+  RenderResult r;
+  if (p == Pick::unparsed) {
+    why = e.body.size() > kEventBytes ? "the event is larger than 64 KiB" : "the event is not a JSON object";
+  } else {
+    r = template_.render(root, std::span<char>(body_.data(), body_cap_));
+    if (r.ok()) {
+      body_len_ = r.size();
+      routed_n = 1;
+      return;
+    }
+    why = r.reason();
+  }
+  // The reason goes to the dead-letter table: "template: missing /from".
+  auto n = fmt::format_to_n(reason_, sizeof reason_, "template: {}", why);
+  unrenderable_ = true;
+  unrenderable_len_ = std::min(n.size, sizeof reason_);
+}
+
 std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last,
                                   std::uint32_t& routed_n) {
   body_len_ = 0;
   routed_n = 0;
   first = last = 0;
+  unrenderable_ = false;
+  if (opts_.format == SinkFormat::templated) {
+    bool done = false;
+    return store_.read_batch(
+        id_, std::min(opts_.batch_events, kTemplateWindow), body_cap_,
+        [&](const EventOut& e) { render_next(e, done, first, last, routed_n); }, count);
+  }
   const std::uint32_t max_events = opts_.batch_events;
   std::uint64_t reserve = std::min<std::uint64_t>(body_cap_ / 2, std::uint64_t{max_events} * kEnvelopeOverhead);
   std::uint64_t max_bytes = body_cap_ - reserve;
@@ -127,7 +202,8 @@ std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, st
         }
         if (first == 0) first = e.seq;
         last = e.seq;
-        if (routed(e.source)) {
+        simdjson::dom::element root;
+        if (pick(e, root) == Pick::take) {
           append_envelope(e);
           ++routed_n;
         }
@@ -136,14 +212,27 @@ std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, st
   return ec;
 }
 
-std::error_code Sink::build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed_n) {
+std::error_code Sink::build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
+                                  std::uint32_t& routed_n) {
   body_len_ = 0;
   routed_n = 0;
+  unrenderable_ = false;
   std::uint32_t count = 0;
+  if (opts_.format == SinkFormat::templated) {
+    bool done = false;
+    first = last = 0;
+    std::error_code ec = store_.read_range(
+        from, to, [&](const EventOut& e) { render_next(e, done, first, last, routed_n); }, count);
+    if (!done) first = from, last = to;  // nothing (more) to send in the range
+    return ec;
+  }
+  first = from;
+  last = to;
   return store_.read_range(
-      first, last,
+      from, to,
       [&](const EventOut& e) {
-        if (routed(e.source) && body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_) {
+        simdjson::dom::element root;
+        if (body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_ && pick(e, root) == Pick::take) {
           append_envelope(e);
           ++routed_n;
         }
@@ -186,11 +275,13 @@ Task<void> Sink::run() {
     bool replay = false;
     std::uint32_t count = 0, routed_n = 0;
     std::uint64_t first = 0, last = 0;
+    const bool per_event = opts_.format == SinkFormat::templated;
     std::error_code ec = store_.next_replay(id_, dl, replay);
     if (!ec && replay) {
-      first = dl.first_seq;
-      last = dl.last_seq;
-      ec = build_range(first, last, routed_n);
+      // A templated replay goes one event per request: where it got to is kept across requests.
+      if (dl.id != replay_id_) replay_id_ = dl.id, replay_pos_ = dl.first_seq;
+      ec = build_range(per_event ? std::max(replay_pos_, dl.first_seq) : dl.first_seq, dl.last_seq, first, last,
+                       routed_n);
       count = routed_n;
     } else if (!ec) {
       ec = build_batch(count, first, last, routed_n);
@@ -205,16 +296,34 @@ Task<void> Sink::run() {
       co_await wake_.wait(opts_.idle_poll);
       continue;
     }
-    if (routed_n == 0) {  // nothing of this range is for this sink
+    if (unrenderable_) {  // templated: this event cannot become a request; it alone is dead-lettered
+      const std::string_view why(reason_, unrenderable_len_);
+      ++stats_.unrenderable;
+      ++stats_.dead_lettered;
+      ++stats_.dead_events;
+      log::warn("sink {}: seq {}: {}: moved to the dead-letter table", opts_.name, last, why);
+      if (replay) {
+        store_.finish_replay(dl.id, false);
+        replay_id_ = 0;
+      } else if (auto e = store_.dead_letter(id_, last, last, 0, why, unix_ms())) {
+        ++stats_.store_errors;
+        log::error("sink {}: dead-lettering failed: {}", opts_.name, e.message());
+        co_await pause(std::chrono::seconds(1));
+      }
+      continue;
+    }
+    if (routed_n == 0) {  // nothing (more) of this range is for this sink
       if (replay) {
         store_.finish_replay(dl.id, true);
+        replay_id_ = 0;
       } else if (store_.advance_cursor(id_, last)) {
         ++stats_.store_errors;
       }
       continue;
     }
-    // Deliver this batch until it is delivered or dead-lettered: nothing newer goes first.
-    batch_first_ = first;
+    // Deliver this request until it is delivered or dead-lettered: nothing newer goes first. A
+    // templated request carries one event, `last`; the skipped ones before it settle with it.
+    batch_first_ = per_event ? last : first;
     batch_last_ = last;
     while (!stopping_ && !cancelled()) {
       auto now = Clock::now();
@@ -255,9 +364,12 @@ Task<void> Sink::run() {
       if (a.outcome == Outcome::delivered) {
         ++stats_.batches;
         stats_.delivered += routed_n;
-        if (replay) {
+        if (replay && per_event && last < dl.last_seq) {
+          replay_pos_ = last + 1;  // the rest of the range next
+        } else if (replay) {
           ++stats_.replayed;
           store_.finish_replay(dl.id, true);
+          replay_id_ = 0;
         } else if (auto e = store_.advance_cursor(id_, last)) {
           // The batch is resent after a restart: at-least-once, sinks dedupe by seq.
           ++stats_.store_errors;
@@ -270,7 +382,8 @@ Task<void> Sink::run() {
                   a.status);
         if (replay) {
           store_.finish_replay(dl.id, false);
-        } else if (auto e = store_.dead_letter(id_, first, last, a.status, a.reason, unix_ms())) {
+          replay_id_ = 0;
+        } else if (auto e = store_.dead_letter(id_, batch_first_, last, a.status, a.reason, unix_ms())) {
           ++stats_.store_errors;
           log::error("sink {}: dead-lettering failed: {}", opts_.name, e.message());
         }

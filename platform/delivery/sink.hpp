@@ -32,8 +32,11 @@
 #include "platform/core/task.hpp"
 #include "platform/delivery/rate_limit.hpp"
 #include "platform/delivery/request_headers.hpp"
+#include "platform/ingest/json_check.hpp"
 #include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
+#include "platform/shape/filter.hpp"
+#include "platform/shape/template.hpp"
 #include "platform/store/store.hpp"
 #include "platform/transport/connector.hpp"
 
@@ -75,6 +78,8 @@ struct SinkOptions {
   std::string method = "POST";
   std::vector<std::string> headers;
   SinkFormat format = SinkFormat::envelope;
+  std::string body;    // templated: the JSON template (platform/shape/template.hpp)
+  std::string filter;  // "" = every event; else a filter expression (platform/shape/filter.hpp)
   // At most `rate_limit` requests per `rate_interval` (0 = no limit), resends included.
   std::uint32_t rate_limit = 0;
   Clock::duration rate_interval = std::chrono::seconds(1);
@@ -106,6 +111,10 @@ struct DeliveryStats : ConnectorStats {
   std::uint64_t retry_after_wait_ms = 0;
   std::uint64_t rate_limit_waits = 0;
   std::uint64_t rate_limit_wait_ms = 0;
+  // Events the filter refused (skipped, the cursor passes them); events the template could not
+  // render (dead-lettered one by one, also in dead_lettered / dead_events).
+  std::uint64_t filtered = 0;
+  std::uint64_t unrenderable = 0;
   int last_status = 0;
 };
 
@@ -135,6 +144,13 @@ class Sink {
   static constexpr std::size_t kHeadBytes = 3 * 1024;
   // The first bytes of a response body kept for the dead-letter reason and a JSON retry_after.
   static constexpr std::size_t kAnswerBytes = 1024;
+  // A filter or a template reads events through a JSON parser sized for this (the largest event
+  // ingest or a source stores); the event is copied to the END of the body buffer (with simdjson's
+  // padding), which the requests then do not use.
+  static constexpr std::size_t kEventBytes = 64 * 1024;
+  static constexpr std::size_t kEventArea = kEventBytes + JsonCheck::kPadding;
+  // templated: events read from the store per look for the next one to send.
+  static constexpr std::uint32_t kTemplateWindow = 32;
   using ConnPool = Pool<SinkConn, kMaxConns>;
 
   // `id` is the store's sink handle. `pool_name` must outlive the Sink.
@@ -145,7 +161,9 @@ class Sink {
   // Parses the URL, reads the host's hosts-file entry or resolv.conf (a name is looked up by the
   // task, not here: an unresolvable host is logged and retried, it does not stop start-up) and,
   // for https, loads the TLS material and sets up one TLS context per connection slot (start-up:
-  // blocking and allocating are fine here). Errors: bad URL, dns_errc::bad_name, tls_errc::config
+  // blocking and allocating are fine here). Checks the method and headers, compiles the filter
+  // and the template and sizes and warms the event parser. Errors: bad URL, method, header,
+  // filter or template (invalid_argument, logged), dns_errc::bad_name, tls_errc::config
   // (a CA/certificate/key file; logged with the reason).
   std::error_code prepare();
   // Spawns the delivery task. Errors: false if no task slot.
@@ -177,11 +195,22 @@ class Sink {
   };
 
   Task<void> run();
-  // Builds the envelopes of the next batch into body_. count = events read from the store,
-  // first/last = their seq range; routed = envelopes written (events of other sources are skipped).
+  // What an event is to this sink: not for it (another source), refused by the filter (counted),
+  // to send (`root` is its parsed JSON when a filter or template needs it), or, for a template,
+  // not a JSON object.
+  enum class Pick : std::uint8_t { skip, filtered, take, unparsed };
+  Pick pick(const EventOut& e, simdjson::dom::element& root) noexcept;
+  // The next request into body_: envelope, the batch behind the cursor; templated, the first event
+  // to send within kTemplateWindow. count = events read from the store, first/last = the seq range
+  // the request settles (skipped and filtered events included); routed = events in the request.
   std::error_code build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last, std::uint32_t& routed);
-  std::error_code build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed);
+  // The same for a replay of [from, to]: envelope, the whole range; templated, its next event.
+  std::error_code build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
+                              std::uint32_t& routed);
   void append_envelope(const EventOut& e) noexcept;
+  // templated: visits events until one is picked, and renders it (or notes why it cannot be).
+  void render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
+                   std::uint32_t& routed) noexcept;
   // POSTs body_ once: takes a connection (resolving the host first for a new one: the lookup's UDP
   // socket uses that slot's FD), (re)connects, writes, reads the answer.
   Task<Attempt> post();
@@ -219,8 +248,16 @@ class Sink {
   std::size_t body_len_ = 0;
   std::uint64_t batch_first_ = 0;  // seq range of the batch in flight (the Bulkhead-*-Seq headers)
   std::uint64_t batch_last_ = 0;
-  RequestHeaders headers_;  // configured lines, packed at construction (checked by prepare())
+  RequestHeaders headers_;  // configured lines, packed by prepare()
   RateLimit rate_;
+  Filter filter_;        // compiled by prepare(); empty = every event
+  Template template_;    // compiled by prepare() (templated)
+  JsonCheck json_;       // sized and warmed by prepare() when a filter or template reads events
+  bool parse_events_ = false;
+  bool unrenderable_ = false;  // the request being built: its event cannot be rendered (reason_)
+  std::size_t unrenderable_len_ = 0;
+  std::int64_t replay_id_ = 0;   // templated replay: the dead letter in progress and its next seq
+  std::uint64_t replay_pos_ = 0;
   char reason_[128];
   char head_[kHeadBytes];
   char extra_[128 + RequestHeaders::kMaxBytes];  // the seq fields and the configured headers

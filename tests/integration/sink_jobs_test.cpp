@@ -61,7 +61,7 @@ std::int64_t query_int(const std::string& db_path, const std::string& sql) {
   return v;
 }
 
-[[maybe_unused]] std::string query_text(const std::string& db_path, const std::string& sql) {
+std::string query_text(const std::string& db_path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_stmt* st = nullptr;
@@ -211,6 +211,146 @@ TEST(SinkJobs, RateLimitLetsABurstThroughThenPacesRequests) {
   EXPECT_GE(sample(m, "bulkhead_sink_rate_limit_waits_total{sink=\"t\"}").value_or(0), 2.0) << m;
   EXPECT_GE(sample(m, "bulkhead_sink_rate_limit_wait_seconds_total{sink=\"t\"}").value_or(0), 1800.0) << m;
   expect_clean_stop(b);
+}
+
+// ---- template and filter --------------------------------------------------------------------------
+
+// Sends each line as an event on one connection; returns the acked seqs (0 for a refused line).
+std::vector<std::uint64_t> send_lines(std::uint16_t port, const std::vector<std::string>& lines) {
+  LineClient c;
+  std::vector<std::uint64_t> seqs;
+  if (!c.connect(port)) return seqs;
+  std::string all;
+  for (auto& l : lines) all += l + "\n";
+  c.send(all);
+  for (auto& r : c.read_lines(lines.size())) seqs.push_back(r.rfind("ok ", 0) == 0 ? std::stoull(r.substr(3)) : 0);
+  return seqs;
+}
+
+TEST(SinkJobs, TemplateRequestsOnePerEventFilteredSkippedUnrenderableDeadLettered) {
+  // A Telegram Bot API stand-in: the first sendMessage is answered 429 in Telegram's format.
+  TestSink sink([](std::size_t n, const SinkRequest&) {
+    if (n == 0)
+      return SinkAnswer{429, 0ms, false, true, "Content-Type: application/json\r\n",
+                        R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}})"};
+    return SinkAnswer{200, 0ms, false, true, "Content-Type: application/json\r\n", R"({"ok":true,"result":{"message_id":1}})"};
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(sink.port()) + "/bot123:ABC/sendMessage";
+  Bulkhead b("[[sink]]\nname = \"tg\"\nurl = \"" + url +
+             "\"\nformat = \"template\"\n"
+             "body = '{\"chat_id\": 42, \"text\": \"{{ /from }} sent {{ /value | decimal(/tokenDecimal) }} USDT: {{ /hash }}\"}'\n"
+             "filter = 'decimal(/value, /tokenDecimal) >= 1000'\nbreaker_failures = 1\n");
+  const std::vector<std::string> events{
+      R"({"from":"0xa","value":"5000000","tokenDecimal":"6","hash":"h1"})",                 // 5: filtered
+      R"({"from":"0xb","value":"1500250000","tokenDecimal":"6","hash":"h2"})",              // sent (after the 429)
+      R"({"value":"2000000000","tokenDecimal":"6","hash":"h3"})",                           // no /from: dead letter
+      R"({"from":"0x\"d","value":1000000000,"tokenDecimal":6,"hash":"h4","extra":[1,2]})",  // 1000: sent
+      R"({"from":"0xe","value":"999999999","tokenDecimal":"6","hash":"h5"})",               // 999.99..: filtered
+  };
+  auto seqs = send_lines(b.ingest_port(), events);
+  ASSERT_EQ(seqs.size(), 5u);
+  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(advance_clock(b, 4s));
+  ASSERT_TRUE(exactly(sink, 1)) << "resent before Telegram's retry_after\n" << b.log();
+  ASSERT_TRUE(advance_clock(b, 2s));
+  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 'tg'") ==
+                                      static_cast<std::int64_t>(seqs[4]); }, 10s))
+      << "the cursor passes the filtered tail\n" << b.log();
+
+  auto reqs = sink.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  const std::string h2 = R"({"chat_id":42,"text":"0xb sent 1500.25 USDT: h2"})";
+  const std::string h4 = R"({"chat_id":42,"text":"0x\"d sent 1000 USDT: h4"})";
+  EXPECT_EQ(reqs[0].body, h2);
+  EXPECT_EQ(reqs[1].body, h2) << "the same request after the wait";
+  EXPECT_EQ(reqs[2].body, h4);
+  for (auto& r : reqs) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/bot123:ABC/sendMessage");
+    EXPECT_EQ(r.content_type, "application/json");
+    EXPECT_EQ(r.header("Content-Length"), std::to_string(r.body.size()));
+  }
+  EXPECT_EQ(reqs[0].first_seq, seqs[1]);
+  EXPECT_EQ(reqs[2].first_seq, seqs[3]);
+  EXPECT_EQ(reqs[2].last_seq, seqs[3]);
+
+  EXPECT_EQ(query_int(b.db_path(), "SELECT count(*) FROM dead_letters"), 1);
+  EXPECT_EQ(query_int(b.db_path(), "SELECT first_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[2]));
+  EXPECT_EQ(query_int(b.db_path(), "SELECT last_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[2]));
+  EXPECT_EQ(query_text(b.db_path(), "SELECT reason FROM dead_letters"), "template: missing /from");
+  const std::string m = metrics(b);
+  EXPECT_EQ(sample(m, "bulkhead_sink_filtered_total{sink=\"tg\"}"), 2.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_unrenderable_total{sink=\"tg\"}"), 1.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_delivered_total{sink=\"tg\"}"), 2.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_rate_limited_total{sink=\"tg\"}"), 1.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_sink_breaker_transitions_total{sink=\"tg\"}"), 0.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_heap_allocations_after_seal_total"), 0.0) << m;
+  EXPECT_NE(b.log().find("template: missing /from: moved to the dead-letter table"), std::string::npos) << b.log();
+  expect_clean_stop(b);
+}
+
+TEST(SinkJobs, DiscordStyleNoContentAnswersAndAConfiguredContentType) {
+  // A Discord webhook answers 204 with no body; a Content-Type header replaces the default.
+  TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{204}; });
+  const std::string url = "http://127.0.0.1:" + std::to_string(sink.port()) + "/api/webhooks/1/tok";
+  Bulkhead b("[[sink]]\nname = \"dc\"\nurl = \"" + url +
+             "\"\nformat = \"template\"\nheaders = [\"Content-Type: application/json; charset=utf-8\"]\n"
+             "body = '{\"content\": \"{{ /msg | truncate(5) }}\"}'\nfilter = 'exists(/msg)'\n");
+  auto seqs = send_lines(b.ingest_port(), {R"({"msg":"héllo wörld"})", R"({"other":1})", R"({"msg":"ok"})"});
+  ASSERT_EQ(seqs.size(), 3u);
+  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  auto reqs = sink.requests();
+  EXPECT_EQ(reqs[0].body, "{\"content\":\"héllo…\"}");
+  EXPECT_EQ(reqs[1].body, R"({"content":"ok"})");
+  for (auto& r : reqs) EXPECT_EQ(r.content_type, "application/json; charset=utf-8");
+  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 'dc'") ==
+                                      static_cast<std::int64_t>(seqs[2]); }, 10s)) << b.log();
+  EXPECT_EQ(query_int(b.db_path(), "SELECT count(*) FROM dead_letters"), 0);
+  expect_clean_stop(b);
+}
+
+TEST(SinkJobs, AFilterOnAnEnvelopeSinkSkipsEventsAndTheBatchStaysByteForByte) {
+  TestSink sink;
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nfilter = '/level in [\"warn\", \"error\"]'\n");
+  auto seqs = send_lines(b.ingest_port(), {R"({"level":"info","n":1})", R"({"level":"warn","n":2})",
+                                           R"({"level":"debug","n":3})", R"({"level":"error","n":4})"});
+  ASSERT_EQ(seqs.size(), 4u);
+  ASSERT_TRUE(sink.wait_delivered(2, 10s)) << b.log();
+  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 't'") ==
+                                      static_cast<std::int64_t>(seqs[3]); }, 10s)) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), (std::vector<std::uint64_t>{seqs[1], seqs[3]}));
+  for (auto& r : sink.requests()) {
+    EXPECT_EQ(r.content_type, "application/x-ndjson");
+    for (auto& line : r.lines) {
+      EXPECT_NE(line.find(R"(,"source":"ingest","data":{"level":")"), std::string::npos) << line;
+      EXPECT_EQ(line.find("info"), std::string::npos) << line;
+      EXPECT_EQ(line.find("debug"), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(sample(metrics(b), "bulkhead_sink_filtered_total{sink=\"t\"}"), 2.0);
+  expect_clean_stop(b);
+}
+
+TEST(SinkJobs, ABadFilterOrTemplateIsAConfigErrorWithFileLineAndKey) {
+  TempDir d;
+  const std::pair<std::string, std::string> cases[] = {
+      {"format = \"template\"\nbody = '{\"a\": {{ /x | lowr }}}'\n", "sink[0].body"},
+      {"filter = '/a == '\n", "sink[0].filter"},
+      {"format = \"template\"\n", "sink[0].body"},
+  };
+  for (auto& [extra, key] : cases) {
+    const std::string path = d.file("bad.toml");
+    {
+      std::FILE* f = std::fopen(path.c_str(), "w");
+      std::fprintf(f, "[[sink]]\nname = \"t\"\nurl = \"http://127.0.0.1:9/\"\n%s", extra.c_str());
+      std::fclose(f);
+    }
+    auto [code, out] = run_bulkhead({"check-config", path});
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("bad.toml:"), std::string::npos) << out;
+    EXPECT_NE(out.find(key), std::string::npos) << out;
+  }
 }
 
 // ---- config ---------------------------------------------------------------------------------------
