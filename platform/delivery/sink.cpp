@@ -92,6 +92,7 @@ void Sink::stop() noexcept {
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;
   wake_.notify();
+  stopped_.notify();
 }
 
 bool Sink::routed(std::string_view source) const noexcept {
@@ -241,7 +242,9 @@ std::error_code Sink::build_range(std::uint64_t from, std::uint64_t to, std::uin
 }
 
 Task<void> Sink::pause(Clock::duration d) {
-  if (d > Clock::duration::zero() && !stopping_) co_await sleep_for(d);
+  // Ends early on stop() only (not on wake(): new events must not cut a server's wait short), so a
+  // shutdown does not sit out an hour's Retry-After.
+  if (d > Clock::duration::zero() && !stopping_) co_await stopped_.wait(d);
 }
 
 Clock::duration Sink::throttle_wait(const Attempt& a) noexcept {

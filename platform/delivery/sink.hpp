@@ -217,7 +217,7 @@ class Sink {
   // One request and its answer on `c` (pool slot `slot`), connecting it first if it is closed.
   // `stale`: a kept-alive connection failed before any answer (retry once, uncounted).
   Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
-  // Waits for `d` or a wake/stop, whichever first.
+  // Waits for `d` or a stop, whichever first.
   Task<void> pause(Clock::duration d);
   // After a throttled attempt: how long to wait (the server's time capped by max_retry_after, or
   // the backoff when it named none); counts it.
@@ -242,6 +242,7 @@ class Sink {
   std::array<ConnPool::Lease, kMaxConns> idle_;
   std::uint32_t idle_n_ = 0;
   Notify wake_;
+  Notify stopped_;  // pauses (backoff, breaker, Retry-After, rate_limit) end at a stop
   bool stopping_ = false;
   bool running_ = false;
   std::uint64_t body_cap_;

@@ -191,6 +191,24 @@ TEST(SinkJobs, A503WithRetryAfterIsNoBreakerFailureButWithoutItIs) {
   expect_clean_stop(b);
 }
 
+TEST(SinkJobs, AStopDuringAServersWaitIsPrompt) {
+  TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{429, 0ms, false, true, "Retry-After: 3600\r\n"}; });
+  // The harness's shutdown_grace is 3 s: a wait that sat out its hour would be cut only by the
+  // grace's cancellation, 3 s after SIGTERM; one that ends at the stop exits at once.
+  Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
+  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto code = b.stop(10s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  if (slow_factor() == 1) {
+    EXPECT_LT(took, 2500ms) << "the stop sat out the grace\n" << b.log();
+  }
+  EXPECT_EQ(sink.request_count(), 1u);
+}
+
 // ---- rate_limit -----------------------------------------------------------------------------------
 
 TEST(SinkJobs, RateLimitLetsABurstThroughThenPacesRequests) {
