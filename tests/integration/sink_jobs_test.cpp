@@ -328,6 +328,28 @@ TEST(SinkJobs, DiscordStyleNoContentAnswersAndAConfiguredContentType) {
   expect_clean_stop(b);
 }
 
+TEST(SinkJobs, ARefusedTemplateRequestIsDeadLetteredAloneAndReplaysAsTheSameRequest) {
+  TestSink sink([](std::size_t n, const SinkRequest&) { return n == 0 ? SinkAnswer{400} : SinkAnswer{204}; });
+  Bulkhead b("[[sink]]\nname = \"dc\"\nurl = \"" + sink.url() +
+             "\"\nformat = \"template\"\nbody = '{\"content\": \"{{ /msg }}\"}'\n");
+  auto seqs = send_lines(b.ingest_port(), {R"({"msg":"a"})", R"({"msg":"b"})"});
+  ASSERT_EQ(seqs.size(), 2u);
+  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  EXPECT_EQ(query_int(b.db_path(), "SELECT first_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[0]));
+  EXPECT_EQ(query_int(b.db_path(), "SELECT last_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[0]));
+  auto [rc, out] = run_bulkhead({"console", "--socket", b.dir() + "/var/console.sock", "dlq", "replay", "all"});
+  EXPECT_EQ(rc, 0) << out;
+  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  auto reqs = sink.requests();
+  EXPECT_EQ(reqs[0].body, R"({"content":"a"})");
+  EXPECT_EQ(reqs[1].body, R"({"content":"b"})");
+  EXPECT_EQ(reqs[2].body, reqs[0].body) << "the replay is the refused request again";
+  EXPECT_EQ(reqs[2].first_seq, seqs[0]);
+  ASSERT_TRUE(eventually([&] { return query_text(b.db_path(), "SELECT status FROM dead_letters") == "replayed"; }, 10s))
+      << b.log();
+  expect_clean_stop(b);
+}
+
 TEST(SinkJobs, AFilterOnAnEnvelopeSinkSkipsEventsAndTheBatchStaysByteForByte) {
   TestSink sink;
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nfilter = '/level in [\"warn\", \"error\"]'\n");
