@@ -33,8 +33,9 @@ class FilterCompiler {
     error_.column = at + 1;
     return false;
   }
+  static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
   void skip_ws() {
-    while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\t' || t_[pos_] == '\n' || t_[pos_] == '\r')) ++pos_;
+    while (pos_ < t_.size() && is_space(t_[pos_])) ++pos_;
   }
   char peek(std::size_t ahead = 0) const { return pos_ + ahead < t_.size() ? t_[pos_ + ahead] : '\0'; }
   bool eat(std::string_view s) {
@@ -67,7 +68,7 @@ class FilterCompiler {
   }
   // A word followed (after spaces) by '(' is a function call.
   bool call_follows(std::size_t after) const {
-    while (after < t_.size() && (t_[after] == ' ' || t_[after] == '\t' || t_[after] == '\n' || t_[after] == '\r')) ++after;
+    while (after < t_.size() && is_space(t_[after])) ++after;
     return after < t_.size() && t_[after] == '(';
   }
 
@@ -369,9 +370,7 @@ class FilterCompiler {
     std::size_t end = pos_;
     while (end < t_.size()) {
       const char c = t_[end];
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(' || c == ')' || c == '[' || c == ']' ||
-          c == ',' || c == '=' || c == '!' || c == '<' || c == '>' || c == '&' || c == '|' || c == '"')
-        break;
+      if (is_space(c) || std::string_view("()[],=!<>&|\"").find(c) != std::string_view::npos) break;
       ++end;
     }
     JsonPointer p;
