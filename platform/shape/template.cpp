@@ -45,24 +45,6 @@ std::size_t utf8_length(std::string_view s, std::size_t i) noexcept {
   return n;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | cp >> 6);
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | cp >> 12);
-    out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | cp >> 18);
-    out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
-    out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // The JSON escape of byte c inside a string ("\\\"", "\\n", "\\u001f"), or 0 when c stands as it is.
 std::size_t json_escape(char c, char (&seq)[6]) noexcept {
   const auto b = static_cast<unsigned char>(c);
@@ -243,7 +225,7 @@ class TemplateCompiler {
     if (opens()) return placeholder(Where::value);
     const char c = src_[i_];
     if (c == '{' || c == '[') return container(depth + 1);
-    if (c == '"') return string();
+    if (c == '"') return string(t_.text_, true);
     if (c == '-' || is_digit(c)) return number();
     for (std::string_view word : {"true", "false", "null"}) {
       if (src_.compare(i_, word.size(), word) == 0) {
@@ -276,7 +258,7 @@ class TemplateCompiler {
         if (opens())
           return fail(i_, "an object key must be a string: put the placeholder inside quotes (\"{{ ... }}\")");
         if (src_[i_] != '"') return fail(i_, "expected a string key, found " + show());
-        if (!string()) return false;
+        if (!string(t_.text_, true)) return false;
         skip_ws();
         if (end()) return fail(open, unterminated);
         if (src_[i_] != ':') return fail(i_, "expected ':' after the key, found " + show());
@@ -299,36 +281,32 @@ class TemplateCompiler {
     }
   }
 
-  // A JSON string of the template, kept as written (escapes and all), with placeholders cut out.
-  bool string() {
+  // The JSON string at i_ ('"' there), checked (escapes, control characters, UTF-8) and appended
+  // to `out` as written. With `placeholders` (out is then text_), "{{ ... }}" inside is one.
+  bool string(std::string& out, bool placeholders) {
     const std::size_t open = i_;
-    emit("\"");
+    out += '"';
     ++i_;
     for (;;) {
       if (end()) return fail(open, "unterminated string: '\"' has no closing '\"'");
-      if (opens()) {
+      if (placeholders && opens()) {
         if (!placeholder(Where::in_string)) return false;
         continue;
       }
       const char c = src_[i_];
-      if (c == '"') {
-        emit("\"");
-        ++i_;
-        return true;
-      }
+      std::size_t n = 1;
       if (c == '\\') {
-        const std::size_t n = escape_length(i_);
+        n = escape_length(i_);
         if (n == 0) return false;
-        emit(src_.substr(i_, n));
-        i_ += n;
-        continue;
-      }
-      if (static_cast<unsigned char>(c) < 0x20)
+      } else if (static_cast<unsigned char>(c) < 0x20) {
         return fail(i_, "a control character in a JSON string must be escaped (\\n, \\t, \\u001f)");
-      const std::size_t n = utf8_length(src_, i_);
-      if (n == 0) return fail(i_, "invalid UTF-8 in a string");
-      emit(src_.substr(i_, n));
+      } else if (c != '"') {
+        n = utf8_length(src_, i_);
+        if (n == 0) return fail(i_, "invalid UTF-8 in a string");
+      }
+      out += src_.substr(i_, n);
       i_ += n;
+      if (c == '"') return true;
     }
   }
 
@@ -570,39 +548,16 @@ class TemplateCompiler {
     return fail(i_, "expected an argument (a JSON Pointer, a number, a \"string\", true, false or null), found " + show());
   }
 
-  // A JSON string literal, unescaped into a.text.
+  // A JSON string literal, checked as the template's strings are, then unescaped by simdjson.
   bool string_literal(Arg& a) {
     a.kind = Arg::Kind::string;
-    const std::size_t open = i_++;
-    for (;;) {
-      if (end()) return fail(open, "unterminated string: '\"' has no closing '\"'");
-      const char c = src_[i_];
-      if (c == '"') {
-        ++i_;
-        return true;
-      }
-      if (c == '\\') {
-        const std::size_t n = escape_length(i_);
-        if (n == 0) return false;
-        const char e = src_[i_ + 1];
-        if (e == 'u') {
-          std::uint32_t cp = static_cast<std::uint32_t>(hex4(i_ + 2));
-          if (n == 12) cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(hex4(i_ + 8)) - 0xDC00);
-          append_utf8(a.text, cp);
-        } else {
-          constexpr std::string_view from = "\"\\/bfnrt", to = "\"\\/\b\f\n\r\t";
-          a.text += to[from.find(e)];
-        }
-        i_ += n;
-        continue;
-      }
-      if (static_cast<unsigned char>(c) < 0x20)
-        return fail(i_, "a control character in a JSON string must be escaped (\\n, \\t, \\u001f)");
-      const std::size_t n = utf8_length(src_, i_);
-      if (n == 0) return fail(i_, "invalid UTF-8 in a string");
-      a.text += src_.substr(i_, n);
-      i_ += n;
-    }
+    std::string raw;
+    if (!string(raw, false)) return false;
+    simdjson::dom::parser parser;
+    std::string_view text;
+    if (parser.parse(raw).get_string().get(text) != simdjson::SUCCESS) return fail(a.at, "not a JSON string");
+    a.text = text;
+    return true;
   }
 
   std::string_view src_;
@@ -678,37 +633,33 @@ struct Template::Writer {
   // `e` as minified JSON. False when nested deeper than `depth` allows.
   bool json(simdjson::dom::element e, std::size_t depth) noexcept {
     using simdjson::dom::element_type;
+    if (full) return true;  // the render fails as too_large: skip the rest cheaply
     switch (e.type()) {
-      case element_type::OBJECT: {
-        if (depth == 0) return false;
-        emit('{');
-        bool first = true;
-        const simdjson::dom::object object = e.get_object().value_unsafe();
-        for (simdjson::dom::key_value_pair kv : object) {
-          if (!first) emit(',');
-          first = false;
-          emit('"');
-          json_chars(kv.key);
-          emit('"');
-          emit(':');
-          if (!json(kv.value, depth - 1)) return false;
-          if (full) return true;
-        }
-        emit('}');
-        return true;
-      }
+      case element_type::OBJECT:
       case element_type::ARRAY: {
         if (depth == 0) return false;
-        emit('[');
-        bool first = true;
-        const simdjson::dom::array array = e.get_array().value_unsafe();
-        for (simdjson::dom::element v : array) {
-          if (!first) emit(',');
-          first = false;
-          if (!json(v, depth - 1)) return false;
-          if (full) return true;
+        const bool object = e.type() == element_type::OBJECT;
+        emit(object ? '{' : '[');
+        std::size_t n = 0;
+        // ',' before every member but the first, the key of an object's, then the value.
+        auto member = [&](const std::string_view* key, simdjson::dom::element v) {
+          if (n++ > 0) emit(',');
+          if (key != nullptr) {
+            emit('"');
+            json_chars(*key);
+            emit('"');
+            emit(':');
+          }
+          return json(v, depth - 1);
+        };
+        if (object) {
+          for (simdjson::dom::key_value_pair kv : simdjson::dom::object(e.get_object().value_unsafe()))
+            if (!member(&kv.key, kv.value)) return false;
+        } else {
+          for (simdjson::dom::element v : simdjson::dom::array(e.get_array().value_unsafe()))
+            if (!member(nullptr, v)) return false;
         }
-        emit(']');
+        emit(object ? '}' : ']');
         return true;
       }
       case element_type::STRING:
