@@ -42,6 +42,7 @@ static_assert(sizeof(AuditLog) <= budget::row(PoolId::file).bytes_per_slot, "bud
 static_assert(sizeof(Store) + sizeof(Committer) <= budget::row(PoolId::store_conn).bytes_per_slot,
               "budget: store_conn bytes (the connection and its commit batch)");
 static_assert(Sink::kMaxConns == budget::kSinkConnsPerSink, "budget: per-sink connection pool");
+static_assert(budget::kMaxEventBytes <= Sink::kEventBytes, "a sink's filter/template parser takes the largest event");
 static_assert(budget::row(PoolId::sink_conn).capacity == budget::kMaxSinks * budget::kSinkConnsPerSink);
 static_assert(Store::kMaxSinks >= budget::kMaxSinks, "budget: the store tracks every sink");
 static_assert(Committer::kCapacity >= budget::kMaxBatch, "budget: store.max_batch fits the commit batch");
@@ -333,6 +334,14 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     so2.client_key = s.client_key;
     so2.tls_verify = s.tls_verify;
     so2.dns_ttl = s.dns_ttl;
+    so2.method = s.method;
+    so2.headers = s.headers;
+    so2.format = s.format == "template" ? SinkFormat::templated : SinkFormat::envelope;
+    so2.body = s.body;
+    so2.filter = s.filter;
+    so2.rate_limit = s.rate_limit;
+    so2.rate_interval = s.rate_interval;
+    so2.max_retry_after = s.max_retry_after;
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";

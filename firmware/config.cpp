@@ -22,6 +22,8 @@
 #include <set>
 #include <type_traits>
 
+#include "platform/delivery/request_headers.hpp"
+#include "platform/delivery/shape_check.hpp"
 #include "platform/util/redact.hpp"
 
 namespace bh {
@@ -695,6 +697,9 @@ class Loader {
       case Check::http_url: problem = url_problem(v, show, "http://", "https://"); break;
       case Check::name: problem = name_problem(v, show); break;
       case Check::notify: problem = notify_problem(v, show); break;
+      case Check::http_header:
+        if (auto p = RequestHeaders::line_problem(v); !p.empty()) problem = std::string(p);  // never the value
+        break;
     }
     if (problem) {
       fail(n.source(), key, std::move(*problem));
@@ -803,6 +808,7 @@ class Loader {
         fail_key(p + ".max_connections", fmt::format("sinks need {} connections in total, above the [pools] sink_conn limit {}", sink_conns, sink_pool));
       check_tls_pair(s.client_cert, s.client_key, p);
       check_backoff(s.backoff_base, s.backoff_cap, p);
+      check_sink_request(s, p);
     }
 
     if (c.store.sqlite_heap_limit >= c.watchdog.memory_budget)
@@ -814,6 +820,19 @@ class Loader {
     if (c.watchdog.timeout <= c.watchdog.period)
       fail_key("watchdog.timeout", fmt::format("{} must be longer than watchdog.period {}", format_duration(c.watchdog.timeout),
                                                format_duration(c.watchdog.period)));
+  }
+
+  // A sink's request shape: its headers together, format, body (a template) and filter.
+  void check_sink_request(const SinkConfig& s, const std::string& p) {
+    RequestHeaders h;
+    std::string why;
+    if (!h.assign(s.headers, why)) fail_key(p + ".headers", why);  // names the header, never its value
+    if (s.format == "template" && s.body.empty()) fail_key(p + ".body", "format = \"template\" needs a body");
+    if (s.format != "template" && !s.body.empty()) fail_key(p + ".format", "a body is set: format must be \"template\"");
+    if (!s.filter.empty())
+      if (auto why = filter_problem(s.filter); !why.empty()) fail_key(p + ".filter", "bad filter: " + why);
+    if (!s.body.empty())
+      if (auto why = json_template_problem(s.body); !why.empty()) fail_key(p + ".body", "bad template: " + why);
   }
 
   void check_tls_pair(const std::string& cert, const std::string& key, const std::string& p) {
@@ -993,6 +1012,7 @@ std::string allowed_text(const KeyRow& r) {
     case Check::http_url: add("`http://` or `https://` URL"); break;
     case Check::name: add("name: 1..64 of `A-Z a-z 0-9 _ - .`"); break;
     case Check::notify: add("`\"auto\"`, `\"off\"`, `/path` or `@abstract`"); break;
+    case Check::http_header: add("`Name: value` lines: token names, no CR/LF or control bytes, at most 512 bytes each"); break;
   }
   if (sp.max_len) add(fmt::format("at most {} bytes", sp.max_len));
   if (sp.is_secret) add("**secret**");
@@ -1192,7 +1212,8 @@ std::string config_reference_markdown() {
       "- `client_cert` and `client_key` are set together or not at all.\n"
       "- `backoff_cap` is at least `backoff_base`; a sink's `breaker_probes` is at most its `max_connections`.\n"
       "- `store.sqlite_heap_limit` is below `watchdog.memory_budget`, and `store.cache_kib` fits in it.\n"
-      "- `watchdog.timeout` is longer than `watchdog.period`.\n";
+      "- `watchdog.timeout` is longer than `watchdog.period`.\n"
+      "- A sink's `headers` are at most 16 lines and 1 KiB in all; `format = \"template\"` needs a `body`, and a `body` needs `format = \"template\"`; `body` compiles as a JSON template and `filter` as a filter expression.\n";
   return out;
 }
 

@@ -40,6 +40,8 @@ inline constexpr std::uint64_t kSecond = 1000, kMinute = 60 * kSecond, kHour = 6
 inline constexpr std::array<std::string_view, 5> kLogLevels{"debug", "info", "warn", "error", "off"};
 inline constexpr std::array<std::string_view, 2> kSourceTypes{"http_poll", "websocket"};
 inline constexpr std::array<std::string_view, 3> kSplitModes{"", "ndjson", "json_array"};
+inline constexpr std::array<std::string_view, 2> kSinkMethods{"POST", "PUT"};
+inline constexpr std::array<std::string_view, 2> kSinkFormats{"envelope", "template"};
 
 // Value checks beyond type and range.
 enum class Check : std::uint8_t {
@@ -48,6 +50,7 @@ enum class Check : std::uint8_t {
   http_url,  // starts with http:// or https:// and names a host
   name,      // 1..64 of [A-Za-z0-9_.-] (sink and source names, used as console arguments)
   notify,    // "auto" ($NOTIFY_SOCKET if set), "off", or an absolute / "@abstract" socket path
+  http_header,  // "Name: value": token name, no CR/LF/control bytes (platform/delivery/request_headers.hpp)
 };
 // Where `max` comes from, for the error message when a value exceeds it.
 enum class Cap : std::uint8_t { none, pool, limit };
@@ -145,7 +148,15 @@ constexpr Spec spec() { return {}; }
   K(client_cert, std::string, "", spec().len(4096), "Client certificate (PEM) for mutual TLS; needs client_key") \
   K(client_key, std::string, "", spec().len(4096).secret(), "Client private key (PEM); needs client_cert") \
   K(tls_verify, bool, true, spec(), "Verify the server certificate and host name") \
-  K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)")
+  K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)") \
+  K(method, std::string, "POST", spec().one_of(kSinkMethods), "HTTP method of every request: `POST` or `PUT`") \
+  K(headers, StringList, {}, spec().with(Check::http_header).secret(), "Request header lines `\"Name: value\"` sent on every request (at most 16, 1 KiB in all; values are never logged); a `Content-Type` here replaces the format's") \
+  K(format, std::string, "envelope", spec().one_of(kSinkFormats), "`envelope`: batches of NDJSON envelopes; `template`: one request per event, its body rendered from `body` (`Content-Type: application/json`)") \
+  K(body, std::string, "", spec().len(64 * KiB), "With format = \"template\": the JSON request body, with `{{ /pointer | formatter }}` placeholders filled from the event") \
+  K(filter, std::string, "", spec().len(4 * KiB), "Deliver only the events that match this filter expression; the others are skipped (counted); empty = every event") \
+  K(rate_limit, std::uint32_t, 0, spec().range(0, 1'000'000), "Most requests per `rate_interval` (resends included): a token bucket of this many; 0 = no limit") \
+  K(rate_interval, Millis, Millis{1'000}, spec().range(1, kDay), "The interval of `rate_limit`") \
+  K(max_retry_after, Millis, Millis{cfg::kHour}, spec().range(kSecond, kDay), "Longest wait granted when a 429 (or a 503) names a retry time (Retry-After, JSON `retry_after`)")
 
 #define BH_CONFIG_SOURCE(K)                                                                       \
   K(name, std::string, "", spec().req().with(Check::name), "Source name (required, unique, not `ingest`)") \

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "platform/delivery/retry_after.hpp"
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 #include "platform/util/redact.hpp"
@@ -31,7 +32,8 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
       net_(stats_, make_label(label_, "sink", opts_.name), opts_.name, opts_.breaker, opts_.backoff_base,
            opts_.backoff_cap, 0x5EED0000u + static_cast<std::uint64_t>(id) * 7919u + static_cast<std::uint64_t>(unix_ms())),
       conns_(pool_name),
-      body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)) {
+      body_cap_(std::min<std::uint64_t>(opts_.batch_bytes, kBodyBytes)),
+      rate_(opts_.rate_limit, opts_.rate_interval) {
   conns_.set_limit(std::clamp<std::uint32_t>(opts_.max_connections, 1, kMaxConns));
   if (opts_.batch_bytes > kBodyBytes)
     log::warn("sink {}: batch_bytes {} is above the compiled batch buffer; using {}", opts_.name, opts_.batch_bytes,
@@ -40,6 +42,36 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 
 std::error_code Sink::prepare() {
   BH_ASSERT(on_reactor_thread());
+  if (opts_.method != "POST" && opts_.method != "PUT") {
+    log::error("sink {}: method {} is not POST or PUT", opts_.name, opts_.method);
+    return make_error_code(std::errc::invalid_argument);
+  }
+  std::string why;
+  if (!headers_.assign(opts_.headers, why)) {  // the reason never holds a value
+    log::error("sink {}: {}", opts_.name, why);
+    return make_error_code(std::errc::invalid_argument);
+  }
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    if (!Filter::compile(opts_.filter, filter_, fe)) {
+      log::error("sink {}: filter: {}", opts_.name, fe.text());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  if (opts_.format == SinkFormat::templated) {
+    TemplateError te;
+    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
+      log::error("sink {}: body: {}", opts_.name, te.what());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
+  if (parse_events_) {
+    // The parser is sized and its tape warmed now: parsing an event later allocates nothing. The
+    // event area at the end of the body buffer is not for requests.
+    if (!json_.init(kEventBytes)) return make_error_code(std::errc::not_enough_memory);
+    body_cap_ = std::min<std::uint64_t>(body_cap_, kBodyBytes - kEventArea);
+  }
   // A host name is looked up by the task, not here (the connector logs how).
   ConnectorTarget t;
   if (!http_target(opts_, url_, t)) return make_error_code(std::errc::invalid_argument);
@@ -61,6 +93,7 @@ void Sink::stop() noexcept {
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;
   wake_.notify();
+  stopped_.notify();
 }
 
 bool Sink::routed(std::string_view source) const noexcept {
@@ -98,11 +131,65 @@ void Sink::append_envelope(const EventOut& e) noexcept {
   body_len_ += n;
 }
 
+Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept {
+  if (!routed(e.source)) return Pick::skip;
+  if (!parse_events_) return Pick::take;
+  // A copy with simdjson's padding behind it, in the event area at the end of body_.
+  bool parsed = false;
+  if (e.body.size() <= kEventBytes) {
+    char* area = body_.data() + kBodyBytes - kEventArea;
+    std::memcpy(area, e.body.data(), e.body.size());
+    std::memset(area + e.body.size(), ' ', JsonCheck::kPadding);
+    parsed = json_.parse_object(std::string_view(area, e.body.size()), root);
+  }
+  if (!filter_.empty() && !(parsed && filter_.matches(root))) {
+    ++stats_.filtered;
+    return Pick::filtered;
+  }
+  if (!parsed && opts_.format == SinkFormat::templated) return Pick::unparsed;
+  return Pick::take;
+}
+
+void Sink::render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
+                       std::uint32_t& routed_n) noexcept {
+  if (done) return;
+  if (first == 0) first = e.seq;
+  last = e.seq;
+  simdjson::dom::element root;
+  const Pick p = pick(e, root);
+  if (p == Pick::skip || p == Pick::filtered) return;
+  done = true;
+  std::string_view why;
+  RenderResult r;
+  if (p == Pick::unparsed) {
+    why = e.body.size() > kEventBytes ? "the event is larger than 64 KiB" : "the event is not a JSON object";
+  } else {
+    r = template_.render(root, std::span<char>(body_.data(), body_cap_));
+    if (r.ok()) {
+      body_len_ = r.size();
+      routed_n = 1;
+      return;
+    }
+    why = r.reason();
+  }
+  // The reason goes to the dead-letter table: "template: missing /from".
+  auto n = fmt::format_to_n(reason_, sizeof reason_, "template: {}", why);
+  unrenderable_ = true;
+  unrenderable_len_ = std::min(n.size, sizeof reason_);
+}
+
 std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last,
                                   std::uint32_t& routed_n) {
   body_len_ = 0;
   routed_n = 0;
   first = last = 0;
+  unrenderable_ = false;
+  if (opts_.format == SinkFormat::templated) {
+    bool done = false;
+    return store_.read_batch(
+        id_, std::min(opts_.batch_events, kTemplateWindow), body_cap_,
+        [&](const EventOut& e) { render_next(e, done, first, last, routed_n); }, count);
+  }
   const std::uint32_t max_events = opts_.batch_events;
   std::uint64_t reserve = std::min<std::uint64_t>(body_cap_ / 2, std::uint64_t{max_events} * kEnvelopeOverhead);
   std::uint64_t max_bytes = body_cap_ - reserve;
@@ -117,7 +204,8 @@ std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, st
         }
         if (first == 0) first = e.seq;
         last = e.seq;
-        if (routed(e.source)) {
+        simdjson::dom::element root;
+        if (pick(e, root) == Pick::take) {
           append_envelope(e);
           ++routed_n;
         }
@@ -126,14 +214,27 @@ std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, st
   return ec;
 }
 
-std::error_code Sink::build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed_n) {
+std::error_code Sink::build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
+                                  std::uint32_t& routed_n) {
   body_len_ = 0;
   routed_n = 0;
+  unrenderable_ = false;
   std::uint32_t count = 0;
+  if (opts_.format == SinkFormat::templated) {
+    bool done = false;
+    first = last = 0;
+    std::error_code ec = store_.read_range(
+        from, to, [&](const EventOut& e) { render_next(e, done, first, last, routed_n); }, count);
+    if (!done) first = from, last = to;  // nothing (more) to send in the range
+    return ec;
+  }
+  first = from;
+  last = to;
   return store_.read_range(
-      first, last,
+      from, to,
       [&](const EventOut& e) {
-        if (routed(e.source) && body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_) {
+        simdjson::dom::element root;
+        if (body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_ && pick(e, root) == Pick::take) {
           append_envelope(e);
           ++routed_n;
         }
@@ -142,7 +243,23 @@ std::error_code Sink::build_range(std::uint64_t first, std::uint64_t last, std::
 }
 
 Task<void> Sink::pause(Clock::duration d) {
-  if (d > Clock::duration::zero() && !stopping_) co_await sleep_for(d);
+  // Ends early on stop() only (not on wake(): new events must not cut a server's wait short), so a
+  // shutdown does not sit out an hour's Retry-After.
+  if (d > Clock::duration::zero() && !stopping_) co_await stopped_.wait(d);
+}
+
+Clock::duration Sink::throttle_wait(const Attempt& a) noexcept {
+  if (a.wait < Clock::duration::zero()) return net_.backoff().next();  // no time named: back off
+  // At least backoff_base: a server that keeps answering "retry after 0" (or a past date) is not
+  // hammered in a tight loop.
+  Clock::duration d = std::max<Clock::duration>(std::min(a.wait, opts_.max_retry_after), opts_.backoff_base);
+  if (a.wait > opts_.max_retry_after)
+    log::warn("sink {}: the server asks to wait {} s; waiting max_retry_after ({} s)", opts_.name,
+              std::chrono::duration_cast<std::chrono::seconds>(a.wait).count(),
+              std::chrono::duration_cast<std::chrono::seconds>(opts_.max_retry_after).count());
+  ++stats_.retry_after_waits;
+  stats_.retry_after_wait_ms += static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
+  return d;
 }
 
 Task<void> Sink::run() {
@@ -162,11 +279,13 @@ Task<void> Sink::run() {
     bool replay = false;
     std::uint32_t count = 0, routed_n = 0;
     std::uint64_t first = 0, last = 0;
+    const bool per_event = opts_.format == SinkFormat::templated;
     std::error_code ec = store_.next_replay(id_, dl, replay);
     if (!ec && replay) {
-      first = dl.first_seq;
-      last = dl.last_seq;
-      ec = build_range(first, last, routed_n);
+      // A templated replay goes one event per request: where it got to is kept across requests.
+      if (dl.id != replay_id_) replay_id_ = dl.id, replay_pos_ = dl.first_seq;
+      ec = build_range(per_event ? std::max(replay_pos_, dl.first_seq) : dl.first_seq, dl.last_seq, first, last,
+                       routed_n);
       count = routed_n;
     } else if (!ec) {
       ec = build_batch(count, first, last, routed_n);
@@ -181,26 +300,63 @@ Task<void> Sink::run() {
       co_await wake_.wait(opts_.idle_poll);
       continue;
     }
-    if (routed_n == 0) {  // nothing of this range is for this sink
+    if (unrenderable_) {  // templated: this event cannot become a request; it alone is dead-lettered
+      const std::string_view why(reason_, unrenderable_len_);
+      ++stats_.unrenderable;
+      ++stats_.dead_lettered;
+      ++stats_.dead_events;
+      log::warn("sink {}: seq {}: {}: moved to the dead-letter table", opts_.name, last, why);
+      if (replay) {
+        store_.finish_replay(dl.id, false);
+        replay_id_ = 0;
+      } else if (auto e = store_.dead_letter(id_, last, last, 0, why, unix_ms())) {
+        ++stats_.store_errors;
+        log::error("sink {}: dead-lettering failed: {}", opts_.name, e.message());
+        co_await pause(std::chrono::seconds(1));
+      }
+      continue;
+    }
+    if (routed_n == 0) {  // nothing (more) of this range is for this sink
       if (replay) {
         store_.finish_replay(dl.id, true);
+        replay_id_ = 0;
       } else if (store_.advance_cursor(id_, last)) {
         ++stats_.store_errors;
       }
       continue;
     }
-    // Deliver this batch until it is delivered or dead-lettered: nothing newer goes first.
-    batch_first_ = first;
+    // Deliver this request until it is delivered or dead-lettered: nothing newer goes first. A
+    // templated request carries one event, `last`; the skipped ones before it settle with it.
+    batch_first_ = per_event ? last : first;
     batch_last_ = last;
     while (!stopping_ && !cancelled()) {
       auto now = Clock::now();
+      if (auto d = rate_.delay(now); d > Clock::duration::zero()) {  // the sink's own request budget
+        ++stats_.rate_limit_waits;
+        stats_.rate_limit_wait_ms += static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
+        co_await pause(d);
+        continue;
+      }
       if (!net_.admit(now)) {
         co_await pause(net_.breaker().retry_at() - now);
         continue;
       }
+      rate_.take(now);
       Attempt a = co_await post();
       now = Clock::now();
       stats_.last_status = a.status;
+      if (a.outcome == Outcome::throttled) {
+        // The server answered and asked for a pause: it is up (no breaker failure); the same
+        // request goes again after the pause, so nothing newer overtakes it.
+        ++stats_.retries;
+        net_.breaker().on_success(now);
+        auto d = throttle_wait(a);
+        log::info("sink {}: seq {}..{}: {} asks to wait; resending in {} ms", opts_.name, first, last,
+                  a.status == 429 ? "429 Too Many Requests" : "503 with Retry-After",
+                  std::chrono::ceil<std::chrono::milliseconds>(d).count());
+        co_await pause(d);
+        continue;
+      }
       if (a.outcome == Outcome::retry) {
         ++stats_.retries;
         auto d = net_.failed(now);
@@ -212,9 +368,12 @@ Task<void> Sink::run() {
       if (a.outcome == Outcome::delivered) {
         ++stats_.batches;
         stats_.delivered += routed_n;
-        if (replay) {
+        if (replay && per_event && last < dl.last_seq) {
+          replay_pos_ = last + 1;  // the rest of the range next
+        } else if (replay) {
           ++stats_.replayed;
           store_.finish_replay(dl.id, true);
+          replay_id_ = 0;
         } else if (auto e = store_.advance_cursor(id_, last)) {
           // The batch is resent after a restart: at-least-once, sinks dedupe by seq.
           ++stats_.store_errors;
@@ -227,7 +386,8 @@ Task<void> Sink::run() {
                   a.status);
         if (replay) {
           store_.finish_replay(dl.id, false);
-        } else if (auto e = store_.dead_letter(id_, first, last, a.status, a.reason, unix_ms())) {
+          replay_id_ = 0;
+        } else if (auto e = store_.dead_letter(id_, batch_first_, last, a.status, a.reason, unix_ms())) {
           ++stats_.store_errors;
           log::error("sink {}: dead-lettering failed: {}", opts_.name, e.message());
         }
@@ -286,12 +446,15 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
     c.requests = 0;
   }
 
-  char extra[128];
-  auto xr = fmt::format_to_n(extra, sizeof extra, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n",
-                             batch_first_, batch_last_);
-  const HttpRequest req{"POST", url_.authority, url_.target, "application/x-ndjson", body_len_,
-                        std::string_view(extra, xr.size), std::string_view(body_.data(), body_len_)};
-  if (std::error_code wec = co_await http_write_request(net_, c.link, c.head, req, opts_.write_timeout)) {
+  auto xr = fmt::format_to_n(extra_, 128, "Bulkhead-First-Seq: {}\r\nBulkhead-Last-Seq: {}\r\n", batch_first_,
+                             batch_last_);
+  const std::string_view configured = headers_.lines();  // never logged: values may be secrets
+  std::memcpy(extra_ + xr.size, configured.data(), configured.size());
+  std::string_view content_type = opts_.format == SinkFormat::envelope ? "application/x-ndjson" : "application/json";
+  if (headers_.has_content_type()) content_type = {};
+  const HttpRequest req{opts_.method, url_.authority, url_.target, content_type, body_len_,
+                        std::string_view(extra_, xr.size + configured.size()), std::string_view(body_.data(), body_len_)};
+  if (std::error_code wec = co_await http_write_request(net_, c.link, head_, req, opts_.write_timeout)) {
     c.link.close();
     if (wec == errc::too_large) {
       ++stats_.protocol_errors;
@@ -304,22 +467,18 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
 
   // The answer; interim 1xx answers are skipped by the reader, each read keeps read_timeout.
   HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);
-  std::size_t reason_len = 0;
+  answer_len_ = 0;
   for (bool complete = false; !complete;) {
     const HttpResponseReader::Event ev = co_await rd.next();
     switch (ev.kind) {
       case HttpResponseReader::Kind::headers: break;
-      case HttpResponseReader::Kind::body:
-        if (reason_len < 96) {
-          auto chunk = c.parser.body_chunk();
-          std::size_t k = std::min(chunk.size(), 96 - reason_len);
-          for (std::size_t i = 0; i < k; ++i) {
-            char ch = chunk[i];
-            reason_[16 + reason_len + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
-          }
-          reason_len += k;
-        }
+      case HttpResponseReader::Kind::body: {  // the first kAnswerBytes: the reason, a JSON retry_after
+        auto chunk = c.parser.body_chunk();
+        std::size_t k = std::min(chunk.size(), kAnswerBytes - answer_len_);
+        std::memcpy(answer_ + answer_len_, chunk.data(), k);
+        answer_len_ += k;
         break;
+      }
       case HttpResponseReader::Kind::done: complete = true; break;
       case HttpResponseReader::Kind::read_error:
         c.link.close();
@@ -342,10 +501,29 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
   const int st = c.parser.status();
   reason_len = redact::scrub(reason_ + 16, reason_len);  // a body echoing a secret: the reason is a dead letter's
   auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);
-  std::memmove(reason_ + head.size, reason_ + 16, reason_len);
+  const std::size_t reason_len = std::min<std::size_t>(answer_len_, 96);
+  for (std::size_t i = 0; i < reason_len; ++i) {
+    const char ch = answer_[i];
+    reason_[head.size + i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+  }
   std::string_view reason(reason_, head.size + reason_len);
   if (st >= 200 && st < 300) co_return Attempt{Outcome::delivered, st, reason};
-  if (st == 408 || st == 429 || st >= 500) {
+  if (st == 429 || st == 503) {
+    // The server's time: Retry-After (seconds or an HTTP-date against the wall clock) and, on a
+    // 429, a JSON body's retry_after (Discord) or parameters.retry_after (Telegram); the longest.
+    ++stats_.http_retryable;
+    Clock::duration wait{-1};
+    if (!c.parser.truncated(http::Field::retry_after))
+      if (auto h = retry_after::parse_header(c.parser.retry_after(), unix_ms())) wait = *h;
+    if (st == 429) {
+      ++stats_.rate_limited;
+      if (auto b = retry_after::parse_json_body(std::string_view(answer_, answer_len_))) wait = std::max<Clock::duration>(wait, *b);
+      co_return Attempt{Outcome::throttled, st, reason, wait};
+    }
+    if (wait >= Clock::duration::zero()) co_return Attempt{Outcome::throttled, st, reason, wait};
+    co_return Attempt{Outcome::retry, st, reason};
+  }
+  if (st == 408 || st >= 500) {
     ++stats_.http_retryable;
     co_return Attempt{Outcome::retry, st, reason};
   }

@@ -1,15 +1,23 @@
 // Sink: delivery of committed events to one HTTP endpoint (docs/wire.md §2). One task per sink reads
-// pending events in seq order behind the sink's cursor, POSTs them as NDJSON envelopes over
-// keep-alive connections taken from the sink's own pool, and then: 2xx advances the cursor;
-// 408/429/5xx, timeouts and connection errors retry the SAME batch after a jittered backoff
-// (so order holds) and feed the circuit breaker; any other 4xx moves the batch to the
-// dead-letter table. Interim 1xx answers are skipped (RFC 9110 §15.2; past 8 of them, or a 101,
-// it is a protocol error). Replays of dead letters go first. https:// runs the same exchange over TLS
-// (platform/net/tls.hpp): each connection slot has its own TLS context, set up at start-up and
-// reset per connection; a failed handshake is a connection error like any other. Resolving,
-// connecting, TLS, timed I/O, the breaker and backoff are the sink's Connector's
-// (platform/transport/connector.hpp); the POST and its answer go through connector_http.hpp.
-// Reactor thread only.
+// pending events in seq order behind the sink's cursor and sends them over keep-alive connections
+// taken from the sink's own pool, in one of two shapes (`format`): `envelope` (the default) POSTs a
+// batch of NDJSON envelopes; `template` sends one request per event whose body is the sink's
+// Template rendered from the event's JSON. Then: 2xx advances the cursor; 408/5xx, timeouts and
+// connection errors retry the SAME request after a jittered backoff (so order holds) and feed the
+// circuit breaker; a 429 (or a 503 with Retry-After) is the server asking for a pause: the sink
+// waits what it asked (Retry-After seconds or HTTP-date, a JSON body's retry_after or
+// parameters.retry_after; platform/delivery/retry_after.hpp), at most max_retry_after, and resends
+// the same request, without a breaker failure; any other 4xx moves the batch to the dead-letter
+// table. Events the sink's `filter` refuses are skipped (counted) and the cursor passes them; an
+// event the template cannot render is dead-lettered alone with the reason. A `rate_limit` paces
+// requests (platform/delivery/rate_limit.hpp). Interim 1xx answers are skipped (RFC 9110 §15.2;
+// past 8 of them, or a 101, it is a protocol error). Replays of dead letters go first. https://
+// runs the same exchange over TLS (platform/net/tls.hpp): each connection slot has its own TLS
+// context, set up at start-up and reset per connection; a failed handshake is a connection error
+// like any other. Resolving, connecting, TLS, timed I/O, the breaker and backoff are the sink's
+// Connector's (platform/transport/connector.hpp); the request and its answer go through
+// connector_http.hpp. Configured request headers (platform/delivery/request_headers.hpp) go on
+// every request and are never logged. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
 
@@ -22,12 +30,20 @@
 
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/delivery/rate_limit.hpp"
+#include "platform/delivery/request_headers.hpp"
+#include "platform/ingest/json_check.hpp"
 #include "platform/net/dns.hpp"
 #include "platform/net/http.hpp"
+#include "platform/shape/filter.hpp"
+#include "platform/shape/template.hpp"
 #include "platform/store/store.hpp"
 #include "platform/transport/connector.hpp"
 
 namespace bh {
+
+// What a request carries: a batch of NDJSON envelopes, or one event rendered by a template.
+enum class SinkFormat : std::uint8_t { envelope, templated };
 
 struct SinkOptions {
   std::string name;
@@ -57,6 +73,18 @@ struct SinkOptions {
   std::string resolv_conf = dns::kResolvConf;  // test seams: the files and the name servers' port
   std::string hosts_file = dns::kHostsFile;
   std::uint16_t dns_port = dns::kDefaultPort;
+  // The request (issue #13). `method` is POST or PUT. `headers`: "Name: value" lines sent on every
+  // request (RequestHeaders; a Content-Type among them replaces the format's default).
+  std::string method = "POST";
+  std::vector<std::string> headers;
+  SinkFormat format = SinkFormat::envelope;
+  std::string body;    // templated: the JSON template (platform/shape/template.hpp)
+  std::string filter;  // "" = every event; else a filter expression (platform/shape/filter.hpp)
+  // At most `rate_limit` requests per `rate_interval` (0 = no limit), resends included.
+  std::uint32_t rate_limit = 0;
+  Clock::duration rate_interval = std::chrono::seconds(1);
+  // The longest wait a server's Retry-After (or JSON retry_after) gets; longer asks wait this long.
+  Clock::duration max_retry_after = std::chrono::hours(1);
 };
 
 // Delivery counters (shown by the console and metrics); the connection counters (connects,
@@ -76,6 +104,17 @@ struct DeliveryStats : ConnectorStats {
   // closed unused and replaced by a new one. Not failures: no retry, no breaker.
   std::uint64_t stale_closes = 0;
   std::uint64_t store_errors = 0;
+  // Rate limits (issue #13): 429 answers; waits that a server's retry time (Retry-After, JSON
+  // retry_after) decided and their total; waits for a token of the sink's own rate_limit.
+  std::uint64_t rate_limited = 0;
+  std::uint64_t retry_after_waits = 0;
+  std::uint64_t retry_after_wait_ms = 0;
+  std::uint64_t rate_limit_waits = 0;
+  std::uint64_t rate_limit_wait_ms = 0;
+  // Events the filter refused (skipped, the cursor passes them); events the template could not
+  // render (dead-lettered one by one, also in dead_lettered / dead_events).
+  std::uint64_t filtered = 0;
+  std::uint64_t unrenderable = 0;
   int last_status = 0;
 };
 
@@ -84,9 +123,9 @@ class SinkConn {
  public:
   // Responses are a status line, a few fields and a short body: 4 KiB per read is plenty (over
   // TLS one read returns at most one record's plaintext anyway). Halved from 8 KiB to pay for the
-  // four TLS contexts the Sink now holds within the same budget row.
+  // four TLS contexts the Sink now holds within the same budget row. The request head is formed in
+  // the Sink's own buffer (one request is in flight per sink).
   static constexpr std::size_t kReadBytes = 4 * 1024;
-  static constexpr std::size_t kHeadBytes = 1024;
 
   SinkConn(Executor ex, std::uint64_t max_response_bytes) noexcept
       : link(ex), parser(http::ParserOptions{.max_body_bytes = max_response_bytes}) {}
@@ -94,7 +133,6 @@ class SinkConn {
   Link link;  // https: its TLS context is the Sink connector's context of this slot index
   http::ResponseParser parser;
   std::uint64_t requests = 0;  // on this connection (0 = fresh)
-  char head[kHeadBytes];
   char rbuf[kReadBytes];
 };
 
@@ -102,6 +140,17 @@ class Sink {
  public:
   static constexpr std::uint32_t kMaxConns = 4;
   static constexpr std::size_t kBodyBytes = 1 << 20;  // compiled batch buffer; batch_bytes is clamped to it
+  // Request line, the fixed fields, the seq fields and up to RequestHeaders::kMaxBytes of configured ones.
+  static constexpr std::size_t kHeadBytes = 3 * 1024;
+  // The first bytes of a response body kept for the dead-letter reason and a JSON retry_after.
+  static constexpr std::size_t kAnswerBytes = 1024;
+  // A filter or a template reads events through a JSON parser sized for this (the largest event
+  // ingest or a source stores); the event is copied to the END of the body buffer (with simdjson's
+  // padding), which the requests then do not use.
+  static constexpr std::size_t kEventBytes = 64 * 1024;
+  static constexpr std::size_t kEventArea = kEventBytes + JsonCheck::kPadding;
+  // templated: events read from the store per look for the next one to send.
+  static constexpr std::uint32_t kTemplateWindow = 32;
   using ConnPool = Pool<SinkConn, kMaxConns>;
 
   // `id` is the store's sink handle. `pool_name` must outlive the Sink.
@@ -112,7 +161,9 @@ class Sink {
   // Parses the URL, reads the host's hosts-file entry or resolv.conf (a name is looked up by the
   // task, not here: an unresolvable host is logged and retried, it does not stop start-up) and,
   // for https, loads the TLS material and sets up one TLS context per connection slot (start-up:
-  // blocking and allocating are fine here). Errors: bad URL, dns_errc::bad_name, tls_errc::config
+  // blocking and allocating are fine here). Checks the method and headers, compiles the filter
+  // and the template and sizes and warms the event parser. Errors: bad URL, method, header,
+  // filter or template (invalid_argument, logged), dns_errc::bad_name, tls_errc::config
   // (a CA/certificate/key file; logged with the reason).
   std::error_code prepare();
   // Spawns the delivery task. Errors: false if no task slot.
@@ -133,27 +184,44 @@ class Sink {
   bool running() const noexcept { return running_; }
 
  private:
-  enum class Outcome : std::uint8_t { delivered, retry, dead };
+  // throttled: the server asked for a pause (429, or 503 with Retry-After); `wait` is what it
+  // asked (negative: it named no time).
+  enum class Outcome : std::uint8_t { delivered, retry, dead, throttled };
   struct Attempt {
     Outcome outcome;
     int status;
     std::string_view reason;
+    Clock::duration wait{-1};
   };
 
   Task<void> run();
-  // Builds the envelopes of the next batch into body_. count = events read from the store,
-  // first/last = their seq range; routed = envelopes written (events of other sources are skipped).
+  // What an event is to this sink: not for it (another source), refused by the filter (counted),
+  // to send (`root` is its parsed JSON when a filter or template needs it), or, for a template,
+  // not a JSON object.
+  enum class Pick : std::uint8_t { skip, filtered, take, unparsed };
+  Pick pick(const EventOut& e, simdjson::dom::element& root) noexcept;
+  // The next request into body_: envelope, the batch behind the cursor; templated, the first event
+  // to send within kTemplateWindow. count = events read from the store, first/last = the seq range
+  // the request settles (skipped and filtered events included); routed = events in the request.
   std::error_code build_batch(std::uint32_t& count, std::uint64_t& first, std::uint64_t& last, std::uint32_t& routed);
-  std::error_code build_range(std::uint64_t first, std::uint64_t last, std::uint32_t& routed);
+  // The same for a replay of [from, to]: envelope, the whole range; templated, its next event.
+  std::error_code build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
+                              std::uint32_t& routed);
   void append_envelope(const EventOut& e) noexcept;
+  // templated: visits events until one is picked, and renders it (or notes why it cannot be).
+  void render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
+                   std::uint32_t& routed) noexcept;
   // POSTs body_ once: takes a connection (resolving the host first for a new one: the lookup's UDP
   // socket uses that slot's FD), (re)connects, writes, reads the answer.
   Task<Attempt> post();
   // One request and its answer on `c` (pool slot `slot`), connecting it first if it is closed.
   // `stale`: a kept-alive connection failed before any answer (retry once, uncounted).
   Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
-  // Waits for `d` or a wake/stop, whichever first.
+  // Waits for `d` or a stop, whichever first.
   Task<void> pause(Clock::duration d);
+  // After a throttled attempt: how long to wait (the server's time capped by max_retry_after, or
+  // the backoff when it named none); counts it.
+  Clock::duration throttle_wait(const Attempt& a) noexcept;
   bool routed(std::string_view source) const noexcept;
 
   TaskPoolBase& tasks_;
@@ -174,13 +242,28 @@ class Sink {
   std::array<ConnPool::Lease, kMaxConns> idle_;
   std::uint32_t idle_n_ = 0;
   Notify wake_;
+  Notify stopped_;  // pauses (backoff, breaker, Retry-After, rate_limit) end at a stop
   bool stopping_ = false;
   bool running_ = false;
   std::uint64_t body_cap_;
   std::size_t body_len_ = 0;
   std::uint64_t batch_first_ = 0;  // seq range of the batch in flight (the Bulkhead-*-Seq headers)
   std::uint64_t batch_last_ = 0;
+  RequestHeaders headers_;  // configured lines, packed by prepare()
+  RateLimit rate_;
+  Filter filter_;        // compiled by prepare(); empty = every event
+  Template template_;    // compiled by prepare() (templated)
+  JsonCheck json_;       // sized and warmed by prepare() when a filter or template reads events
+  bool parse_events_ = false;
+  bool unrenderable_ = false;  // the request being built: its event cannot be rendered (reason_)
+  std::size_t unrenderable_len_ = 0;
+  std::int64_t replay_id_ = 0;   // templated replay: the dead letter in progress and its next seq
+  std::uint64_t replay_pos_ = 0;
   char reason_[128];
+  char head_[kHeadBytes];
+  char extra_[128 + RequestHeaders::kMaxBytes];  // the seq fields and the configured headers
+  std::size_t answer_len_ = 0;
+  char answer_[kAnswerBytes];
   std::array<char, kBodyBytes> body_;
 };
 

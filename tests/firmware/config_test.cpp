@@ -385,13 +385,14 @@ TEST_F(ConfigLoad, StringOriginNamesErrorsAndConfig) {
 
 // ---- render → load -----------------------------------------------------------------------------
 
-// A literal value in a secret key of `c` (sink[0].url, source[1].client_key).
+// A literal value in a secret key of `c` (sink[0].url, source[1].client_key, sink[0].headers[1]).
 std::string secret_literal(const Config& c, const std::string& key) {
   std::size_t i = std::stoul(key.substr(key.find('[') + 1));
   std::string name = key.substr(key.find('.') + 1);
   bool sink = key.rfind("sink[", 0) == 0;
   if (name == "url") return sink ? c.sinks.at(i).url : c.sources.at(i).url;
   if (name == "client_key") return sink ? c.sinks.at(i).client_key : c.sources.at(i).client_key;
+  if (name.rfind("headers[", 0) == 0 && sink) return c.sinks.at(i).headers.at(std::stoul(name.substr(8)));
   ADD_FAILURE() << "no test lookup for the secret key " << key;
   return "";
 }

@@ -8,10 +8,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <sstream>
 
 namespace bh::test {
+
+std::string SinkRequest::header(const std::string& name) const {
+  for (auto& [n, v] : headers)
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return {};
+}
 
 std::uint64_t envelope_seq(const std::string& line) {
   auto p = line.find("\"seq\":");
@@ -91,6 +101,7 @@ void TestSink::serve(int fd) {
       if (!fill(buf.size() + 1)) goto out;
     {
       SinkRequest req;
+      req.at = std::chrono::steady_clock::now();
       std::istringstream head(buf.substr(0, end));
       std::string line;
       std::getline(head, line);
@@ -102,6 +113,7 @@ void TestSink::serve(int fd) {
         auto colon = line.find(':');
         if (colon == std::string::npos) continue;
         std::string name = line.substr(0, colon), value = line.substr(colon + 2);
+        req.headers.emplace_back(name, value);
         std::transform(name.begin(), name.end(), name.begin(), ::tolower);
         if (name == "content-length") clen = std::stoull(value);
         if (name == "content-type") req.content_type = value;
@@ -111,6 +123,7 @@ void TestSink::serve(int fd) {
       if (!fill(end + 4 + clen)) goto out;
       std::string body = buf.substr(end + 4, clen);
       buf.erase(0, end + 4 + clen);
+      req.body = body;
       std::istringstream bs(body);
       while (std::getline(bs, line))
         if (!line.empty()) req.lines.push_back(line);
@@ -130,8 +143,11 @@ void TestSink::serve(int fd) {
         std::lock_guard<std::mutex> l(mu_);
         for (auto& ln : req.lines) delivered_.push_back(envelope_seq(ln));
       }
-      std::string resp = "HTTP/1.1 " + std::to_string(a.status) + " X\r\nContent-Length: 2\r\n" +
-                         (a.keep_alive ? "" : "Connection: close\r\n") + "\r\nok";
+      // 204 No Content carries no body and no Content-Length (a Discord webhook's answer).
+      const std::string answer_body = a.status == 204 ? "" : a.body.empty() ? "ok" : a.body;
+      std::string resp = "HTTP/1.1 " + std::to_string(a.status) + " X\r\n" +
+                         (a.status == 204 ? "" : "Content-Length: " + std::to_string(answer_body.size()) + "\r\n") +
+                         a.headers + (a.keep_alive ? "" : "Connection: close\r\n") + "\r\n" + answer_body;
       // A closing answer ends the connection for the client as soon as it is read: it may connect
       // again before this thread gets to `out`, so it stops counting as concurrent first.
       if (!a.keep_alive) counted = false, --conc_;

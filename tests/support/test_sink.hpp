@@ -19,6 +19,11 @@ struct SinkRequest {
   std::string method, target, content_type;
   std::uint64_t first_seq = 0, last_seq = 0;  // Bulkhead-First-Seq / Bulkhead-Last-Seq
   std::vector<std::string> lines;             // body lines
+  std::vector<std::pair<std::string, std::string>> headers;  // every field as sent (name as written)
+  std::string body;                                          // the whole body
+  std::chrono::steady_clock::time_point at;                  // when its head was complete
+  // The value of the first field named `name` (case-insensitive); "" if absent.
+  std::string header(const std::string& name) const;
 };
 
 struct SinkAnswer {
@@ -26,6 +31,8 @@ struct SinkAnswer {
   std::chrono::milliseconds delay{0};  // before answering (a slow sink; stop() cuts it short)
   bool drop = false;                   // close without answering
   bool keep_alive = true;
+  std::string headers;  // extra "Name: value\r\n" lines in the answer
+  std::string body;     // the answer's body; empty = "ok"
 };
 
 class TestSink {
