@@ -3,6 +3,7 @@
 #include "platform/sources/dedupe.hpp"
 
 #include <mbedtls/sha256.h>
+#include <simdjson.h>
 
 #include <bit>
 
@@ -87,7 +88,7 @@ void canonical(Digest& d, simdjson::dom::element e) noexcept {
 
 }  // namespace
 
-bool dom_at(simdjson::dom::element root, const SelectPath& path, simdjson::dom::element& out) noexcept {
+bool dom_at(const simdjson::dom::element& root, const SelectPath& path, simdjson::dom::element& out) noexcept {
   simdjson::dom::element cur = root;
   for (std::size_t i = 0; i < path.size(); ++i) {
     simdjson::dom::element next;
@@ -130,7 +131,7 @@ const char* DedupeKeyer::compile(std::span<const std::string> pointers, std::siz
   return "";
 }
 
-bool DedupeKeyer::key(std::string_view bytes, simdjson::dom::element root, DedupeKey& out) const noexcept {
+bool DedupeKeyer::key(std::string_view bytes, const simdjson::dom::element& root, DedupeKey& out) const noexcept {
   Digest d;
   if (whole_) {
     d.text('w', bytes);

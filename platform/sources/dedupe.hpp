@@ -7,8 +7,6 @@
 // at start-up, so the window survives restarts. Not a filter on content (platform/shape/filter.hpp),
 // not a store of events. Reactor thread only; nothing here allocates after init().
 #pragma once
-#include <simdjson.h>
-
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -18,6 +16,10 @@
 
 #include "platform/sources/splitter.hpp"
 #include "platform/store/store.hpp"
+
+namespace simdjson::dom {
+class element;
+}
 
 namespace bh {
 
@@ -37,7 +39,7 @@ class DedupeKeyer {
   bool whole() const noexcept { return whole_; }
   // The key of `event` (its bytes, and its parsed root for pointer keys). Returns false when no
   // pointer names a value in it (such an item is stored without dedupe, counted by the caller).
-  bool key(std::string_view bytes, simdjson::dom::element root, DedupeKey& out) const noexcept;
+  bool key(std::string_view bytes, const simdjson::dom::element& root, DedupeKey& out) const noexcept;
 
  private:
   std::size_t n_ = 0;
@@ -46,7 +48,7 @@ class DedupeKeyer {
 };
 
 // Finds the value at `path` in `root` (object keys and array indices). False if absent.
-bool dom_at(simdjson::dom::element root, const SelectPath& path, simdjson::dom::element& out) noexcept;
+bool dom_at(const simdjson::dom::element& root, const SelectPath& path, simdjson::dom::element& out) noexcept;
 
 // The window: a set of the newest keys, oldest evicted first.
 class DedupeWindow {

@@ -408,17 +408,20 @@ std::ptrdiff_t json_unescape(std::string_view in, char* out, std::size_t& consum
 }
 }  // namespace
 
-std::string_view Source::decode(std::string_view bytes) noexcept {
-  // The event is rebuilt in the first half of scratch_, each field's text unescaped into the
-  // second half and checked there before it replaces the string (unescaped text is never longer
-  // than its escaped form, so the event only shrinks).
-  const std::size_t half = opts_.max_event_bytes + JsonCheck::kPadding;
-  char* ev = scratch_.get();
+std::size_t decode_json_strings(std::string_view in, std::span<const SelectPath> paths, std::span<char> work,
+                               simdjson::dom::parser& parser, std::uint32_t& failed) noexcept {
+  // The event is rebuilt in the first half of `work`, each field's text unescaped into the second
+  // half and checked there before it replaces the string (unescaped text is never longer than its
+  // escaped form, so the event only shrinks).
+  failed = 0;
+  const std::size_t half = work.size() / 2;
+  char* ev = work.data();
   char* text = ev + half;
-  std::memcpy(ev, bytes.data(), bytes.size());
-  std::size_t n = bytes.size();
-  for (std::size_t d = 0; d < ndecode_; ++d) {
-    PathCursor cur(decode_[d]);
+  if (in.size() + JsonCheck::kPadding > half) return 0;
+  std::memcpy(ev, in.data(), in.size());
+  std::size_t n = in.size();
+  for (std::size_t d = 0; d < paths.size(); ++d) {
+    PathCursor cur(paths[d]);
     std::size_t at = 0;
     PathCursor::Step st = PathCursor::Step::more;
     for (; at < n && st == PathCursor::Step::more; ++at) st = cur.feed(ev[at]);
@@ -427,14 +430,14 @@ std::string_view Source::decode(std::string_view bytes) noexcept {
     std::size_t used = 0;
     const std::ptrdiff_t m = json_unescape(std::string_view(ev + at, n - at), text, used);
     std::size_t lead = 0;
-    while (m > 0 && lead < static_cast<std::size_t>(m) && (text[lead] == ' ' || text[lead] == '\t' || text[lead] == '\r' || text[lead] == '\n'))
+    while (m > 0 && lead < static_cast<std::size_t>(m) &&
+           (text[lead] == ' ' || text[lead] == '\t' || text[lead] == '\r' || text[lead] == '\n'))
       ++lead;
     // Only an object or array is taken (simdjson copies a root scalar to the heap).
     simdjson::dom::element parsed;
     if (m <= 0 || lead == static_cast<std::size_t>(m) || (text[lead] != '{' && text[lead] != '[') ||
-        parser_.parse(text, static_cast<std::size_t>(m), false).get(parsed)) {
-      ++stats_.decode_errors;
-      record_data_error("decode {}: the string is not JSON text: kept as is (counted)", opts_.decode[d]);
+        parser.parse(text, static_cast<std::size_t>(m), false).get(parsed)) {
+      failed |= 1u << d;
       continue;
     }
     const std::size_t end = at + used;  // past the closing quote
@@ -442,7 +445,20 @@ std::string_view Source::decode(std::string_view bytes) noexcept {
     std::memcpy(ev + start, text, static_cast<std::size_t>(m));
     n = start + static_cast<std::size_t>(m) + (n - end);
   }
-  return {ev, n};
+  return n;
+}
+
+std::string_view Source::decode(std::string_view bytes) noexcept {
+  std::uint32_t failed = 0;
+  const std::size_t n = decode_json_strings(bytes, std::span<const SelectPath>(decode_.data(), ndecode_),
+                                            std::span<char>(scratch_.get(), 2 * (opts_.max_event_bytes + JsonCheck::kPadding)),
+                                            parser_, failed);
+  for (std::size_t d = 0; d < ndecode_; ++d) {
+    if (!(failed & (1u << d))) continue;
+    ++stats_.decode_errors;
+    record_data_error("decode {}: the string is not JSON text: kept as is (counted)", opts_.decode[d]);
+  }
+  return {scratch_.get(), n};
 }
 
 bool Source::shape(std::string_view bytes, std::int64_t ts) noexcept {

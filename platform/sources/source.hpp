@@ -71,8 +71,6 @@ struct SourceOptions {
   std::uint32_t dedupe_window = 10000;  // keys kept (the wiring caps it by the budget)
 };
 
-// The most `decode` pointers a source takes.
-inline constexpr std::size_t kMaxDecodePointers = 4;
 
 // The connection counters (connects, connect/TLS/DNS failures, read/write timeouts, io_errors,
 // breaker rejections, deadlines) are the ConnectorStats base's.
@@ -307,6 +305,14 @@ class Source : public CommitClient {
 };
 
 std::string_view source_state_name(Source::State s) noexcept;
+
+// `decode`: copies the JSON object `in` into the first half of `work` (two halves, each at least
+// in.size() + JsonCheck::kPadding) with each field at `paths` that holds a string of JSON text (an
+// object or array) replaced by that JSON; a field absent or not a string stays as it is; a string
+// that is not JSON text stays too and sets bit i of `failed`. Returns the new length (0: `work`
+// too small). `parser` checks each text (it must be sized for in.size()). No allocation.
+std::size_t decode_json_strings(std::string_view in, std::span<const SelectPath> paths, std::span<char> work,
+                               simdjson::dom::parser& parser, std::uint32_t& failed) noexcept;
 
 // Escapes `in` as the inside of a JSON string into `out` (nullptr: only measures). Bytes that are
 // not valid UTF-8 become U+FFFD. Returns the escaped length.

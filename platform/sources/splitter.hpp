@@ -42,6 +42,10 @@ class SelectPath {
   char bytes_[kMaxBytes] = {};
 };
 
+// The most `decode` pointers a source takes (each is a SelectPath: the decoder finds its string
+// with a PathCursor over the item's bytes).
+inline constexpr std::size_t kMaxDecodePointers = 4;
+
 // Streaming navigation to the value a SelectPath names: fed a JSON text byte by byte, it answers
 // `found` at the first byte of the target value, `absent` when the text shows it is not there (a
 // key missing from an object on the path, an index past an array's end, a scalar on the path), and
