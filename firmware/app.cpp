@@ -233,6 +233,7 @@ std::string start_sources(App::Impl& a) {
     o.tls_verify = s.tls_verify;
     o.dns_ttl = s.dns_ttl;
     o.select = s.select;
+    o.filter = s.filter;
     o.decode = s.decode;
     o.dedupe_key = s.dedupe_key;
     o.dedupe_window = std::min(s.dedupe_window, budget::kMaxDedupeWindow);

@@ -4,7 +4,7 @@
 // Not a schema engine: rules that relate keys to each other are plain code in check_cross().
 // Start-up code: allocates freely, reports errors as values, lets no exception escape.
 #include "firmware/config.hpp"
-#include "platform/sources/dedupe.hpp"
+#include "platform/sources/jobs_check.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -353,24 +353,11 @@ class Loader {
   }
 
   // An error about `key` placed where the key (or else its table, or else its section) was written.
-  // A source's job keys: pointers that compile, and the combinations that make sense.
+  // A source's job keys: pointers and the filter that compile, and combinations that make sense.
   void check_source_jobs(const SourceConfig& s, const std::string& p) {
-    SelectPath sp;
-    if (const char* why = sp.compile(s.select); *why) fail_key(p + ".select", why);
-    if (!s.select.empty() && s.type != "http_poll") fail_key(p + ".select", "only http_poll sources split a response");
-    if (!s.select.empty() && !s.split.empty() && s.split != "json_array")
-      fail_key(p + ".select", fmt::format("select splits at a JSON array; split = {} does not", quoted(s.split)));
-    if (s.decode.size() > kMaxDecodePointers)
-      fail_key(p + ".decode", fmt::format("at most {} pointers", kMaxDecodePointers));
-    for (std::size_t j = 0; j < s.decode.size(); ++j) {
-      const char* why = sp.compile(s.decode[j]);
-      if (!*why && sp.size() == 0) why = "names the whole event, not a field";
-      if (*why) fail_key(fmt::format("{}.decode[{}]", p, j), why);
-    }
-    DedupeKeyer keyer;
-    std::size_t at = 0;
-    if (const char* why = keyer.compile(s.dedupe_key, at); *why)
-      fail_key(at < s.dedupe_key.size() ? fmt::format("{}.dedupe_key[{}]", p, at) : p + ".dedupe_key", why);
+    std::string key;
+    std::string why = source_jobs_problem({s.type == "http_poll", s.split, s.select, s.decode, s.dedupe_key, s.filter}, key);
+    if (!why.empty()) fail_key(p + "." + key, why);
   }
 
   void fail_key(const std::string& key, std::string message) {

@@ -88,25 +88,7 @@ void canonical(Digest& d, simdjson::dom::element e) noexcept {
 
 }  // namespace
 
-bool dom_at(const simdjson::dom::element& root, const SelectPath& path, simdjson::dom::element& out) noexcept {
-  simdjson::dom::element cur = root;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    simdjson::dom::element next;
-    if (cur.is_object()) {
-      if (simdjson::dom::object(cur).at_key(path.token(i)).get(next)) return false;
-    } else if (cur.is_array()) {
-      if (path.index(i) < 0) return false;
-      if (simdjson::dom::array(cur).at(static_cast<std::size_t>(path.index(i))).get(next)) return false;
-    } else {
-      return false;
-    }
-    cur = next;
-  }
-  out = cur;
-  return true;
-}
-
-const char* DedupeKeyer::compile(std::span<const std::string> pointers, std::size_t& why_index) noexcept {
+std::string DedupeKeyer::compile(std::span<const std::string> pointers, std::size_t& why_index) {
   n_ = 0;
   whole_ = false;
   if (pointers.size() > kMaxPointers) {
@@ -114,13 +96,18 @@ const char* DedupeKeyer::compile(std::span<const std::string> pointers, std::siz
     return "at most 8 pointers";
   }
   for (std::size_t i = 0; i < pointers.size(); ++i) {
-    if (pointers[i] == "/" || pointers[i].empty()) {
+    if (pointers[i] == "/") {
       whole_ = true;
       continue;
     }
-    if (const char* why = paths_[n_].compile(pointers[i]); *why) {
+    std::string why;
+    if (!JsonPointer::compile(pointers[i], paths_[n_], why)) {
       why_index = i;
       return why;
+    }
+    if (paths_[n_].empty()) {
+      why_index = i;
+      return "\"\" is the whole event: write [\"/\"]";
     }
     ++n_;
   }
@@ -141,7 +128,7 @@ bool DedupeKeyer::key(std::string_view bytes, const simdjson::dom::element& root
   bool any = false;
   for (std::size_t i = 0; i < n_; ++i) {
     simdjson::dom::element v;
-    if (dom_at(root, paths_[i], v)) {
+    if (paths_[i].find(root, v)) {
       d.tag('p');
       canonical(d, v);
       any = true;

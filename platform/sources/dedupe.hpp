@@ -14,12 +14,8 @@
 #include <span>
 #include <string_view>
 
-#include "platform/sources/splitter.hpp"
+#include "platform/shape/json_pointer.hpp"
 #include "platform/store/store.hpp"
-
-namespace simdjson::dom {
-class element;
-}
 
 namespace bh {
 
@@ -33,9 +29,9 @@ namespace bh {
 class DedupeKeyer {
  public:
   static constexpr std::size_t kMaxPointers = 8;
-  // Compiles the pointers. [""] or ["/"] means the whole event. Returns "" or why not (a bad
+  // Compiles the pointers (start-up). ["/"] means the whole event. Returns "" or why not (a bad
   // pointer: names it by its index in `why_index`).
-  const char* compile(std::span<const std::string> pointers, std::size_t& why_index) noexcept;
+  std::string compile(std::span<const std::string> pointers, std::size_t& why_index);
   bool whole() const noexcept { return whole_; }
   // The key of `event` (its bytes, and its parsed root for pointer keys). Returns false when no
   // pointer names a value in it (such an item is stored without dedupe, counted by the caller).
@@ -44,11 +40,8 @@ class DedupeKeyer {
  private:
   std::size_t n_ = 0;
   bool whole_ = false;
-  std::array<SelectPath, kMaxPointers> paths_{};
+  std::array<JsonPointer, kMaxPointers> paths_{};
 };
-
-// Finds the value at `path` in `root` (object keys and array indices). False if absent.
-bool dom_at(const simdjson::dom::element& root, const SelectPath& path, simdjson::dom::element& out) noexcept;
 
 // The window: a set of the newest keys, oldest evicted first.
 class DedupeWindow {

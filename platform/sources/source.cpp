@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "platform/sources/jobs_check.hpp"
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 #include "hal/clock.hpp"
@@ -103,6 +104,37 @@ Source::Source(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, Sourc
   opts_.max_event_bytes = std::clamp<std::uint32_t>(opts_.max_event_bytes, 1, kSourceMaxEventBytes);
 }
 
+std::string source_jobs_problem(const SourceJobKeys& k, std::string& key) {
+  JsonPointer jp;
+  std::string why;
+  key = "select";
+  if (!JsonPointer::compile(k.select, jp, why)) return why;
+  if (!k.select.empty() && !k.http_poll) return "only http_poll sources split a response";
+  if (!k.select.empty() && !k.split.empty() && k.split != "json_array")
+    return fmt::format("select splits at a JSON array; split = \"{}\" does not", k.split);
+  key = "decode";
+  if (k.decode.size() > kMaxDecodePointers) return fmt::format("at most {} pointers", kMaxDecodePointers);
+  for (std::size_t j = 0; j < k.decode.size(); ++j) {
+    key = fmt::format("decode[{}]", j);
+    if (!JsonPointer::compile(k.decode[j], jp, why)) return why;
+    if (jp.empty()) return "names the whole event, not a field";
+  }
+  DedupeKeyer keyer;
+  std::size_t at = 0;
+  if (why = keyer.compile(k.dedupe_key, at); !why.empty()) {
+    key = at < k.dedupe_key.size() ? fmt::format("dedupe_key[{}]", at) : "dedupe_key";
+    return why;
+  }
+  if (!k.filter.empty()) {
+    key = "filter";
+    Filter f;
+    FilterError fe;
+    if (!Filter::compile(k.filter, f, fe)) return fe.text();
+  }
+  key.clear();
+  return {};
+}
+
 std::uint32_t Source::random32() noexcept {
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;
@@ -113,24 +145,28 @@ std::uint32_t Source::random32() noexcept {
 std::error_code Source::prepare() {
   BH_ASSERT(on_reactor_thread());
   // Jobs: pointers compiled, parser and buffers sized for the largest item, the window allocated.
-  auto bad_pointer = [&](std::string_view key, std::string_view ptr, const char* why) {
-    log::error("source {}: {} \"{}\": {}", opts_.name, key, ptr, why);
+  // (The config loader has run the same check, with file and line.)
+  std::string key;
+  if (std::string why = source_jobs_problem({opts_.kind == SourceKind::http_poll, opts_.split == SplitMode::ndjson ? "ndjson" : "",
+                                             opts_.select, opts_.decode, opts_.dedupe_key, opts_.filter},
+                                            key);
+      !why.empty()) {
+    log::error("source {}: {}: {}", opts_.name, key, why);
     return make_error_code(std::errc::invalid_argument);
-  };
-  if (const char* why = select_.compile(opts_.select); *why) return bad_pointer("select", opts_.select, why);
-  if (select_.size() > 0) opts_.split = SplitMode::json_array;
-  if (opts_.decode.size() > kMaxDecodePointers) return bad_pointer("decode", "", "at most 4 pointers");
-  ndecode_ = 0;
-  for (const std::string& d : opts_.decode) {
-    if (const char* why = decode_[ndecode_].compile(d); *why) return bad_pointer("decode", d, why);
-    if (decode_[ndecode_].size() == 0) return bad_pointer("decode", d, "names the whole event, not a field");
-    ++ndecode_;
   }
+  std::string ignored;
+  (void)JsonPointer::compile(opts_.select, select_, ignored);
+  if (!select_.empty()) opts_.split = SplitMode::json_array;
+  ndecode_ = 0;
+  for (const std::string& d : opts_.decode) (void)JsonPointer::compile(d, decode_[ndecode_++], ignored);
   std::size_t at = 0;
-  if (const char* why = keyer_.compile(opts_.dedupe_key, at); *why)
-    return bad_pointer("dedupe_key", at < opts_.dedupe_key.size() ? opts_.dedupe_key[at] : "", why);
+  (void)keyer_.compile(opts_.dedupe_key, at);
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    (void)Filter::compile(opts_.filter, filter_, fe);
+  }
   window_.init(opts_.dedupe_key.empty() ? 0 : std::max<std::uint32_t>(opts_.dedupe_window, 1));
-  jobs_ = ndecode_ > 0 || filter_fn_ != nullptr || window_.capacity() > 0;
+  jobs_ = ndecode_ > 0 || !filter_.empty() || window_.capacity() > 0;
   if (jobs_) {
     const std::size_t max = opts_.max_event_bytes;
     if (parser_.allocate(max, 64) != simdjson::SUCCESS) return make_error_code(std::errc::not_enough_memory);
@@ -408,7 +444,7 @@ std::ptrdiff_t json_unescape(std::string_view in, char* out, std::size_t& consum
 }
 }  // namespace
 
-std::size_t decode_json_strings(std::string_view in, std::span<const SelectPath> paths, std::span<char> work,
+std::size_t decode_json_strings(std::string_view in, std::span<const JsonPointer> paths, std::span<char> work,
                                simdjson::dom::parser& parser, std::uint32_t& failed) noexcept {
   // The event is rebuilt in the first half of `work`, each field's text unescaped into the second
   // half and checked there before it replaces the string (unescaped text is never longer than its
@@ -450,7 +486,7 @@ std::size_t decode_json_strings(std::string_view in, std::span<const SelectPath>
 
 std::string_view Source::decode(std::string_view bytes) noexcept {
   std::uint32_t failed = 0;
-  const std::size_t n = decode_json_strings(bytes, std::span<const SelectPath>(decode_.data(), ndecode_),
+  const std::size_t n = decode_json_strings(bytes, std::span<const JsonPointer>(decode_.data(), ndecode_),
                                             std::span<char>(scratch_.get(), 2 * (opts_.max_event_bytes + JsonCheck::kPadding)),
                                             parser_, failed);
   for (std::size_t d = 0; d < ndecode_; ++d) {
@@ -465,7 +501,7 @@ bool Source::shape(std::string_view bytes, std::int64_t ts) noexcept {
   const std::string_view ev = ndecode_ > 0 ? decode(bytes) : bytes;
   simdjson::dom::element root;
   if (parser_.parse(ev.data(), ev.size(), false).get(root) || !root.is_object()) return false;
-  if (filter_fn_ && !filter_fn_(filter_ctx_, root)) {
+  if (!filter_.matches(root)) {
     ++stats_.filtered;
     return true;
   }

@@ -28,6 +28,7 @@
 #include "platform/ingest/json_check.hpp"
 #include "platform/net/http.hpp"
 #include "platform/net/websocket.hpp"
+#include "platform/shape/filter.hpp"
 #include "platform/sources/dedupe.hpp"
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/splitter.hpp"
@@ -66,6 +67,7 @@ struct SourceOptions {
   Clock::duration dns_ttl = std::chrono::minutes(5);  // the host's addresses are kept at most this long
   // Jobs (issue #13), compiled by prepare().
   std::string select;                   // http_poll: JSON Pointer of the array to split ("" = the body)
+  std::string filter;                   // filter expression ("" = keep all)
   std::vector<std::string> decode;      // pointers of string fields holding JSON text
   std::vector<std::string> dedupe_key;  // pointers of the key; ["/"] = the whole event; empty = off
   std::uint32_t dedupe_window = 10000;  // keys kept (the wiring caps it by the budget)
@@ -152,10 +154,6 @@ class Source : public CommitClient {
   // compiles the jobs' pointers and sizes their parser, buffers and dedupe window.
   // Errors: bad URL, resolution failure, tls_errc::config, a bad pointer (logged with the reason).
   std::error_code prepare();
-  // Start-up, before prepare(): the source's `filter` (platform/shape/filter.hpp), compiled by the
-  // wiring, which keeps it alive; `matches` is called on each parsed item.
-  using FilterFn = bool (*)(const void* ctx, simdjson::dom::element item) noexcept;
-  void set_filter(FilterFn fn, const void* ctx) noexcept { filter_fn_ = fn, filter_ctx_ = ctx; }
   // Start-up: a key loaded from the store into the dedupe window (oldest first).
   void preload_key(const DedupeKey& k) noexcept {
     if (!window_.contains(k)) window_.insert(k);
@@ -248,7 +246,7 @@ class Source : public CommitClient {
   SourceStats stats_;
   char label_[80];  // "source <name>": breaker and log prefix
   Connector<1> net_;  // one connection at a time: one TLS context
-  SelectPath select_;  // http_poll: compiled `select` (size 0: none)
+  JsonPointer select_;  // http_poll: compiled `select` (empty: none)
 
  private:
   Task<void> run();
@@ -292,13 +290,12 @@ class Source : public CommitClient {
   std::size_t last_error_len_ = 0;
   Clock::time_point last_error_at_{};
   // Jobs: compiled by prepare().
-  std::array<SelectPath, kMaxDecodePointers> decode_{};
+  std::array<JsonPointer, kMaxDecodePointers> decode_{};
   std::size_t ndecode_ = 0;
   bool jobs_ = false;                // decode, filter or dedupe: items go through shape()
   std::unique_ptr<char[]> scratch_;  // decode: [event | padding][unescaped text | padding]
   simdjson::dom::parser parser_;     // jobs: sized for max_event_bytes, warmed
-  FilterFn filter_fn_ = nullptr;
-  const void* filter_ctx_ = nullptr;
+  Filter filter_;                    // `filter` (platform/shape/filter.hpp); empty: keeps all
   DedupeKeyer keyer_;
   DedupeWindow window_;
   EventRing ring_;
@@ -311,7 +308,7 @@ std::string_view source_state_name(Source::State s) noexcept;
 // object or array) replaced by that JSON; a field absent or not a string stays as it is; a string
 // that is not JSON text stays too and sets bit i of `failed`. Returns the new length (0: `work`
 // too small). `parser` checks each text (it must be sized for in.size()). No allocation.
-std::size_t decode_json_strings(std::string_view in, std::span<const SelectPath> paths, std::span<char> work,
+std::size_t decode_json_strings(std::string_view in, std::span<const JsonPointer> paths, std::span<char> work,
                                simdjson::dom::parser& parser, std::uint32_t& failed) noexcept;
 
 // Escapes `in` as the inside of a JSON string into `out` (nullptr: only measures). Bytes that are

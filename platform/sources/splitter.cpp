@@ -14,40 +14,20 @@ int hex(char c) noexcept {
 }
 }  // namespace
 
-// ---- SelectPath ------------------------------------------------------------------------------
+// ---- PathCursor ------------------------------------------------------------------------------
 
-const char* SelectPath::compile(std::string_view ptr) noexcept {
-  n_ = 0;
-  off_[0] = 0;
-  if (ptr.empty()) return "";
-  if (ptr[0] != '/') return "a JSON Pointer starts with '/' (or is empty for the whole document)";
-  std::size_t w = 0;
-  for (std::size_t i = 1;; ++i) {
-    if (i == ptr.size() || ptr[i] == '/') {
-      if (n_ == kMaxTokens) return "more than 16 reference tokens";
-      // The token as an array index: "0", or digits without a leading zero.
-      const std::string_view t(bytes_ + off_[n_], w - off_[n_]);
-      std::int64_t v = -1;
-      if (!t.empty() && t.size() <= 18 && (t == "0" || t[0] != '0')) {
-        v = 0;
-        for (char c : t) v = (c >= '0' && c <= '9' && v >= 0) ? v * 10 + (c - '0') : -1;
-      }
-      idx_[n_] = v;
-      off_[++n_] = static_cast<std::uint16_t>(w);
-      if (i == ptr.size()) return "";
-      continue;
+PathCursor::PathCursor(const JsonPointer& path) noexcept : path_(&path) {
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    // RFC 6901 array index: "0", or digits without a leading zero.
+    const std::string_view t = path.token(i);
+    std::int64_t v = -1;
+    if (!t.empty() && t.size() <= 18 && (t == "0" || t[0] != '0')) {
+      v = 0;
+      for (char c : t) v = (c >= '0' && c <= '9' && v >= 0) ? v * 10 + (c - '0') : -1;
     }
-    char c = ptr[i];
-    if (c == '~') {
-      if (i + 1 == ptr.size() || (ptr[i + 1] != '0' && ptr[i + 1] != '1')) return "'~' must be followed by 0 or 1";
-      c = ptr[++i] == '0' ? '~' : '/';
-    }
-    if (w == kMaxBytes) return "longer than 256 bytes";
-    bytes_[w++] = c;
+    index_[i] = v;
   }
 }
-
-// ---- PathCursor ------------------------------------------------------------------------------
 
 void PathCursor::reset() noexcept {
   st_ = S::value;
@@ -110,7 +90,7 @@ PathCursor::Step PathCursor::start_skip(char c, S after) noexcept {
 }
 
 PathCursor::Step PathCursor::enter_element(char c) noexcept {
-  if (idx_ == path_->index(level_)) {
+  if (idx_ == index_[level_]) {
     ++level_;
     st_ = S::value;
     return feed(c);
@@ -257,7 +237,7 @@ PathCursor::Step PathCursor::feed(char c) noexcept {
 
 // ---- Splitter --------------------------------------------------------------------------------
 
-const SelectPath Splitter::kRoot{};
+const JsonPointer Splitter::kRoot{};
 
 void Splitter::reset() noexcept {
   len_ = 0;

@@ -16,37 +16,17 @@
 #include <span>
 #include <string_view>
 
+#include "platform/shape/json_pointer.hpp"
+
 namespace bh {
 
 enum class SplitMode : std::uint8_t { whole, ndjson, json_array };
 
-// A JSON Pointer (RFC 6901) compiled at start-up into its reference tokens (~1 and ~0 unescaped),
-// for the streaming scanner. Not a DOM lookup (platform/shape/json_pointer.hpp is). Fixed size.
-class SelectPath {
- public:
-  static constexpr std::size_t kMaxTokens = 16;
-  static constexpr std::size_t kMaxBytes = 256;  // all tokens together; also the longest key compared
-
-  // Compiles `ptr` ("" = the whole document, "/result", "/data/items/0", "/a~1b"). Returns "" or
-  // why it is not a pointer this scanner takes (no leading '/', bad ~ escape, too long / deep).
-  const char* compile(std::string_view ptr) noexcept;
-  std::size_t size() const noexcept { return n_; }
-  std::string_view token(std::size_t i) const noexcept { return {bytes_ + off_[i], static_cast<std::size_t>(off_[i + 1] - off_[i])}; }
-  // The token as an array index (RFC 6901: "0" or digits without a leading zero); -1 if it is not one.
-  std::int64_t index(std::size_t i) const noexcept { return idx_[i]; }
-
- private:
-  std::size_t n_ = 0;
-  std::uint16_t off_[kMaxTokens + 1] = {};
-  std::int64_t idx_[kMaxTokens] = {};
-  char bytes_[kMaxBytes] = {};
-};
-
-// The most `decode` pointers a source takes (each is a SelectPath: the decoder finds its string
-// with a PathCursor over the item's bytes).
+// The most `decode` pointers a source takes (the decoder finds each string with a PathCursor over
+// the item's bytes).
 inline constexpr std::size_t kMaxDecodePointers = 4;
 
-// Streaming navigation to the value a SelectPath names: fed a JSON text byte by byte, it answers
+// Streaming navigation to the value a JsonPointer (platform/shape/json_pointer.hpp) names: fed a JSON text byte by byte, it answers
 // `found` at the first byte of the target value, `absent` when the text shows it is not there (a
 // key missing from an object on the path, an index past an array's end, a scalar on the path), and
 // `bad` on bytes that are not JSON where it looks. Values off the path are skipped unparsed (only
@@ -54,7 +34,8 @@ inline constexpr std::size_t kMaxDecodePointers = 4;
 class PathCursor {
  public:
   enum class Step : std::uint8_t { more, found, absent, bad };
-  explicit PathCursor(const SelectPath& path) noexcept : path_(&path) {}
+  explicit PathCursor(const JsonPointer& path) noexcept;
+  static constexpr std::size_t kMaxKey = JsonPointer::kMaxBytes;  // longer keys match no token
   void reset() noexcept;
   Step feed(char c) noexcept;
 
@@ -64,7 +45,7 @@ class PathCursor {
   Step start_skip(char c, S after) noexcept;
   Step after_skip(char c) noexcept;
   void key_put(char c) noexcept {
-    if (key_len_ < SelectPath::kMaxBytes) key_[key_len_] = c;
+    if (key_len_ < kMaxKey) key_[key_len_] = c;
     ++key_len_;
   }
   void key_put_code(std::uint32_t cp) noexcept;
@@ -75,7 +56,8 @@ class PathCursor {
     }
   }
 
-  const SelectPath* path_;
+  const JsonPointer* path_;
+  std::int64_t index_[JsonPointer::kMaxTokens];  // each token as an array index, or -1
   S st_ = S::value;
   S skip_then_ = S::value;
   std::size_t level_ = 0;      // tokens matched so far
@@ -85,7 +67,7 @@ class PathCursor {
   std::uint32_t u_ = 0, hi_ = 0;  // \uXXXX being read, a pending high surrogate
   std::uint8_t u_n_ = 0;
   std::size_t key_len_ = 0;
-  char key_[SelectPath::kMaxBytes];
+  char key_[kMaxKey];
 };
 
 class Splitter {
@@ -106,7 +88,7 @@ class Splitter {
   };
 
   // `select` (json_array only, may be null) must outlive the splitter.
-  Splitter(SplitMode mode, std::span<char> buf, const SelectPath* select = nullptr) noexcept
+  Splitter(SplitMode mode, std::span<char> buf, const JsonPointer* select = nullptr) noexcept
       : mode_(mode), buf_(buf), cursor_(select && select->size() > 0 ? *select : kRoot), select_(select && select->size() > 0) {
     if (select_) st_ = A::seek;
   }
@@ -126,7 +108,7 @@ class Splitter {
   void feed_array(std::string_view bytes, Sink& out) noexcept;
   // Select: returns false when the rest of `bytes` is not for the array scanner.
   bool feed_select(std::string_view& bytes, Sink& out) noexcept;
-  static const SelectPath kRoot;
+  static const JsonPointer kRoot;
 
   SplitMode mode_;
   std::span<char> buf_;
