@@ -159,6 +159,8 @@ class Source : public CommitClient {
     if (!window_.contains(k)) window_.insert(k);
   }
   bool dedupes() const noexcept { return window_.capacity() > 0; }
+  bool filters() const noexcept { return !filter_.empty(); }
+  bool decodes() const noexcept { return ndecode_ > 0; }
   const DedupeWindow& dedupe_window() const noexcept { return window_; }
   // Spawns the connection task and the pump. Errors: false if no task slot.
   bool start();
