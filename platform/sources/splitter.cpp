@@ -6,6 +6,18 @@
 namespace bh {
 namespace {
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+// One byte inside a JSON string (escapes tracked in `esc`): false when it is the closing quote.
+bool string_byte(char c, bool& esc) noexcept {
+  if (esc) {
+    esc = false;
+    return true;
+  }
+  if (c == '\\') {
+    esc = true;
+    return true;
+  }
+  return c != '"';
+}
 int hex(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -204,14 +216,8 @@ PathCursor::Step PathCursor::feed(char c) noexcept {
         return start_skip(c, skip_then_);
       }
       if (str_) {
-        if (esc_) {
-          esc_ = false;
-        } else if (c == '\\') {
-          esc_ = true;
-        } else if (c == '"') {
-          str_ = false;
-          if (depth_ == 0) st_ = skip_then_;
-        }
+        str_ = string_byte(c, esc_);
+        if (!str_ && depth_ == 0) st_ = skip_then_;
         return Step::more;
       }
       if (scalar_) {
@@ -324,13 +330,7 @@ void Splitter::feed_array(std::string_view bytes, Sink& out) noexcept {
       case A::object:  // select found an object: it is the one item
         put(c);
         if (in_str_) {
-          if (esc_) {
-            esc_ = false;
-          } else if (c == '\\') {
-            esc_ = true;
-          } else if (c == '"') {
-            in_str_ = false;
-          }
+          in_str_ = string_byte(c, esc_);
         } else if (c == '"') {
           in_str_ = true;
         } else if (c == '{' || c == '[') {
@@ -362,13 +362,7 @@ void Splitter::feed_array(std::string_view bytes, Sink& out) noexcept {
         [[fallthrough]];
       case A::in_item:
         if (in_str_) {
-          if (esc_) {
-            esc_ = false;
-          } else if (c == '\\') {
-            esc_ = true;
-          } else if (c == '"') {
-            in_str_ = false;
-          }
+          in_str_ = string_byte(c, esc_);
           put(c);
           continue;
         }
