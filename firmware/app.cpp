@@ -234,6 +234,11 @@ std::string start_sources(App::Impl& a) {
     o.client_key = s.client_key;
     o.tls_verify = s.tls_verify;
     o.dns_ttl = s.dns_ttl;
+    o.select = s.select;
+    o.filter = s.filter;
+    o.decode = s.decode;
+    o.dedupe_key = s.dedupe_key;
+    o.dedupe_window = std::min(s.dedupe_window, budget::kMaxDedupeWindow);
     auto lease = a.source_pool.try_acquire();
     if (!lease) return fmt::format("source '{}': no slot in the source pool", s.name);
     Source* src = nullptr;
@@ -243,6 +248,14 @@ std::string start_sources(App::Impl& a) {
       src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
     }
     if (auto e = src->prepare()) return fmt::format("source '{}': {}: {}", s.name, redact::url(s.url), e.message());
+    // The dedupe window as the store kept it (newest dedupe_window keys, oldest first); a source
+    // without dedupe_key has its stored keys deleted (window 0).
+    if (auto e = a.store.load_dedupe(s.name, src->dedupes() ? src->dedupe_window().capacity() : 0,
+                                     [src](const DedupeKey& k) { src->preload_key(k); }))
+      return fmt::format("source '{}': store: dedupe keys: {}", s.name, e.message());
+    if (src->dedupes())
+      log::info("source {}: dedupe window {} key(s), {} loaded from the store", s.name, src->dedupe_window().capacity(),
+                src->dedupe_window().size());
     a.source_ptrs[a.nsources] = src;
     a.sources[a.nsources++] = std::move(lease);
   }

@@ -15,7 +15,7 @@ namespace bh::budget {
   BH_POOL(ingest_conn, "ingest_conn", 64, 1, 105 * 1024, "TCP/unix ingest connections")           \
   BH_POOL(sink, "sink", 4, 0, 1075 * 1024, "sinks: 1 MiB batch buffer + their connection slots")   \
   BH_POOL(sink_conn, "sink_conn", 16, 1, 0, "sink connections: 4 per sink (sink_conn.<name>), bytes in sink")\
-  BH_POOL(source, "source", 8, 0, 136 * 1024, "sources: 128 KiB event ring, TLS policy, state")    \
+  BH_POOL(source, "source", 8, 0, 148 * 1024, "sources: 128 KiB event ring, TLS policy, state, compiled jobs")    \
   BH_POOL(source_conn, "source_conn", 8, 1, 88 * 1024, "HTTP poll / WebSocket source connections")\
   BH_POOL(admin_conn, "admin_conn", 8, 1, 144 * 1024, "admin HTTP connections")                   \
   BH_POOL(console_session, "console_session", 4, 1, 8 * 1024, "console sessions")                \
@@ -68,6 +68,11 @@ inline constexpr std::uint32_t kSinkConnsPerSink = 4;
 inline constexpr std::uint32_t kMaxSources = 8;
 inline constexpr std::uint32_t kMaxEventBytes = 64 * 1024;  // ingest.max_event_bytes upper bound
 inline constexpr std::uint32_t kMaxBatch = 4096;            // store.max_batch upper bound
+// source.dedupe_window upper bound. A window of W keys is allocated at start-up: a ring of W
+// 16-byte keys, W live flags and a hash table of bit_ceil(2W) 4-byte slots, at most 33 bytes a
+// key: 65536 keys = 1.56 MiB per source at most; the default 10000 = 290 KiB.
+inline constexpr std::uint32_t kMaxDedupeWindow = 65536;
+inline constexpr std::uint32_t kDedupeBytesPerKey = 16 + 1 + 16;
 static_assert(kMaxSinks * kSinkConnsPerSink <= 16, "sink_conn pool must cover every sink's max");
 
 // The budget as an aligned table (printed by `bulkhead run` at start-up and by `pools`).

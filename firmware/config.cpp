@@ -4,6 +4,7 @@
 // Not a schema engine: rules that relate keys to each other are plain code in check_cross().
 // Start-up code: allocates freely, reports errors as values, lets no exception escape.
 #include "firmware/config.hpp"
+#include "platform/sources/jobs_check.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -505,6 +506,13 @@ class Loader {
   }
 
   // An error about `key` placed where the key (or else its table, or else its section) was written.
+  // A source's job keys: pointers and the filter that compile, and combinations that make sense.
+  void check_source_jobs(const SourceConfig& s, const std::string& p) {
+    std::string key;
+    std::string why = source_jobs_problem({s.type == "http_poll", s.split, s.select, s.decode, s.dedupe_key, s.filter}, key);
+    if (!why.empty()) fail_key(p + "." + key, why);
+  }
+
   void fail_key(const std::string& key, std::string message) {
     std::string_view probe = key;
     while (!probe.empty()) {
@@ -779,6 +787,8 @@ class Loader {
       if (bad) fail_key(p + ".url", fmt::format("{} (type {})", *bad, shown(p + ".type", s.type, false)));
       check_tls_pair(s.client_cert, s.client_key, p);
       check_backoff(s.backoff_base, s.backoff_cap, p);
+      check_source_jobs(s, p);
+      check_source_jobs(s, p);
     }
     std::uint32_t source_pool = c.pool_limit(budget::PoolId::source_conn);
     if (c.sources.size() > source_pool)

@@ -180,7 +180,12 @@ constexpr Spec spec() { return {}; }
   K(client_cert, std::string, "", spec().len(4096), "Client certificate (PEM) for mutual TLS; needs client_key") \
   K(client_key, std::string, "", spec().len(4096).secret(), "Client private key (PEM); needs client_cert") \
   K(tls_verify, bool, true, spec(), "Verify the server certificate and host name") \
-  K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)")
+  K(dns_ttl, Millis, Millis{300'000}, spec().range(0, kDay), "Re-resolve the host after this (0 = on every connect)") \
+  K(select, std::string, "", spec().len(256), "http_poll: JSON Pointer of the array whose elements are the events (`/result`), or of one object; a response without an array or object there is a failed poll (counted, backoff, no event); implies `split = \"json_array\"`") \
+  K(decode, StringList, {}, spec().len(256), "JSON Pointers of string fields holding JSON text (Pusher's `/data`): replaced by that JSON; a string that is not JSON text is kept as is (counted)") \
+  K(filter, std::string, "", spec().len(4096), "Filter expression: items that do not match are not stored (counted); empty = keep all") \
+  K(dedupe_key, StringList, {}, spec().len(256), "JSON Pointers whose values make an item's dedupe key; `[\"/\"]` = the whole event; empty = no dedupe") \
+  K(dedupe_window, std::uint32_t, 10'000, spec().at_least(1).limit(budget::kMaxDedupeWindow, "budget::kMaxDedupeWindow"), "Dedupe keys remembered (and persisted) per source; when full the oldest go (counted)")
 
 #define BH_CONFIG_ADMIN(K)                                                                        \
   K(enabled, bool, true, spec(), "Serve the admin HTTP API (/healthz, /metrics, /v1/events)") \

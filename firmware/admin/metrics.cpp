@@ -214,6 +214,10 @@ static_assert(static_cast<int>(Breaker::State::closed) == 0 && static_cast<int>(
 
 bool is_poll(const Source& s) { return s.options().kind == SourceKind::http_poll; }
 bool is_ws(const Source& s) { return s.options().kind == SourceKind::websocket; }
+// The job rows are listed only for the sources that use the job (8 sources share the buffer).
+bool filters(const Source& s) { return s.filters(); }
+bool decodes(const Source& s) { return s.decodes(); }
+bool dedupes(const Source& s) { return s.dedupes(); }
 constexpr MetricRow<Source> kSourceRows[] = {
     {"bulkhead_source_events_total", Kind::counter, "Events from the source committed to the store.", [](const Source& s) -> V { return s.stats().events; }},
     {"bulkhead_source_wrapped_total", Kind::counter, "Non-JSON bodies or messages wrapped as a JSON string.", [](const Source& s) -> V { return s.stats().wrapped; }},
@@ -232,6 +236,12 @@ constexpr MetricRow<Source> kSourceRows[] = {
     {"bulkhead_source_messages_total", Kind::counter, "websocket: text messages received.", [](const Source& s) -> V { return s.stats().messages; }, is_ws},
     {"bulkhead_source_pings_total", Kind::counter, "websocket: pings sent.", [](const Source& s) -> V { return s.stats().pings; }, is_ws},
     {"bulkhead_source_peer_closes_total", Kind::counter, "websocket: closes and drops by the server.", [](const Source& s) -> V { return s.stats().peer_closes; }, is_ws},
+    {"bulkhead_source_filtered_total", Kind::counter, "Items the source's filter did not match: not stored.", [](const Source& s) -> V { return s.stats().filtered; }, filters},
+    {"bulkhead_source_decode_errors_total", Kind::counter, "decode fields holding a string that is not JSON text: kept as is.", [](const Source& s) -> V { return s.stats().decode_errors; }, decodes},
+    {"bulkhead_source_deduped_total", Kind::counter, "Items whose dedupe key was in the window: not stored.", [](const Source& s) -> V { return s.stats().deduped; }, dedupes},
+    {"bulkhead_source_dedupe_evictions_total", Kind::counter, "Keys that left the full dedupe window, oldest first.", [](const Source& s) -> V { return s.stats().dedupe_evictions; }, dedupes},
+    {"bulkhead_source_dedupe_no_key_total", Kind::counter, "Items with no value at any dedupe_key pointer: stored without dedupe.", [](const Source& s) -> V { return s.stats().dedupe_no_key; }, dedupes},
+    {"bulkhead_source_dedupe_keys", Kind::gauge, "Keys in the dedupe window now.", [](const Source& s) -> V { return s.dedupe_window().size(); }, dedupes},
 };
 
 // One count of a breakdown family: the second label's value and how to read it.
@@ -260,6 +270,7 @@ constexpr Part kSourceErrors[] = {
     {"http", [](const SourceStats& s) { return s.http_errors; }},
     {"response_too_large", [](const SourceStats& s) { return s.responses_too_large; }},
     {"malformed", [](const SourceStats& s) { return s.malformed; }},
+    {"select", [](const SourceStats& s) { return s.select_failures; }},
     {"pong_timeout", [](const SourceStats& s) { return s.pong_timeouts; }},
     {"protocol_violation", [](const SourceStats& s) { return s.protocol_violations; }},
     {"binary_dropped", [](const SourceStats& s) { return s.binary_dropped; }},

@@ -40,6 +40,11 @@ EventRing::Reserve EventRing::reserve(std::uint32_t len, std::uint64_t& dropped)
       if (count_ == 0) return Reserve::too_big;
       return Reserve::blocked;
     }
+    if (drop_fn_) {
+      Record r;
+      read(head_, r);
+      drop_fn_(drop_ctx_, r);
+    }
     pop_head();
     ++dropped;
   }
@@ -47,7 +52,7 @@ EventRing::Reserve EventRing::reserve(std::uint32_t len, std::uint64_t& dropped)
   return Reserve::ok;
 }
 
-void EventRing::commit(std::uint32_t len, std::int64_t ts_ms) noexcept {
+void EventRing::commit(std::uint32_t len, std::int64_t ts_ms, const DedupeKey* key) noexcept {
   BH_ASSERT(on_reactor_thread());
   if (count_ == 0) {
     head_ = tail_ = 0;
@@ -59,20 +64,33 @@ void EventRing::commit(std::uint32_t len, std::int64_t ts_ms) noexcept {
     wrapped_ = true;
   }
   std::memcpy(buf_ + at_, &len, sizeof len);
-  std::uint32_t pad = 0;
-  std::memcpy(buf_ + at_ + 4, &pad, sizeof pad);
+  const std::uint32_t has_key = key ? 1 : 0;
+  std::memcpy(buf_ + at_ + 4, &has_key, sizeof has_key);
   std::memcpy(buf_ + at_ + 8, &ts_ms, sizeof ts_ms);
+  if (key) std::memcpy(buf_ + at_ + 16, key, sizeof *key);
   if (queued() == 0) sub_ = at_;
   tail_ = at_ + record_bytes(len);
   ++count_;
   if (count_ > high_) high_ = count_;
 }
 
+void EventRing::read(std::uint32_t off, Record& out) const noexcept {
+  std::uint32_t n = len_at(off), has_key = 0;
+  std::memcpy(&has_key, buf_ + off + 4, sizeof has_key);
+  std::memcpy(&out.ts_ms, buf_ + off + 8, sizeof out.ts_ms);
+  out.key = has_key ? reinterpret_cast<const DedupeKey*>(buf_ + off + 16) : nullptr;
+  out.body = std::string_view(buf_ + off + kHeader, n);
+}
+
 bool EventRing::next_queued(Record& out) const noexcept {
   if (queued() == 0) return false;
-  std::uint32_t n = len_at(sub_);
-  std::memcpy(&out.ts_ms, buf_ + sub_ + 8, sizeof out.ts_ms);
-  out.body = std::string_view(buf_ + sub_ + kHeader, n);
+  read(sub_, out);
+  return true;
+}
+
+bool EventRing::oldest_in_flight(Record& out) const noexcept {
+  if (in_flight_ == 0) return false;
+  read(head_, out);
   return true;
 }
 

@@ -4,6 +4,7 @@
 // drop_oldest: the oldest queued event goes, counted. Records handed to the committer stay in the
 // ring ("in flight") until their commit is reported, because the committer keeps views of them;
 // they are never dropped, so a new event that only fits once they are gone waits for room.
+// A record may carry its dedupe key (platform/sources/dedupe.hpp) to the store with it.
 // Not a general allocator: records leave strictly in FIFO order. Reactor thread only.
 #pragma once
 #include <cstddef>
@@ -11,16 +12,19 @@
 #include <cstring>
 #include <string_view>
 
+#include "platform/store/store.hpp"
+
 namespace bh {
 
 class EventRing {
  public:
   static constexpr std::uint32_t kBytes = 128 * 1024;
-  static constexpr std::uint32_t kHeader = 16;  // length + ts
+  static constexpr std::uint32_t kHeader = 32;  // length, has-key flag, ts, dedupe key
 
   struct Record {
     std::string_view body;
     std::int64_t ts_ms = 0;
+    const DedupeKey* key = nullptr;  // in the ring: valid while the record is
   };
   enum class Reserve : std::uint8_t { ok, blocked, too_big };
 
@@ -33,21 +37,25 @@ class EventRing {
   // flight are in the way: wait for their commit). On ok, write the body at data() and commit().
   Reserve reserve(std::uint32_t len, std::uint64_t& dropped) noexcept;
   char* data() noexcept { return buf_ + at_ + kHeader; }
-  // Appends the reserved record with its final length (<= the reserved one).
-  void commit(std::uint32_t len, std::int64_t ts_ms) noexcept;
+  // Appends the reserved record with its final length (<= the reserved one) and its key (or none).
+  void commit(std::uint32_t len, std::int64_t ts_ms, const DedupeKey* key = nullptr) noexcept;
   // Convenience: reserve + copy + commit. Same errors as reserve().
-  Reserve push(std::string_view body, std::int64_t ts_ms, std::uint64_t& dropped) noexcept {
+  Reserve push(std::string_view body, std::int64_t ts_ms, std::uint64_t& dropped, const DedupeKey* key = nullptr) noexcept {
     // Checked here too (reserve() does): it also bounds the memcpy for GCC's -Wstringop-overflow.
     if (body.size() > kBytes - kHeader) return Reserve::too_big;
     Reserve r = reserve(static_cast<std::uint32_t>(body.size()), dropped);
     if (r != Reserve::ok) return r;
     std::memcpy(data(), body.data(), body.size());
-    commit(static_cast<std::uint32_t>(body.size()), ts_ms);
+    commit(static_cast<std::uint32_t>(body.size()), ts_ms, key);
     return r;
   }
+  // Called with each queued record reserve() drops (drop_oldest), before its bytes go.
+  void on_drop(void (*fn)(void*, const Record&), void* ctx) noexcept { drop_fn_ = fn, drop_ctx_ = ctx; }
 
   // The oldest event not yet handed to the committer (false if none).
   bool next_queued(Record& out) const noexcept;
+  // The oldest in-flight event (false if none): the one the next commit report is about.
+  bool oldest_in_flight(Record& out) const noexcept;
   // The event next_queued() returned is now in flight.
   void mark_in_flight() noexcept;
   // The oldest in-flight event's commit was reported: its bytes are free.
@@ -73,6 +81,7 @@ class EventRing {
     return (wrapped_ && n == end_) ? 0 : n;
   }
   bool fits(std::uint32_t need, std::uint32_t& at) const noexcept;
+  void read(std::uint32_t off, Record& out) const noexcept;
   void pop_head() noexcept;
 
   std::uint32_t max_count_;
@@ -85,6 +94,8 @@ class EventRing {
   std::uint32_t in_flight_ = 0;
   std::uint32_t high_ = 0;
   bool wrapped_ = false;  // the records run from head_ to end_, then from 0 to tail_
+  void (*drop_fn_)(void*, const Record&) = nullptr;
+  void* drop_ctx_ = nullptr;
   alignas(8) char buf_[kBytes];
 };
 

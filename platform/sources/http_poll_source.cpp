@@ -36,7 +36,8 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
     co_return Outcome::failed;
   }
 
-  Splitter split(opts_.split, std::span<char>(c.event, opts_.max_event_bytes));
+  Splitter split(opts_.split, std::span<char>(c.event, opts_.max_event_bytes), &select_);
+  select_failed_ = false;
   bool take = false;  // the body is cut into events (2xx, not unchanged)
   HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);  // 1xx answers skipped
   for (bool finished = false; !finished;) {
@@ -105,6 +106,7 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
     co_return Outcome::failed;
   }
   split.finish(*this);
+  if (select_failed_) co_return Outcome::failed;  // breaker and backoff; the validators are not kept
   // The validators of the entity just taken go with the next request.
   std::string_view et = c.parser.etag();
   etag_len_ = c.parser.truncated(http::Field::etag) ? 0 : et.size();
@@ -123,6 +125,13 @@ void HttpPollSource::too_large(std::uint64_t bytes) noexcept {
   ++stats_.too_large;
   (void)bytes;
   record_data_error("an event exceeds max_event_bytes {}: not stored (counted)", opts_.max_event_bytes);
+}
+
+void HttpPollSource::select_failed(const char* why) noexcept {
+  ++stats_.select_failures;
+  select_failed_ = true;
+  // Once per distinct reason until the next good poll (repeats are counted, not logged).
+  record_error("{} (select \"{}\", HTTP {} from {})", why, opts_.select, stats_.last_status, url_.authority);
 }
 
 void HttpPollSource::malformed(const char* why) noexcept {

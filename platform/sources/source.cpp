@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "platform/sources/jobs_check.hpp"
 #include "platform/transport/connector_http.hpp"
 #include "platform/util/log.hpp"
 #include "hal/clock.hpp"
@@ -103,6 +104,37 @@ Source::Source(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, Sourc
   opts_.max_event_bytes = std::clamp<std::uint32_t>(opts_.max_event_bytes, 1, kSourceMaxEventBytes);
 }
 
+std::string source_jobs_problem(const SourceJobKeys& k, std::string& key) {
+  JsonPointer jp;
+  std::string why;
+  key = "select";
+  if (!JsonPointer::compile(k.select, jp, why)) return why;
+  if (!k.select.empty() && !k.http_poll) return "only http_poll sources split a response";
+  if (!k.select.empty() && !k.split.empty() && k.split != "json_array")
+    return fmt::format("select splits at a JSON array; split = \"{}\" does not", k.split);
+  key = "decode";
+  if (k.decode.size() > kMaxDecodePointers) return fmt::format("at most {} pointers", kMaxDecodePointers);
+  for (std::size_t j = 0; j < k.decode.size(); ++j) {
+    key = fmt::format("decode[{}]", j);
+    if (!JsonPointer::compile(k.decode[j], jp, why)) return why;
+    if (jp.empty()) return "names the whole event, not a field";
+  }
+  DedupeKeyer keyer;
+  std::size_t at = 0;
+  if (why = keyer.compile(k.dedupe_key, at); !why.empty()) {
+    key = at < k.dedupe_key.size() ? fmt::format("dedupe_key[{}]", at) : "dedupe_key";
+    return why;
+  }
+  if (!k.filter.empty()) {
+    key = "filter";
+    Filter f;
+    FilterError fe;
+    if (!Filter::compile(k.filter, f, fe)) return fe.text();
+  }
+  key.clear();
+  return {};
+}
+
 std::uint32_t Source::random32() noexcept {
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;
@@ -112,6 +144,41 @@ std::uint32_t Source::random32() noexcept {
 
 std::error_code Source::prepare() {
   BH_ASSERT(on_reactor_thread());
+  // Jobs: pointers compiled, parser and buffers sized for the largest item, the window allocated.
+  // (The config loader has run the same check, with file and line.)
+  std::string key;
+  if (std::string why = source_jobs_problem({opts_.kind == SourceKind::http_poll, opts_.split == SplitMode::ndjson ? "ndjson" : "",
+                                             opts_.select, opts_.decode, opts_.dedupe_key, opts_.filter},
+                                            key);
+      !why.empty()) {
+    log::error("source {}: {}: {}", opts_.name, key, why);
+    return make_error_code(std::errc::invalid_argument);
+  }
+  std::string ignored;
+  (void)JsonPointer::compile(opts_.select, select_, ignored);
+  if (!select_.empty()) opts_.split = SplitMode::json_array;
+  ndecode_ = 0;
+  for (const std::string& d : opts_.decode) (void)JsonPointer::compile(d, decode_[ndecode_++], ignored);
+  std::size_t at = 0;
+  (void)keyer_.compile(opts_.dedupe_key, at);
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    (void)Filter::compile(opts_.filter, filter_, fe);
+  }
+  window_.init(opts_.dedupe_key.empty() ? 0 : std::max<std::uint32_t>(opts_.dedupe_window, 1));
+  jobs_ = ndecode_ > 0 || !filter_.empty() || window_.capacity() > 0;
+  if (jobs_) {
+    const std::size_t max = opts_.max_event_bytes;
+    if (parser_.allocate(max, 64) != simdjson::SUCCESS) return make_error_code(std::errc::not_enough_memory);
+    // The document tape is allocated by the first parse: parse a max-size object now.
+    std::string warm(max + JsonCheck::kPadding, ' ');
+    warm[0] = '{';
+    warm[max - 1] = '}';
+    simdjson::dom::element root;
+    if (parser_.parse(warm.data(), max, false).get(root)) return make_error_code(std::errc::not_enough_memory);
+    if (ndecode_ > 0) scratch_ = std::make_unique<char[]>(2 * (max + JsonCheck::kPadding));
+    ring_.on_drop(&Source::dropped_record, this);
+  }
   // As for sinks: a numeric or hosts-file host is final now; a DNS name is looked up by the
   // connection task before each new connection once the cached answer expires (dns.hpp).
   ConnectorTarget t;
@@ -284,9 +351,9 @@ Task<void> Source::settle() {
   }
 }
 
-void Source::queue_event(std::string_view body, std::int64_t ts) noexcept {
+bool Source::queue_event(std::string_view body, std::int64_t ts, const DedupeKey* key) noexcept {
   std::uint64_t dropped = 0;
-  EventRing::Reserve r = ring_.push(body, ts, dropped);
+  EventRing::Reserve r = ring_.push(body, ts, dropped, key);
   if (dropped) {
     stats_.dropped += dropped;
     log::debug("source {}: queue full: dropped the {} oldest event(s)", opts_.name, dropped);
@@ -294,9 +361,169 @@ void Source::queue_event(std::string_view body, std::int64_t ts) noexcept {
   if (r == EventRing::Reserve::ok) {
     ++stats_.queued;
     pump_wake_.notify();
-  } else {
-    ++stats_.dropped;  // blocked by events in flight (settle() makes this rare)
+    return true;
   }
+  ++stats_.dropped;  // blocked by events in flight (settle() makes this rare)
+  return false;
+}
+
+void Source::dropped_record(void* self, const EventRing::Record& r) noexcept {
+  // drop_oldest took an event that was never stored: its key must not keep the item out.
+  if (r.key) static_cast<Source*>(self)->window_.erase(*r.key);
+}
+
+namespace {
+// Unescapes the JSON string whose body starts at `in` (after the opening quote) into `out`.
+// Returns the unescaped length and sets `consumed` past the closing quote; -1 if it is not a
+// well-formed string. \u escapes become UTF-8 (a lone surrogate becomes U+FFFD).
+std::ptrdiff_t json_unescape(std::string_view in, char* out, std::size_t& consumed) noexcept {
+  std::size_t w = 0;
+  auto hex4 = [&](std::size_t at, std::uint32_t& v) {
+    if (at + 4 > in.size()) return false;
+    v = 0;
+    for (std::size_t k = at; k < at + 4; ++k) {
+      const char c = in[k];
+      const int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (h < 0) return false;
+      v = (v << 4) | static_cast<std::uint32_t>(h);
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < in.size();) {
+    const char c = in[i];
+    if (c == '"') {
+      consumed = i + 1;
+      return static_cast<std::ptrdiff_t>(w);
+    }
+    if (static_cast<unsigned char>(c) < 0x20) return -1;
+    if (c != '\\') {
+      out[w++] = c;
+      ++i;
+      continue;
+    }
+    if (i + 1 >= in.size()) return -1;
+    const char e = in[i + 1];
+    static constexpr std::string_view kFrom = "\"\\/bfnrt", kTo = "\"\\/\b\f\n\r\t";
+    if (std::size_t k = kFrom.find(e); k != std::string_view::npos) {
+      out[w++] = kTo[k];
+      i += 2;
+      continue;
+    }
+    if (e != 'u') return -1;
+    std::uint32_t cp = 0;
+    if (!hex4(i + 2, cp)) return -1;
+    i += 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      std::uint32_t lo = 0;
+      if (i + 1 < in.size() && in[i] == '\\' && in[i + 1] == 'u' && hex4(i + 2, lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        i += 6;
+      } else {
+        cp = 0xFFFD;
+      }
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      cp = 0xFFFD;
+    }
+    if (cp < 0x80) {
+      out[w++] = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out[w++] = static_cast<char>(0xC0 | (cp >> 6));
+      out[w++] = static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out[w++] = static_cast<char>(0xE0 | (cp >> 12));
+      out[w++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out[w++] = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out[w++] = static_cast<char>(0xF0 | (cp >> 18));
+      out[w++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out[w++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out[w++] = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  return -1;  // no closing quote
+}
+}  // namespace
+
+std::size_t decode_json_strings(std::string_view in, std::span<const JsonPointer> paths, std::span<char> work,
+                               simdjson::dom::parser& parser, std::uint32_t& failed) noexcept {
+  // The event is rebuilt in the first half of `work`, each field's text unescaped into the second
+  // half and checked there before it replaces the string (unescaped text is never longer than its
+  // escaped form, so the event only shrinks).
+  failed = 0;
+  const std::size_t half = work.size() / 2;
+  char* ev = work.data();
+  char* text = ev + half;
+  if (in.size() + JsonCheck::kPadding > half) return 0;
+  std::memcpy(ev, in.data(), in.size());
+  std::size_t n = in.size();
+  for (std::size_t d = 0; d < paths.size(); ++d) {
+    PathCursor cur(paths[d]);
+    std::size_t at = 0;
+    PathCursor::Step st = PathCursor::Step::more;
+    for (; at < n && st == PathCursor::Step::more; ++at) st = cur.feed(ev[at]);
+    if (st != PathCursor::Step::found || ev[at - 1] != '"') continue;  // absent, or not a string: as is
+    const std::size_t start = at - 1;  // the opening quote
+    std::size_t used = 0;
+    const std::ptrdiff_t m = json_unescape(std::string_view(ev + at, n - at), text, used);
+    std::size_t lead = 0;
+    while (m > 0 && lead < static_cast<std::size_t>(m) &&
+           (text[lead] == ' ' || text[lead] == '\t' || text[lead] == '\r' || text[lead] == '\n'))
+      ++lead;
+    // Only an object or array is taken (simdjson copies a root scalar to the heap).
+    simdjson::dom::element parsed;
+    if (m <= 0 || lead == static_cast<std::size_t>(m) || (text[lead] != '{' && text[lead] != '[') ||
+        parser.parse(text, static_cast<std::size_t>(m), false).get(parsed)) {
+      failed |= 1u << d;
+      continue;
+    }
+    const std::size_t end = at + used;  // past the closing quote
+    std::memmove(ev + start + static_cast<std::size_t>(m), ev + end, n - end);
+    std::memcpy(ev + start, text, static_cast<std::size_t>(m));
+    n = start + static_cast<std::size_t>(m) + (n - end);
+  }
+  return n;
+}
+
+std::string_view Source::decode(std::string_view bytes) noexcept {
+  std::uint32_t failed = 0;
+  const std::size_t n = decode_json_strings(bytes, std::span<const JsonPointer>(decode_.data(), ndecode_),
+                                            std::span<char>(scratch_.get(), 2 * (opts_.max_event_bytes + JsonCheck::kPadding)),
+                                            parser_, failed);
+  for (std::size_t d = 0; d < ndecode_; ++d) {
+    if (!(failed & (1u << d))) continue;
+    ++stats_.decode_errors;
+    record_data_error("decode {}: the string is not JSON text: kept as is (counted)", opts_.decode[d]);
+  }
+  return {scratch_.get(), n};
+}
+
+bool Source::shape(std::string_view bytes, std::int64_t ts) noexcept {
+  const std::string_view ev = ndecode_ > 0 ? decode(bytes) : bytes;
+  simdjson::dom::element root;
+  if (parser_.parse(ev.data(), ev.size(), false).get(root) || !root.is_object()) return false;
+  if (!filter_.matches(root)) {
+    ++stats_.filtered;
+    return true;
+  }
+  if (window_.capacity() == 0) {
+    queue_event(ev, ts);
+    return true;
+  }
+  DedupeKey key;
+  if (!keyer_.key(ev, root, key)) {
+    ++stats_.dedupe_no_key;
+    record_data_error("an item has no value at any dedupe_key pointer: stored without dedupe (counted)");
+    queue_event(ev, ts);
+    return true;
+  }
+  if (window_.contains(key)) {
+    ++stats_.deduped;
+    return true;
+  }
+  // The key enters the window as its event enters the queue, so a duplicate later in the same
+  // response (or batch) is caught; it leaves again if the event is dropped or its commit fails.
+  if (queue_event(ev, ts, &key) && window_.insert(key)) ++stats_.dedupe_evictions;
+  return true;
 }
 
 bool Source::queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept {
@@ -351,8 +578,8 @@ void Source::deliver(std::string_view bytes, std::string_view content_type, bool
   std::size_t lead = 0;
   while (lead < bytes.size() && (bytes[lead] == ' ' || bytes[lead] == '\t' || bytes[lead] == '\r' || bytes[lead] == '\n'))
     ++lead;
-  if (lead < bytes.size() && bytes[lead] == '{' && json_.is_object(bytes)) {
-    queue_event(bytes, ts);
+  if (lead < bytes.size() && bytes[lead] == '{' && (jobs_ ? shape(bytes, ts) : json_.is_object(bytes))) {
+    if (!jobs_) queue_event(bytes, ts);
   } else if (split_item) {
     ++stats_.bad_json;
     record_data_error("an item of the response is not a JSON object: not stored (counted)");
@@ -366,7 +593,7 @@ void Source::submit_queued() noexcept {
   busy_ = false;
   EventRing::Record rec;
   while (ring_.next_queued(rec)) {
-    errc r = committer_.submit(opts_.name, rec.body, rec.ts_ms, this, tag_++);
+    errc r = committer_.submit(opts_.name, rec.body, rec.ts_ms, this, tag_++, rec.key);
     if (r == errc::ok) {
       ring_.mark_in_flight();
       continue;
@@ -382,6 +609,8 @@ void Source::submit_queued() noexcept {
 void Source::on_committed(std::uint32_t, std::uint64_t, errc result) noexcept {
   BH_ASSERT(on_reactor_thread());
   // The committer reports in submission order, so this is the oldest event in flight.
+  EventRing::Record rec;
+  if (result != errc::ok && ring_.oldest_in_flight(rec) && rec.key) window_.erase(*rec.key);  // not stored: not seen
   ring_.pop_in_flight();
   if (result == errc::ok) {
     ++stats_.events;

@@ -4,7 +4,10 @@
 // its TLS policy and context, counters, and a connection loop that takes a `source_conn` pool slot
 // per connection attempt and gives it back when the attempt ends (failure, backoff, pause, stop).
 // Subclasses supply one session on a connected socket. Events enter at admission exactly like
-// TCP ingest lines, with the source's name. Resolving, connecting, TLS, timed I/O, the breaker
+// TCP ingest lines, with the source's name. Before an item is queued the source's jobs shape it
+// (deliver()): `decode` replaces string fields holding JSON text by that JSON, `filter` drops
+// items that do not match, `dedupe_key` drops items whose key is in the window
+// (platform/sources/dedupe.hpp); each on a per-source parser and buffers sized at start-up. Resolving, connecting, TLS, timed I/O, the breaker
 // and backoff are the source's Connector's (platform/transport/connector.hpp). Not a scheduler of
 // many connections: one connection at a time per source. Reactor thread only.
 #pragma once
@@ -15,14 +18,18 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/net/http.hpp"
 #include "platform/net/websocket.hpp"
+#include "platform/shape/filter.hpp"
+#include "platform/sources/dedupe.hpp"
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/splitter.hpp"
 #include "platform/store/committer.hpp"
@@ -58,7 +65,14 @@ struct SourceOptions {
   std::string client_key;
   bool tls_verify = true;
   Clock::duration dns_ttl = std::chrono::minutes(5);  // the host's addresses are kept at most this long
+  // Jobs (issue #13), compiled by prepare().
+  std::string select;                   // http_poll: JSON Pointer of the array to split ("" = the body)
+  std::string filter;                   // filter expression ("" = keep all)
+  std::vector<std::string> decode;      // pointers of string fields holding JSON text
+  std::vector<std::string> dedupe_key;  // pointers of the key; ["/"] = the whole event; empty = off
+  std::uint32_t dedupe_window = 10000;  // keys kept (the wiring caps it by the budget)
 };
+
 
 // The connection counters (connects, connect/TLS/DNS failures, read/write timeouts, io_errors,
 // breaker rejections, deadlines) are the ConnectorStats base's.
@@ -73,6 +87,13 @@ struct SourceStats : ConnectorStats {
   std::uint64_t wrapped = 0;           // non-JSON bodies / text messages wrapped as a JSON string
   std::uint64_t store_busy = 0;        // admissions refused `busy` (retried, not lost)
   std::uint64_t store_errors = 0;      // commits that failed (those events are lost, counted)
+  // Jobs.
+  std::uint64_t select_failures = 0;   // http_poll: no array/object at `select`: the poll failed
+  std::uint64_t decode_errors = 0;     // a `decode` field held a string that is not JSON text: kept as is
+  std::uint64_t filtered = 0;          // items `filter` did not match: not stored
+  std::uint64_t deduped = 0;           // items whose dedupe key was in the window: not stored
+  std::uint64_t dedupe_evictions = 0;  // keys that left the full window (oldest first)
+  std::uint64_t dedupe_no_key = 0;     // items with no value at any dedupe_key pointer: stored, not deduped
   // Connections (the failures are counted in ConnectorStats).
   std::uint64_t connected = 0;  // sessions that came up
   std::uint64_t tls_errors = 0;  // handshake or certificate failures (tls_handshake_errors + tls_verify_errors)
@@ -129,9 +150,18 @@ class Source : public CommitClient {
   Source(const Source&) = delete;
   Source& operator=(const Source&) = delete;
 
-  // Start-up: parses the URL, resolves the host, loads TLS material and sets up the TLS context.
-  // Errors: bad URL, resolution failure, tls_errc::config (logged with the reason).
+  // Start-up: parses the URL, resolves the host, loads TLS material and sets up the TLS context;
+  // compiles the jobs' pointers and sizes their parser, buffers and dedupe window.
+  // Errors: bad URL, resolution failure, tls_errc::config, a bad pointer (logged with the reason).
   std::error_code prepare();
+  // Start-up: a key loaded from the store into the dedupe window (oldest first).
+  void preload_key(const DedupeKey& k) noexcept {
+    if (!window_.contains(k)) window_.insert(k);
+  }
+  bool dedupes() const noexcept { return window_.capacity() > 0; }
+  bool filters() const noexcept { return !filter_.empty(); }
+  bool decodes() const noexcept { return ndecode_ > 0; }
+  const DedupeWindow& dedupe_window() const noexcept { return window_; }
   // Spawns the connection task and the pump. Errors: false if no task slot.
   bool start();
   // Shutdown: ends the connection (WebSocket: close handshake) and lets both tasks finish.
@@ -218,6 +248,7 @@ class Source : public CommitClient {
   SourceStats stats_;
   char label_[80];  // "source <name>": breaker and log prefix
   Connector<1> net_;  // one connection at a time: one TLS context
+  JsonPointer select_;  // http_poll: compiled `select` (empty: none)
 
  private:
   Task<void> run();
@@ -228,7 +259,12 @@ class Source : public CommitClient {
   void interrupt() noexcept;
   void log_error_once() noexcept;
   void log_data_error_once() noexcept;
-  void queue_event(std::string_view body, std::int64_t ts) noexcept;
+  bool queue_event(std::string_view body, std::int64_t ts, const DedupeKey* key = nullptr) noexcept;
+  // The jobs on one JSON object item: false if it is not valid JSON (the caller counts it).
+  bool shape(std::string_view bytes, std::int64_t ts) noexcept;
+  // `decode`: the item with its JSON-text string fields replaced, in scratch_.
+  std::string_view decode(std::string_view bytes) noexcept;
+  static void dropped_record(void* self, const EventRing::Record& r) noexcept;
   bool queue_wrapped(std::string_view body, std::string_view content_type, std::int64_t ts) noexcept;
 
   // Records a connect-phase failure the connector has logged (and counted) as the last error.
@@ -255,10 +291,27 @@ class Source : public CommitClient {
   char last_error_[160] = {};
   std::size_t last_error_len_ = 0;
   Clock::time_point last_error_at_{};
+  // Jobs: compiled by prepare().
+  std::array<JsonPointer, kMaxDecodePointers> decode_{};
+  std::size_t ndecode_ = 0;
+  bool jobs_ = false;                // decode, filter or dedupe: items go through shape()
+  std::unique_ptr<char[]> scratch_;  // decode: [event | padding][unescaped text | padding]
+  simdjson::dom::parser parser_;     // jobs: sized for max_event_bytes, warmed
+  Filter filter_;                    // `filter` (platform/shape/filter.hpp); empty: keeps all
+  DedupeKeyer keyer_;
+  DedupeWindow window_;
   EventRing ring_;
 };
 
 std::string_view source_state_name(Source::State s) noexcept;
+
+// `decode`: copies the JSON object `in` into the first half of `work` (two halves, each at least
+// in.size() + JsonCheck::kPadding) with each field at `paths` that holds a string of JSON text (an
+// object or array) replaced by that JSON; a field absent or not a string stays as it is; a string
+// that is not JSON text stays too and sets bit i of `failed`. Returns the new length (0: `work`
+// too small). `parser` checks each text (it must be sized for in.size()). No allocation.
+std::size_t decode_json_strings(std::string_view in, std::span<const JsonPointer> paths, std::span<char> work,
+                               simdjson::dom::parser& parser, std::uint32_t& failed) noexcept;
 
 // Escapes `in` as the inside of a JSON string into `out` (nullptr: only measures). Bytes that are
 // not valid UTF-8 become U+FFFD. Returns the escaped length.

@@ -51,7 +51,10 @@ class StoreCategory final : public std::error_category {
   }
 };
 
-constexpr int kSchemaVersion = 1;
+// Schema versions: 1 (events, sinks, dead letters); 2 (issue #13) adds `dedupe`, the sources'
+// dedupe keys. The script is idempotent (IF NOT EXISTS): run on a version-1 database it is the
+// migration (the new table is created, nothing else changes); a newer version is refused.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema =
     "BEGIN IMMEDIATE;"
@@ -67,7 +70,9 @@ constexpr const char* kSchema =
     " status TEXT NOT NULL CHECK (status IN ('dead', 'replaying', 'replayed')),"
     " reason TEXT NOT NULL, http_status INTEGER NOT NULL, ts_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS dead_letters_by_status ON dead_letters(status, sink, id);"
-    "PRAGMA user_version = 1;"
+    "CREATE TABLE IF NOT EXISTS dedupe(source TEXT NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,"
+    " PRIMARY KEY(source, seq)) WITHOUT ROWID;"
+    "PRAGMA user_version = 2;"
     "COMMIT;";
 
 // Events inside a 'dead'/'replaying' dead letter are kept for replay.
@@ -119,7 +124,7 @@ std::string_view dead_status_name(DeadStatus s) noexcept {
 }
 
 void Store::Stmts::finalize_all() noexcept {
-  for (sql::Stmt* s : {&insert, &set_next_seq, &undo, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
+  for (sql::Stmt* s : {&insert, &set_next_seq, &undo, &undo_dedupe, &ins_dedupe, &trim_dedupe, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
                        &list_dead, &mark_dead, &mark_dead_seq, &next_replay, &finish_replay, &purge_dead, &first_young,
                        &delete_prefix, &delete_islands, &set_purged, &page_count, &freelist_count}) {
     s->finalize();
@@ -217,6 +222,12 @@ std::error_code Store::prepare_all() {
       {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body) VALUES(?1, ?2, ?3, ?4)"},
       {&st_.set_next_seq, "UPDATE meta SET next_seq = ?1 WHERE id = 1"},
       {&st_.undo, "DELETE FROM events WHERE seq > ?1"},
+      {&st_.undo_dedupe, "DELETE FROM dedupe WHERE seq > ?1"},
+      {&st_.ins_dedupe, "INSERT INTO dedupe(source, seq, key) VALUES(?1, ?2, ?3)"},
+      // Keeps the newest ?2 keys of source ?1 (the subquery is NULL with fewer: nothing goes).
+      {&st_.trim_dedupe,
+       "DELETE FROM dedupe WHERE source = ?1 AND seq <= "
+       "(SELECT seq FROM dedupe WHERE source = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},
       {&st_.read_batch,
        "SELECT seq, ts_ms, source, body FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
       {&st_.read_range, "SELECT seq, ts_ms, source, body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
@@ -292,6 +303,8 @@ void Store::close() noexcept {
   db_.close();
   sinks_ = {};
   sink_count_ = 0;
+  dedupe_ = {};
+  dedupe_count_ = 0;
   min_cursor_ = 0;
   ticket_ = durable_ticket_ = failed_ticket_ = 0;
   undo_pending_ = false;
@@ -347,6 +360,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
     ++seq;
   }
+  if (auto ec = store_keys(events, next_seq_)) return ec;
   {
     sql::Stmt& m = st_.set_next_seq;
     sql::StmtScope scope(m);
@@ -364,6 +378,91 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
   counters_.appended += n;
   ++counters_.batches;
   return {};
+}
+
+// ---- dedupe keys --------------------------------------------------------------------------------
+
+// Inside append()'s transaction: the keys of the events that have one, then a trim of each source
+// that went past its window by more than an eighth (so trims are rare, each one a range delete).
+std::error_code Store::store_keys(std::span<const EventIn> events, std::uint64_t first_seq) noexcept {
+  std::uint64_t seq = first_seq;
+  DedupeSource* last = nullptr;
+  for (const EventIn& e : events) {
+    if (e.dedupe) {
+      sql::Stmt& k = st_.ins_dedupe;
+      sql::StmtScope scope(k);
+      k.bind_text(1, e.source);
+      k.bind(2, i64(seq));
+      k.bind_blob(3, std::string_view(reinterpret_cast<const char*>(e.dedupe->b.data()), e.dedupe->b.size()));
+      int rc = step_or_fault(k);
+      if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append dedupe key");
+      if (!last || last->view() != e.source) {
+        last = nullptr;
+        for (std::uint32_t i = 0; i < dedupe_count_; ++i)
+          if (dedupe_[i].view() == e.source) last = &dedupe_[i];
+      }
+      if (last) ++last->rows;
+    }
+    ++seq;
+  }
+  for (std::uint32_t i = 0; i < dedupe_count_; ++i) {
+    DedupeSource& d = dedupe_[i];
+    if (d.rows <= std::uint64_t{d.window} + d.window / 8) continue;
+    sql::Stmt& t = st_.trim_dedupe;
+    sql::StmtScope scope(t);
+    t.bind_text(1, d.view());
+    t.bind(2, static_cast<std::int64_t>(d.window));
+    int rc = step_or_fault(t);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append dedupe trim");
+    d.rows = d.window;
+  }
+  return {};
+}
+
+std::error_code Store::load_dedupe(std::string_view source, std::uint32_t window,
+                                   FunctionRef<void(const DedupeKey&)> visit) {
+  BH_ASSERT(on_reactor_thread());
+  if (!is_open()) return err(StoreErrc::not_open);
+  if (source.empty() || source.size() > kMaxSinkName) return err(StoreErrc::invalid_argument);
+  DedupeSource* d = nullptr;
+  for (std::uint32_t i = 0; i < dedupe_count_; ++i)
+    if (dedupe_[i].view() == source) d = &dedupe_[i];
+  if (!d) {
+    if (dedupe_count_ == kMaxDedupeSources) return err(StoreErrc::invalid_argument);
+    d = &dedupe_[dedupe_count_++];
+    d->name_len = static_cast<std::uint8_t>(source.size());
+    std::memcpy(d->name.data(), source.data(), source.size());
+  }
+  d->window = window;
+  {
+    sql::Stmt& t = st_.trim_dedupe;
+    sql::StmtScope scope(t);
+    t.bind_text(1, source);
+    t.bind(2, static_cast<std::int64_t>(window));
+    int rc = t.step();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "dedupe trim");
+  }
+  sql::Stmt s;
+  if (auto ec = s.prepare(db_.get(), "SELECT key FROM dedupe WHERE source = ?1 ORDER BY seq")) return ec;
+  s.bind_text(1, source);
+  int rc;
+  d->rows = 0;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    std::string_view b = s.column_blob(0);
+    DedupeKey k;
+    if (b.size() != k.b.size()) continue;  // not a key this build wrote: ignored
+    std::memcpy(k.b.data(), b.data(), k.b.size());
+    ++d->rows;
+    visit(k);
+  }
+  return rc == SQLITE_DONE ? std::error_code{} : sql::make_error(rc);
+}
+
+std::uint64_t Store::dedupe_rows(std::string_view source) {
+  sql::Stmt s;
+  if (s.prepare(db_.get(), "SELECT count(*) FROM dedupe WHERE source = ?1")) return 0;
+  s.bind_text(1, source);
+  return s.step() == SQLITE_ROW ? u64(s.column_int64(0)) : 0;
 }
 
 // ---- durability --------------------------------------------------------------------------------
@@ -415,6 +514,13 @@ std::error_code Store::undo_unsynced() noexcept {
     d.bind(1, i64(durable_seq_));
     int rc = step_or_fault(d);
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo delete");
+  }
+  {
+    sql::Stmt& d = st_.undo_dedupe;  // their keys go with them
+    sql::StmtScope scope(d);
+    d.bind(1, i64(durable_seq_));
+    int rc = step_or_fault(d);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "undo dedupe");
   }
   {
     sql::Stmt& m = st_.set_next_seq;

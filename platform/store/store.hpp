@@ -46,10 +46,17 @@ struct StoreOptions {
   bool sync_thread = false;
 };
 
+// A source's dedupe key for one event (platform/sources/dedupe.hpp makes them): 128 opaque bits.
+struct DedupeKey {
+  std::array<std::uint8_t, 16> b{};
+  bool operator==(const DedupeKey&) const = default;
+};
+
 struct EventIn {
   std::string_view source;
   std::string_view body;
   std::int64_t ts_ms;
+  const DedupeKey* dedupe = nullptr;  // stored in `dedupe` in the event's transaction (or none)
 };
 
 // Views are valid during the visitor call only.
@@ -148,7 +155,10 @@ class Store {
   void close() noexcept;
   bool is_open() const noexcept { return db_.is_open(); }
 
-  // Group commit: BEGIN IMMEDIATE; INSERT each event; persist next-seq; COMMIT. On success
+  // Group commit: BEGIN IMMEDIATE; INSERT each event (and its dedupe key, if it has one: the key
+  // and the event are stored together or not at all; a source's keys beyond the window it
+  // registered with load_dedupe() are trimmed in the same transaction); persist next-seq; COMMIT.
+  // On success
   // seqs_out[i] is the seq of events[i] (consecutive, strictly increasing).
   // Errors: StoreErrc::invalid_argument (empty, > max_batch, seqs_out too small), SQLite codes
   // (SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR_*): then nothing is stored, next-seq is unchanged, no
@@ -157,6 +167,16 @@ class Store {
   // With the WAL syncer (async_sync()) the batch is committed but not yet durable: the caller acks
   // it only once collect_sync() reports the ticket request_sync() gave it.
   std::error_code append(std::span<const EventIn> events, std::span<std::uint64_t> seqs_out) noexcept;
+
+  // ---- dedupe keys (platform/sources/dedupe.hpp) ----
+  static constexpr std::uint32_t kMaxDedupeSources = 8;
+  // Start-up: registers `source`'s window, deletes its keys beyond the newest `window`, and visits
+  // the rest oldest first (to fill the source's in-memory window). window 0: every key of the
+  // source is deleted (dedupe turned off).
+  // Errors: StoreErrc::invalid_argument (empty or long name, more than kMaxDedupeSources), SQLite codes.
+  std::error_code load_dedupe(std::string_view source, std::uint32_t window, FunctionRef<void(const DedupeKey&)> visit);
+  // Keys stored for `source` now (a COUNT: tests and start-up only).
+  std::uint64_t dedupe_rows(std::string_view source);
 
   // ---- durability: the WAL syncer (StoreOptions::sync_thread) ----
   // Commits are made durable by the syncer thread (else each COMMIT was durable when it returned).
@@ -278,7 +298,7 @@ class Store {
   // Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT) and finalized at close.
   struct Stmts {
     sql::Stmt insert, set_next_seq, read_batch, read_range, set_cursor, raise_cursors;
-    sql::Stmt undo;
+    sql::Stmt undo, undo_dedupe, ins_dedupe, trim_dedupe;
     sql::Stmt ins_dead, list_dead, mark_dead, mark_dead_seq, next_replay, finish_replay, purge_dead;
     sql::Stmt first_young, delete_prefix, delete_islands, set_purged, page_count, freelist_count;
     void finalize_all() noexcept;
@@ -294,6 +314,14 @@ class Store {
   std::error_code write_error(std::error_code ec, const char* what) noexcept;
   void fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept;
   std::error_code undo_unsynced() noexcept;
+  std::error_code store_keys(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
+  struct DedupeSource {
+    std::array<char, kMaxSinkName> name{};
+    std::uint8_t name_len = 0;
+    std::uint32_t window = 0;
+    std::uint64_t rows = 0;  // an upper bound of its rows (exact after a trim)
+    std::string_view view() const noexcept { return {name.data(), name_len}; }
+  };
 
   StoreOptions opts_;
   sql::Db db_;
@@ -308,6 +336,8 @@ class Store {
   std::uint64_t min_cursor_ = 0;
   std::uint32_t sink_count_ = 0;
   std::array<Sink, kMaxSinks> sinks_{};
+  std::array<DedupeSource, kMaxDedupeSources> dedupe_{};
+  std::uint32_t dedupe_count_ = 0;
   bool islands_dirty_ = true;  // dead letters changed: re-check purgeable islands below oldest_
   std::int64_t page_size_ = 4096;
   StoreStats counters_{};
