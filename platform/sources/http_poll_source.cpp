@@ -127,7 +127,7 @@ void HttpPollSource::too_large(std::uint64_t bytes) noexcept {
 
 void HttpPollSource::malformed(const char* why) noexcept {
   ++stats_.malformed;
-  record_data_error("split = json_array: {}", why);
+  record_data_error("split = {}: {}", opts_.split == SplitMode::ics ? "ics" : "json_array", why);
 }
 
 }  // namespace bh

@@ -6,6 +6,12 @@
 namespace bh {
 namespace {
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// ics: a VEVENT the cutter completed goes on as an item (or is reported too large).
+void take_ics(IcsCutter::Step st, const IcsCutter& ics, Splitter::Sink& out) noexcept {
+  if (st.kind == IcsCutter::Kind::event) out.item(ics.event());
+  if (st.kind == IcsCutter::Kind::too_large) out.too_large(st.bytes);
+}
 }  // namespace
 
 void Splitter::reset() noexcept {
@@ -13,6 +19,7 @@ void Splitter::reset() noexcept {
   st_ = A::before;
   depth_ = 0;
   in_str_ = esc_ = any_item_ = false;
+  ics_.reset();
 }
 
 void Splitter::emit(Sink& out) noexcept {
@@ -55,6 +62,13 @@ void Splitter::feed(std::string_view bytes, Sink& out) noexcept {
       return;
     }
     case SplitMode::json_array: feed_array(bytes, out); return;
+    case SplitMode::ics:
+      while (!bytes.empty()) {
+        const IcsCutter::Step st = ics_.feed(bytes);
+        bytes.remove_prefix(st.consumed);
+        take_ics(st, ics_, out);
+      }
+      return;
   }
 }
 
@@ -137,6 +151,10 @@ void Splitter::finish(Sink& out) noexcept {
         out.malformed(empty ? "the body is empty, not a JSON array" : "the JSON array is not terminated");
       }
       len_ = 0;
+      return;
+    case SplitMode::ics:
+      take_ics(ics_.finish(), ics_, out);
+      if (const char* why = ics_.problem()) out.malformed(why);
       return;
   }
 }
