@@ -199,7 +199,10 @@ std::string ensure_parent_dir(const std::string& path) {
 }
 
 SplitMode split_mode(const std::string& s) {
-  return s == "ndjson" ? SplitMode::ndjson : s == "json_array" ? SplitMode::json_array : SplitMode::whole;
+  return s == "ndjson"       ? SplitMode::ndjson
+         : s == "json_array" ? SplitMode::json_array
+         : s == "ics"        ? SplitMode::ics
+                             : SplitMode::whole;
 }
 
 // Builds, prepares (URL, host, TLS) and starts every [[source]]; after the committer exists.
@@ -236,7 +239,11 @@ std::string start_sources(App::Impl& a) {
     if (!lease) return fmt::format("source '{}': no slot in the source pool", s.name);
     Source* src = nullptr;
     if (o.kind == SourceKind::websocket) {
-      src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
+      WebSocketOptions ws;
+      for (const std::string& rule : s.close_codes)  // checked by the config loader
+        if (ws.close_rule_count < ws.close_rules.size() && !parse_close_rule(rule, ws.close_rules[ws.close_rule_count]))
+          ++ws.close_rule_count;
+      src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o), ws);
     } else {
       src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
     }

@@ -41,7 +41,38 @@ Task<void> WebSocketSource::close_handshake(SourceConn& c, std::uint16_t code, s
   }
 }
 
+Source::Outcome WebSocketSource::on_close_code(std::uint16_t code, Clock::duration up, std::uint32_t streak) noexcept {
+  const CloseAction act = close_action(std::span(ws_.close_rules.data(), ws_.close_rule_count), code);
+  switch (act) {
+    case CloseAction::stop:
+      ++stats_.closes_stop;
+      record_error("{} closed the WebSocket with {} (close_codes: stop): not reconnecting until resumed", url_.authority,
+                   code);
+      return Outcome::stop;
+    case CloseAction::reconnect: {
+      ++stats_.closes_reconnect;
+      const bool quick = up < std::chrono::milliseconds(kQuickSessionMs);
+      quick_streak_ = quick ? streak + 1 : 0;
+      if (quick_streak_ > kMaxQuickReconnects) {
+        ++stats_.reconnects_throttled;
+        record_error("{} closed the WebSocket with {} (close_codes: reconnect) {} times in a row within {} ms: backing off",
+                     url_.authority, code, quick_streak_, kQuickSessionMs);
+        return Outcome::ended;
+      }
+      record_error("{} closed the WebSocket with {} (close_codes: reconnect): reconnecting at once", url_.authority, code);
+      return Outcome::reconnect;
+    }
+    case CloseAction::backoff: break;
+  }
+  ++stats_.closes_backoff;
+  record_error("{} closed the WebSocket (code {})", url_.authority, code);
+  return Outcome::ended;
+}
+
 Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
+  // Quick reconnects in a row: carried only by a session that ends with a quick reconnect.
+  const std::uint32_t streak = quick_streak_;
+  quick_streak_ = 0;
   // Opening handshake.
   std::uint8_t key[16];
   for (int i = 0; i < 16; i += 4) {
@@ -93,6 +124,7 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
     co_return Outcome::failed;
   }
   established();
+  const Clock::time_point up_since = Clock::now();
   c.reader.reset();
   if (!opts_.subscribe.empty()) {
     // The message buffer is free until the first frame is fed: the subscribe frame is built there.
@@ -136,11 +168,12 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
             }
             break;
           case ws::Reader::Kind::pong: awaiting_pong = false; break;
-          case ws::Reader::Kind::close:
+          case ws::Reader::Kind::close: {
             ++stats_.peer_closes;
-            record_error("{} closed the WebSocket (code {})", url_.authority, ev.close_code);
+            const Outcome o = on_close_code(ev.close_code, Clock::now() - up_since, streak);
             co_await send_close(c, ev.close_code == ws::kCloseNoStatus ? ws::kCloseNormal : ev.close_code, "");
-            co_return Outcome::ended;
+            co_return o;
+          }
           case ws::Reader::Kind::error:
             if (ev.error == ws::Error::too_big) {
               ++stats_.too_large;
