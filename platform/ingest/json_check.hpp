@@ -1,6 +1,7 @@
 // JsonCheck: full validation that a line is exactly one JSON object (UTF-8, depth-limited), with
 // simdjson's DOM parser allocated once at start-up and reused: checking allocates nothing after.
-// It does not keep or expose the parsed document.
+// `parse_object` lends the parsed document until the next call (filters and pointers read it); it
+// is not a document store.
 #pragma once
 #include <simdjson.h>
 
@@ -28,14 +29,19 @@ class JsonCheck {
   }
   // True if `line` is one valid JSON object. `line` must have kPadding readable bytes after it.
   bool is_object(std::string_view line) noexcept {
+    simdjson::dom::element root;
+    return parse_object(line, root);
+  }
+  // The same check, and `root` set to the parsed object: valid until the next call on this
+  // JsonCheck (the parser's tape is reused). `line` must have kPadding readable bytes after it.
+  bool parse_object(std::string_view line, simdjson::dom::element& root) noexcept {
     // Anything but an object is refused before simdjson sees it: simdjson copies a document that
     // is a bare scalar (`3`, `-1.5e3`) into a freshly allocated buffer, which the sealed runtime
     // must never do. JSON whitespace is space, tab, CR and LF.
     const std::size_t first = line.find_first_not_of(" \t\r\n");
     if (first == std::string_view::npos || line[first] != '{') return false;
-    auto doc = parser_.parse(line.data(), line.size(), false);
-    if (doc.error()) return false;
-    return doc.value_unsafe().is_object();
+    if (parser_.parse(line.data(), line.size(), false).get(root) != simdjson::SUCCESS) return false;
+    return root.is_object();
   }
 
  private:

@@ -61,5 +61,21 @@ TEST(JsonCheck, NothingAllocatesAfterInit) {
   EXPECT_EQ(passed, 50 * 3);
 }
 
+TEST(JsonCheck, ParseObjectLendsTheDocumentUntilTheNextCall) {
+  JsonCheck j;
+  ASSERT_TRUE(j.init(4096, 8));
+  simdjson::dom::element root;
+  const Padded first("{\"a\":{\"b\":[1,\"two\"]}}");
+  ASSERT_TRUE(j.parse_object(first.view(), root));
+  EXPECT_EQ(std::string_view(root["a"]["b"].at(1).get_string().value_unsafe()), "two");
+  EXPECT_FALSE(j.parse_object(Padded("[1]").view(), root));
+  EXPECT_FALSE(j.parse_object(Padded("{\"a\":").view(), root));
+  const Padded second("{\"c\":3}");
+  const auto before = test::heap_allocations();
+  ASSERT_TRUE(j.parse_object(second.view(), root));
+  EXPECT_EQ(test::heap_allocations() - before, 0u);
+  EXPECT_EQ(root["c"].get_int64().value_unsafe(), 3);
+}
+
 }  // namespace
 }  // namespace bh
