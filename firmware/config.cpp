@@ -19,6 +19,7 @@
 #include <set>
 #include <type_traits>
 
+#include "firmware/shape_checks.hpp"
 #include "platform/sources/close_codes.hpp"
 
 namespace bh {
@@ -686,6 +687,8 @@ class Loader {
       check_backoff(s.backoff_base, s.backoff_cap, p);
       if (s.close_codes.size() > kMaxCloseRules)
         fail_key(p + ".close_codes", fmt::format("{} rules; at most {} allowed", s.close_codes.size(), kMaxCloseRules));
+      if (!s.reply.empty() && s.type != "websocket") fail_key(p + ".reply", "only websocket sources reply");
+      for (std::size_t j = 0; j < s.reply.size(); ++j) check_reply(s.reply[j], fmt::format("{}.reply[{}]", p, j));
     }
     std::uint32_t source_pool = c.pool_limit(budget::PoolId::source_conn);
     if (c.sources.size() > source_pool)
@@ -724,6 +727,13 @@ class Loader {
     if (c.watchdog.timeout <= c.watchdog.period)
       fail_key("watchdog.timeout", fmt::format("{} must be longer than watchdog.period {}", format_duration(c.watchdog.timeout),
                                                format_duration(c.watchdog.period)));
+  }
+
+  // A reply's `when` must compile as a filter and its `send` as a text template.
+  void check_reply(const SourceReplyConfig& r, const std::string& p) {
+    if (std::string why = filter_problem(r.when); !why.empty()) fail_key(p + ".when", "not a filter: " + why);
+    if (std::string why = r.send.empty() ? std::string() : text_template_problem(r.send); !why.empty())
+      fail_key(p + ".send", "not a template: " + why);
   }
 
   void check_tls_pair(const std::string& cert, const std::string& key, const std::string& p) {

@@ -94,6 +94,20 @@ IcsCutter::Step IcsCutter::finish() noexcept {
   return Step{0, k, len_};
 }
 
+void IcsCutter::name_char(char c) noexcept {
+  if (name_len_ < kNameBytes) {
+    name_[name_len_++] = upper(c);
+  } else {
+    name_long_ = true;
+  }
+}
+
+void IcsCutter::begin_param() noexcept {
+  line_ = Line::param_name;
+  name_len_ = 0;
+  name_long_ = false;
+}
+
 void IcsCutter::on_char(char c) noexcept {
   switch (line_) {
     case Line::name:
@@ -107,14 +121,10 @@ void IcsCutter::on_char(char c) noexcept {
         if (c == ':') {
           start_value();
         } else {
-          line_ = Line::param_name;
-          name_len_ = 0;
-          name_long_ = false;
+          begin_param();
         }
-      } else if (name_len_ < kNameBytes) {
-        name_[name_len_++] = upper(c);
       } else {
-        name_long_ = true;
+        name_char(c);
       }
       return;
     case Line::param_name:
@@ -130,12 +140,9 @@ void IcsCutter::on_char(char c) noexcept {
       } else if (c == ':') {
         start_value();  // a parameter without a value: ignored
       } else if (c == ';') {
-        name_len_ = 0;
-        name_long_ = false;
-      } else if (name_len_ < kNameBytes) {
-        name_[name_len_++] = upper(c);
+        begin_param();
       } else {
-        name_long_ = true;
+        name_char(c);
       }
       return;
     case Line::param_value:
@@ -148,9 +155,7 @@ void IcsCutter::on_char(char c) noexcept {
         if (c == ':') {
           start_value();
         } else {
-          line_ = Line::param_name;
-          name_len_ = 0;
-          name_long_ = false;
+          begin_param();
         }
         return;
       }

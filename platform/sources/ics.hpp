@@ -54,6 +54,8 @@ class IcsCutter {
   static constexpr std::size_t kShortBytes = 24;  // BEGIN/END names, dates, SEQUENCE
 
   void on_char(char c) noexcept;
+  void name_char(char c) noexcept;  // a property or parameter name's byte (upper-cased, bounded)
+  void begin_param() noexcept;
   Kind end_line() noexcept;
   Kind end_value() noexcept;
   void start_value() noexcept;

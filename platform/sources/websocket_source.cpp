@@ -69,6 +69,32 @@ Source::Outcome WebSocketSource::on_close_code(std::uint16_t code, Clock::durati
   return Outcome::ended;
 }
 
+std::size_t WebSocketSource::render_replies(SourceConn& c, std::string_view message, bool& matched) noexcept {
+  matched = false;
+  simdjson::dom::element msg;
+  if (!json_.parse_object(message, msg)) return 0;  // not a JSON object: no reply can match
+  std::size_t n = 0;
+  for (const SourceReply& r : ws_.replies) {
+    if (!r.when.matches(msg)) continue;
+    matched = true;
+    if (!r.sends) continue;
+    const RenderResult rr = r.send.render(msg, std::span<char>(reply_text_));
+    std::size_t f = 0;
+    if (rr.ok())
+      f = ws::write_frame(std::span<char>(c.head + n, sizeof c.head - n), ws::Opcode::text,
+                          std::span<const char>(reply_text_, rr.size()), random32());
+    if (f == 0) {
+      ++stats_.reply_errors;
+      record_data_error("a reply could not be sent: {}",
+                        rr.ok() ? std::string_view("the replies to one message are over 2 KiB") : rr.reason());
+      continue;
+    }
+    n += f;
+    ++stats_.replies_sent;
+  }
+  return n;
+}
+
 Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
   // Quick reconnects in a row: carried only by a session that ends with a quick reconnect.
   const std::uint32_t streak = quick_streak_;
@@ -156,7 +182,20 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
           case ws::Reader::Kind::message:
             if (ev.opcode == ws::Opcode::text) {
               ++stats_.messages;
-              deliver(ev.payload, "text/plain; charset=utf-8", false);
+              bool protocol = false;
+              const std::size_t rn = ws_.replies.empty() ? 0 : render_replies(c, ev.payload, protocol);
+              if (rn > 0) {
+                // Before the next frame is read: a pong must beat the server's deadline.
+                if (auto ec = co_await write_all(c, std::string_view(c.head, rn), opts_.read_timeout)) {
+                  note_io_failure("write", ec);
+                  co_return Outcome::ended;
+                }
+              }
+              if (protocol) {
+                ++stats_.protocol_messages;
+              } else {
+                deliver(ev.payload, "text/plain; charset=utf-8", false);
+              }
             } else {
               ++stats_.binary_dropped;
             }

@@ -14,21 +14,31 @@
 // template.hpp) sent back, every matching reply in order, all rendered into one fixed buffer and
 // written with one deadline (read_timeout) before the next frame is read; the message is then a
 // protocol message (Pusher's connection_established, ping, subscription_succeeded): counted, not
-// stored. A reply that cannot be rendered (missing field, over kReplyBytes) is counted and logged;
+// stored. A reply that cannot be rendered (missing field, over 1 KiB, frames over 2 KiB) is counted and logged;
 // the message still counts as protocol. Reactor thread only.
 #pragma once
 #include <array>
 #include <vector>
 
+#include "platform/shape/filter.hpp"
+#include "platform/shape/template.hpp"
 #include "platform/sources/close_codes.hpp"
 #include "platform/sources/source.hpp"
 
 namespace bh {
 
+// One `[[source.reply]]`: compiled at start-up.
+struct SourceReply {
+  Filter when;
+  Template send;  // TemplateKind::text; empty: nothing is sent, the message is only kept out
+  bool sends = false;
+};
+
 // What only a WebSocket source has, compiled at start-up (allocated then, read-only after).
 struct WebSocketOptions {
   std::array<CloseRule, kMaxCloseRules> close_rules{};
   std::size_t close_rule_count = 0;  // 0: the defaults (kDefaultCloseRules)
+  std::vector<SourceReply> replies;  // checked in order (the config allows 8)
 };
 
 class WebSocketSource final : public Source {
@@ -37,8 +47,9 @@ class WebSocketSource final : public Source {
                   SourceOptions opts, WebSocketOptions ws = {}) noexcept
       : Source(tasks, committer, json, conns, std::move(opts)), ws_(std::move(ws)) {}
 
-  static constexpr std::size_t kMaxReplies = 8;
-  static constexpr std::size_t kReplyBytes = 2048;  // all frames sent for one message
+  // One rendered reply; the frames of every reply to one message go in SourceConn::head (free
+  // once the handshake is done), at most SourceConn::kHeadBytes in all.
+  static constexpr std::size_t kReplyBytes = 1024;
 
   const WebSocketOptions& ws_options() const noexcept { return ws_; }
 
@@ -54,8 +65,14 @@ class WebSocketSource final : public Source {
   // reconnects behind it: counts it and says what the connection loop does next.
   Outcome on_close_code(std::uint16_t code, Clock::duration up, std::uint32_t streak) noexcept;
 
+  // Replies for one text message: renders the frames of every reply whose `when` matches into
+  // c.head (no await: the parsed message lives in the shared validator). Returns the bytes to
+  // send; `matched` says whether the message is a protocol message (not stored).
+  std::size_t render_replies(SourceConn& c, std::string_view message, bool& matched) noexcept;
+
   WebSocketOptions ws_;
   std::uint32_t quick_streak_ = 0;  // immediate reconnects in a row after short sessions
+  char reply_text_[kReplyBytes];    // one rendered reply
 };
 
 }  // namespace bh

@@ -787,6 +787,12 @@ TEST_F(ConfigErrors, CloseCodesAndReplies) {
   std::string nine = kWsSource;
   for (int i = 0; i < 9; ++i) nine += "[[source.reply]]\nwhen = '/a == 1'\n";
   EXPECT_TRUE(fails(nine, 21, "source[0].reply[8]", "9 reply tables exceed the limit 8"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nwhen = '/a =='\n", 7, "source[0].reply[0].when",
+                    "not a filter: column"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nwhen = '/a == 1'\nsend = '{{ /a | lowr }}'\n", 8,
+                    "source[0].reply[0].send", "not a template: "));
+  EXPECT_TRUE(fails("[[source]]\nname = \"p\"\ntype = \"http_poll\"\nurl = \"http://x\"\n[[source.reply]]\nwhen = '/a == 1'\n",
+                    5, "source[0].reply", "only websocket sources reply"));
   // [[sink]] has no sub-arrays.
   EXPECT_TRUE(fails("[[sink]]\nname = \"a\"\nurl = \"http://x\"\n[[sink.reply]]\nwhen = '/a == 1'\n", 4, "sink[0].reply",
                     "unknown key"));

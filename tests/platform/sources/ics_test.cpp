@@ -9,18 +9,12 @@
 #include <vector>
 
 #include "platform/sources/splitter.hpp"
+#include "tests/platform/sources/split_collect.hpp"
 
 namespace bh {
 namespace {
 
-struct Collect final : Splitter::Sink {
-  std::vector<std::string> items;
-  std::vector<std::uint64_t> big;
-  std::vector<std::string> bad;
-  void item(std::string_view b) noexcept override { items.emplace_back(b); }
-  void too_large(std::uint64_t n) noexcept override { big.push_back(n); }
-  void malformed(const char* why) noexcept override { bad.emplace_back(why); }
-};
+using test::Collect;
 
 // Feeds `body` in pieces of `step` bytes; every event must parse as a JSON object.
 Collect cut(std::string_view body, std::size_t step = 1 << 20, std::size_t cap = 4096) {
