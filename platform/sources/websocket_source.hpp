@@ -3,7 +3,7 @@
 // then the `subscribe` message if set. Each text message is one event (a JSON object as is,
 // other text wrapped like a non-JSON poll body); binary messages are counted and dropped. A ping
 // goes out every ping_interval and a pong must come back within pong_timeout, else the connection
-// is dropped and made again. A close from the server is answered; a protocol violation (masked
+// is dropped and made again. A protocol violation (masked
 // frame, bad opcode, bad UTF-8, message over max_event_bytes, ...) closes with the RFC's code
 // (1002, 1007, 1009) and is counted. Pause and shutdown close with a close handshake (1000 /
 // 1001). A close frame from the server is answered and then acted on by `close_codes`
@@ -11,11 +11,12 @@
 // (bounded), or the backoff; other drops reconnect after the backoff (backoff_base..backoff_cap).
 // Replies (`[[source.reply]]`): a text message that is a JSON object matching a reply's `when`
 // (platform/shape/filter.hpp) gets that reply's `send` (a text template, platform/shape/
-// template.hpp) sent back, every matching reply in order, all rendered into one fixed buffer and
-// written with one deadline (read_timeout) before the next frame is read; the message is then a
-// protocol message (Pusher's connection_established, ping, subscription_succeeded): counted, not
-// stored. A reply that cannot be rendered (missing field, over 1 KiB, frames over 2 KiB) is counted and logged;
-// the message still counts as protocol. Reactor thread only.
+// template.hpp) sent back, every matching reply in order, framed into the connection's idle
+// handshake buffer and written with one deadline (read_timeout) before the next frame is read; the
+// message is then a protocol message (Pusher's connection_established, ping, subscription_
+// succeeded): counted, not stored. A reply that cannot be rendered (missing field, text over
+// 1 KiB, frames over 2 KiB) is counted and logged; the message still counts as protocol.
+// Reactor thread only.
 #pragma once
 #include <array>
 #include <vector>
