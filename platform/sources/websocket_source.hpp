@@ -3,9 +3,8 @@
 // then the `subscribe` message if set. Each text message is one event (a JSON object as is,
 // other text wrapped like a non-JSON poll body); binary messages are counted and dropped. A ping
 // goes out every ping_interval and a pong must come back within pong_timeout, else the connection
-// is dropped and made again. A protocol violation (masked
-// frame, bad opcode, bad UTF-8, message over max_event_bytes, ...) closes with the RFC's code
-// (1002, 1007, 1009) and is counted. Pause and shutdown close with a close handshake (1000 /
+// is dropped and made again. A protocol violation (masked frame, bad opcode, bad UTF-8, message
+// over max_event_bytes, ...) closes with the RFC's code (1002, 1007, 1009) and is counted. Pause and shutdown close with a close handshake (1000 /
 // 1001). A close frame from the server is answered and then acted on by `close_codes`
 // (platform/sources/close_codes.hpp): stop (no reconnect until resumed), reconnect at once
 // (bounded), or the backoff; other drops reconnect after the backoff (backoff_base..backoff_cap).
