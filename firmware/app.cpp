@@ -201,7 +201,10 @@ std::string ensure_parent_dir(const std::string& path) {
 }
 
 SplitMode split_mode(const std::string& s) {
-  return s == "ndjson" ? SplitMode::ndjson : s == "json_array" ? SplitMode::json_array : SplitMode::whole;
+  return s == "ndjson"       ? SplitMode::ndjson
+         : s == "json_array" ? SplitMode::json_array
+         : s == "ics"        ? SplitMode::ics
+                             : SplitMode::whole;
 }
 
 // Builds, prepares (URL, host, TLS) and starts every [[source]]; after the committer exists.
@@ -243,7 +246,20 @@ std::string start_sources(App::Impl& a) {
     if (!lease) return fmt::format("source '{}': no slot in the source pool", s.name);
     Source* src = nullptr;
     if (o.kind == SourceKind::websocket) {
-      src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
+      WebSocketOptions ws;
+      for (const std::string& rule : s.close_codes)  // checked by the config loader
+        if (ws.close_rule_count < ws.close_rules.size() && !parse_close_rule(rule, ws.close_rules[ws.close_rule_count]))
+          ++ws.close_rule_count;
+      for (const SourceReplyConfig& r : s.reply) {  // checked by the config loader as well
+        SourceReply& out = ws.replies.emplace_back();
+        FilterError fe;
+        TemplateError te;
+        if (!Filter::compile(r.when, out.when, fe)) return fmt::format("source '{}': reply when: {}", s.name, fe.text());
+        out.sends = !r.send.empty();
+        if (out.sends && !Template::compile(r.send, TemplateKind::text, out.send, te))
+          return fmt::format("source '{}': reply send: {}", s.name, te.what());
+      }
+      src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o), ws);
     } else {
       src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
     }

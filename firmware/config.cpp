@@ -24,7 +24,8 @@
 #include <type_traits>
 
 #include "platform/delivery/request_headers.hpp"
-#include "platform/delivery/shape_check.hpp"
+#include "platform/shape/shape_check.hpp"
+#include "platform/sources/close_codes.hpp"
 #include "platform/util/redact.hpp"
 
 namespace bh {
@@ -85,6 +86,7 @@ constexpr auto kStoreRows = BH_CONFIG_ROWS(StoreConfig, BH_CONFIG_STORE);
 constexpr auto kAuditRows = BH_CONFIG_ROWS(AuditConfig, BH_CONFIG_AUDIT);
 constexpr auto kSinkRows = BH_CONFIG_ROWS(SinkConfig, BH_CONFIG_SINK);
 constexpr auto kSourceRows = BH_CONFIG_ROWS(SourceConfig, BH_CONFIG_SOURCE);
+constexpr auto kSourceReplyRows = BH_CONFIG_ROWS(SourceReplyConfig, BH_CONFIG_SOURCE_REPLY);
 constexpr auto kAdminRows = BH_CONFIG_ROWS(AdminConfig, BH_CONFIG_ADMIN);
 constexpr auto kConsoleRows = BH_CONFIG_ROWS(ConsoleConfig, BH_CONFIG_CONSOLE);
 constexpr auto kWatchdogRows = BH_CONFIG_ROWS(WatchdogConfig, BH_CONFIG_WATCHDOG);
@@ -108,12 +110,43 @@ constexpr bool rows_valid(std::span<const KeyRow> rows) {
   return true;
 }
 static_assert(rows_valid(kIngestRows) && rows_valid(kStoreRows) && rows_valid(kAuditRows) &&
-              rows_valid(kSinkRows) && rows_valid(kSourceRows) && rows_valid(kAdminRows) &&
+              rows_valid(kSinkRows) && rows_valid(kSourceRows) && rows_valid(kSourceReplyRows) && rows_valid(kAdminRows) &&
               rows_valid(kConsoleRows) && rows_valid(kWatchdogRows) && rows_valid(kRuntimeRows));
 
 // ---- Sections --------------------------------------------------------------------------------
 
 enum class Shape : std::uint8_t { table, array, pools };
+
+// An array of tables inside an array element: `[[source.reply]]` after a `[[source]]`.
+struct SubArray {
+  std::string_view name;
+  std::span<const KeyRow> rows;
+  std::string_view help;
+  std::size_t (*count)(void* parent);
+  void* (*at)(void* parent, std::size_t);
+  void* (*append)(void* parent);
+  std::size_t max_count;
+  std::string_view max_name;
+};
+
+template <class Parent, auto Member>
+constexpr SubArray sub_array(std::string_view name, std::span<const KeyRow> rows, std::string_view help, std::size_t max,
+                             std::string_view max_name) {
+  return SubArray{name, rows, help,
+                  [](void* p) -> std::size_t { return (static_cast<Parent*>(p)->*Member).size(); },
+                  [](void* p, std::size_t i) -> void* { return &(static_cast<Parent*>(p)->*Member)[i]; },
+                  [](void* p) -> void* { return &(static_cast<Parent*>(p)->*Member).emplace_back(); },
+                  max, max_name};
+}
+
+const std::array kSourceSubs{
+    sub_array<SourceConfig, &SourceConfig::reply>(
+        "reply", kSourceReplyRows,
+        "Replies of a WebSocket source, one `[[source.reply]]` table each after its `[[source]]` (at most 8), checked in "
+        "order: every reply whose `when` matches an incoming message sends its `send` back, and a message that matched "
+        "any is a protocol message, not stored (e.g. Pusher: `pusher:ping` -> `pusher:pong`).",
+        kMaxSourceReplies, "kMaxSourceReplies"),
+};
 
 struct Section {
   std::string_view name;
@@ -125,6 +158,7 @@ struct Section {
   void* (*append)(Config&);                // arrays: add a default element, return it
   std::size_t max_count;                   // arrays: compiled limit
   std::string_view max_name;               // arrays: its name in budget.hpp
+  std::span<const SubArray> subs = {};     // arrays: arrays of tables inside each element
 };
 
 template <auto Member>
@@ -137,12 +171,12 @@ constexpr Section table_section(std::string_view name, std::span<const KeyRow> r
 
 template <auto Member>
 constexpr Section array_section(std::string_view name, std::span<const KeyRow> rows, std::string_view help,
-                                std::size_t max, std::string_view max_name) {
+                                std::size_t max, std::string_view max_name, std::span<const SubArray> subs = {}) {
   return Section{name, Shape::array, rows, help,
                  [](const Config& c) -> std::size_t { return (c.*Member).size(); },
                  [](Config& c, std::size_t i) -> void* { return &(c.*Member)[i]; },
                  [](Config& c) -> void* { return &(c.*Member).emplace_back(); },
-                 max, max_name};
+                 max, max_name, subs};
 }
 
 const std::array kSections{
@@ -152,7 +186,7 @@ const std::array kSections{
     array_section<&Config::sinks>("sink", kSinkRows, "HTTP(S) delivery targets, one `[[sink]]` table each (at most budget::kMaxSinks).",
                                   budget::kMaxSinks, "budget::kMaxSinks"),
     array_section<&Config::sources>("source", kSourceRows, "Pulled event sources, one `[[source]]` table each (at most budget::kMaxSources). The TCP/HTTP ingest source is always present and named `ingest`.",
-                                    budget::kMaxSources, "budget::kMaxSources"),
+                                    budget::kMaxSources, "budget::kMaxSources", kSourceSubs),
     table_section<&Config::admin>("admin", kAdminRows, "The admin HTTP API."),
     table_section<&Config::console>("console", kConsoleRows, "The line console (Unix socket, serial line, PTY or stdio)."),
     table_section<&Config::watchdog>("watchdog", kWatchdogRows, "Health checks, the hardware watchdog and systemd notification."),
@@ -555,10 +589,8 @@ class Loader {
                                                  sec->max_count, sec->max_name));
             return;
           }
-          load_table(t, sec->rows, sec->append(c), prefix);
-          for (const KeyRow& r : sec->rows)
-            if (r.spec.required && !t.contains(r.name))
-              fail(t.source(), fmt::format("{}.{}", prefix, r.name), "missing required key");
+          load_table(t, sec->rows, sec->append(c), prefix, sec->subs);
+          check_required(t, sec->rows, prefix);
         }
         return;
       }
@@ -571,10 +603,21 @@ class Loader {
     }
   }
 
-  void load_table(const toml::table& t, std::span<const KeyRow> rows, void* obj, const std::string& prefix) {
+  void check_required(const toml::table& t, std::span<const KeyRow> rows, const std::string& prefix) {
+    for (const KeyRow& r : rows)
+      if (r.spec.required && !t.contains(r.name)) fail(t.source(), fmt::format("{}.{}", prefix, r.name), "missing required key");
+  }
+
+  void load_table(const toml::table& t, std::span<const KeyRow> rows, void* obj, const std::string& prefix,
+                  std::span<const SubArray> subs = {}) {
     for (auto&& [k, node] : t) {
       std::string key = fmt::format("{}.{}", prefix, k.str());
       const KeyRow* row = find_row(rows, k.str());
+      auto sub = std::find_if(subs.begin(), subs.end(), [&, &kk = k](const SubArray& x) { return x.name == kk.str(); });
+      if (!row && sub != subs.end()) {
+        load_sub(*sub, node, obj, key);
+        continue;
+      }
       if (!row) {
         fail(k.source(), key, "unknown key");
         continue;
@@ -582,6 +625,24 @@ class Loader {
       where_.emplace(key, node.source());
       // `n`, not `node`: clang 14 (the fuzz build) cannot capture a structured binding.
       std::visit([&, &n = node](auto* field) { set(*field, *row, n, key); }, row->field(obj));
+    }
+  }
+
+  // `[[parent.name]]` tables: each loads into a new element of the parent's sub-array.
+  void load_sub(const SubArray& sub, const toml::node& node, void* parent, const std::string& key) {
+    where_.emplace(key, node.source());
+    const toml::array* a = node.as_array();
+    if (!a || !a->is_array_of_tables()) return type_error(node, key, fmt::format("an array of tables [[...{}]]", sub.name));
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::table& t = *(*a)[i].as_table();
+      std::string prefix = fmt::format("{}[{}]", key, i);
+      where_.emplace(prefix, t.source());
+      if (i >= sub.max_count) {
+        fail(t.source(), prefix, fmt::format("{} {} tables exceed the limit {} ({})", a->size(), sub.name, sub.max_count, sub.max_name));
+        return;
+      }
+      load_table(t, sub.rows, sub.append(parent), prefix);
+      check_required(t, sub.rows, prefix);
     }
   }
 
@@ -708,6 +769,11 @@ class Loader {
       case Check::http_header:
         if (auto p = RequestHeaders::line_problem(v); !p.empty()) problem = std::string(p);  // never the value
         break;
+      case Check::close_rule: {
+        CloseRule r;
+        if (const char* why = parse_close_rule(v, r)) problem = fmt::format("{} is not a close-code rule: {}", show, why);
+        break;
+      }
     }
     if (problem) {
       fail(n.source(), key, std::move(*problem));
@@ -788,7 +854,10 @@ class Loader {
       check_tls_pair(s.client_cert, s.client_key, p);
       check_backoff(s.backoff_base, s.backoff_cap, p);
       check_source_jobs(s, p);
-      check_source_jobs(s, p);
+      if (s.close_codes.size() > kMaxCloseRules)
+        fail_key(p + ".close_codes", fmt::format("{} rules; at most {} allowed", s.close_codes.size(), kMaxCloseRules));
+      if (!s.reply.empty() && s.type != "websocket") fail_key(p + ".reply", "only websocket sources reply");
+      for (std::size_t j = 0; j < s.reply.size(); ++j) check_reply(s.reply[j], fmt::format("{}.reply[{}]", p, j));
     }
     std::uint32_t source_pool = c.pool_limit(budget::PoolId::source_conn);
     if (c.sources.size() > source_pool)
@@ -843,6 +912,13 @@ class Loader {
       if (auto why = filter_problem(s.filter); !why.empty()) fail_key(p + ".filter", "bad filter: " + why);
     if (!s.body.empty())
       if (auto why = json_template_problem(s.body); !why.empty()) fail_key(p + ".body", "bad template: " + why);
+  }
+
+  // A reply's `when` must compile as a filter and its `send` as a text template.
+  void check_reply(const SourceReplyConfig& r, const std::string& p) {
+    if (std::string why = filter_problem(r.when); !why.empty()) fail_key(p + ".when", "not a filter: " + why);
+    if (std::string why = r.send.empty() ? std::string() : text_template_problem(r.send); !why.empty())
+      fail_key(p + ".send", "not a template: " + why);
   }
 
   void check_tls_pair(const std::string& cert, const std::string& key, const std::string& p) {
@@ -953,6 +1029,12 @@ std::string render(const Config& cfg_in, bool help) {
     for (std::size_t i = 0; i < n; ++i) {
       out += fmt::format("\n[[{}]]\n", s.name);
       render_rows(out, s.rows, s.at(c, i), help, "", &c, fmt::format("{}[{}]", s.name, i));
+      for (const SubArray& sub : s.subs) {
+        for (std::size_t j = 0; j < sub.count(s.at(c, i)); ++j) {
+          out += fmt::format("\n[[{}.{}]]\n", s.name, sub.name);
+          render_rows(out, sub.rows, sub.at(s.at(c, i), j), help, "", &c, fmt::format("{}[{}].{}[{}]", s.name, i, sub.name, j));
+        }
+      }
     }
     if (n == 0 && help) {
       // A commented-out example element: the required keys get sample values.
@@ -1023,6 +1105,7 @@ std::string allowed_text(const KeyRow& r) {
     case Check::name: add("name: 1..64 of `A-Z a-z 0-9 _ - .`"); break;
     case Check::notify: add("`\"auto\"`, `\"off\"`, `/path` or `@abstract`"); break;
     case Check::http_header: add("`Name: value` lines: token names, no CR/LF or control bytes, at most 512 bytes each"); break;
+    case Check::close_rule: add("rules `\"LO-HI=stop\"`, `\"=backoff\"`, `\"=reconnect\"`, codes 1000..4999"); break;
   }
   if (sp.max_len) add(fmt::format("at most {} bytes", sp.max_len));
   if (sp.is_secret) add("**secret**");
@@ -1204,11 +1287,19 @@ std::string config_reference_markdown() {
     SourceConfig source;
     if (s.shape == Shape::table) obj = s.at(defaults, 0);
     else obj = s.name == "sink" ? static_cast<void*>(&sink) : static_cast<void*>(&source);
-    for (const KeyRow& r : s.rows) {
-      std::string def = r.spec.required ? std::string("—") : fmt::format("`{}`", render_value(r, obj));
-      std::string help(r.help);
-      std::replace(help.begin(), help.end(), '|', '/');
-      out += fmt::format("| `{}` | {} | {} | {} | {} |\n", r.name, form_name(r.form), def, allowed_text(r), help);
+    auto rows_md = [&](std::span<const KeyRow> rows, void* o) {
+      for (const KeyRow& r : rows) {
+        std::string def = r.spec.required ? std::string("—") : fmt::format("`{}`", render_value(r, o));
+        std::string help(r.help);
+        std::replace(help.begin(), help.end(), '|', '/');
+        out += fmt::format("| `{}` | {} | {} | {} | {} |\n", r.name, form_name(r.form), def, allowed_text(r), help);
+      }
+    };
+    rows_md(s.rows, obj);
+    for (const SubArray& sub : s.subs) {
+      out += fmt::format("\n## [[{}.{}]]\n\n{}\n\n| Key | Type | Default | Allowed | Meaning |\n|---|---|---|---|---|\n",
+                         s.name, sub.name, sub.help);
+      rows_md(sub.rows, sub.append(obj));
     }
   }
   out +=

@@ -39,7 +39,7 @@ inline constexpr std::uint64_t kSecond = 1000, kMinute = 60 * kSecond, kHour = 6
 
 inline constexpr std::array<std::string_view, 5> kLogLevels{"debug", "info", "warn", "error", "off"};
 inline constexpr std::array<std::string_view, 2> kSourceTypes{"http_poll", "websocket"};
-inline constexpr std::array<std::string_view, 3> kSplitModes{"", "ndjson", "json_array"};
+inline constexpr std::array<std::string_view, 4> kSplitModes{"", "ndjson", "json_array", "ics"};
 inline constexpr std::array<std::string_view, 2> kSinkMethods{"POST", "PUT"};
 inline constexpr std::array<std::string_view, 2> kSinkFormats{"envelope", "template"};
 
@@ -51,6 +51,7 @@ enum class Check : std::uint8_t {
   name,      // 1..64 of [A-Za-z0-9_.-] (sink and source names, used as console arguments)
   notify,    // "auto" ($NOTIFY_SOCKET if set), "off", or an absolute / "@abstract" socket path
   http_header,  // "Name: value": token name, no CR/LF/control bytes (platform/delivery/request_headers.hpp)
+  close_rule,  // "LO-HI=stop|backoff|reconnect" (platform/sources/close_codes.hpp)
 };
 // Where `max` comes from, for the error message when a value exceeds it.
 enum class Cap : std::uint8_t { none, pool, limit };
@@ -167,7 +168,7 @@ constexpr Spec spec() { return {}; }
   K(read_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Response / frame read timeout") \
   K(max_response_bytes, std::uint64_t, 10 * cfg::MiB, spec().sizes().range(1 * KiB, 256 * MiB), "http_poll: longest response body") \
   K(max_event_bytes, std::uint32_t, 16 * cfg::KiB, spec().sizes().at_least(64).limit(budget::kMaxEventBytes, "budget::kMaxEventBytes"), "Longest single event (message or split item)") \
-  K(split, std::string, "", spec().one_of(kSplitModes), "How a response splits into events: empty = the whole response is one event, `ndjson`, `json_array`") \
+  K(split, std::string, "", spec().one_of(kSplitModes), "How a response splits into events: empty = the whole response is one event, `ndjson`, `json_array`, `ics` (one JSON object per VEVENT of an iCalendar feed)") \
   K(subscribe, std::string, "", spec().len(64 * 1024), "websocket: message sent after connecting; empty = none") \
   K(ping_interval, Millis, Millis{30'000}, spec().range(kSecond, kHour), "websocket: ping period") \
   K(pong_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "websocket: reconnect if no pong within this") \
@@ -185,7 +186,13 @@ constexpr Spec spec() { return {}; }
   K(decode, StringList, {}, spec().len(256), "JSON Pointers of string fields holding JSON text (Pusher's `/data`): replaced by that JSON; a string that is not JSON text is kept as is (counted)") \
   K(filter, std::string, "", spec().len(4096), "Filter expression: items that do not match are not stored (counted); empty = keep all") \
   K(dedupe_key, StringList, {}, spec().len(256), "JSON Pointers whose values make an item's dedupe key; `[\"/\"]` = the whole event; empty = no dedupe") \
-  K(dedupe_window, std::uint32_t, 10'000, spec().at_least(1).limit(budget::kMaxDedupeWindow, "budget::kMaxDedupeWindow"), "Dedupe keys remembered (and persisted) per source; when full the oldest go (counted)")
+  K(dedupe_window, std::uint32_t, 10'000, spec().at_least(1).limit(budget::kMaxDedupeWindow, "budget::kMaxDedupeWindow"), "Dedupe keys remembered (and persisted) per source; when full the oldest go (counted)") \
+  K(close_codes, StringList, {}, spec().with(Check::close_rule), "websocket: what a server's close code does, rules \"LO-HI=stop\" / \"=backoff\" / \"=reconnect\", first match wins (at most 16); empty = 4000-4099 stop, 4100-4199 backoff, 4200-4299 reconnect, others backoff")
+
+// A sub-array of [[source]]: `[[source.reply]]` tables after a [[source]] belong to it.
+#define BH_CONFIG_SOURCE_REPLY(K)                                                                 \
+  K(when, std::string, "", spec().req().len(4096), "Filter expression on an incoming message (required); a message that matches gets `send` back and is not stored") \
+  K(send, std::string, "", spec().len(4096), "Text sent back, a text template (`{{ /ptr }}` placeholders); empty = send nothing, only keep the message out of the store")
 
 #define BH_CONFIG_ADMIN(K)                                                                        \
   K(enabled, bool, true, spec(), "Serve the admin HTTP API (/healthz, /metrics, /v1/events)") \
@@ -221,7 +228,13 @@ struct IngestConfig { BH_CONFIG_INGEST(BH_CONFIG_MEMBER) bool operator==(const I
 struct StoreConfig { BH_CONFIG_STORE(BH_CONFIG_MEMBER) bool operator==(const StoreConfig&) const = default; };
 struct AuditConfig { BH_CONFIG_AUDIT(BH_CONFIG_MEMBER) bool operator==(const AuditConfig&) const = default; };
 struct SinkConfig { BH_CONFIG_SINK(BH_CONFIG_MEMBER) bool operator==(const SinkConfig&) const = default; };
-struct SourceConfig { BH_CONFIG_SOURCE(BH_CONFIG_MEMBER) bool operator==(const SourceConfig&) const = default; };
+struct SourceReplyConfig { BH_CONFIG_SOURCE_REPLY(BH_CONFIG_MEMBER) bool operator==(const SourceReplyConfig&) const = default; };
+struct SourceConfig {
+  BH_CONFIG_SOURCE(BH_CONFIG_MEMBER)
+  std::vector<SourceReplyConfig> reply;  // [[source.reply]], at most kMaxSourceReplies
+  bool operator==(const SourceConfig&) const = default;
+};
+inline constexpr std::size_t kMaxSourceReplies = 8;
 struct AdminConfig { BH_CONFIG_ADMIN(BH_CONFIG_MEMBER) bool operator==(const AdminConfig&) const = default; };
 struct ConsoleConfig { BH_CONFIG_CONSOLE(BH_CONFIG_MEMBER) bool operator==(const ConsoleConfig&) const = default; };
 struct WatchdogConfig { BH_CONFIG_WATCHDOG(BH_CONFIG_MEMBER) bool operator==(const WatchdogConfig&) const = default; };

@@ -244,6 +244,10 @@ void print_source(Output& o, const Source& s) noexcept {
             st.connect_errors, st.connect_timeouts, st.tls_errors, st.handshake_timeouts, st.write_timeouts,
             st.read_timeouts, st.io_errors, st.protocol_errors, st.protocol_violations, st.pong_timeouts,
             st.peer_closes, st.binary_dropped);
+    o.print("  close codes: stop {}, reconnect {} (throttled {}), backoff {}; replies sent {}, protocol messages {}, "
+            "reply errors {}\n",
+            st.closes_stop, st.closes_reconnect, st.reconnects_throttled, st.closes_backoff, st.replies_sent,
+            st.protocol_messages, st.reply_errors);
   }
   o.write("  timeouts");
   for (std::size_t k = 0; k < kTimedOps; ++k)
@@ -273,7 +277,7 @@ void cmd_sources(CommandContext& c) {
   }
   if (!v.sources.empty()) {
     for (std::size_t i = c.cursor; i < v.sources.size(); ++i) {
-      if (o.room() < 6 * kRowRoom) {
+      if (o.room() < 7 * kRowRoom) {
         c.more(i);
         return;
       }

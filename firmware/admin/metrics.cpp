@@ -242,6 +242,8 @@ constexpr MetricRow<Source> kSourceRows[] = {
     {"bulkhead_source_dedupe_evictions_total", Kind::counter, "Keys that left the full dedupe window, oldest first.", [](const Source& s) -> V { return s.stats().dedupe_evictions; }, dedupes},
     {"bulkhead_source_dedupe_no_key_total", Kind::counter, "Items with no value at any dedupe_key pointer: stored without dedupe.", [](const Source& s) -> V { return s.stats().dedupe_no_key; }, dedupes},
     {"bulkhead_source_dedupe_keys", Kind::gauge, "Keys in the dedupe window now.", [](const Source& s) -> V { return s.dedupe_window().size(); }, dedupes},
+    {"bulkhead_source_replies_sent_total", Kind::counter, "websocket: [[source.reply]] messages sent.", [](const Source& s) -> V { return s.stats().replies_sent; }, is_ws},
+    {"bulkhead_source_protocol_messages_total", Kind::counter, "websocket: messages that matched a reply's `when`: not stored.", [](const Source& s) -> V { return s.stats().protocol_messages; }, is_ws},
 };
 
 // One count of a breakdown family: the second label's value and how to read it.
@@ -275,6 +277,14 @@ constexpr Part kSourceErrors[] = {
     {"protocol_violation", [](const SourceStats& s) { return s.protocol_violations; }},
     {"binary_dropped", [](const SourceStats& s) { return s.binary_dropped; }},
     {"slot", [](const SourceStats& s) { return s.slot_refusals; }},
+    {"reply", [](const SourceStats& s) { return s.reply_errors; }},
+};
+// websocket: closes by the server with a close frame, by what close_codes made of them.
+constexpr Part kCloses[] = {
+    {"stop", [](const SourceStats& s) { return s.closes_stop; }},
+    {"reconnect", [](const SourceStats& s) { return s.closes_reconnect; }},
+    {"reconnect_throttled", [](const SourceStats& s) { return s.reconnects_throttled; }},
+    {"backoff", [](const SourceStats& s) { return s.closes_backoff; }},
 };
 
 // A family with one sample per source and part: {source="<name>",<label>="<part>"}.
@@ -406,6 +416,10 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
     // Only the kinds that happened: 15 kinds x 8 sources would crowd the fixed metrics buffer.
     put_parts(w, v.sources, "bulkhead_source_errors_total", "Failures by kind, listed once non-zero.", "kind",
               kSourceErrors, /*only_nonzero=*/true);
+    put_parts(w, v.sources, "bulkhead_source_closes_total",
+              "websocket: server closes by the action close_codes chose (reconnect_throttled: of the reconnects, those "
+              "that waited the backoff), listed once non-zero.",
+              "action", kCloses, /*only_nonzero=*/true);
   }
 
   // The admin surface itself.

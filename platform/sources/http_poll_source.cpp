@@ -136,7 +136,7 @@ void HttpPollSource::select_failed(const char* why) noexcept {
 
 void HttpPollSource::malformed(const char* why) noexcept {
   ++stats_.malformed;
-  record_data_error("split = json_array: {}", why);
+  record_data_error("split = {}: {}", opts_.split == SplitMode::ics ? "ics" : "json_array", why);
 }
 
 }  // namespace bh

@@ -212,8 +212,9 @@ void Source::stop() noexcept {
 
 bool Source::set_paused(bool paused) noexcept {
   BH_ASSERT(on_reactor_thread());
-  if (paused_ == paused) return false;
+  if (paused_ == paused && (paused || !told_to_stop_)) return false;
   paused_ = paused;
+  if (!paused) told_to_stop_ = false;
   log::info("source {}: {}", opts_.name, paused ? "paused" : "resumed");
   if (paused) interrupt();
   wake_.notify();
@@ -260,8 +261,8 @@ Task<void> Source::wait(Clock::duration d) {
 Task<void> Source::run() {
   run_live_ = true;
   while (!stopping_ && !cancelled()) {
-    if (paused_) {
-      state_ = State::paused;
+    if (paused_ || told_to_stop_) {
+      state_ = paused_ ? State::paused : State::stopped;
       co_await wake_.wait(std::chrono::seconds(1));
       continue;
     }
@@ -295,6 +296,10 @@ Task<void> Source::run() {
     if (o == Outcome::ok) {
       established();
       co_await wait(after_ok());
+    } else if (o == Outcome::stop) {
+      told_to_stop_ = true;  // the session recorded (and logged) why
+    } else if (o == Outcome::reconnect) {
+      continue;  // at once; the session bounds how often in a row
     } else {
       // A stream that was up and ended is not the peer's failure: backoff only.
       const auto d = o == Outcome::failed ? net_.failed(now) : net_.backoff().next();

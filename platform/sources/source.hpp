@@ -113,6 +113,14 @@ struct SourceStats : ConnectorStats {
   std::uint64_t pong_timeouts = 0;     // no pong within pong_timeout: reconnect
   std::uint64_t peer_closes = 0;       // close frames / EOF from the server
   std::uint64_t protocol_violations = 0;  // frames breaking RFC 6455: closed with 1002/1007/1009
+  // websocket close codes (close_codes, platform/sources/close_codes.hpp) and replies.
+  std::uint64_t closes_stop = 0;           // closes mapped to stop: the source stopped reconnecting
+  std::uint64_t closes_reconnect = 0;      // closes mapped to reconnect (at once, or throttled)
+  std::uint64_t closes_backoff = 0;        // closes mapped to backoff (and codes no rule names)
+  std::uint64_t reconnects_throttled = 0;  // reconnect closes that waited the backoff: too many quick ones in a row
+  std::uint64_t replies_sent = 0;          // [[source.reply]] messages sent
+  std::uint64_t reply_errors = 0;          // replies that could not be rendered (missing field, too large)
+  std::uint64_t protocol_messages = 0;     // messages that matched a reply's `when`: not stored
 };
 
 // One connection of a source: a `source_conn` pool slot, constructed per attempt, destroyed (socket
@@ -167,7 +175,8 @@ class Source : public CommitClient {
   // Shutdown: ends the connection (WebSocket: close handshake) and lets both tasks finish.
   void stop() noexcept;
   // Pause: the connection is closed (WebSocket: close handshake) and its slot returned; queued
-  // events still go to the store. Resume: connects again at once. Returns false if unchanged.
+  // events still go to the store. Resume: connects again at once, also a source the server told
+  // to stop (Outcome::stop). Returns false if unchanged.
   bool set_paused(bool paused) noexcept;
   bool paused() const noexcept { return paused_; }
   // The connection task is live (false before start() and once it ended at shutdown).
@@ -192,6 +201,8 @@ class Source : public CommitClient {
     ok,      // poll answered: breaker success, next attempt after the interval
     failed,  // never got going: breaker failure, next attempt after backoff
     ended,   // a stream that was up ended (drop, pong timeout, violation): reconnect after backoff
+    reconnect,  // a stream that was up ended and asked to come back at once: no wait
+    stop,    // the server asked not to come back: no reconnect until the console resumes the source
   };
   // One session on the connected (and, for TLS, handshaken) connection `c`.
   virtual Task<Outcome> session(SourceConn& c) = 0;
@@ -277,6 +288,7 @@ class Source : public CommitClient {
   State state_ = State::starting;
   bool stopping_ = false;
   bool paused_ = false;
+  bool told_to_stop_ = false;  // Outcome::stop: no reconnect until resumed
   bool run_live_ = false;
   bool pump_live_ = false;
   bool busy_ = false;  // the committer refused `busy`: retry soon

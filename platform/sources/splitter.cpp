@@ -24,6 +24,12 @@ int hex(char c) noexcept {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// ics: a VEVENT the cutter completed goes on as an item (or is reported too large).
+void take_ics(IcsCutter::Step st, const IcsCutter& ics, Splitter::Sink& out) noexcept {
+  if (st.kind == IcsCutter::Kind::event) out.item(ics.event());
+  if (st.kind == IcsCutter::Kind::too_large) out.too_large(st.bytes);
+}
 }  // namespace
 
 // ---- PathCursor ------------------------------------------------------------------------------
@@ -251,6 +257,7 @@ void Splitter::reset() noexcept {
   cursor_.reset();
   depth_ = 0;
   in_str_ = esc_ = any_item_ = false;
+  ics_.reset();
 }
 
 void Splitter::emit(Sink& out) noexcept {
@@ -293,6 +300,13 @@ void Splitter::feed(std::string_view bytes, Sink& out) noexcept {
       return;
     }
     case SplitMode::json_array: feed_array(bytes, out); return;
+    case SplitMode::ics:
+      while (!bytes.empty()) {
+        const IcsCutter::Step st = ics_.feed(bytes);
+        bytes.remove_prefix(st.consumed);
+        take_ics(st, ics_, out);
+      }
+      return;
   }
 }
 
@@ -415,6 +429,10 @@ void Splitter::finish(Sink& out) noexcept {
         out.malformed(empty ? "the body is empty, not a JSON array" : "the JSON array is not terminated");
       }
       len_ = 0;
+      return;
+    case SplitMode::ics:
+      take_ics(ics_.finish(), ics_, out);
+      if (const char* why = ics_.problem()) out.malformed(why);
       return;
   }
 }

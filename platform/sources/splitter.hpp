@@ -2,7 +2,8 @@
 // buffer the size of the body. Modes: `whole` (the body is one event), `ndjson` (one event per
 // line; `\n` or `\r\n`, blank lines skipped, a last line without newline taken), `json_array`
 // (one event per element of a top-level JSON array, found by a byte scanner that tracks strings,
-// escapes and nesting; the element bytes are passed on verbatim, whitespace around them trimmed).
+// escapes and nesting; the element bytes are passed on verbatim, whitespace around them trimmed),
+// `ics` (one JSON object per VEVENT of an iCalendar body, platform/sources/ics.hpp).
 // With a `select` path (json_array only) the array is not the body itself but the value found at
 // a JSON Pointer inside it (`/result`): the scanner follows the pointer's keys and indices while
 // the bytes stream, skipping every other value, and cuts the elements of the array there (or takes
@@ -17,10 +18,11 @@
 #include <string_view>
 
 #include "platform/shape/json_pointer.hpp"
+#include "platform/sources/ics.hpp"
 
 namespace bh {
 
-enum class SplitMode : std::uint8_t { whole, ndjson, json_array };
+enum class SplitMode : std::uint8_t { whole, ndjson, json_array, ics };
 
 // The most `decode` pointers a source takes (the decoder finds each string with a PathCursor over
 // the item's bytes).
@@ -76,8 +78,8 @@ class Splitter {
    public:
     virtual void item(std::string_view bytes) noexcept = 0;
     virtual void too_large(std::uint64_t bytes) noexcept = 0;
-    // json_array only: the body is not a JSON array (or has bytes after it). Reported once; the
-    // rest of the body is ignored.
+    // json_array: the body is not a JSON array (or has bytes after it). Reported once; the rest
+    // of the body is ignored. ics: at the end, the body is no calendar or ends inside a VEVENT.
     virtual void malformed(const char* why) noexcept = 0;
     // json_array with a select path: the value there is not an array or object, or is absent.
     // Reported once, before any item; the rest of the body is ignored.
@@ -89,7 +91,8 @@ class Splitter {
 
   // `select` (json_array only, may be null) must outlive the splitter.
   Splitter(SplitMode mode, std::span<char> buf, const JsonPointer* select = nullptr) noexcept
-      : mode_(mode), buf_(buf), cursor_(select && select->size() > 0 ? *select : kRoot), select_(select && select->size() > 0) {
+      : mode_(mode), buf_(buf), cursor_(select && select->size() > 0 ? *select : kRoot), select_(select && select->size() > 0),
+        ics_(buf) {
     if (select_) st_ = A::seek;
   }
   void reset() noexcept;
@@ -122,6 +125,7 @@ class Splitter {
   bool any_item_ = false;
   PathCursor cursor_;  // select: finds the target while A::seek
   bool select_;
+  IcsCutter ics_;
 };
 
 }  // namespace bh

@@ -41,7 +41,64 @@ Task<void> WebSocketSource::close_handshake(SourceConn& c, std::uint16_t code, s
   }
 }
 
+Source::Outcome WebSocketSource::on_close_code(std::uint16_t code, Clock::duration up, std::uint32_t streak) noexcept {
+  const CloseAction act = close_action(std::span(ws_.close_rules.data(), ws_.close_rule_count), code);
+  switch (act) {
+    case CloseAction::stop:
+      ++stats_.closes_stop;
+      record_error("{} closed the WebSocket with {} (close_codes: stop): not reconnecting until resumed", url_.authority,
+                   code);
+      return Outcome::stop;
+    case CloseAction::reconnect: {
+      ++stats_.closes_reconnect;
+      const bool quick = up < std::chrono::milliseconds(kQuickSessionMs);
+      quick_streak_ = quick ? streak + 1 : 0;
+      if (quick_streak_ > kMaxQuickReconnects) {
+        ++stats_.reconnects_throttled;
+        record_error("{} closed the WebSocket with {} (close_codes: reconnect) {} times in a row within {} ms: backing off",
+                     url_.authority, code, quick_streak_, kQuickSessionMs);
+        return Outcome::ended;
+      }
+      record_error("{} closed the WebSocket with {} (close_codes: reconnect): reconnecting at once", url_.authority, code);
+      return Outcome::reconnect;
+    }
+    case CloseAction::backoff: break;
+  }
+  ++stats_.closes_backoff;
+  record_error("{} closed the WebSocket (code {})", url_.authority, code);
+  return Outcome::ended;
+}
+
+std::size_t WebSocketSource::render_replies(SourceConn& c, std::string_view message, bool& matched) noexcept {
+  matched = false;
+  simdjson::dom::element msg;
+  if (!json_.parse_object(message, msg)) return 0;  // not a JSON object: no reply can match
+  std::size_t n = 0;
+  for (const SourceReply& r : ws_.replies) {
+    if (!r.when.matches(msg)) continue;
+    matched = true;
+    if (!r.sends) continue;
+    const RenderResult rr = r.send.render(msg, std::span<char>(reply_text_));
+    std::size_t f = 0;
+    if (rr.ok())
+      f = ws::write_frame(std::span<char>(c.head + n, sizeof c.head - n), ws::Opcode::text,
+                          std::span<const char>(reply_text_, rr.size()), random32());
+    if (f == 0) {
+      ++stats_.reply_errors;
+      record_data_error("a reply could not be sent: {}",
+                        rr.ok() ? std::string_view("the replies to one message are over 2 KiB") : rr.reason());
+      continue;
+    }
+    n += f;
+    ++stats_.replies_sent;
+  }
+  return n;
+}
+
 Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
+  // Quick reconnects in a row: carried only by a session that ends with a quick reconnect.
+  const std::uint32_t streak = quick_streak_;
+  quick_streak_ = 0;
   // Opening handshake.
   std::uint8_t key[16];
   for (int i = 0; i < 16; i += 4) {
@@ -93,6 +150,7 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
     co_return Outcome::failed;
   }
   established();
+  const Clock::time_point up_since = Clock::now();
   c.reader.reset();
   if (!opts_.subscribe.empty()) {
     // The message buffer is free until the first frame is fed: the subscribe frame is built there.
@@ -124,7 +182,20 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
           case ws::Reader::Kind::message:
             if (ev.opcode == ws::Opcode::text) {
               ++stats_.messages;
-              deliver(ev.payload, "text/plain; charset=utf-8", false);
+              bool protocol = false;
+              const std::size_t rn = ws_.replies.empty() ? 0 : render_replies(c, ev.payload, protocol);
+              if (rn > 0) {
+                // Before the next frame is read: a pong must beat the server's deadline.
+                if (auto ec = co_await write_all(c, std::string_view(c.head, rn), opts_.read_timeout)) {
+                  note_io_failure("write", ec);
+                  co_return Outcome::ended;
+                }
+              }
+              if (protocol) {
+                ++stats_.protocol_messages;
+              } else {
+                deliver(ev.payload, "text/plain; charset=utf-8", false);
+              }
             } else {
               ++stats_.binary_dropped;
             }
@@ -136,11 +207,12 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
             }
             break;
           case ws::Reader::Kind::pong: awaiting_pong = false; break;
-          case ws::Reader::Kind::close:
+          case ws::Reader::Kind::close: {
             ++stats_.peer_closes;
-            record_error("{} closed the WebSocket (code {})", url_.authority, ev.close_code);
+            const Outcome o = on_close_code(ev.close_code, Clock::now() - up_since, streak);
             co_await send_close(c, ev.close_code == ws::kCloseNoStatus ? ws::kCloseNormal : ev.close_code, "");
-            co_return Outcome::ended;
+            co_return o;
+          }
           case ws::Reader::Kind::error:
             if (ev.error == ws::Error::too_big) {
               ++stats_.too_large;

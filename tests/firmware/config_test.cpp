@@ -993,6 +993,56 @@ TEST(ConfigSecretsReference, MarkdownExplainsReferencesAndMarksSecrets) {
   std::size_t url = md.find("| `url` |", sink);
   ASSERT_NE(url, std::string::npos);
   EXPECT_NE(md.substr(url, md.find('\n', url) - url).find("**secret**"), std::string::npos);
+// ---- websocket jobs: close_codes, [[source.reply]], split = "ics" --------------------------------
+
+const std::string kWsSource = "[[source]]\nname = \"kick\"\ntype = \"websocket\"\nurl = \"wss://ws.example/app/k?protocol=7\"\n";
+
+TEST_F(ConfigLoad, CloseCodesRepliesAndIcsSplit) {
+  Config c = ok(kWsSource +
+                "close_codes = [\"4000-4099=stop\", \"4200-4299=reconnect\"]\n"
+                "\n[[source.reply]]\nwhen = '/event == \"pusher:ping\"'\nsend = '{\"event\":\"pusher:pong\",\"data\":{}}'\n"
+                "\n[[source.reply]]\nwhen = 'starts_with(/event, \"pusher_internal:\")'\n"
+                "\n[[source]]\nname = \"cal\"\ntype = \"http_poll\"\nurl = \"https://cal.example/a.ics\"\nsplit = \"ics\"\n");
+  ASSERT_EQ(c.sources.size(), 2u);
+  EXPECT_EQ(c.sources[0].close_codes, (bh::StringList{"4000-4099=stop", "4200-4299=reconnect"}));
+  ASSERT_EQ(c.sources[0].reply.size(), 2u);
+  EXPECT_EQ(c.sources[0].reply[0].when, "/event == \"pusher:ping\"");
+  EXPECT_EQ(c.sources[0].reply[0].send, "{\"event\":\"pusher:pong\",\"data\":{}}");
+  EXPECT_EQ(c.sources[0].reply[1].send, "");  // nothing sent: the message is only kept out
+  EXPECT_TRUE(c.sources[1].reply.empty());
+  EXPECT_EQ(c.sources[1].split, "ics");
+  // Rendered and loaded again: the same config, replies after their source.
+  std::string text = bh::render_config(c);
+  EXPECT_NE(text.find("\n[[source.reply]]\nwhen = "), std::string::npos) << text;
+  Config back = ok(text);
+  back.origin = c.origin;
+  EXPECT_EQ(back, c) << text;
+}
+
+TEST_F(ConfigErrors, CloseCodesAndReplies) {
+  EXPECT_TRUE(fails(kWsSource + "close_codes = [\"4000-4099=stop\", \"4100=later\"]\n", 5, "source[0].close_codes[1]",
+                    "\"4100=later\" is not a close-code rule: the action is not"));
+  EXPECT_TRUE(fails(kWsSource + "close_codes = [\"4099-4000=stop\"]\n", 5, "source[0].close_codes[0]",
+                    "the range ends below its start"));
+  std::string many = kWsSource + "close_codes = [";
+  for (int i = 0; i < 17; ++i) many += "\"" + std::to_string(4000 + i) + "=stop\", ";
+  EXPECT_TRUE(fails(many + "]\n", 5, "source[0].close_codes", "17 rules; at most 16 allowed"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nsend = \"x\"\n", 6, "source[0].reply[0].when", "missing required key"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nwhen = '/a == 1'\ncolour = 1\n", 8, "source[0].reply[0].colour",
+                    "unknown key"));
+  EXPECT_TRUE(fails(kWsSource + "reply = \"x\"\n", 5, "source[0].reply", "expected an array of tables"));
+  std::string nine = kWsSource;
+  for (int i = 0; i < 9; ++i) nine += "[[source.reply]]\nwhen = '/a == 1'\n";
+  EXPECT_TRUE(fails(nine, 21, "source[0].reply[8]", "9 reply tables exceed the limit 8"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nwhen = '/a =='\n", 7, "source[0].reply[0].when",
+                    "not a filter: column"));
+  EXPECT_TRUE(fails(kWsSource + "\n[[source.reply]]\nwhen = '/a == 1'\nsend = '{{ /a | lowr }}'\n", 8,
+                    "source[0].reply[0].send", "not a template: "));
+  EXPECT_TRUE(fails("[[source]]\nname = \"p\"\ntype = \"http_poll\"\nurl = \"http://x\"\n[[source.reply]]\nwhen = '/a == 1'\n",
+                    5, "source[0].reply", "only websocket sources reply"));
+  // [[sink]] has no sub-arrays.
+  EXPECT_TRUE(fails("[[sink]]\nname = \"a\"\nurl = \"http://x\"\n[[sink.reply]]\nwhen = '/a == 1'\n", 4, "sink[0].reply",
+                    "unknown key"));
 }
 
 }  // namespace

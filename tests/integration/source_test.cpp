@@ -22,6 +22,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/source_peers.hpp"
 #include "tests/support/test_sink.hpp"
 #include "tests/support/tls_peer.hpp"
 
@@ -29,110 +30,6 @@ namespace bh::test {
 namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// A Python peer started for one test, in its own scratch directory; killed at the end.
-class PyPeer {
- public:
-  // `tls`: {certificate, key} to serve TLS with.
-  PyPeer(const std::string& script, const std::string& mode, const std::vector<std::string>& tls = {}) {
-    set_mode(mode);
-    std::vector<std::string> argv{"/usr/bin/python3", std::string(BH_SOURCE_DIR) + "/tests/support/peers/" + script,
-                                  dir_.path()};
-    argv.insert(argv.end(), tls.begin(), tls.end());
-    child_ = std::make_unique<Child>(argv, dir_.file("peer.log"));
-    for (auto until = Clock::now() + slow(10s); Clock::now() < until; std::this_thread::sleep_for(20ms)) {
-      std::string p = read_file(dir_.file("port"));
-      if (!p.empty()) {
-        port_ = static_cast<std::uint16_t>(std::stoi(p));
-        break;
-      }
-      if (!child_->running()) break;
-    }
-  }
-  ~PyPeer() {
-    if (child_ && child_->running()) {
-      child_->signal(SIGKILL);
-      child_->wait(5000ms);
-    }
-  }
-  void set_mode(const std::string& m) {
-    std::ofstream f(dir_.file("mode.tmp"));
-    f << m << "\n";
-    f.close();
-    std::rename(dir_.file("mode.tmp").c_str(), dir_.file("mode").c_str());
-  }
-  std::uint16_t port() const { return port_; }
-  std::vector<std::string> log_lines(const std::string& name) const {
-    std::vector<std::string> out;
-    std::istringstream in(read_file(dir_.file(name)));
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  }
-  std::string log() const { return read_file(dir_.file("peer.log")); }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-
- private:
-  TempDir dir_;
-  std::unique_ptr<Child> child_;
-  std::uint16_t port_ = 0;
-};
-
-// GET over a fresh connection; the whole answer (HTTP/1.0: the server closes).
-std::string http_get(std::uint16_t port, const std::string& path) {
-  LineClient c;
-  if (!c.connect(port)) return {};
-  c.send("GET " + path + " HTTP/1.0\r\nHost: t\r\n\r\n");
-  std::string all;
-  while (auto l = c.read_line(2000ms)) all += *l + "\n";
-  return all;
-}
-
-// The value of one sample of /metrics, e.g. metric(b, "bulkhead_source_events_total{source=\"p\"}").
-double metric(const Bulkhead& b, const std::string& sample) {
-  std::string m = http_get(b.admin_port(), "/metrics");
-  auto at = m.find("\n" + sample + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(m.substr(at + sample.size() + 2));
-}
-
-std::vector<std::string> query_rows(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> rows;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return rows;
-  sqlite3_busy_timeout(db, 2000);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* t = sqlite3_column_text(st, 0);
-      rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return rows;
-}
-
-std::string console_sock(const Bulkhead& b) { return b.dir() + "/var/console.sock"; }
-std::pair<int, std::string> console(const Bulkhead& b, const std::vector<std::string>& cmd) {
-  std::vector<std::string> args{"console", "--socket", console_sock(b)};
-  args.insert(args.end(), cmd.begin(), cmd.end());
-  return run_bulkhead(args);
-}
-
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
-}
 
 const std::string kRoomy = "[watchdog]\nmemory_budget = \"1GiB\"\n";
 
@@ -366,17 +263,6 @@ const std::string kChatEvents = "bulkhead_source_events_total{source=\"chat\"}";
 double chat_errors(const Bulkhead& b, const std::string& kind) {
   return metric(b, "bulkhead_source_errors_total{source=\"chat\",kind=\"" + kind + "\"}");
 }
-// Lines of the peer's events.log that contain every one of `parts`.
-std::size_t peer_events(const PyPeer& p, std::initializer_list<std::string> parts) {
-  std::size_t n = 0;
-  for (const auto& l : p.log_lines("events.log")) {
-    bool all = true;
-    for (const auto& part : parts) all = all && l.find(part) != std::string::npos;
-    n += all ? 1 : 0;
-  }
-  return n;
-}
-
 TEST(WebSocketSource, MessagesBecomeEventsSubscribeOnEveryConnectPauseAndStopClose) {
   CensusGuard census;
   TestSink sink;

@@ -9,6 +9,7 @@
 #include "platform/sources/event_ring.hpp"
 #include "platform/sources/source.hpp"
 #include "platform/sources/splitter.hpp"
+#include "tests/platform/sources/split_collect.hpp"
 
 namespace bh {
 namespace {
@@ -109,14 +110,7 @@ TEST(EventRing, DropQueuedKeepsInFlight) {
   EXPECT_EQ(drain(r), std::vector<std::string>{"new"});
 }
 
-struct Collect final : Splitter::Sink {
-  std::vector<std::string> items;
-  std::vector<std::uint64_t> big;
-  std::vector<std::string> bad;
-  void item(std::string_view b) noexcept override { items.emplace_back(b); }
-  void too_large(std::uint64_t n) noexcept override { big.push_back(n); }
-  void malformed(const char* why) noexcept override { bad.emplace_back(why); }
-};
+using test::Collect;
 
 // Feeds `body` in pieces of `step` bytes.
 Collect split(SplitMode m, std::string_view body, std::size_t step, std::size_t cap = 64) {

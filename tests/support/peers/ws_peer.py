@@ -15,12 +15,22 @@ waits up to 0.3 s for a first (subscribe) message, then per mode:
   idle         sends nothing
   interim N    as `messages N`, but the handshake answer is preceded by 100 Continue and 103 Early
                Hints (interim answers a client must skip, RFC 9110 15.2)
+  pusher MS [CODE...]
+               speaks the Pusher protocol (protocol 7, as Kick uses it): sends
+               pusher:connection_established (data as a JSON string), waits for pusher:subscribe
+               and answers pusher_internal:subscription_succeeded, sends one live event
+               {"event":"App\\Events\\StreamerIsLive","channel":..,"data":"<JSON as a string>"},
+               then sends pusher:ping and closes with 4201 unless pusher:pong comes back within
+               MS milliseconds. Connection i then closes with the i-th CODE (e.g. 4100, 4200,
+               4001) or, past the list, stays open (pinging every MS * 2). Log lines carry `t`
+               (seconds, monotonic); pongs are logged as event "pong" with their delay.
 """
 import asyncio
 import json
 import os
 import ssl
 import sys
+import time
 
 import websockets
 from websockets.legacy.server import WebSocketServerProtocol
@@ -56,12 +66,67 @@ class Proto(WebSocketServerProtocol):
         await super().pong(data)
 
 
+async def pusher_pong(ws, conn, deadline):
+    """Sends pusher:ping; True if pusher:pong came back within `deadline` s (else closes 4201)."""
+    sent = time.monotonic()
+    await ws.send(json.dumps({"event": "pusher:ping", "data": {}}))
+    while True:
+        left = sent + deadline - time.monotonic()
+        try:
+            msg = await asyncio.wait_for(ws.recv(), timeout=max(left, 0))
+        except asyncio.TimeoutError:
+            log(event="pong_late", conn=conn, t=time.monotonic())
+            await ws.close(4201, "Pong reply not received in time")
+            return False
+        log(event="recv", conn=conn, data=msg if isinstance(msg, str) else "<binary>", t=time.monotonic())
+        if isinstance(msg, str) and json.loads(msg).get("event") == "pusher:pong":
+            log(event="pong", conn=conn, delay=time.monotonic() - sent, t=time.monotonic())
+            return True
+
+
+async def pusher(ws, conn, m):
+    deadline = int(m[1]) / 1000.0
+    codes = [int(c) for c in m[2:]]
+    await ws.send(json.dumps({"event": "pusher:connection_established",
+                              "data": json.dumps({"socket_id": "%d.%d" % (conn, conn), "activity_timeout": 120})}))
+    channel = None
+    try:
+        while channel is None:
+            msg = await asyncio.wait_for(ws.recv(), timeout=2)
+            log(event="recv", conn=conn, data=msg if isinstance(msg, str) else "<binary>", t=time.monotonic())
+            obj = json.loads(msg) if isinstance(msg, str) else {}
+            if obj.get("event") == "pusher:subscribe":
+                channel = obj["data"]["channel"]
+    except (asyncio.TimeoutError, ValueError, KeyError, TypeError):
+        await ws.close(4009, "Connection is unauthorized")  # no subscribe: Pusher's 4000-range close
+        return
+    await ws.send(json.dumps({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"}))
+    await ws.send(json.dumps({"event": "App\\Events\\StreamerIsLive", "channel": channel,
+                              "data": json.dumps({"livestream": {"id": conn, "session_title": "live #%d" % conn}})}))
+    if not await pusher_pong(ws, conn, deadline):
+        return
+    if conn <= len(codes):
+        log(event="closing", conn=conn, code=codes[conn - 1], t=time.monotonic())
+        await ws.close(codes[conn - 1], "scripted close")
+        return
+    while await pusher_pong(ws, conn, deadline):
+        await asyncio.sleep(deadline * 2)
+
+
 async def handler(ws, path=None):
     global COUNT
     COUNT += 1
     conn = COUNT
     m = mode()
-    log(event="connect", conn=conn, path=ws.path)
+    log(event="connect", conn=conn, path=ws.path, t=time.monotonic())
+    if m[0] == "pusher":
+        try:
+            await pusher(ws, conn, m)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            log(event="closed", conn=conn, code=ws.close_code, t=time.monotonic())
+        return
     ws.no_pong = m[0] == "nopong"
     try:
         try:
