@@ -499,7 +499,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
   if (!c.parser.keep_alive() || rd.leftover() > 0) c.link.close();
 
   const int st = c.parser.status();
-  reason_len = redact::scrub(reason_ + 16, reason_len);  // a body echoing a secret: the reason is a dead letter's
+  answer_len_ = redact::scrub(answer_, answer_len_);  // a body echoing a secret: the reason is a dead letter's
   auto head = fmt::format_to_n(reason_, 16, "HTTP {}: ", st);
   const std::size_t reason_len = std::min<std::size_t>(answer_len_, 96);
   for (std::size_t i = 0; i < reason_len; ++i) {
