@@ -993,6 +993,8 @@ TEST(ConfigSecretsReference, MarkdownExplainsReferencesAndMarksSecrets) {
   std::size_t url = md.find("| `url` |", sink);
   ASSERT_NE(url, std::string::npos);
   EXPECT_NE(md.substr(url, md.find('\n', url) - url).find("**secret**"), std::string::npos);
+}
+
 // ---- websocket jobs: close_codes, [[source.reply]], split = "ics" --------------------------------
 
 const std::string kWsSource = "[[source]]\nname = \"kick\"\ntype = \"websocket\"\nurl = \"wss://ws.example/app/k?protocol=7\"\n";
