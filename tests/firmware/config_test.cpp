@@ -1016,7 +1016,7 @@ TEST_F(ConfigLoad, CloseCodesRepliesAndIcsSplit) {
   // Rendered and loaded again: the same config, replies after their source.
   std::string text = bh::render_config(c);
   EXPECT_NE(text.find("\n[[source.reply]]\nwhen = "), std::string::npos) << text;
-  Config back = ok(text);
+  Config back = ok(reveal(text, c));  // the literal URLs are rendered "***"
   back.origin = c.origin;
   EXPECT_EQ(back, c) << text;
 }
