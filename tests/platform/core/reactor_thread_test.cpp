@@ -13,6 +13,7 @@
 #include "platform/core/reactor.hpp"
 #include "platform/store/store.hpp"
 #include "tests/support/census.hpp"
+#include "tests/support/death_test.hpp"
 
 namespace bh {
 namespace {
@@ -78,7 +79,7 @@ TEST(ReactorThread, ReactorRunMakesItsThreadTheReactorThread) {
 
 class ReactorThreadDeathTest : public ::testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { test::set_death_test_style(); }
 };
 
 struct Obj {

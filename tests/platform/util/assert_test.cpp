@@ -8,13 +8,14 @@
 #include <cassert>
 
 #include "platform/core/pool.hpp"
+#include "tests/support/death_test.hpp"
 
 namespace bh {
 namespace {
 
 class AssertDeathTest : public ::testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { test::set_death_test_style(); }
 };
 
 TEST_F(AssertDeathTest, FiresInThisBuildWhereTheStandardAssertVanishes) {
