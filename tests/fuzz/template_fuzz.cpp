@@ -147,13 +147,20 @@ std::string truncated(std::string_view s, std::size_t n) {
   return std::string(s.substr(0, k)) + "\xE2\x80\xA6";
 }
 
-// A run of 20 digits or more: a JSON number the template may hold (RFC 8259 sets no range) but
-// simdjson, the checker here, refuses beyond 64 bits.
+// A run of 19 digits or more, or an exponent of 3 digits or more: a JSON number the template may
+// hold (RFC 8259 sets no range) but simdjson, the checker here, refuses beyond 64-bit integers
+// (-9223372036854775809 has only 19 digits) and beyond a double's range (1E222222).
 bool has_big_integer(std::string_view s) {
   std::size_t run = 0;
+  bool exponent = false;
   for (char c : s) {
-    run = (c >= '0' && c <= '9') ? run + 1 : 0;
-    if (run >= 20) return true;
+    if (c >= '0' && c <= '9') {
+      ++run;
+      if (run >= 19 || (exponent && run >= 3)) return true;
+    } else {
+      exponent = (c == 'e' || c == 'E') || (exponent && run == 0 && (c == '+' || c == '-'));
+      run = 0;
+    }
   }
   return false;
 }
