@@ -404,6 +404,10 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
       w.value("sink", s->options().name, last > cur ? last - cur : 0);
     }
   }
+  w.family("bulkhead_sink_wait_seconds", Kind::gauge,
+           "Time left in the sink's current wait (a server's Retry-After, its rate limit, backoff, an open breaker); 0 while not waiting.");
+  for (const Sink* s : v.sinks)
+    w.value("sink", s->options().name, std::chrono::duration<double>(s->waiting(hal::Clock::now())).count());
 
   // Sources ([[source]]: HTTP poll, WebSocket), config order.
   if (!v.sources.empty()) {

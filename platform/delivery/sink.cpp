@@ -245,7 +245,10 @@ std::error_code Sink::build_range(std::uint64_t from, std::uint64_t to, std::uin
 Task<void> Sink::pause(Clock::duration d) {
   // Ends early on stop() only (not on wake(): new events must not cut a server's wait short), so a
   // shutdown does not sit out an hour's Retry-After.
-  if (d > Clock::duration::zero() && !stopping_) co_await stopped_.wait(d);
+  if (d <= Clock::duration::zero() || stopping_) co_return;
+  wait_until_ = Clock::now() + d;
+  co_await stopped_.wait(d);
+  wait_until_ = {};
 }
 
 Clock::duration Sink::throttle_wait(const Attempt& a) noexcept {

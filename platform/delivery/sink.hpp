@@ -175,6 +175,11 @@ class Sink {
 
   const SinkOptions& options() const noexcept { return opts_; }
   const DeliveryStats& stats() const noexcept { return stats_; }
+  // How long the sink's current wait still runs (a server's Retry-After, its rate limit, backoff,
+  // an open breaker); zero while it is not waiting.
+  Clock::duration waiting(Clock::time_point now) const noexcept {
+    return wait_until_ > now ? wait_until_ - now : Clock::duration::zero();
+  }
   const Breaker& breaker() const noexcept { return net_.breaker(); }
   const DnsCache& dns() const noexcept { return net_.dns(); }
   // The TLS policy of an https sink (nullptr for http).
@@ -217,7 +222,7 @@ class Sink {
   // One request and its answer on `c` (pool slot `slot`), connecting it first if it is closed.
   // `stale`: a kept-alive connection failed before any answer (retry once, uncounted).
   Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
-  // Waits for `d` or a stop, whichever first.
+  // Waits for `d` or a stop, whichever first (waiting() shows it meanwhile).
   Task<void> pause(Clock::duration d);
   // After a throttled attempt: how long to wait (the server's time capped by max_retry_after, or
   // the backoff when it named none); counts it.
@@ -244,6 +249,7 @@ class Sink {
   Notify wake_;
   Notify stopped_;  // pauses (backoff, breaker, Retry-After, rate_limit) end at a stop
   bool stopping_ = false;
+  Clock::time_point wait_until_{};  // the end of the wait in progress (pause), or epoch
   bool running_ = false;
   std::uint64_t body_cap_;
   std::size_t body_len_ = 0;

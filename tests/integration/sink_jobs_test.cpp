@@ -80,11 +80,18 @@ void expect_clean_stop(Bulkhead& b) {
   EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
 }
 
-// n requests have arrived; and, for `settle`, no more than n (nothing early).
-bool exactly(const TestSink& s, std::size_t n, std::chrono::milliseconds settle = 300ms) {
-  if (!eventually([&] { return s.request_count() >= n; }, 10s)) return false;
-  std::this_thread::sleep_for(settle);  // a real-time window in which a premature request would show
-  return s.request_count() == n;
+// n requests have arrived, and no more can come before the test's next step: the sink is parked in
+// a wait (its Retry-After, rate limit, backoff or open breaker: only the test's clock ends it) or
+// has nothing left to send. Either way a premature request would already be counted.
+bool exactly(Bulkhead& b, const TestSink& s, std::size_t n, const std::string& sink = "t") {
+  const std::string label = "{sink=\"" + sink + "\"}";
+  const bool settled = eventually([&] {
+    if (s.request_count() < n) return false;
+    const std::string m = metrics(b);
+    return sample(m, "bulkhead_sink_wait_seconds" + label).value_or(0) > 0 ||
+           sample(m, "bulkhead_sink_pending_events" + label).value_or(1) == 0;
+  }, 10s);
+  return settled && s.request_count() == n;
 }
 
 // ---- 429 in each retry format ---------------------------------------------------------------------
@@ -115,9 +122,9 @@ TEST(SinkJobs, EachRetryFormatIsWaitedOutThenTheSameRequestGoesAgainInOrder) {
   };
   const Step steps[] = {{3590s, 11s}, {7190s, 11s}, {1795s, 6s}, {895s, 6s}};
   for (std::size_t k = 0; k < 4; ++k) {
-    ASSERT_TRUE(exactly(sink, 2 * k + 1)) << "event " << k << ": not waiting for the server's time\n" << b.log();
+    ASSERT_TRUE(exactly(b, sink, 2 * k + 1)) << "event " << k << ": not waiting for the server's time\n" << b.log();
     ASSERT_TRUE(advance_clock(b, steps[k].early));
-    ASSERT_TRUE(exactly(sink, 2 * k + 1)) << "event " << k << ": resent before the server's time\n" << b.log();
+    ASSERT_TRUE(exactly(b, sink, 2 * k + 1)) << "event " << k << ": resent before the server's time\n" << b.log();
     ASSERT_TRUE(advance_clock(b, steps[k].rest));
     ASSERT_TRUE(eventually([&] { return sink.request_count() >= 2 * k + 2; }, 10s)) << b.log();
   }
@@ -162,9 +169,9 @@ TEST(SinkJobs, AServerAskingForMoreThanMaxRetryAfterWaitsTheCap) {
   });
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nmax_retry_after = \"10m\"\n");
   ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
-  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1)) << b.log();
   ASSERT_TRUE(advance_clock(b, 9min));
-  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1)) << b.log();
   ASSERT_TRUE(advance_clock(b, 61s));
   ASSERT_TRUE(sink.wait_delivered(1, 10s)) << "a day asked, ten minutes waited\n" << b.log();
   EXPECT_NE(b.log().find("waiting max_retry_after"), std::string::npos) << b.log();
@@ -181,10 +188,10 @@ TEST(SinkJobs, A503WithRetryAfterIsNoBreakerFailureButWithoutItIs) {
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
              "\"\nbreaker_failures = 1\nbreaker_recovery = \"1h\"\nbackoff_base = \"10ms\"\nbackoff_cap = \"20ms\"\n");
   ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
-  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1)) << b.log();
   EXPECT_EQ(b.log().find("closed -> open"), std::string::npos) << b.log();
   ASSERT_TRUE(advance_clock(b, 121s));
-  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 2)) << b.log();
   ASSERT_TRUE(log_shows(b, "breaker t: closed -> open")) << "a plain 503 is a failure\n" << b.log();
   ASSERT_TRUE(advance_clock(b, 1h));
   ASSERT_TRUE(sink.wait_delivered(1, 10s)) << b.log();
@@ -197,7 +204,7 @@ TEST(SinkJobs, AStopDuringAServersWaitIsPrompt) {
   // grace's cancellation, 3 s after SIGTERM; one that ends at the stop exits at once.
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\n");
   ASSERT_EQ(send_events(b.ingest_port(), 1).size(), 1u);
-  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1)) << b.log();
   const auto t0 = std::chrono::steady_clock::now();
   auto code = b.stop(10s);
   const auto took = std::chrono::steady_clock::now() - t0;
@@ -217,11 +224,11 @@ TEST(SinkJobs, RateLimitLetsABurstThroughThenPacesRequests) {
   Bulkhead b("[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nbatch_events = 1\nrate_limit = 2\nrate_interval = \"1h\"\n");
   auto seqs = send_events(b.ingest_port(), 4);
   ASSERT_EQ(seqs.size(), 4u);
-  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 2)) << b.log();
   ASSERT_TRUE(advance_clock(b, 29min));
-  ASSERT_TRUE(exactly(sink, 2)) << "a request before its token\n" << b.log();
+  ASSERT_TRUE(exactly(b, sink, 2)) << "a request before its token\n" << b.log();
   ASSERT_TRUE(advance_clock(b, 61s));
-  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 3)) << b.log();
   ASSERT_TRUE(advance_clock(b, 30min));
   ASSERT_TRUE(sink.wait_delivered(4, 10s)) << b.log();
   EXPECT_EQ(sink.delivered_seqs(), seqs);
@@ -267,11 +274,11 @@ TEST(SinkJobs, TemplateRequestsOnePerEventFilteredSkippedUnrenderableDeadLettere
   };
   auto seqs = send_lines(b.ingest_port(), events);
   ASSERT_EQ(seqs.size(), 5u);
-  ASSERT_TRUE(exactly(sink, 1)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1, "tg")) << b.log();
   ASSERT_TRUE(advance_clock(b, 4s));
-  ASSERT_TRUE(exactly(sink, 1)) << "resent before Telegram's retry_after\n" << b.log();
+  ASSERT_TRUE(exactly(b, sink, 1, "tg")) << "resent before Telegram's retry_after\n" << b.log();
   ASSERT_TRUE(advance_clock(b, 2s));
-  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 3, "tg")) << b.log();
   ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 'tg'") ==
                                       static_cast<std::int64_t>(seqs[4]); }, 10s))
       << "the cursor passes the filtered tail\n" << b.log();
@@ -317,7 +324,7 @@ TEST(SinkJobs, DiscordStyleNoContentAnswersAndAConfiguredContentType) {
              "body = '{\"content\": \"{{ /msg | truncate(5) }}\"}'\nfilter = 'exists(/msg)'\n");
   auto seqs = send_lines(b.ingest_port(), {R"({"msg":"héllo wörld"})", R"({"other":1})", R"({"msg":"ok"})"});
   ASSERT_EQ(seqs.size(), 3u);
-  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 2, "dc")) << b.log();
   auto reqs = sink.requests();
   EXPECT_EQ(reqs[0].body, "{\"content\":\"héllo…\"}");
   EXPECT_EQ(reqs[1].body, R"({"content":"ok"})");
@@ -334,12 +341,12 @@ TEST(SinkJobs, ARefusedTemplateRequestIsDeadLetteredAloneAndReplaysAsTheSameRequ
              "\"\nformat = \"template\"\nbody = '{\"content\": \"{{ /msg }}\"}'\n");
   auto seqs = send_lines(b.ingest_port(), {R"({"msg":"a"})", R"({"msg":"b"})"});
   ASSERT_EQ(seqs.size(), 2u);
-  ASSERT_TRUE(exactly(sink, 2)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 2, "dc")) << b.log();
   EXPECT_EQ(query_int(b.db_path(), "SELECT first_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[0]));
   EXPECT_EQ(query_int(b.db_path(), "SELECT last_seq FROM dead_letters"), static_cast<std::int64_t>(seqs[0]));
   auto [rc, out] = run_bulkhead({"console", "--socket", b.dir() + "/var/console.sock", "dlq", "replay", "all"});
   EXPECT_EQ(rc, 0) << out;
-  ASSERT_TRUE(exactly(sink, 3)) << b.log();
+  ASSERT_TRUE(exactly(b, sink, 3, "dc")) << b.log();
   auto reqs = sink.requests();
   EXPECT_EQ(reqs[0].body, R"({"content":"a"})");
   EXPECT_EQ(reqs[1].body, R"({"content":"b"})");

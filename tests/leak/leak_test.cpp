@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/test_sink.hpp"
 #include "tests/support/tls_peer.hpp"
@@ -135,13 +136,12 @@ std::optional<Census> take_census(Bulkhead& b) {
 // Waits (bounded) for the census to come back to `base`; "" when it did, else the difference.
 std::string settle_to(Bulkhead& b, const Census& base, std::chrono::milliseconds timeout = 5000ms) {
   std::string last = "no census";
-  for (auto until = Clock::now() + slow(timeout); Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+  const bool back = eventually([&] {
     auto c = take_census(b);
-    if (!c) continue;
-    last = c->diff(base);
-    if (last.empty()) return "";
-  }
-  return last;
+    if (c) last = c->diff(base);
+    return c && last.empty();
+  }, timeout, 50ms);
+  return back ? "" : last;
 }
 
 // Runs `op` once to warm caches, takes the baseline, then runs it `rounds` times checking the
@@ -152,19 +152,25 @@ template <typename Op>
 void census_rounds(Bulkhead& b, Op op, int rounds = 4) {
   ASSERT_NO_FATAL_FAILURE(op(0));
   ASSERT_NO_FATAL_FAILURE(op(0));
+  // The baseline: once the warm-up's connections have finished closing (no ingest or TLS
+  // connection open, no transaction) and the census no longer changes from one look to the next.
   Census base;
-  {
-    std::optional<Census> c;
-    for (auto until = Clock::now() + slow(5000ms); !c && Clock::now() < until;) c = take_census(b);
-    ASSERT_TRUE(c.has_value()) << b.log();
-    // Let the warm-up's connections finish closing before the baseline is fixed.
-    std::this_thread::sleep_for(200ms);
-    c = take_census(b);
-    ASSERT_TRUE(c.has_value());
+  std::optional<Census> prev;
+  std::string last = "no census";
+  const bool quiet = eventually([&] {
+    auto c = take_census(b);
+    if (!c) return false;
+    auto zero = [&](const char* g) { return c->gauges.count(g) == 0 || c->gauges.at(g) == 0; };
+    const bool idle = zero("bulkhead_store_in_transaction") && zero("bulkhead_tls_connections_active") &&
+                      zero("bulkhead_ingest_connections_open");
+    const bool stable = prev && c->diff(*prev).empty();
+    last = prev ? c->diff(*prev) : "first look";
+    prev = c;
+    if (!idle || !stable) return false;
     base = *c;
-  }
-  EXPECT_EQ(base.gauges["bulkhead_store_in_transaction"], 0);
-  EXPECT_EQ(base.gauges["bulkhead_tls_connections_active"], 0);
+    return true;
+  }, 5000ms, 50ms);
+  ASSERT_TRUE(quiet) << "the warm-up never settled: " << last << b.log();
   for (int i = 1; i <= rounds; ++i) {
     ASSERT_NO_FATAL_FAILURE(op(i));
     const std::string d = settle_to(b, base);

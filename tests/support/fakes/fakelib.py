@@ -8,8 +8,10 @@ them):
   DIR/port          the port, written once the socket listens (atomically: port.tmp, rename)
   DIR/control.json  the script, written by the test (atomically) and read on every request; when
                     its text changes, the fake's script state (step counters) starts over
-  DIR/requests.log  one JSON object per request or protocol event, with "t" = time.monotonic()
+  DIR/requests.log  one JSON object per request or protocol event, with "t" = the fake's clock
                     (seconds, comparable within one fake: the test checks retry waits with it)
+  DIR/clock         optional: seconds added to time.monotonic() for the fake's clock (its rate
+                    windows, "t"), written by a test that moves time on instead of waiting
 SIGTERM ends the process (exit 0).
 """
 import json
@@ -48,8 +50,16 @@ class Scratch:
             self.state = {}
         return self.control, self.state
 
+    def now(self):
+        """The fake's clock: the monotonic clock plus the offset a test wrote to DIR/clock."""
+        try:
+            with open(self.file("clock")) as f:
+                return time.monotonic() + float(f.read() or 0)
+        except (OSError, ValueError):
+            return time.monotonic()
+
     def log(self, **kw):
-        kw.setdefault("t", round(time.monotonic(), 6))
+        kw.setdefault("t", round(self.now(), 6))
         with open(self.file("requests.log"), "a") as f:
             f.write(json.dumps(kw, ensure_ascii=False) + "\n")
 
@@ -109,7 +119,7 @@ class ScriptedApi(Handler):
         with self.fake.lock:
             control, state = self.fake.reload()
             entry = {"method": method, "path": self.path, "content_type": self.headers.get("Content-Type")}
-            status, body, headers = self.decide(method, control, state, time.monotonic(), entry)
+            status, body, headers = self.decide(method, control, state, self.fake.now(), entry)
             entry["status"] = status
             self.fake.log(**entry)
             self.answer(status, body, headers=headers)
