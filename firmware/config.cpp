@@ -1225,6 +1225,32 @@ std::vector<std::string> literal_secret_keys(const Config& cfg_in) {
   return keys;
 }
 
+std::vector<std::string> literal_secret_values(const Config& c) {
+  std::vector<std::string> out;
+  if (!c.admin.token.empty() && !find_reference(c, "admin.token")) out.push_back(c.admin.token);
+  auto credential = [](std::string name) {
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (name == "authorization" || name == "proxy-authorization" || name == "cookie") return true;
+    for (std::string_view part : {"token", "key", "secret", "auth", "pass"})
+      if (name.find(part) != std::string::npos) return true;
+    return false;
+  };
+  for (std::size_t i = 0; i < c.sinks.size(); ++i) {
+    for (std::size_t j = 0; j < c.sinks[i].headers.size(); ++j) {
+      const std::string& line = c.sinks[i].headers[j];
+      const std::size_t colon = line.find(':');
+      if (colon == std::string::npos || find_reference(c, fmt::format("sink[{}].headers[{}]", i, j))) continue;
+      if (!credential(line.substr(0, colon))) continue;
+      std::string_view value = std::string_view(line).substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      out.emplace_back(value);
+      // "Bearer <t>", "Basic <t>": the credential after the scheme, for a server that echoes only it.
+      if (const std::size_t sp = value.find(' '); sp != std::string_view::npos) out.emplace_back(value.substr(sp + 1));
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> config_warnings(const Config& c) {
   std::vector<std::string> out;
   // A listener anyone on the network may reach, with nothing asked of who connects.

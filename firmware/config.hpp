@@ -339,6 +339,13 @@ std::string render_config(const Config& c);
 // "sink[0].url", "sink[1].headers[0]". In file order of sections and rows.
 std::vector<std::string> literal_secret_keys(const Config& c);
 
+// Literal secrets the log scrubber can hold whole (registered with Config::secret_values at
+// start-up): admin.token, and the value of a literal sink header line named like a credential
+// (Authorization, Proxy-Authorization, Cookie, or a name holding "token", "key", "secret",
+// "auth" or "pass"; not Content-Type and the like, whose values are common words). The secret part
+// of a literal URL cannot be told apart, so URLs are not here: write them with references.
+std::vector<std::string> literal_secret_values(const Config& c);
+
 // `check-config` warnings, one line each ("FILE: KEY: ..."): the admin listener on a non-loopback
 // address without admin.token; a literal value in a secret key while the file (c.origin) is
 // readable by group or others (mode & 077; not checked when the file cannot be stat'ed).

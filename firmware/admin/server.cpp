@@ -11,7 +11,6 @@
 #include "firmware/admin/server.hpp"
 #include "platform/net/endpoint.hpp"
 #include "platform/util/log.hpp"
-#include "platform/util/redact.hpp"
 
 namespace bh {
 
@@ -120,7 +119,6 @@ std::string AdminService::start() {
   const AdminConfig& c = a.view.config->admin;
   a.auth.set_token(c.token);
   a.token_for_reads = c.token_required_for == "all";
-  (void)redact::add(c.token);  // a literal token too: scrubbed from every log line
   a.server.pool().set_limit(a.view.config->pool_limit(budget::PoolId::admin_conn));
   asio::ip::tcp::endpoint ep;
   if (!parse_listen(c.listen, ep)) return fmt::format("admin.listen: bad address '{}'", c.listen);

@@ -1006,6 +1006,17 @@ TEST_F(ConfigSecrets, AdminTokenIsASecretWithAShapeAndAScope) {
   EXPECT_TRUE(fails("[admin]\ntoken_required_for = \"reads\"\n", 2, "admin.token_required_for", "expected one of"));
 }
 
+TEST_F(ConfigSecrets, LiteralSecretValuesAreTheTokenAndCredentialHeaderValues) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  Config c = ok("[admin]\ntoken = \"literal-admin-token-42\"\n"
+                "[[sink]]\nname = \"t\"\nurl = \"http://h/literal-url-part\"\nheaders = [\"Authorization: Bearer lit-bearer-1\", "
+                "\"Content-Type: application/json\", \"X-Api-Key:  lit-key-2\", \"X-Ref-Token: ${env:BH_TEST_TOKEN}\"]\n");
+  EXPECT_EQ(bh::literal_secret_values(c),
+            (std::vector<std::string>{"literal-admin-token-42", "Bearer lit-bearer-1", "lit-bearer-1", "lit-key-2"}));
+  ScopedEnv admin("BH_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef");
+  EXPECT_TRUE(bh::literal_secret_values(ok("[admin]\ntoken = \"${env:BH_TEST_ADMIN_TOKEN}\"\n")).empty());
+}
+
 // (No literal secrets in these files: the listener warning is the only one whatever their mode.)
 TEST_F(ConfigSecrets, CheckConfigWarnsAboutAnOpenAdminListenerWithoutAToken) {
   for (const char* listen : {"0.0.0.0:7701", "192.168.1.10:7701", "[::]:7701"}) {
