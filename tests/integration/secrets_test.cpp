@@ -52,6 +52,12 @@ std::string wait_for(Probe probe, std::string_view needle, std::chrono::millisec
   return got;
 }
 
+// `bulkhead console --socket ... <cmd>`: what it printed.
+std::string console_out(const Bulkhead& b, std::vector<std::string> cmd) {
+  cmd.insert(cmd.begin(), {"console", "--socket", b.dir() + "/var/console.sock"});
+  return run_bulkhead(cmd).second;
+}
+
 TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
   CensusGuard census;
   const std::string env_token = "env-secret-7f3a9c2e41";
@@ -81,10 +87,7 @@ TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
   EXPECT_TRUE(has(dlq, "refusing")) << dlq;
   std::string log = wait_for([&] { return b.log(); }, "connect to " + down_at);
 
-  auto console = [&](std::vector<std::string> cmd) {
-    cmd.insert(cmd.begin(), {"console", "--socket", b.dir() + "/var/console.sock"});
-    return run_bulkhead(cmd).second;
-  };
+  auto console = [&](std::vector<std::string> cmd) { return console_out(b, std::move(cmd)); };
   std::string config = console({"config"});
   EXPECT_TRUE(has(config, "/bot${env:BH_IT_BOT_TOKEN}/sendMessage\"")) << config;
   EXPECT_TRUE(has(config, "/api/webhooks/1/${file:hook}\"")) << config;
@@ -215,10 +218,7 @@ TEST(Secrets, NoOutputShowsTheAdminTokenHeaderValuesOrASourceToken) {
   std::string metrics = admin_get(b, "/metrics");
   EXPECT_TRUE(has(metrics, "source=\"feed\"")) << metrics;
 
-  auto console = [&](std::vector<std::string> cmd) {
-    cmd.insert(cmd.begin(), {"console", "--socket", b.dir() + "/var/console.sock"});
-    return run_bulkhead(cmd).second;
-  };
+  auto console = [&](std::vector<std::string> cmd) { return console_out(b, std::move(cmd)); };
   std::string config = console({"config"});
   EXPECT_TRUE(has(config, "token = \"${file:admin}\"")) << config;
   EXPECT_TRUE(has(config, "\"X-Api-Key: ${file:apikey}\"")) << config;
