@@ -300,6 +300,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   // The values of ${env:…}/${file:…} references: scrubbed from every log line from here on
   // (the registry is sealed in run(), with the heap).
   for (const std::string& v : c.secret_values) (void)redact::add(v);
+  for (const std::string& v : literal_secret_values(c)) (void)redact::add(v);  // the admin token, credential headers
   if (redact::refused() > 0)
     log::warn("secrets: {} value(s) not registered for log scrubbing (registry full: {} values, {} bytes)", redact::refused(),
               redact::kMaxSecrets, redact::kMaxSecretBytes);

@@ -24,6 +24,8 @@
 #include <type_traits>
 
 #include "platform/delivery/request_headers.hpp"
+#include "platform/net/bearer_auth.hpp"
+#include "platform/net/endpoint.hpp"
 #include "platform/shape/shape_check.hpp"
 #include "platform/sources/close_codes.hpp"
 #include "platform/util/redact.hpp"
@@ -774,6 +776,9 @@ class Loader {
         if (const char* why = parse_close_rule(v, r)) problem = fmt::format("{} is not a close-code rule: {}", show, why);
         break;
       }
+      case Check::bearer_token:
+        if (const char* why = bearer_token_problem(v)) problem = fmt::format("the token {}", why);  // never the value
+        break;
     }
     if (problem) {
       fail(n.source(), key, std::move(*problem));
@@ -1106,6 +1111,7 @@ std::string allowed_text(const KeyRow& r) {
     case Check::notify: add("`\"auto\"`, `\"off\"`, `/path` or `@abstract`"); break;
     case Check::http_header: add("`Name: value` lines: token names, no CR/LF or control bytes, at most 512 bytes each"); break;
     case Check::close_rule: add("rules `\"LO-HI=stop\"`, `\"=backoff\"`, `\"=reconnect\"`, codes 1000..4999"); break;
+    case Check::bearer_token: add("empty, or 16..256 of `A-Z a-z 0-9 - . _ ~ + /` (then `=`s)"); break;
   }
   if (sp.max_len) add(fmt::format("at most {} bytes", sp.max_len));
   if (sp.is_secret) add("**secret**");
@@ -1219,8 +1225,41 @@ std::vector<std::string> literal_secret_keys(const Config& cfg_in) {
   return keys;
 }
 
+std::vector<std::string> literal_secret_values(const Config& c) {
+  std::vector<std::string> out;
+  if (!c.admin.token.empty() && !find_reference(c, "admin.token")) out.push_back(c.admin.token);
+  auto credential = [](std::string name) {
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (name == "authorization" || name == "proxy-authorization" || name == "cookie") return true;
+    for (std::string_view part : {"token", "key", "secret", "auth", "pass"})
+      if (name.find(part) != std::string::npos) return true;
+    return false;
+  };
+  for (std::size_t i = 0; i < c.sinks.size(); ++i) {
+    for (std::size_t j = 0; j < c.sinks[i].headers.size(); ++j) {
+      const std::string& line = c.sinks[i].headers[j];
+      const std::size_t colon = line.find(':');
+      if (colon == std::string::npos || find_reference(c, fmt::format("sink[{}].headers[{}]", i, j))) continue;
+      if (!credential(line.substr(0, colon))) continue;
+      std::string_view value = std::string_view(line).substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      out.emplace_back(value);
+      // "Bearer <t>", "Basic <t>": the credential after the scheme, for a server that echoes only it.
+      if (const std::size_t sp = value.find(' '); sp != std::string_view::npos) out.emplace_back(value.substr(sp + 1));
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> config_warnings(const Config& c) {
   std::vector<std::string> out;
+  // A listener anyone on the network may reach, with nothing asked of who connects.
+  asio::ip::tcp::endpoint ep;
+  if (c.admin.enabled && c.admin.token.empty() && parse_listen(c.admin.listen, ep) && !ep.address().is_loopback())
+    out.push_back(fmt::format("{}: admin.listen: {} is not a loopback address and admin.token is empty: whoever reaches "
+                              "it can post events and replay or purge dead letters; set admin.token "
+                              "(\"${{file:PATH}}\") or listen on 127.0.0.1",
+                              c.origin, c.admin.listen));
   struct stat st{};
   if (c.origin == kEmbeddedOrigin || ::stat(c.origin.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return out;
   for (const std::string& key : literal_secret_keys(c))

@@ -42,6 +42,7 @@ inline constexpr std::array<std::string_view, 2> kSourceTypes{"http_poll", "webs
 inline constexpr std::array<std::string_view, 4> kSplitModes{"", "ndjson", "json_array", "ics"};
 inline constexpr std::array<std::string_view, 2> kSinkMethods{"POST", "PUT"};
 inline constexpr std::array<std::string_view, 2> kSinkFormats{"envelope", "template"};
+inline constexpr std::array<std::string_view, 2> kTokenScopes{"mutations", "all"};
 
 // Value checks beyond type and range.
 enum class Check : std::uint8_t {
@@ -52,6 +53,7 @@ enum class Check : std::uint8_t {
   notify,    // "auto" ($NOTIFY_SOCKET if set), "off", or an absolute / "@abstract" socket path
   http_header,  // "Name: value": token name, no CR/LF/control bytes (platform/delivery/request_headers.hpp)
   close_rule,  // "LO-HI=stop|backoff|reconnect" (platform/sources/close_codes.hpp)
+  bearer_token,  // empty, or 16..256 token68 characters (RFC 6750: A-Z a-z 0-9 - . _ ~ + /, then '='s)
 };
 // Where `max` comes from, for the error message when a value exceeds it.
 enum class Cap : std::uint8_t { none, pool, limit };
@@ -198,7 +200,9 @@ constexpr Spec spec() { return {}; }
   K(enabled, bool, true, spec(), "Serve the admin HTTP API (/healthz, /metrics, /v1/events)") \
   K(listen, std::string, "127.0.0.1:7701", spec().with(Check::listen), "Admin listen address: numeric IPv4 or [IPv6] host and port") \
   K(max_body_bytes, std::uint64_t, 1 * cfg::MiB, spec().sizes().range(1 * KiB, 64 * MiB), "Largest request body") \
-  K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout")
+  K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout") \
+  K(token, std::string, "", spec().len(256).with(Check::bearer_token).secret(), "Bearer token the admin API requires (`Authorization: Bearer <token>`), normally `\"${file:PATH}\"` or `\"${env:NAME}\"`; a wrong or missing one gets 401, repeated failures from one address 429; empty = no token") \
+  K(token_required_for, std::string, "mutations", spec().one_of(kTokenScopes), "With a token: `mutations` = every request but GET/HEAD (POST /v1/events, /v1/dlq/replay, /v1/dlq/purge...); `all` = every request, /metrics and /healthz too")
 
 #define BH_CONFIG_CONSOLE(K)                                                                      \
   K(socket, std::string, "./var/bulkhead.sock", spec().len(107), "Control Unix socket; empty = none") \
@@ -335,9 +339,16 @@ std::string render_config(const Config& c);
 // "sink[0].url", "sink[1].headers[0]". In file order of sections and rows.
 std::vector<std::string> literal_secret_keys(const Config& c);
 
-// `check-config` warnings, one line each ("FILE: KEY: ..."): a literal value in a secret key while
-// the file (c.origin) is readable by group or others (mode & 077). Empty when none apply or the
-// file cannot be stat'ed.
+// Literal secrets the log scrubber can hold whole (registered with Config::secret_values at
+// start-up): admin.token, and the value of a literal sink header line named like a credential
+// (Authorization, Proxy-Authorization, Cookie, or a name holding "token", "key", "secret",
+// "auth" or "pass"; not Content-Type and the like, whose values are common words). The secret part
+// of a literal URL cannot be told apart, so URLs are not here: write them with references.
+std::vector<std::string> literal_secret_values(const Config& c);
+
+// `check-config` warnings, one line each ("FILE: KEY: ..."): the admin listener on a non-loopback
+// address without admin.token; a literal value in a secret key while the file (c.origin) is
+// readable by group or others (mode & 077; not checked when the file cannot be stat'ed).
 std::vector<std::string> config_warnings(const Config& c);
 
 // The configuration reference in Markdown (every key: type, default, bounds, meaning), generated

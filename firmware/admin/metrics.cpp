@@ -339,6 +339,13 @@ constexpr MetricRow<AM> kAdminRows[] = {
     {"bulkhead_admin_metrics_overflows_total", Kind::counter, "/metrics bodies too big for the buffer (500).", [](const AM& a) -> V { return a.stats.metrics_overflows; }},
     {"bulkhead_admin_metrics_buffer_bytes", Kind::gauge, "Buffer /metrics is rendered into.", [](const AM& a) -> V { return a.buffer_bytes; }},
     {"bulkhead_admin_metrics_last_bytes", Kind::gauge, "Size of the previous /metrics body.", [](const AM& a) -> V { return a.stats.metrics_last_bytes; }},
+    {"bulkhead_admin_auth_token_configured", Kind::gauge, "1 when [admin] token is set (requests are checked), else 0.", [](const AM& a) -> V { return std::uint64_t{a.auth.enabled()}; }},
+    {"bulkhead_admin_auth_ok_total", Kind::counter, "Admin requests that presented the right token.", [](const AM& a) -> V { return a.auth.stats().ok; }},
+    {"bulkhead_admin_auth_throttled_total", Kind::counter, "Admin requests refused (429) while their peer was in backoff after repeated token failures.", [](const AM& a) -> V { return a.auth.stats().throttled; }},
+    {"bulkhead_admin_auth_backoffs_total", Kind::counter, "Token failures that put their peer in backoff or lengthened it.", [](const AM& a) -> V { return a.auth.stats().backoffs; }},
+    {"bulkhead_admin_auth_peers_tracked", Kind::gauge, "Peers (IPv4 addresses, IPv6 /64s) in the token-failure table now.", [](const AM& a) -> V { return a.auth.peers_tracked(); }},
+    {"bulkhead_admin_auth_peers_refused", Kind::gauge, "Peers in backoff now.", [](const AM& a) -> V { return a.auth.peers_refused(a.now); }},
+    {"bulkhead_admin_auth_peers_evicted_total", Kind::counter, "Token-failure table entries taken over by a new peer while the table was full (least recently seen first).", [](const AM& a) -> V { return a.auth.stats().peers_evicted; }},
 };
 
 std::string_view sink_name(const Sink& s) { return s.options().name; }
@@ -434,6 +441,9 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
   w.value("class", "5xx", admin.http.responses_5xx);
   put_results(w, "bulkhead_admin_events_total", "POST /v1/events lines, by result (wire codes).", admin.stats.ok,
               admin.stats.refused);
+  w.family("bulkhead_admin_auth_failures_total", Kind::counter, "Admin requests answered 401, by reason: no bearer token, or a wrong one.");
+  w.value("reason", "missing", admin.auth.stats().missing);
+  w.value("reason", "wrong", admin.auth.stats().wrong);
   return w.ok() ? w.size() : 0;
 }
 

@@ -16,6 +16,8 @@ struct AdminMetrics {
   const HttpServerStats& http;
   std::uint64_t connections_open;
   std::uint64_t buffer_bytes;  // the buffer /metrics is written into
+  const BearerAuth& auth;      // [admin] token checks (bulkhead_admin_auth_*)
+  Clock::time_point now;
 };
 
 // Writes the exposition of `v` and `admin` into buf. Returns the bytes written, or 0 if it did not

@@ -1,5 +1,5 @@
-// AdminService: the routes (/healthz, /metrics, POST /v1/events, /v1/dlq...), the /healthz and
-// /metrics handlers, and the service's start and stop. The other routes' handlers live in
+// AdminService: the routes (/healthz, /metrics, POST /v1/events, /v1/dlq...) and the token check
+// in front of them, the /healthz and /metrics handlers, and the service's start and stop. The other routes' handlers live in
 // events_api.cpp and dlq_api.cpp, the /metrics tables in metrics.cpp.
 #include "firmware/admin/admin.hpp"
 
@@ -16,28 +16,59 @@ namespace bh {
 
 // ---- Routes ------------------------------------------------------------------------------------
 
+const AdminConn::Route AdminConn::kRoutes[] = {
+    {"/healthz", false, &AdminConn::healthz},
+    {"/metrics", false, &AdminConn::metrics},
+    {"/v1/events", true, &AdminConn::post_events},
+    {"/v1/dlq", false, &AdminConn::dlq_list},
+    {"/v1/dlq/replay", true, &AdminConn::dlq_replay},
+    {"/v1/dlq/purge", true, &AdminConn::dlq_purge},
+};
+
 Task<void> AdminConn::handle() {
+  if (!co_await authorized()) co_return;
   const std::string_view p = path();
   const http::Method m = request().method();
   const bool get = m == http::Method::get || m == http::Method::head;
-  if (p == "/healthz") {
-    if (get) co_await healthz();
-    else co_await not_allowed("Allow: GET, HEAD\r\n");
-  } else if (p == "/metrics") {
-    if (get) co_await metrics();
-    else co_await not_allowed("Allow: GET, HEAD\r\n");
-  } else if (p == "/v1/events") {
-    if (m == http::Method::post) co_await post_events();
-    else co_await not_allowed("Allow: POST\r\n");
-  } else if (p == "/v1/dlq") {
-    if (get) co_await dlq_list();
-    else co_await not_allowed("Allow: GET, HEAD\r\n");
-  } else if (p == "/v1/dlq/replay" || p == "/v1/dlq/purge") {
-    if (m == http::Method::post) co_await dlq_action(p == "/v1/dlq/replay");
-    else co_await not_allowed("Allow: POST\r\n");
-  } else {
-    co_await respond(404, kJson, "{\"error\":\"not_found\"}\n");
+  for (const Route& r : kRoutes) {
+    if (r.path != p) continue;
+    if (r.post ? m == http::Method::post : get) co_await (this->*r.serve)();
+    else co_await not_allowed(r.post ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n");
+    co_return;
   }
+  co_await respond(404, kJson, "{\"error\":\"not_found\"}\n");
+}
+
+// Every method but GET and HEAD changes something (or is refused by the route): all of them need
+// the token, whatever the path, so a route added later is covered by construction.
+Task<bool> AdminConn::authorized() {
+  AdminService::Impl& s = svc_;
+  const http::Method m = request().method();
+  const bool read = m == http::Method::get || m == http::Method::head;
+  if (!s.auth.enabled() || (read && !s.token_for_reads)) co_return true;
+  const PeerKey peer = peer_key_of_fd(socket().native_handle());
+  const AuthVerdict v = s.auth.check(peer, request().field(http::Field::authorization),
+                                     request().truncated(http::Field::authorization), Clock::now());
+  if (v.result == AuthResult::ok) co_return true;
+  close_after();  // the body, if any, is never read
+  if (v.backoff > Clock::duration::zero()) {
+    PeerText t;
+    log::warn("admin: {} refused for {} ms after repeated requests without the right token", peer_text(peer, t),
+              std::chrono::duration_cast<std::chrono::milliseconds>(v.backoff).count());
+  }
+  if (v.result == AuthResult::throttled) {
+    char hdr[48];
+    const auto secs = std::chrono::ceil<std::chrono::seconds>(v.retry_after).count();
+    auto r = fmt::format_to_n(hdr, sizeof hdr, "Retry-After: {}\r\n", secs);
+    co_await respond(429, kJson, "{\"error\":\"too_many_auth_failures\"}\n", std::string_view(hdr, r.size));
+  } else if (v.result == AuthResult::missing) {
+    co_await respond(401, kJson, "{\"error\":\"unauthorized\",\"detail\":\"no bearer token\"}\n",
+                     "WWW-Authenticate: Bearer realm=\"bulkhead\"\r\n");
+  } else {
+    co_await respond(401, kJson, "{\"error\":\"unauthorized\",\"detail\":\"wrong token\"}\n",
+                     "WWW-Authenticate: Bearer realm=\"bulkhead\", error=\"invalid_token\"\r\n");
+  }
+  co_return false;
 }
 
 Task<void> AdminConn::not_allowed(std::string_view allow) {
@@ -61,7 +92,8 @@ Task<void> AdminConn::healthz() {
 Task<void> AdminConn::metrics() {
   ++svc_.stats.metrics;
   char* body = work_.bytes + kHeadRoom;
-  const AdminMetrics self{svc_.stats, svc_.server.stats(), svc_.server.pool().in_use(), kMetricsBytes - kHeadRoom};
+  const AdminMetrics self{svc_.stats, svc_.server.stats(), svc_.server.pool().in_use(), kMetricsBytes - kHeadRoom,
+                          svc_.auth, Clock::now()};
   const std::size_t n = write_metrics(svc_.view, self, body, kMetricsBytes - kHeadRoom);
   if (n == 0) {
     ++svc_.stats.metrics_overflows;
@@ -85,13 +117,16 @@ std::string AdminService::start() {
     return {};
   }
   const AdminConfig& c = a.view.config->admin;
+  a.auth.set_token(c.token);
+  a.token_for_reads = c.token_required_for == "all";
   a.server.pool().set_limit(a.view.config->pool_limit(budget::PoolId::admin_conn));
   asio::ip::tcp::endpoint ep;
   if (!parse_listen(c.listen, ep)) return fmt::format("admin.listen: bad address '{}'", c.listen);
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
-  log::info("admin: listening on {} (/healthz, /metrics, POST /v1/events)", c.listen);
+  log::info("admin: listening on {} (/healthz, /metrics, POST /v1/events); token {}", c.listen,
+            c.token.empty() ? "none" : a.token_for_reads ? "required for every request" : "required for changes");
   return {};
 }
 

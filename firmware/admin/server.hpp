@@ -1,7 +1,7 @@
 // The admin server's insides, shared by its parts (server.cpp: routes and the service;
 // events_api.cpp: POST /v1/events; dlq_api.cpp: /v1/dlq; metrics.cpp: /metrics): the counters of
 // the admin surface, one connection (AdminConn: a slot of the admin_conn pool with its fixed work
-// area), and AdminService::Impl. Not a public header: firmware/admin/admin.hpp is. Reactor thread only.
+// area, its route table and the token check before it), and AdminService::Impl. Not a public header: firmware/admin/admin.hpp is. Reactor thread only.
 #pragma once
 #include <fmt/format.h>
 
@@ -14,6 +14,7 @@
 #include "firmware/budget.hpp"
 #include "platform/ingest/line_framer.hpp"
 #include "platform/ingest/wire_error.hpp"
+#include "platform/net/bearer_auth.hpp"
 #include "platform/net/http_server.hpp"
 
 namespace bh {
@@ -119,12 +120,27 @@ class AdminConn final : public HttpConn, public CommitClient {
     std::uint8_t stage = 0;  // 0 prefix, 1 results, 2 suffix, 3 done
   };
 
+  // One row per route (server.cpp): the path, whether it serves POST (else GET and HEAD), the
+  // handler. Nothing here says who may call it: authorized() decides on the method before the
+  // table is looked at, so a route added here is covered without a mark of its own.
+  struct Route {
+    std::string_view path;
+    bool post;
+    Task<void> (AdminConn::*serve)();
+  };
+  static const Route kRoutes[];
+
   Task<void> handle() override;
+  // [admin] token: true when the request may be served; else it was answered (401, or 429 while
+  // its peer is refused) and the connection closes after it, its body unread.
+  Task<bool> authorized();
   Task<void> healthz();
   Task<void> metrics();
   Task<void> post_events();
   Task<void> not_allowed(std::string_view allow);
   Task<void> dlq_list();
+  Task<void> dlq_replay() { return dlq_action(true); }
+  Task<void> dlq_purge() { return dlq_action(false); }
   Task<void> dlq_action(bool replay);
 
   Take take_lines(bool end) noexcept;
@@ -162,6 +178,8 @@ struct AdminService::Impl {
   RuntimeView& view;
   AdminStats stats;
   Server server;
+  BearerAuth auth;               // [admin] token (off when empty) and the per-peer failure table
+  bool token_for_reads = false;  // token_required_for = "all": GET and HEAD need it too
   bool started = false;
 
   static HttpServerOptions options(const RuntimeView& v) {

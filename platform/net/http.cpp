@@ -64,6 +64,7 @@ bool for_each_element(std::string_view list, F&& f) {
 // Captured fields: name (lower case) per Field, in enum order. Capacities are in the header.
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
     "host", "content-type", "etag", "last-modified", "retry-after", "location", "upgrade", "sec-websocket-accept",
+    "authorization",
 };
 constexpr std::array<std::uint16_t, kFieldCount> kFieldOffset = [] {
   std::array<std::uint16_t, kFieldCount> o{};
@@ -74,7 +75,7 @@ constexpr std::array<std::uint16_t, kFieldCount> kFieldOffset = [] {
   }
   return o;
 }();
-static_assert(static_cast<std::size_t>(Field::sec_websocket_accept) + 1 == kFieldCount);
+static_assert(static_cast<std::size_t>(Field::authorization) + 1 == kFieldCount);
 
 // A chunk-size line (size, extensions) longer than this is refused: bounds what a peer can make
 // us scan without delivering a body byte.

@@ -70,10 +70,11 @@ enum class Field : std::uint8_t {
   location,
   upgrade,
   sec_websocket_accept,
+  authorization,  // requests: `Bearer <token>` (platform/net/bearer_auth.hpp); room for a 256-byte token
 };
-inline constexpr std::size_t kFieldCount = 8;
+inline constexpr std::size_t kFieldCount = 9;
 // Capacity in bytes, indexed by Field. Names are in http.cpp, next to the matcher.
-inline constexpr std::array<std::uint16_t, kFieldCount> kFieldCapacity{272, 128, 128, 64, 32, 1024, 64, 64};
+inline constexpr std::array<std::uint16_t, kFieldCount> kFieldCapacity{272, 128, 128, 64, 32, 1024, 64, 64, 272};
 inline constexpr std::size_t kFieldStorageBytes = [] {
   std::size_t n = 0;
   for (auto c : kFieldCapacity) n += c;

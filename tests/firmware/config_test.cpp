@@ -985,6 +985,56 @@ TEST_F(ConfigSecrets, CheckConfigWarnsAboutReadableLiteralSecrets) {
   EXPECT_TRUE(bh::literal_secret_keys(refs).empty());
 }
 
+TEST_F(ConfigSecrets, AdminTokenIsASecretWithAShapeAndAScope) {
+  ScopedEnv tok("BH_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef");
+  Config c = ok("[admin]\ntoken = \"${env:BH_TEST_ADMIN_TOKEN}\"\ntoken_required_for = \"all\"\n");
+  EXPECT_EQ(c.admin.token, "admin-token-0123456789abcdef");
+  EXPECT_EQ(c.admin.token_required_for, "all");
+  EXPECT_EQ(c.secret_values, std::vector<std::string>{"admin-token-0123456789abcdef"});
+  std::string text = bh::render_config(c);
+  EXPECT_NE(text.find("token = \"${env:BH_TEST_ADMIN_TOKEN}\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("admin-token-0123456789abcdef"), std::string::npos) << text;
+  EXPECT_EQ(Config{}.admin.token_required_for, "mutations");
+  EXPECT_TRUE(Config{}.admin.token.empty());
+  // A literal token is never shown, and is a literal secret for check-config.
+  Config literal = ok("[admin]\ntoken = \"literal-admin-token-42\"\n");
+  EXPECT_EQ(bh::render_config(literal).find("literal-admin-token-42"), std::string::npos);
+  EXPECT_EQ(bh::literal_secret_keys(literal), std::vector<std::string>{"admin.token"});
+  // A token that could never be sent, or is too short to resist guessing: refused, never quoted.
+  EXPECT_TRUE(fails_quietly("[admin]\ntoken = \"short-secret\"\n", 2, "admin.token", "shorter than 16", "short-secret"));
+  EXPECT_TRUE(fails_quietly("[admin]\ntoken = \"spaced secret value 1\"\n", 2, "admin.token", "outside A-Z", "spaced secret"));
+  EXPECT_TRUE(fails("[admin]\ntoken_required_for = \"reads\"\n", 2, "admin.token_required_for", "expected one of"));
+}
+
+TEST_F(ConfigSecrets, LiteralSecretValuesAreTheTokenAndCredentialHeaderValues) {
+  ScopedEnv tok("BH_TEST_TOKEN", kToken);
+  Config c = ok("[admin]\ntoken = \"literal-admin-token-42\"\n"
+                "[[sink]]\nname = \"t\"\nurl = \"http://h/literal-url-part\"\nheaders = [\"Authorization: Bearer lit-bearer-1\", "
+                "\"Content-Type: application/json\", \"X-Api-Key:  lit-key-2\", \"X-Ref-Token: ${env:BH_TEST_TOKEN}\"]\n");
+  EXPECT_EQ(bh::literal_secret_values(c),
+            (std::vector<std::string>{"literal-admin-token-42", "Bearer lit-bearer-1", "lit-bearer-1", "lit-key-2"}));
+  ScopedEnv admin("BH_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef");
+  EXPECT_TRUE(bh::literal_secret_values(ok("[admin]\ntoken = \"${env:BH_TEST_ADMIN_TOKEN}\"\n")).empty());
+}
+
+// (No literal secrets in these files: the listener warning is the only one whatever their mode.)
+TEST_F(ConfigSecrets, CheckConfigWarnsAboutAnOpenAdminListenerWithoutAToken) {
+  for (const char* listen : {"0.0.0.0:7701", "192.168.1.10:7701", "[::]:7701"}) {
+    Config open = ok(std::string("[admin]\nlisten = \"") + listen + "\"\n");
+    auto w = bh::config_warnings(open);
+    ASSERT_EQ(w.size(), 1u) << listen;
+    EXPECT_NE(w[0].find(path_ + ": admin.listen: " + listen + " is not a loopback address and admin.token is empty"),
+              std::string::npos) << w[0];
+  }
+  ScopedEnv tok("BH_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef");
+  for (const std::string text : {"[admin]\nlisten = \"0.0.0.0:7701\"\ntoken = \"${env:BH_TEST_ADMIN_TOKEN}\"\n",
+                                 "[admin]\nlisten = \"127.0.0.1:7701\"\n", "[admin]\nlisten = \"[::1]:7701\"\n",
+                                 "[admin]\nlisten = \"0.0.0.0:7701\"\nenabled = false\n"}) {
+    Config c = ok(text);
+    EXPECT_TRUE(bh::config_warnings(c).empty()) << text;
+  }
+}
+
 TEST(ConfigSecretsReference, MarkdownExplainsReferencesAndMarksSecrets) {
   std::string md = bh::config_reference_markdown();
   for (std::string_view must : {"${env:NAME}", "${env:NAME:-default}", "${file:PATH}", "$CREDENTIALS_DIRECTORY", "`$${`"})

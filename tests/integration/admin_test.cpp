@@ -22,6 +22,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/scoped_env.hpp"
 #include "tests/support/test_sink.hpp"
 
 namespace bh::test {
@@ -892,6 +893,133 @@ TEST(Admin, DisabledAdminBindsNothing) {
   Bulkhead b("[admin]\nenabled = false\n");
   HttpClient c;
   EXPECT_FALSE(c.connect(b.admin_port(), 300ms));
+  expect_clean_stop(b);
+}
+
+
+// ---- [admin] token ---------------------------------------------------------------------------------
+
+const std::string kAdminToken = "it-admin-token-4f9c1d7e2b";
+std::string bearer(const std::string& token) { return "Authorization: Bearer " + token + "\r\n"; }
+std::string token_config(const std::string& scope = "mutations") {
+  return "[admin]\ntoken = \"${env:BH_IT_ADMIN_TOKEN}\"\ntoken_required_for = \"" + scope + "\"\n";
+}
+
+// 401 with the Bearer challenge and a JSON error, and the connection closed after it.
+void expect_401(const std::optional<Response>& r, const std::string& what) {
+  ASSERT_TRUE(r.has_value()) << what;
+  EXPECT_EQ(r->status, 401) << what << ": " << r->body;
+  EXPECT_EQ(r->header("www-authenticate").rfind("Bearer realm=\"bulkhead\"", 0), 0u) << what;
+  EXPECT_EQ(r->body.rfind("{\"error\":\"unauthorized\"", 0), 0u) << what << ": " << r->body;
+  EXPECT_EQ(r->header("connection"), "close") << what;
+}
+
+TEST(AdminToken, MutationsWithoutTheRightTokenGet401AndChangeNothing) {
+  CensusGuard census;
+  ScopedEnv tok("BH_IT_ADMIN_TOKEN", kAdminToken.c_str());
+  // The first batch is refused (a dead letter); later ones are taken.
+  TestSink sink([](std::size_t n, const SinkRequest&) { return n == 0 ? SinkAnswer{400} : SinkAnswer{200}; });
+  Bulkhead b(token_config() + "[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  const std::uint16_t port = b.admin_port();
+  ASSERT_EQ(send_events(b.ingest_port(), 1, "d"), std::vector<std::uint64_t>{1});
+  ASSERT_TRUE(eventually([&] {
+    auto l = request(port, get("/v1/dlq"));  // reads need no token in "mutations" mode
+    return l && l->status == 200 && count_of(l->body, "\"status\":\"dead\"") == 1;
+  }, 10000ms)) << b.log();
+
+  // Five refusals (one short of the backoff): no token, a wrong one, another scheme, every
+  // mutating route and a method no route serves.
+  expect_401(request(port, post("/v1/events", "{\"x\":1}\n")), "events, no token");
+  auto wrong = request(port, post("/v1/events", "{\"x\":2}\n", bearer("it-admin-token-4f9c1d7e2c")));
+  expect_401(wrong, "events, wrong token");
+  EXPECT_NE(wrong->header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  expect_401(request(port, post("/v1/dlq/replay?all", "", bearer(kAdminToken.substr(1)))), "replay, a prefix");
+  expect_401(request(port, post("/v1/dlq/purge?all", "", "Authorization: Basic " + kAdminToken + "\r\n")), "purge, Basic");
+  expect_401(request(port, "DELETE /v1/dlq HTTP/1.1\r\nHost: h\r\n\r\n"), "DELETE, no token");
+
+  // Nothing changed: the dead letter is still there and still dead, the sink saw no replay, and
+  // the next event committed is seq 2 (no refused POST stored a line).
+  auto list = request(port, get("/v1/dlq"));
+  ASSERT_TRUE(list.has_value());
+  EXPECT_EQ(count_of(list->body, "\"status\":\"dead\""), 1) << list->body;
+  EXPECT_EQ(sink.request_count(), 1u);  // no replay reached it
+  std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_failures_total{reason=\"missing\"}"), 3.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_failures_total{reason=\"wrong\"}"), 2.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_token_configured"), 1.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_ok_total"), 0.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_event_posts_total"), 0.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_peers_refused"), 0.0) << m;
+
+  // With the token every route works.
+  auto ok = request(port, post("/v1/events", "{\"x\":3}\n", bearer(kAdminToken)));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(seqs_in(ok->body), std::vector<std::uint64_t>{2}) << ok->body;
+  auto pg = request(port, post("/v1/dlq/purge?all", "", bearer(kAdminToken)));
+  ASSERT_TRUE(pg.has_value());
+  EXPECT_EQ(pg->status, 200) << pg->body;
+  EXPECT_EQ(pg->body, "{\"purged\":1}\n");
+  ASSERT_TRUE(sink.wait_delivered(1, 10s)) << b.log();
+  EXPECT_EQ(sink.delivered_seqs(), std::vector<std::uint64_t>{2});
+  m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_ok_total"), 2.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_peers_tracked"), 0.0) << m;  // success forgets the peer
+  EXPECT_NE(b.log().find("token required for changes"), std::string::npos) << b.log();
+  EXPECT_EQ(b.log().find(kAdminToken), std::string::npos) << b.log();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(AdminToken, AllModeProtectsMetricsHealthzAndTheDeadLetterList) {
+  CensusGuard census;
+  ScopedEnv tok("BH_IT_ADMIN_TOKEN", kAdminToken.c_str());
+  Bulkhead b(token_config("all") + kRoomy);
+  const std::uint16_t port = b.admin_port();
+  expect_401(request(port, get("/metrics")), "/metrics");
+  expect_401(request(port, get("/healthz")), "/healthz");
+  expect_401(request(port, get("/v1/dlq", bearer("not-" + kAdminToken))), "/v1/dlq");
+  for (const char* path : {"/metrics", "/healthz", "/v1/dlq"}) {
+    auto r = request(port, get(path, bearer(kAdminToken)));
+    ASSERT_TRUE(r.has_value()) << path;
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+  }
+  auto m = request(port, get("/metrics", bearer(kAdminToken)));
+  EXPECT_EQ(sample(m->body, "bulkhead_admin_auth_failures_total{reason=\"missing\"}"), 2.0) << m->body;
+  EXPECT_EQ(sample(m->body, "bulkhead_admin_auth_failures_total{reason=\"wrong\"}"), 1.0) << m->body;
+  EXPECT_EQ(promtool_check(m->body).first, 0) << promtool_check(m->body).second;
+  expect_clean_stop(b);
+}
+
+// The throttle against the real server: the sixth failure in a row puts the peer in backoff (1 s),
+// during which even the right token gets 429 with Retry-After; once the (virtual) second has
+// passed, the right token works again.
+TEST(AdminToken, RepeatedFailuresAreRefusedUntilTheBackoffEnds) {
+  CensusGuard census;
+  ScopedEnv tok("BH_IT_ADMIN_TOKEN", kAdminToken.c_str());
+  Bulkhead b(token_config());
+  const std::uint16_t port = b.admin_port();
+  for (int i = 0; i < 6; ++i) expect_401(request(port, post("/v1/events", "{}\n", bearer("guess-" + std::to_string(i)))), "guess");
+  for (const std::string& auth : {bearer("guess-6"), bearer(kAdminToken)}) {
+    auto r = request(port, post("/v1/events", "{\"x\":1}\n", auth));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 429) << r->body;
+    EXPECT_EQ(r->header("retry-after"), "1");
+    EXPECT_EQ(r->body, "{\"error\":\"too_many_auth_failures\"}\n");
+  }
+  std::string m = metrics_text(b);  // reads stay open in "mutations" mode, even for this peer
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_throttled_total"), 2.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_backoffs_total"), 1.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_peers_refused"), 1.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_auth_failures_total{reason=\"wrong\"}"), 6.0) << m;
+  EXPECT_EQ(sample(m, "bulkhead_admin_event_posts_total"), 0.0) << m;
+  EXPECT_NE(b.log().find("admin: 127.0.0.1 refused for 1000 ms"), std::string::npos) << b.log();
+
+  ASSERT_TRUE(advance_clock(b, 1s));
+  auto r = request(port, post("/v1/events", "{\"x\":1}\n", bearer(kAdminToken)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(seqs_in(r->body), std::vector<std::uint64_t>{1}) << r->body;  // nothing before it was stored
   expect_clean_stop(b);
 }
 

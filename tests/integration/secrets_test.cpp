@@ -52,6 +52,12 @@ std::string wait_for(Probe probe, std::string_view needle, std::chrono::millisec
   return got;
 }
 
+// `bulkhead console --socket ... <cmd>`: what it printed.
+std::string console_out(const Bulkhead& b, std::vector<std::string> cmd) {
+  cmd.insert(cmd.begin(), {"console", "--socket", b.dir() + "/var/console.sock"});
+  return run_bulkhead(cmd).second;
+}
+
 TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
   CensusGuard census;
   const std::string env_token = "env-secret-7f3a9c2e41";
@@ -81,10 +87,7 @@ TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
   EXPECT_TRUE(has(dlq, "refusing")) << dlq;
   std::string log = wait_for([&] { return b.log(); }, "connect to " + down_at);
 
-  auto console = [&](std::vector<std::string> cmd) {
-    cmd.insert(cmd.begin(), {"console", "--socket", b.dir() + "/var/console.sock"});
-    return run_bulkhead(cmd).second;
-  };
+  auto console = [&](std::vector<std::string> cmd) { return console_out(b, std::move(cmd)); };
   std::string config = console({"config"});
   EXPECT_TRUE(has(config, "/bot${env:BH_IT_BOT_TOKEN}/sendMessage\"")) << config;
   EXPECT_TRUE(has(config, "/api/webhooks/1/${file:hook}\"")) << config;
@@ -137,6 +140,110 @@ TEST(Secrets, CheckConfigWarnsAboutALiteralSecretInAReadableFile) {
   std::tie(rc, out) = run_bulkhead({"check-config", path});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_FALSE(has(out, "warning")) << out;
+}
+
+
+// Every kind of secret at once, with the log at debug: the admin token (${file:}), a sink URL
+// token (${env:}), sink header values from ${env:} and ${file:} and a literal one (a credential
+// header), a source URL token (${env:}).
+// The sink refuses with 400 and a body that echoes the request's secrets back (a dead letter
+// whose reason is listed); the source's server fails its first polls the same way. The admin API
+// is called with the right token and with wrong ones. Then every output surface is searched for
+// every value: the process's log, the console's config/status/sinks/sources/dlq, print-config,
+// check-config, /metrics, /healthz, /v1/dlq, the audit log, and every admin answer.
+TEST(Secrets, NoOutputShowsTheAdminTokenHeaderValuesOrASourceToken) {
+  CensusGuard census;
+  const std::vector<std::string> secrets{"admin-secret-9d2f4b7c1a", "sinkurl-secret-3e8a1f6b", "hdr-env-secret-7c4d2e9f",
+                                         "hdr-file-secret-1a5b8c3d", "src-secret-6f0e2d4c8b", "literal-hdr-secret-55aa77"};
+  const std::string& admin_token = secrets[0];
+  TempDir creds;
+  std::ofstream(creds.file("admin")) << admin_token << "\n";
+  std::ofstream(creds.file("apikey")) << secrets[3] << "\n";
+  ScopedEnv cd("CREDENTIALS_DIRECTORY", creds.path().c_str());
+  ScopedEnv sink_tok("BH_IT_SINK_TOKEN", secrets[1].c_str());
+  ScopedEnv hdr("BH_IT_HDR", secrets[2].c_str());
+  ScopedEnv src("BH_IT_SRC_TOKEN", secrets[4].c_str());
+
+  // Both servers answer errors that quote what they were sent (target and headers).
+  auto echo = [](const SinkRequest& r) {
+    return "{\"error\":\"bad request\",\"target\":\"" + r.target + "\",\"auth\":\"" + r.header("authorization") +
+           "\",\"key\":\"" + r.header("x-api-key") +
+           "\",\"literal\":\"" + r.header("x-auth-token") + "\"}";
+  };
+  TestSink hook([&](std::size_t, const SinkRequest& r) { return SinkAnswer{.status = 400, .body = echo(r)}; });
+  TestSink feed([&](std::size_t n, const SinkRequest& r) {
+    return n < 2 ? SinkAnswer{.status = 503, .body = echo(r)} : SinkAnswer{.status = 200, .body = "{\"k\":1}"};
+  });
+  Bulkhead b("[runtime]\nlog_level = \"debug\"\n"
+             "[admin]\ntoken = \"${file:admin}\"\n"
+             "[[sink]]\nname = \"hook\"\nurl = \"http://127.0.0.1:" + std::to_string(hook.port()) +
+             "/hook/${env:BH_IT_SINK_TOKEN}\"\nheaders = [\"Authorization: Bearer ${env:BH_IT_HDR}\", \"X-Api-Key: ${file:apikey}\", \"X-Auth-Token: literal-hdr-secret-55aa77\"]\n"
+             "backoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n"
+             "[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"http://127.0.0.1:" + std::to_string(feed.port()) +
+             "/poll?key=${env:BH_IT_SRC_TOKEN}\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 2, "s").size(), 2u) << b.log();
+
+  // The references were really expanded and sent.
+  for (auto until = std::chrono::steady_clock::now() + slow(10s);
+       (hook.request_count() == 0 || feed.request_count() < 3) && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(hook.requests().empty()) << b.log();
+  ASSERT_GE(feed.requests().size(), 3u) << b.log();
+  const SinkRequest sent = hook.requests()[0];
+  EXPECT_EQ(sent.target, "/hook/" + secrets[1]);
+  EXPECT_EQ(sent.header("authorization"), "Bearer " + secrets[2]);
+  EXPECT_EQ(sent.header("x-api-key"), secrets[3]);
+  EXPECT_EQ(sent.header("x-auth-token"), secrets[5]);
+  EXPECT_EQ(feed.requests()[0].target, "/poll?key=" + secrets[4]);
+
+  // The admin API, right and wrong tokens; every answer is an output too.
+  std::string answers;
+  auto call = [&](const std::string& method, const std::string& path, const std::string& auth, const std::string& body) {
+    LineClient c;
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n" + (auth.empty() ? "" : "Authorization: " + auth + "\r\n") + "\r\n" + body;
+    std::string out;
+    if (c.connect(b.admin_port()) && c.send(req))
+      while (auto l = c.read_line(3s)) out += *l + "\n";
+    answers += out;
+    return out;
+  };
+  EXPECT_TRUE(has(call("POST", "/v1/events", "Bearer " + admin_token, "{\"a\":1}\n"), "200 OK")) << answers;
+  EXPECT_TRUE(has(call("POST", "/v1/events", "Bearer " + admin_token + "x", "{\"a\":2}\n"), "401 Unauthorized")) << answers;
+  EXPECT_TRUE(has(call("POST", "/v1/dlq/replay?all", "Basic " + admin_token, ""), "401 Unauthorized")) << answers;
+  std::string dlq = wait_for([&] { return admin_get(b, "/v1/dlq"); }, "\"http_status\":400");
+  EXPECT_TRUE(has(dlq, "hook")) << dlq;
+  EXPECT_TRUE(has(dlq, "bad request")) << dlq;  // the reason quotes the answer, scrubbed
+  std::string healthz = admin_get(b, "/healthz");
+  std::string metrics = admin_get(b, "/metrics");
+  EXPECT_TRUE(has(metrics, "source=\"feed\"")) << metrics;
+
+  auto console = [&](std::vector<std::string> cmd) { return console_out(b, std::move(cmd)); };
+  std::string config = console({"config"});
+  EXPECT_TRUE(has(config, "token = \"${file:admin}\"")) << config;
+  EXPECT_TRUE(has(config, "\"X-Api-Key: ${file:apikey}\"")) << config;
+  std::string status = console({"status"}), sinks = console({"sinks"}), sources = console({"sources"});
+  std::string dlq_console = console({"dlq", "list"});
+  EXPECT_TRUE(has(sources, "feed")) << sources;
+  auto [print_rc, printed] = run_bulkhead({"print-config", b.config_path()});
+  EXPECT_EQ(print_rc, 0) << printed;
+  auto [check_rc, checked] = run_bulkhead({"check-config", b.config_path()});
+  EXPECT_EQ(check_rc, 0) << checked;
+
+  ASSERT_EQ(b.stop(), 0) << b.log();
+  const std::string log = b.log();
+  EXPECT_TRUE(has(log, "debug")) << log;  // the debug lines are there to be searched
+  const std::string audit = read_file(b.dir() + "/var/audit.log");
+  EXPECT_TRUE(has(audit, " ingest ")) << audit;
+  const std::vector<std::pair<std::string, std::string>> surfaces{
+      {"log", log},           {"console config", config},    {"console status", status}, {"console sinks", sinks},
+      {"console sources", sources}, {"console dlq", dlq_console}, {"/metrics", metrics},  {"/healthz", healthz},
+      {"/v1/dlq", dlq},       {"admin answers", answers},    {"print-config", printed},  {"check-config", checked},
+      {"audit log", audit}};
+  for (const auto& [name, text] : surfaces) {
+    EXPECT_FALSE(text.empty()) << name;
+    for (const std::string& secret : secrets) EXPECT_FALSE(has(text, secret)) << name << " shows " << secret << ":\n" << text;
+  }
 }
 
 }  // namespace

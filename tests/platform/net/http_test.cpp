@@ -679,6 +679,20 @@ TEST(HttpRequest, PostWithContentLength) {
   EXPECT_EQ(p.feed({}, n), Result::done);
 }
 
+TEST(HttpRequest, AuthorizationIsCapturedAndALongOneFlagged) {
+  RequestParser p;
+  std::size_t n = 0;
+  const std::string msg = "POST /v1/dlq/purge HTTP/1.1\r\nAuthorization:  Bearer abc.def  \r\nauthorization: Bearer second\r\n\r\n";
+  ASSERT_EQ(p.feed(msg, n), Result::headers_done);
+  EXPECT_EQ(p.field(Field::authorization), "Bearer abc.def");  // OWS trimmed, the first value kept
+  EXPECT_FALSE(p.truncated(Field::authorization));
+  RequestParser q;
+  const std::string token(kFieldCapacity[static_cast<int>(Field::authorization)], 'a');
+  const std::string big = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+  ASSERT_EQ(q.feed(big, n), Result::headers_done);
+  EXPECT_TRUE(q.truncated(Field::authorization));
+}
+
 TEST(HttpRequest, MethodsAndNoBodyWithoutFraming) {
   const std::pair<std::string_view, Method> methods[] = {{"GET", Method::get},   {"POST", Method::post},
                                                          {"HEAD", Method::head}, {"PUT", Method::put},

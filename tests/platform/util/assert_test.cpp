@@ -1,6 +1,6 @@
 // BH_ASSERT / BH_ASSERT_MSG: on in the build the tests use (Release, NDEBUG), they name the file,
 // the line, the condition and the message, and they abort; a true condition costs nothing visible
-// (evaluated once, no output). Also the pool's invariants that used to be debug-only asserts.
+// (evaluated once, no output); registered secrets are scrubbed from the message. Also the pool's invariants that used to be debug-only asserts.
 #include "platform/util/assert.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <cassert>
 
 #include "platform/core/pool.hpp"
+#include "platform/util/redact.hpp"
 #include "tests/support/death_test.hpp"
 
 namespace bh {
@@ -35,6 +36,17 @@ TEST_F(AssertDeathTest, MessageIsFormatted) {
   const int n = 7, cap = 4;
   EXPECT_DEATH(BH_ASSERT_MSG(n <= cap, "{} rows for {} slots", n, cap), "n <= cap: 7 rows for 4 slots");
   EXPECT_DEATH(BH_ASSERT_MSG(n == cap, "plain"), "n == cap: plain");
+}
+
+// Crash output is an output: a registered secret in the message leaves as "***", as in log lines.
+TEST_F(AssertDeathTest, MessageHasRegisteredSecretsScrubbed) {
+  EXPECT_DEATH(
+      {
+        redact::add("assert-secret-5c1e9a");  // in the dying child only
+        const std::string_view url = "https://h/bot/assert-secret-5c1e9a/send";
+        BH_ASSERT_MSG(url.empty(), "bad url {}", url);
+      },
+      "url.empty\\(\\): bad url https://h/bot/\\*\\*\\*/send");
 }
 
 TEST(Assert, TrueConditionIsEvaluatedOnceAndSilent) {
