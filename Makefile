@@ -40,11 +40,11 @@ run: run-binary
 	build/run/firmware/bulkhead run $(if $(CONFIG),--config $(CONFIG))
 
 test: release
-	cd build/release && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2
+	cd build/release && ctest --output-on-failure -j$(JOBS)
 
 test-asan: asan
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j$(JOBS) --repeat until-pass:2
+	  ctest --output-on-failure -j$(JOBS)
 
 bench: release
 	@for b in build/release/tests/bench/*_bench; do echo "== $$b"; $$b --benchmark_min_time=0.2; done

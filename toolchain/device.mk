@@ -52,7 +52,7 @@ cross: deps-cross $(CROSS_DIR)/CMakeCache.txt
 #    emulator wrapper only covers bulkhead started directly).
 CROSS_TEST_SKIP ?= ^(WatchdogDevice\.RegularFileOpensButRefusesTheIoctls|Console\.InteractiveClientRunsLinesFromStdinUntilEof)
 cross-test: cross
-	cd $(CROSS_DIR) && ctest --output-on-failure -j$(JOBS) --repeat until-pass:2 -LE no_emulator $(if $(CROSS_TEST_SKIP),-E '$(CROSS_TEST_SKIP)')
+	cd $(CROSS_DIR) && ctest --output-on-failure -j$(JOBS) -LE no_emulator $(if $(CROSS_TEST_SKIP),-E '$(CROSS_TEST_SKIP)')
 
 $(PKG_CROSS_DIR)/CMakeCache.txt:
 	@toolchain/deps-cross.sh
