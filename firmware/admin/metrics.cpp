@@ -395,14 +395,10 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
       w.value("sink", s->options().name, "state", breaker_state_name(st), s->breaker().state() == st ? 1 : 0);
   }
   if (v.store) {
-    const std::uint64_t last = v.store->last_seq();
     w.family("bulkhead_sink_cursor", Kind::gauge, "Last sequence number delivered (or dead-lettered) to the sink.");
     for (const Sink* s : v.sinks) w.value("sink", s->options().name, v.store->cursor(s->id()));
     w.family("bulkhead_sink_pending_events", Kind::gauge, "Committed events the sink has not had yet.");
-    for (const Sink* s : v.sinks) {
-      const std::uint64_t cur = v.store->cursor(s->id());
-      w.value("sink", s->options().name, last > cur ? last - cur : 0);
-    }
+    for (const Sink* s : v.sinks) w.value("sink", s->options().name, sink_pending(v, *s));
   }
 
   // Sources ([[source]]: HTTP poll, WebSocket), config order.

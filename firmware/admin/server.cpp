@@ -1,6 +1,7 @@
-// AdminService: the routes (/healthz, /metrics, POST /v1/events, /v1/dlq...), the /healthz and
-// /metrics handlers, and the service's start and stop. The other routes' handlers live in
-// events_api.cpp and dlq_api.cpp, the /metrics tables in metrics.cpp.
+// AdminService: the routes (/, /healthz, /metrics, /v1/status, POST /v1/events, /v1/dlq...,
+// POST /v1/sources/<name>/pause|resume), the /healthz and /metrics handlers, and the service's
+// start and stop. The other routes' handlers live in events_api.cpp, dlq_api.cpp and
+// status_api.cpp, the /metrics tables in metrics.cpp.
 #include "firmware/admin/admin.hpp"
 
 #include <fmt/format.h>
@@ -16,11 +17,38 @@ namespace bh {
 
 // ---- Routes ------------------------------------------------------------------------------------
 
+namespace {
+// "/v1/sources/<name>/pause" or ".../resume": the name and which; false for any other path.
+bool source_action_path(std::string_view p, std::string_view& name, bool& pause) noexcept {
+  constexpr std::string_view kPrefix = "/v1/sources/";
+  if (!p.starts_with(kPrefix)) return false;
+  p.remove_prefix(kPrefix.size());
+  const std::size_t slash = p.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return false;
+  const std::string_view verb = p.substr(slash + 1);
+  if (verb != "pause" && verb != "resume") return false;
+  name = p.substr(0, slash);
+  pause = verb == "pause";
+  return true;
+}
+}  // namespace
+
 Task<void> AdminConn::handle() {
   const std::string_view p = path();
   const http::Method m = request().method();
   const bool get = m == http::Method::get || m == http::Method::head;
-  if (p == "/healthz") {
+  std::string_view source;
+  bool pause = false;
+  if (p == "/") {
+    if (get) co_await page();
+    else co_await not_allowed("Allow: GET, HEAD\r\n");
+  } else if (p == "/v1/status") {
+    if (get) co_await status();
+    else co_await not_allowed("Allow: GET, HEAD\r\n");
+  } else if (source_action_path(p, source, pause)) {
+    if (m == http::Method::post) co_await source_action(source, pause);
+    else co_await not_allowed("Allow: POST\r\n");
+  } else if (p == "/healthz") {
     if (get) co_await healthz();
     else co_await not_allowed("Allow: GET, HEAD\r\n");
   } else if (p == "/metrics") {
@@ -53,7 +81,7 @@ Task<void> AdminConn::healthz() {
   }
   const WatchdogCheckResult* f = wd->failing();
   char* out = work_.bytes;
-  auto r = f ? fmt::format_to_n(out, 512, "unhealthy: {}: {}\n", f->name, std::string_view(f->detail))
+  auto r = f ? fmt::format_to_n(out, 512, "unhealthy: {}: {}\n", f->name, check_detail(*f))
              : fmt::format_to_n(out, 512, "unhealthy\n");
   co_await respond(503, kText, std::string_view(out, std::min<std::size_t>(r.size, 512)));
 }
@@ -85,13 +113,15 @@ std::string AdminService::start() {
     return {};
   }
   const AdminConfig& c = a.view.config->admin;
+  if (!status_page_headers(a.page_headers, sizeof a.page_headers, a.page_headers_len))
+    return "the status page's headers do not fit";
   a.server.pool().set_limit(a.view.config->pool_limit(budget::PoolId::admin_conn));
   asio::ip::tcp::endpoint ep;
   if (!parse_listen(c.listen, ep)) return fmt::format("admin.listen: bad address '{}'", c.listen);
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
-  log::info("admin: listening on {} (/healthz, /metrics, POST /v1/events)", c.listen);
+  log::info("admin: listening on {} (/, /healthz, /metrics, /v1/status, POST /v1/events)", c.listen);
   return {};
 }
 
