@@ -339,6 +339,9 @@ constexpr MetricRow<AM> kAdminRows[] = {
     {"bulkhead_admin_metrics_overflows_total", Kind::counter, "/metrics bodies too big for the buffer (500).", [](const AM& a) -> V { return a.stats.metrics_overflows; }},
     {"bulkhead_admin_metrics_buffer_bytes", Kind::gauge, "Buffer /metrics is rendered into.", [](const AM& a) -> V { return a.buffer_bytes; }},
     {"bulkhead_admin_metrics_last_bytes", Kind::gauge, "Size of the previous /metrics body.", [](const AM& a) -> V { return a.stats.metrics_last_bytes; }},
+    {"bulkhead_admin_status_requests_total", Kind::counter, "GET /v1/status requests.", [](const AM& a) -> V { return a.stats.status; }},
+    {"bulkhead_admin_page_requests_total", Kind::counter, "GET / (the status page) requests.", [](const AM& a) -> V { return a.stats.page; }},
+    {"bulkhead_admin_source_actions_total", Kind::counter, "POST /v1/sources/<name>/pause|resume requests.", [](const AM& a) -> V { return a.stats.source_actions; }},
 };
 
 std::string_view sink_name(const Sink& s) { return s.options().name; }

@@ -1100,7 +1100,10 @@ TEST(Status, ThePageIsServedWholeFromStaticMemory) {
   auto r = request(b.admin_port(), post("/", "x"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
-  EXPECT_EQ(sample(metrics_text(b), "bulkhead_heap_allocations_after_seal_total"), 0.0);
+  const std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_heap_allocations_after_seal_total"), 0.0);
+  EXPECT_EQ(sample(m, "bulkhead_admin_page_requests_total"), 21.0);  // 20 GETs and the HEAD
+  EXPECT_EQ(sample(m, "bulkhead_admin_status_requests_total"), 20.0);
   c.close();
   h.close();
   expect_clean_stop(b, /*no_heap=*/true);
