@@ -4,7 +4,8 @@ protocol (a websocket, python3-websockets). Against the real `bulkhead` binary o
 ports in a temp dir, ingesting over TCP and delivering to a sink served by this script:
 
   1. the page renders, and the numbers it shows match GET /v1/status; its Pause/Resume buttons
-     pause and resume a source and its replay button answers;
+     pause and resume a source and its replay button answers; with a token required (faked in
+     the page) it sends `Authorization: Bearer` and turns read-only on a 401;
   2. the sink starts failing: the page shows its breaker open within a few seconds;
   3. screenshots at phone (390x844) and desktop (1280x800) widths go to --out;
   4. bulkhead stops: the page marks its data stale.
@@ -365,6 +366,30 @@ def main():
         browser.viewport(1280, 800, False)
         until(lambda: browser.eval(READ_PAGE)["viewport"] == 1280, 5, "the desktop viewport")
         browser.screenshot(os.path.join(args.out, "status-desktop.png"))
+
+        # With a token required (faked in the page: this build has no [admin] token yet): the page asks
+        # once, sends it as a bearer token, and a 401 turns it read-only with a note.
+        browser.eval("""(() => {
+          const real = window.fetch; window.sentAuth = [];
+          window.prompt = () => 'secret-token';
+          window.fetch = async (url, opt) => {
+            if (opt && opt.method === 'POST') {
+              window.sentAuth.push((opt.headers || {}).Authorization || null);
+              return new Response('{"error":"unauthorized"}', {status: 401});
+            }
+            const r = await real(url, opt); const s = await r.json(); s.auth = 'bearer';
+            return new Response(JSON.stringify(s), {status: r.status});
+          };
+        })()""")
+        until(lambda: browser.eval("last && last.auth") == "bearer", 5, "the page to see auth bearer")
+        browser.eval('document.querySelector(\'tr[data-source="weather"] button\').click()')
+        until(lambda: browser.eval("getComputedStyle(document.querySelector('#note')).display") == "block", 5,
+              "the read-only note after a 401")
+        assert browser.eval("window.sentAuth") == ["Bearer secret-token"], browser.eval("window.sentAuth")
+        assert "Read-only" in browser.eval("document.querySelector('#note').textContent")
+        assert browser.eval("[...document.querySelectorAll('button')].every((b) => b.disabled)"), "buttons still enabled"
+        assert not bh.status()["sources"][0]["paused"], "the refused action changed something"
+        log("token asked once, sent as a bearer token; 401 made the page read-only")
 
         # 4. bulkhead stops: the page marks its data stale (after ~3 s without an answer).
         bh.stop()
