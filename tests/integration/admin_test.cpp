@@ -1055,6 +1055,30 @@ TEST(Status, AFailingSinkShowsItsBreakerBacklogAndLastError) {
   expect_clean_stop(b, /*no_heap=*/true);
 }
 
+TEST(Status, FitsItsBufferForTheLargestConfig) {
+  CensusGuard census;
+  // Four sinks and eight sources (the compiled maxima) with 64-character names, every one failing
+  // (a nonexistent port): the longest document there can be, last errors included.
+  std::string toml = kRoomy;
+  for (char n : {'a', 'b', 'c', 'd'})
+    toml += "[[sink]]\nname = \"" + std::string(64, n) + "\"\nurl = \"http://127.0.0.1:" + std::to_string(free_port()) +
+            "/x\"\nbackoff_base = \"50ms\"\n";
+  for (char n : {'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'})
+    toml += "[[source]]\nname = \"" + std::string(64, n) + "\"\ntype = \"http_poll\"\nurl = \"http://127.0.0.1:" +
+            std::to_string(free_port()) + "/\"\nbackoff_base = \"50ms\"\n";
+  Bulkhead b(toml);
+  ASSERT_EQ(send_events(b.ingest_port(), 3).size(), 3u);
+  std::unique_ptr<Status> st;
+  ASSERT_TRUE(eventually([&] {
+    st = status_of(b);
+    return st && !st->s("/sinks/3/last_error").empty() && !st->s("/sources/7/last_error").empty();
+  })) << (st ? st->text : b.log());
+  EXPECT_EQ(st->s("/sources/7/name"), std::string(64, 'l'));
+  const double buffer = *sample(metrics_text(b), "bulkhead_admin_metrics_buffer_bytes");
+  EXPECT_LT(static_cast<double>(st->text.size()), buffer / 4) << st->text.size() << " of " << buffer;
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
 TEST(Status, ThePageIsServedWholeFromStaticMemory) {
   CensusGuard census;
   Bulkhead b(kRoomy);
