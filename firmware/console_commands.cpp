@@ -132,15 +132,10 @@ void cmd_status(CommandContext& c) {
     o.print("{:<12} ok\n", "health");
   } else {
     const WatchdogCheckResult* f = v.watchdog->failing();
-    o.print("{:<12} FAILING: {}: {}\n", "health", f ? f->name : "?",
-            f ? std::string_view(f->detail, ::strnlen(f->detail, sizeof f->detail)) : "");
+    o.print("{:<12} FAILING: {}: {}\n", "health", f ? f->name : "?", f ? check_detail(*f) : "");
   }
-  std::uint64_t delivered = 0;
-  for (Sink* sk : v.sinks) delivered += sk->stats().delivered;
-  std::uint64_t in = v.ingest ? v.ingest->lines : 0;
-  std::uint64_t acked = v.committer ? v.committer->stats().events : 0;
-  std::uint64_t pending = v.store ? v.store->pending() : 0;
-  o.print("{:<12} in {}  acked {}  delivered {}  pending {}\n", "events", in, acked, delivered, pending);
+  const EventTotals t = event_totals(v);
+  o.print("{:<12} in {}  acked {}  delivered {}  pending {}\n", "events", t.in, t.acked, t.delivered, t.pending);
   if (v.store) o.print("{:<12} {}\n", "last seq", v.store->last_seq());
   if (v.watchdog) {
     o.print("{:<12} {:.1f} ms\n", "loop lag", v.watchdog->loop_lag_ms());
@@ -336,7 +331,7 @@ void cmd_sinks(CommandContext& c) {
     }
     Sink& sk = *v.sinks[i];
     const DeliveryStats& d = sk.stats();
-    std::uint64_t pending = v.store ? v.store->last_seq() - v.store->cursor(sk.id()) : 0;
+    const std::uint64_t pending = sink_pending(v, sk);
     o.print("sink {}  {}\n", sk.options().name, redact::url(sk.options().url));
     o.print("  pending {}  delivered {} ({} batches)  retries {}  dead letters {} ({} events)  replayed {}\n", pending,
             d.delivered, d.batches, d.retries, d.dead_lettered, d.dead_events, d.replayed);
@@ -509,7 +504,7 @@ void cmd_watchdog(CommandContext& c) {
       const WatchdogCheckResult& r = w.check(i);
       const char* res = !r.ok ? "FAIL" : (r.warn ? "warn" : "ok");
       o.print("{:<14} {:<7} {:>12} {:>12}  {}\n", r.name, res, figure(r.value).sv(), figure(r.limit).sv(),
-              detail_of(r.detail, sizeof r.detail));
+              check_detail(r));
     }
     std::size_t n = w.history_size();
     o.print("history ({} event(s), oldest first):\n", n);

@@ -1,9 +1,14 @@
-// RuntimeView: what the operator surface (console commands, /metrics, /healthz, POST /v1/events)
-// may see and touch of the running application. App fills it in at start-up; the pointers stay
-// valid until the reactor stops. Everything here is used on the reactor thread only.
+// RuntimeView: what the operator surface (console commands, /metrics, /healthz, /v1/status, the
+// status page, POST /v1/events) may see and touch of the running application. App fills it in at
+// start-up; the pointers stay valid until the reactor stops. Below it, the few facts more than one
+// surface derives from it (event totals, a sink's pending count, a check's detail text): one
+// definition each, so the console, /metrics and /v1/status cannot disagree. Reactor thread only.
 #pragma once
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <span>
+#include <string_view>
 
 #include "firmware/config.hpp"
 #include "platform/delivery/sink.hpp"
@@ -38,5 +43,35 @@ struct RuntimeView {
   hal::Clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};
 };
+
+// Events through the pipeline: lines read by TCP/HTTP ingest, events acked durable by the
+// committer (every path), events delivered (sum over the sinks), and committed events some sink
+// has not had yet.
+struct EventTotals {
+  std::uint64_t in = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t pending = 0;
+};
+inline EventTotals event_totals(const RuntimeView& v) noexcept {
+  EventTotals t;
+  t.in = v.ingest ? v.ingest->lines : 0;
+  t.acked = v.committer ? v.committer->stats().events : 0;
+  for (const Sink* s : v.sinks) t.delivered += s->stats().delivered;
+  t.pending = v.store ? v.store->pending() : 0;
+  return t;
+}
+
+// Committed events `s` has not had yet (0 without a store).
+inline std::uint64_t sink_pending(const RuntimeView& v, const Sink& s) noexcept {
+  if (!v.store) return 0;
+  const std::uint64_t last = v.store->last_seq(), cur = v.store->cursor(s.id());
+  return last > cur ? last - cur : 0;
+}
+
+// A watchdog check's detail text (a NUL-terminated fixed field).
+inline std::string_view check_detail(const WatchdogCheckResult& r) noexcept {
+  return {r.detail, ::strnlen(r.detail, sizeof r.detail)};
+}
 
 }  // namespace bh

@@ -33,7 +33,8 @@ bool parse_id(std::string_view s, std::uint64_t& out) noexcept {
   return r.ec == std::errc{} && r.ptr == s.data() + s.size() && out > 0 && out <= static_cast<std::uint64_t>(INT64_MAX);
 }
 
-// Appends s as the body of a JSON string (quotes not included); false if it did not fit.
+}  // namespace
+
 bool put_json_string(char* out, std::size_t cap, std::size_t& n, std::string_view s) noexcept {
   for (char ch : s) {
     const auto u = static_cast<unsigned char>(ch);
@@ -48,8 +49,6 @@ bool put_json_string(char* out, std::size_t cap, std::size_t& n, std::string_vie
   }
   return true;
 }
-
-}  // namespace
 
 // Lists dead letters oldest first, as many as fit the slot's buffer; `?after=<id>` pages on
 // ("next_after" is set when rows were left out). The reason is stored truncated at 160 bytes.

@@ -346,6 +346,9 @@ constexpr MetricRow<AM> kAdminRows[] = {
     {"bulkhead_admin_auth_peers_tracked", Kind::gauge, "Peers (IPv4 addresses, IPv6 /64s) in the token-failure table now.", [](const AM& a) -> V { return a.auth.peers_tracked(); }},
     {"bulkhead_admin_auth_peers_refused", Kind::gauge, "Peers in backoff now.", [](const AM& a) -> V { return a.auth.peers_refused(a.now); }},
     {"bulkhead_admin_auth_peers_evicted_total", Kind::counter, "Token-failure table entries taken over by a new peer while the table was full (least recently seen first).", [](const AM& a) -> V { return a.auth.stats().peers_evicted; }},
+    {"bulkhead_admin_status_requests_total", Kind::counter, "GET /v1/status requests.", [](const AM& a) -> V { return a.stats.status; }},
+    {"bulkhead_admin_page_requests_total", Kind::counter, "GET / (the status page) requests.", [](const AM& a) -> V { return a.stats.page; }},
+    {"bulkhead_admin_source_actions_total", Kind::counter, "POST /v1/sources/<name>/pause|resume requests.", [](const AM& a) -> V { return a.stats.source_actions; }},
 };
 
 std::string_view sink_name(const Sink& s) { return s.options().name; }
@@ -402,14 +405,10 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
       w.value("sink", s->options().name, "state", breaker_state_name(st), s->breaker().state() == st ? 1 : 0);
   }
   if (v.store) {
-    const std::uint64_t last = v.store->last_seq();
     w.family("bulkhead_sink_cursor", Kind::gauge, "Last sequence number delivered (or dead-lettered) to the sink.");
     for (const Sink* s : v.sinks) w.value("sink", s->options().name, v.store->cursor(s->id()));
     w.family("bulkhead_sink_pending_events", Kind::gauge, "Committed events the sink has not had yet.");
-    for (const Sink* s : v.sinks) {
-      const std::uint64_t cur = v.store->cursor(s->id());
-      w.value("sink", s->options().name, last > cur ? last - cur : 0);
-    }
+    for (const Sink* s : v.sinks) w.value("sink", s->options().name, sink_pending(v, *s));
   }
   w.family("bulkhead_sink_wait_seconds", Kind::gauge,
            "Time left in the sink's current wait (a server's Retry-After, its rate limit, backoff, an open breaker); 0 while not waiting.");

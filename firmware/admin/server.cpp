@@ -1,6 +1,7 @@
-// AdminService: the routes (/healthz, /metrics, POST /v1/events, /v1/dlq...) and the token check
-// in front of them, the /healthz and /metrics handlers, and the service's start and stop. The other routes' handlers live in
-// events_api.cpp and dlq_api.cpp, the /metrics tables in metrics.cpp.
+// AdminService: the routes (/, /healthz, /metrics, /v1/status, POST /v1/events, /v1/dlq...,
+// POST /v1/sources/<name>/pause|resume) and the token check in front of them, the /healthz and
+// /metrics handlers, and the service's start and stop. The other routes' handlers live in
+// events_api.cpp, dlq_api.cpp and status_api.cpp, the /metrics tables in metrics.cpp.
 #include "firmware/admin/admin.hpp"
 
 #include <fmt/format.h>
@@ -17,6 +18,8 @@ namespace bh {
 // ---- Routes ------------------------------------------------------------------------------------
 
 const AdminConn::Route AdminConn::kRoutes[] = {
+    {"/", false, &AdminConn::page},
+    {"/v1/status", false, &AdminConn::status},
     {"/healthz", false, &AdminConn::healthz},
     {"/metrics", false, &AdminConn::metrics},
     {"/v1/events", true, &AdminConn::post_events},
@@ -25,11 +28,34 @@ const AdminConn::Route AdminConn::kRoutes[] = {
     {"/v1/dlq/purge", true, &AdminConn::dlq_purge},
 };
 
+namespace {
+// "/v1/sources/<name>/pause" or ".../resume": the name and which; false for any other path.
+bool source_action_path(std::string_view p, std::string_view& name, bool& pause) noexcept {
+  constexpr std::string_view kPrefix = "/v1/sources/";
+  if (!p.starts_with(kPrefix)) return false;
+  p.remove_prefix(kPrefix.size());
+  const std::size_t slash = p.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return false;
+  const std::string_view verb = p.substr(slash + 1);
+  if (verb != "pause" && verb != "resume") return false;
+  name = p.substr(0, slash);
+  pause = verb == "pause";
+  return true;
+}
+}  // namespace
+
 Task<void> AdminConn::handle() {
   if (!co_await authorized()) co_return;
   const std::string_view p = path();
   const http::Method m = request().method();
   const bool get = m == http::Method::get || m == http::Method::head;
+  std::string_view source;
+  bool pause = false;
+  if (source_action_path(p, source, pause)) {  // POST /v1/sources/<name>/pause|resume
+    if (m == http::Method::post) co_await source_action(source, pause);
+    else co_await not_allowed("Allow: POST\r\n");
+    co_return;
+  }
   for (const Route& r : kRoutes) {
     if (r.path != p) continue;
     if (r.post ? m == http::Method::post : get) co_await (this->*r.serve)();
@@ -84,7 +110,7 @@ Task<void> AdminConn::healthz() {
   }
   const WatchdogCheckResult* f = wd->failing();
   char* out = work_.bytes;
-  auto r = f ? fmt::format_to_n(out, 512, "unhealthy: {}: {}\n", f->name, std::string_view(f->detail))
+  auto r = f ? fmt::format_to_n(out, 512, "unhealthy: {}: {}\n", f->name, check_detail(*f))
              : fmt::format_to_n(out, 512, "unhealthy\n");
   co_await respond(503, kText, std::string_view(out, std::min<std::size_t>(r.size, 512)));
 }
@@ -119,13 +145,15 @@ std::string AdminService::start() {
   const AdminConfig& c = a.view.config->admin;
   a.auth.set_token(c.token);
   a.token_for_reads = c.token_required_for == "all";
+  if (!status_page_headers(a.page_headers, sizeof a.page_headers, a.page_headers_len))
+    return "the status page's headers do not fit";
   a.server.pool().set_limit(a.view.config->pool_limit(budget::PoolId::admin_conn));
   asio::ip::tcp::endpoint ep;
   if (!parse_listen(c.listen, ep)) return fmt::format("admin.listen: bad address '{}'", c.listen);
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
-  log::info("admin: listening on {} (/healthz, /metrics, POST /v1/events); token {}", c.listen,
+  log::info("admin: listening on {} (/, /healthz, /metrics, /v1/status, POST /v1/events); token {}", c.listen,
             c.token.empty() ? "none" : a.token_for_reads ? "required for every request" : "required for changes");
   return {};
 }

@@ -32,6 +32,14 @@ bool put_whole(char* out, std::size_t cap, std::size_t& n, fmt::format_string<A.
   return true;
 }
 
+// Appends s as the body of a JSON string (quotes not included; `"`, `\` and control bytes
+// escaped); false if it did not fit (out[n..] may then hold part of it). dlq_api.cpp.
+bool put_json_string(char* out, std::size_t cap, std::size_t& n, std::string_view s) noexcept;
+
+// The status page's response headers (CSP with the hashes of its inline script and style,
+// Cache-Control: no-cache) into out; false if they did not fit. Start-up only. status_api.cpp.
+bool status_page_headers(char* out, std::size_t cap, std::size_t& n) noexcept;
+
 // Counters of the admin surface itself (exported on /metrics as bulkhead_admin_*).
 struct AdminStats {
   std::uint64_t healthz = 0;
@@ -45,6 +53,9 @@ struct AdminStats {
   WireErrorCounts refused;
   std::uint64_t unprocessed = 0;   // requests cut short (413 mid-body, 408, peer gone)
   std::uint64_t dlq_requests = 0;  // GET /v1/dlq, POST /v1/dlq/replay and /v1/dlq/purge
+  std::uint64_t status = 0;        // GET /v1/status
+  std::uint64_t page = 0;          // GET / (the status page)
+  std::uint64_t source_actions = 0;  // POST /v1/sources/<name>/pause|resume
 };
 
 // ---- One admin connection ----------------------------------------------------------------------
@@ -142,6 +153,9 @@ class AdminConn final : public HttpConn, public CommitClient {
   Task<void> dlq_replay() { return dlq_action(true); }
   Task<void> dlq_purge() { return dlq_action(false); }
   Task<void> dlq_action(bool replay);
+  Task<void> status();                                             // status_api.cpp
+  Task<void> page();                                               // status_api.cpp
+  Task<void> source_action(std::string_view name, bool pause);     // status_api.cpp
 
   Take take_lines(bool end) noexcept;
   void fold_round() noexcept;
@@ -181,6 +195,10 @@ struct AdminService::Impl {
   BearerAuth auth;               // [admin] token (off when empty) and the per-peer failure table
   bool token_for_reads = false;  // token_required_for = "all": GET and HEAD need it too
   bool started = false;
+  // The status page's response headers (Content-Security-Policy with the hashes of its inline
+  // script and style, Cache-Control), written once at start-up (status_api.cpp).
+  char page_headers[512] = {};
+  std::size_t page_headers_len = 0;
 
   static HttpServerOptions options(const RuntimeView& v) {
     HttpServerOptions o;

@@ -103,6 +103,16 @@ bool Sink::routed(std::string_view source) const noexcept {
   return false;
 }
 
+std::string_view Sink::connect_reason(const ConnectError& e) const noexcept {
+  return net_.last_error().empty() ? e.reason : net_.last_error();
+}
+
+void Sink::note_error(std::string_view reason) noexcept {
+  last_error_len_ = std::min(reason.size(), sizeof last_error_);
+  std::memcpy(last_error_, reason.data(), last_error_len_);
+  last_error_at_ = Clock::now();
+}
+
 void Sink::append_envelope(const EventOut& e) noexcept {
   char* out = body_.data() + body_len_;
   std::size_t room = body_cap_ - body_len_;
@@ -362,6 +372,7 @@ Task<void> Sink::run() {
       }
       if (a.outcome == Outcome::retry) {
         ++stats_.retries;
+        note_error(a.reason);
         auto d = net_.failed(now);
         log::debug("sink {}: seq {}..{} not delivered ({}), retry in {} ms", opts_.name, first, last, a.reason, d.count());
         co_await pause(d);
@@ -385,6 +396,7 @@ Task<void> Sink::run() {
       } else {
         ++stats_.dead_lettered;
         stats_.dead_events += routed_n;
+        note_error(a.reason);
         log::warn("sink {}: seq {}..{} refused with HTTP {}: moved to the dead-letter table", opts_.name, first, last,
                   a.status);
         if (replay) {
@@ -428,7 +440,7 @@ Task<Sink::Attempt> Sink::post() {
   }
   // A new connection goes to the host's current address (from the cache unless it expired).
   if (!lease->link.is_open()) {
-    if (auto e = co_await net_.resolve()) co_return Attempt{Outcome::retry, 0, e.reason};
+    if (auto e = co_await net_.resolve()) co_return Attempt{Outcome::retry, 0, connect_reason(e)};
   }
   // A kept-alive connection the server closed meanwhile fails before any answer: once, retry on
   // a fresh connection without counting it against the sink.
@@ -445,7 +457,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
   if (!reused) {
     // Any failure closes the socket; the slot goes back with the lease, the breaker and backoff
     // see a failed attempt.
-    if (auto e = co_await net_.open(c.link, slot)) co_return Attempt{Outcome::retry, 0, e.reason};
+    if (auto e = co_await net_.open(c.link, slot)) co_return Attempt{Outcome::retry, 0, connect_reason(e)};
     c.requests = 0;
   }
 

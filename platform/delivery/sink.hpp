@@ -187,6 +187,11 @@ class Sink {
   ConnPool& pool() noexcept { return conns_; }
   int id() const noexcept { return id_; }
   bool running() const noexcept { return running_; }
+  // Why the last attempt that was not delivered failed or was refused ("" if none yet: "HTTP 503:
+  // ...", "connect to host:1 failed: ...", "read timeout"), and when (steady clock). Cleared by
+  // nothing: a later success leaves it, last_error_at() tells its age.
+  std::string_view last_error() const noexcept { return {last_error_, last_error_len_}; }
+  Clock::time_point last_error_at() const noexcept { return last_error_at_; }
 
  private:
   // throttled: the server asked for a pause (429, or 503 with Retry-After); `wait` is what it
@@ -228,6 +233,10 @@ class Sink {
   // the backoff when it named none); counts it.
   Clock::duration throttle_wait(const Attempt& a) noexcept;
   bool routed(std::string_view source) const noexcept;
+  // Records why an attempt failed (last_error()); connect_reason: the connector's detailed text of
+  // a connect-phase failure ("connect to host:1 failed: Connection refused") over its short reason.
+  void note_error(std::string_view reason) noexcept;
+  std::string_view connect_reason(const ConnectError& e) const noexcept;
 
   TaskPoolBase& tasks_;
   Store& store_;
@@ -266,6 +275,9 @@ class Sink {
   std::int64_t replay_id_ = 0;   // templated replay: the dead letter in progress and its next seq
   std::uint64_t replay_pos_ = 0;
   char reason_[128];
+  char last_error_[160] = {};
+  std::size_t last_error_len_ = 0;
+  Clock::time_point last_error_at_{};
   char head_[kHeadBytes];
   char extra_[128 + RequestHeaders::kMaxBytes];  // the seq fields and the configured headers
   std::size_t answer_len_ = 0;

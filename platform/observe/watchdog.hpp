@@ -77,6 +77,12 @@ class Watchdog {
   virtual std::size_t history_size() const noexcept = 0;
   virtual const WatchdogEvent& history(std::size_t i) const noexcept = 0;
   virtual WatchdogCounters counters() const noexcept = 0;
+  // The loop lag of the last kLagHistory ticks (one per period), oldest first:
+  // lag_history(0) .. lag_history(lag_history_size() - 1), milliseconds. Survives nothing but the
+  // process; the status page draws it.
+  static constexpr std::size_t kLagHistory = 180;
+  virtual std::size_t lag_history_size() const noexcept = 0;
+  virtual float lag_history(std::size_t i) const noexcept = 0;
   // False once a failure has outlasted grace: the hardware watchdog and systemd are not fed.
   virtual bool feeding() const noexcept = 0;
   // Restarts every registered pool's high-water mark at its current in-use count (and SQLite's

@@ -112,6 +112,9 @@ bool WatchdogChecks::tick(Clock::time_point now, Clock::duration lag) noexcept {
   std::array<WatchdogCheckResult, kChecks> fresh{};
   for (std::size_t i = 0; i < kChecks; ++i) fresh[i].name = kNames[i];
   check_loop_lag(fresh[loop_lag_check], lag);
+  lag_[lag_next_] = static_cast<float>(fresh[loop_lag_check].value);
+  lag_next_ = (lag_next_ + 1) % kLagHistory;
+  if (lag_count_ < kLagHistory) ++lag_count_;
   check_pools(fresh[pools_check], now);
   check_fds(fresh[fds_check]);
   check_memory(fresh[memory_check]);

@@ -120,6 +120,10 @@ class WatchdogChecks final : public Watchdog {
   std::size_t history_size() const noexcept override { return history_count_; }
   const WatchdogEvent& history(std::size_t i) const noexcept override;
   WatchdogCounters counters() const noexcept override { return counters_; }
+  std::size_t lag_history_size() const noexcept override { return lag_count_; }
+  float lag_history(std::size_t i) const noexcept override {
+    return lag_[(lag_next_ + kLagHistory - lag_count_ + i) % kLagHistory];
+  }
   bool feeding() const noexcept override { return feeding_; }
   std::uint32_t reset_high_water_marks() noexcept override;
 
@@ -166,6 +170,9 @@ class WatchdogChecks final : public Watchdog {
   std::array<WatchdogEvent, kHistory> history_{};
   std::size_t history_next_ = 0;
   std::size_t history_count_ = 0;
+  std::array<float, kLagHistory> lag_{};  // ring of per-tick loop lag, ms
+  std::size_t lag_next_ = 0;
+  std::size_t lag_count_ = 0;
   std::array<PoolTrack, kMaxPools> pools_{};
   std::size_t pool_count_ = 0;
   std::array<TaskTrack, kMaxTasks> tasks_{};

@@ -248,7 +248,8 @@ void Source::log_data_error_once() noexcept {
 
 void Source::established() noexcept {
   ++stats_.connected;
-  net_.succeeded(Clock::now());
+  last_seen_at_ = Clock::now();
+  net_.succeeded(last_seen_at_);
   state_ = State::running;
   if (logged_) log::info("source {}: {} is answering again", opts_.name, url_.authority);
   logged_ = false;

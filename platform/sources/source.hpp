@@ -193,6 +193,9 @@ class Source : public CommitClient {
   // The last failure, "" if none yet; and when (steady clock).
   std::string_view last_error() const noexcept { return {last_error_, last_error_len_}; }
   Clock::time_point last_error_at() const noexcept { return last_error_at_; }
+  // When the peer last answered: a poll's response, a WebSocket handshake or text message
+  // (steady clock; the epoch while it never has).
+  Clock::time_point last_seen_at() const noexcept { return last_seen_at_; }
 
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
@@ -222,6 +225,8 @@ class Source : public CommitClient {
   Task<std::error_code> write_all(SourceConn& c, std::string_view bytes, Clock::duration d) {
     return net_.write_all(c.link, bytes, d);
   }
+  // The peer answered now (a WebSocket text message; established() notes polls and handshakes).
+  void seen() noexcept { last_seen_at_ = Clock::now(); }
   // Counts an I/O failure of `what` ("read", "write") by its kind and records it.
   void note_io_failure(std::string_view what, std::error_code ec) noexcept;
   // Before handing more bytes to the cutter: waits (bounded) until no event is in flight and the
@@ -303,6 +308,7 @@ class Source : public CommitClient {
   char last_error_[160] = {};
   std::size_t last_error_len_ = 0;
   Clock::time_point last_error_at_{};
+  Clock::time_point last_seen_at_{};
   // Jobs: compiled by prepare().
   std::array<JsonPointer, kMaxDecodePointers> decode_{};
   std::size_t ndecode_ = 0;

@@ -182,6 +182,7 @@ Task<Source::Outcome> WebSocketSource::session(SourceConn& c) {
           case ws::Reader::Kind::message:
             if (ev.opcode == ws::Opcode::text) {
               ++stats_.messages;
+              seen();
               bool protocol = false;
               const std::size_t rn = ws_.replies.empty() ? 0 : render_replies(c, ev.payload, protocol);
               if (rn > 0) {

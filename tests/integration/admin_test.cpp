@@ -1,6 +1,7 @@
 // docs/wire.md §3 against the real binary: /healthz, /metrics (checked by a real Prometheus parser,
 // `promtool check metrics`), POST /v1/events (good, bad, mixed, too large, busy, streamed), and
-// the admin server's limits: malformed requests, the connection pool, keep-alive, timeouts.
+// the admin server's limits: malformed requests, the connection pool, keep-alive, timeouts; and the
+// status surface: GET /v1/status against the runtime's own counters, the page (GET /), source actions.
 // Each test ends with the process exiting 0 on SIGTERM (every pool back at zero).
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -18,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <simdjson.h>
 
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_clock.hpp"
@@ -1021,6 +1024,290 @@ TEST(AdminToken, RepeatedFailuresAreRefusedUntilTheBackoffEnds) {
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(seqs_in(r->body), std::vector<std::uint64_t>{1}) << r->body;  // nothing before it was stored
   expect_clean_stop(b);
+}
+
+// ---- GET /v1/status and the status page (GET /) ---------------------------------------------------
+
+// /v1/status parsed (the test process may allocate; the server may not).
+struct Status {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string text;
+  std::uint64_t u(const char* pointer) const {
+    auto r = root.at_pointer(pointer).get_uint64();
+    EXPECT_FALSE(r.error()) << pointer << " in " << text;
+    return r.error() ? ~0ull : r.value();
+  }
+  double d(const char* pointer) const {
+    auto r = root.at_pointer(pointer).get_double();
+    EXPECT_FALSE(r.error()) << pointer << " in " << text;
+    return r.error() ? -1 : r.value();
+  }
+  std::string s(const char* pointer) const {
+    auto r = root.at_pointer(pointer).get_string();
+    EXPECT_FALSE(r.error()) << pointer << " in " << text;
+    return r.error() ? std::string("?") : std::string(r.value());
+  }
+  bool is_null(const char* pointer) const { return root.at_pointer(pointer).is_null(); }
+};
+
+std::unique_ptr<Status> status_of(Bulkhead& b) {
+  auto st = std::make_unique<Status>();
+  auto r = request(b.admin_port(), get("/v1/status"));
+  EXPECT_TRUE(r.has_value()) << b.log();
+  if (!r) return nullptr;
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->header("content-type"), "application/json");
+  st->text = r->body;
+  if (auto e = st->parser.parse(st->text).get(st->root)) {
+    ADD_FAILURE() << "not JSON (" << simdjson::error_message(e) << "): " << st->text;
+    return nullptr;
+  }
+  return st;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+TEST(Status, EveryFieldMatchesTheRuntimesOwnCounters) {
+  CensusGuard census;
+  TestSink sink;
+  Bulkhead b(kRoomy + "[[sink]]\nname = \"t\"\nurl = \"" + sink.url() + "\"\nbackoff_base = \"20ms\"\n");
+  constexpr int kEvents = 25;
+  ASSERT_EQ(send_events(b.ingest_port(), kEvents).size(), static_cast<std::size_t>(kEvents));
+  ASSERT_TRUE(sink.wait_delivered(kEvents, 10s));
+  // Delivered and the cursor persisted: /metrics says pending 0 before the status is read.
+  ASSERT_TRUE(eventually([&] { return sample(metrics_text(b), "bulkhead_sink_pending_events{sink=\"t\"}") == 0.0; }));
+  // Two ticks of the watchdog at least, so the lag history has samples.
+  ASSERT_TRUE(eventually([&] { return *sample(metrics_text(b), "bulkhead_watchdog_ticks_total") >= 2; }));
+  auto st = status_of(b);
+  const std::string m = metrics_text(b);  // read right after: only gauges that move on their own differ
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->s("/version"), BH_VERSION);
+  EXPECT_EQ(st->s("/state"), "running");
+  EXPECT_EQ(st->s("/auth"), "none");
+  EXPECT_GT(st->d("/uptime_s"), 0.0);
+  EXPECT_LE(st->d("/uptime_s"), *sample(m, "bulkhead_uptime_seconds"));
+  EXPECT_NEAR(static_cast<double>(st->u("/time_ms")) / 1000.0,
+              std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), 5.0);
+  // Health: the watchdog's verdict and every check, in the watchdog's order.
+  EXPECT_TRUE(st->root.at_pointer("/health/ok").get_bool().value());
+  EXPECT_TRUE(st->root.at_pointer("/health/feeding").get_bool().value());
+  EXPECT_TRUE(st->is_null("/health/failing"));
+  auto checks = st->root.at_pointer("/health/checks").get_array().value();
+  std::vector<std::string> names;
+  for (auto c : checks) names.emplace_back(c["name"].get_string().value());
+  EXPECT_EQ(names, (std::vector<std::string>{"loop_lag", "pools", "fds", "memory", "sqlite_memory", "tasks", "audit"}));
+  for (const auto& n : names) EXPECT_EQ(sample(m, "bulkhead_watchdog_check_ok{check=\"" + n + "\"}"), 1.0) << n;
+  // Events: the committer's, ingest's and the sink's counters.
+  EXPECT_EQ(st->u("/events/in"), kEvents);
+  EXPECT_EQ(static_cast<double>(st->u("/events/in")), *sample(m, "bulkhead_ingest_lines_total"));
+  EXPECT_EQ(static_cast<double>(st->u("/events/acked")), *sample(m, "bulkhead_committer_events_total"));
+  EXPECT_EQ(st->u("/events/acked"), kEvents);
+  EXPECT_EQ(st->u("/events/delivered"), kEvents);
+  EXPECT_EQ(st->u("/events/pending"), 0u);
+  EXPECT_TRUE(st->is_null("/events/oldest_pending_age_s"));
+  // Loop lag: the history is the watchdog's per-tick ring.
+  auto hist = st->root.at_pointer("/loop_lag/history_ms").get_array().value();
+  EXPECT_GE(hist.size(), 2u);
+  EXPECT_LE(hist.size(), *sample(m, "bulkhead_watchdog_ticks_total"));
+  EXPECT_EQ(st->d("/loop_lag/period_ms"), 1000.0);
+  EXPECT_LE(st->d("/loop_lag/max_ms"), *sample(m, "bulkhead_loop_lag_max_seconds") * 1000.0 + 0.001);
+  // The sink.
+  EXPECT_EQ(st->s("/sinks/0/name"), "t");
+  EXPECT_EQ(st->s("/sinks/0/breaker"), "closed");
+  EXPECT_EQ(st->u("/sinks/0/pending"), 0u);
+  EXPECT_EQ(static_cast<double>(st->u("/sinks/0/delivered")), *sample(m, "bulkhead_sink_delivered_total{sink=\"t\"}"));
+  EXPECT_EQ(st->u("/sinks/0/delivered"), kEvents);
+  EXPECT_EQ(st->u("/sinks/0/last_status"), 200u);
+  EXPECT_EQ(st->u("/sinks/0/dead_lettered"), 0u);
+  EXPECT_EQ(st->s("/sinks/0/last_error"), "");
+  EXPECT_TRUE(st->is_null("/sinks/0/last_error_age_s"));
+  EXPECT_EQ(st->root.at_pointer("/sources").get_array().value().size(), 0u);
+  // Every pool of /metrics, with its limit and capacity.
+  auto pools = st->root.at_pointer("/pools").get_array().value();
+  EXPECT_GE(pools.size(), 5u);
+  for (auto p : pools) {
+    const std::string name(p["name"].get_string().value());
+    EXPECT_EQ(static_cast<double>(p["limit"].get_uint64().value()), sample(m, "bulkhead_pool_limit{pool=\"" + name + "\"}")) << name;
+    EXPECT_EQ(static_cast<double>(p["capacity"].get_uint64().value()), sample(m, "bulkhead_pool_capacity{pool=\"" + name + "\"}")) << name;
+    EXPECT_LE(p["in_use"].get_uint64().value(), p["high_water"].get_uint64().value()) << name;
+  }
+  // FDs, memory and the store against the budget and the store's own figures.
+  EXPECT_EQ(static_cast<double>(st->u("/fds/budget")), *sample(m, "bulkhead_fd_budget"));
+  EXPECT_EQ(static_cast<double>(st->u("/fds/limit")), *sample(m, "bulkhead_fd_limit"));
+  EXPECT_GT(st->u("/fds/open"), 0u);
+  EXPECT_EQ(st->u("/memory/budget_bytes"), 1024ull * 1024 * 1024);
+  EXPECT_GT(st->u("/memory/rss_bytes"), 0u);
+  EXPECT_EQ(st->u("/memory/heap_allocations_after_seal"), 0u);
+  EXPECT_EQ(static_cast<double>(st->u("/store/last_seq")), *sample(m, "bulkhead_store_last_seq"));
+  EXPECT_EQ(st->u("/store/last_seq"), kEvents);
+  EXPECT_EQ(static_cast<double>(st->u("/store/db_bytes")), *sample(m, "bulkhead_store_database_bytes"));
+  EXPECT_EQ(st->u("/store/pending"), 0u);
+  EXPECT_EQ(static_cast<double>(st->u("/store/max_pending")), *sample(m, "bulkhead_store_max_pending_events"));
+  // Not measured yet: absent, not zero.
+  EXPECT_EQ(st->root["flash_written_today_bytes"].error(), simdjson::NO_SUCH_FIELD);
+  EXPECT_EQ(st->root["clock"].error(), simdjson::NO_SUCH_FIELD);
+  // Only GET and HEAD.
+  auto r = request(b.admin_port(), post("/v1/status", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Status, AFailingSinkShowsItsBreakerBacklogAndLastError) {
+  CensusGuard census;
+  TestSink sink([](std::size_t, const SinkRequest&) { return SinkAnswer{.status = 503, .body = "down for maintenance"}; });
+  Bulkhead b(kRoomy + "[[sink]]\nname = \"t\"\nurl = \"" + sink.url() +
+             "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"50ms\"\nbreaker_failures = 2\nbreaker_recovery = \"1h\"\n");
+  ASSERT_EQ(send_events(b.ingest_port(), 5).size(), 5u);
+  std::unique_ptr<Status> st;
+  ASSERT_TRUE(eventually([&] {
+    st = status_of(b);
+    return st && st->s("/sinks/0/breaker") == "open";
+  })) << (st ? st->text : "");
+  EXPECT_EQ(st->u("/sinks/0/pending"), 5u);
+  EXPECT_EQ(st->u("/events/pending"), 5u);
+  EXPECT_EQ(st->u("/events/delivered"), 0u);
+  EXPECT_EQ(st->u("/sinks/0/last_status"), 503u);
+  EXPECT_GE(st->u("/sinks/0/consecutive_failures"), 2u);
+  EXPECT_NE(st->s("/sinks/0/last_error").find("503"), std::string::npos) << st->text;
+  EXPECT_GE(st->d("/sinks/0/last_error_age_s"), 0.0);
+  EXPECT_GE(st->d("/events/oldest_pending_age_s"), 0.0);
+  EXPECT_LT(st->d("/events/oldest_pending_age_s"), 60.0);
+  const std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_sink_breaker_status{sink=\"t\",state=\"open\"}"), 1.0);
+  EXPECT_EQ(static_cast<double>(st->u("/sinks/0/retries")), *sample(m, "bulkhead_sink_retries_total{sink=\"t\"}"));
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Status, FitsItsBufferForTheLargestConfig) {
+  CensusGuard census;
+  // Four sinks and eight sources (the compiled maxima) with 64-character names, every one failing
+  // (a nonexistent port): the longest document there can be, last errors included.
+  std::string toml = kRoomy;
+  for (char n : {'a', 'b', 'c', 'd'})
+    toml += "[[sink]]\nname = \"" + std::string(64, n) + "\"\nurl = \"http://127.0.0.1:" + std::to_string(free_port()) +
+            "/x\"\nbackoff_base = \"50ms\"\n";
+  for (char n : {'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'})
+    toml += "[[source]]\nname = \"" + std::string(64, n) + "\"\ntype = \"http_poll\"\nurl = \"http://127.0.0.1:" +
+            std::to_string(free_port()) + "/\"\nbackoff_base = \"50ms\"\n";
+  Bulkhead b(toml);
+  ASSERT_EQ(send_events(b.ingest_port(), 3).size(), 3u);
+  std::unique_ptr<Status> st;
+  ASSERT_TRUE(eventually([&] {
+    st = status_of(b);
+    return st && !st->s("/sinks/3/last_error").empty() && !st->s("/sources/7/last_error").empty();
+  })) << (st ? st->text : b.log());
+  EXPECT_EQ(st->s("/sources/7/name"), std::string(64, 'l'));
+  const double buffer = *sample(metrics_text(b), "bulkhead_admin_metrics_buffer_bytes");
+  EXPECT_LT(static_cast<double>(st->text.size()), buffer / 4) << st->text.size() << " of " << buffer;
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Status, ThePageIsServedWholeFromStaticMemory) {
+  CensusGuard census;
+  Bulkhead b(kRoomy);
+  const std::string file = read_file(std::string(BH_SOURCE_DIR) + "/firmware/admin/status_page.html");
+  ASSERT_GT(file.size(), 1000u);
+  EXPECT_LT(file.size(), 64u * 1024u);
+  HttpClient c;
+  ASSERT_TRUE(c.connect(b.admin_port()));
+  // Many times each over one keep-alive connection: the page, the status, both again.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(c.send(get("/") + get("/v1/status")));
+    auto page = c.read();
+    ASSERT_TRUE(page) << b.log();
+    EXPECT_EQ(page->status, 200);
+    EXPECT_EQ(page->header("content-type"), "text/html; charset=utf-8");
+    EXPECT_EQ(page->body, file);
+    EXPECT_EQ(page->header("cache-control"), "no-cache");
+    const std::string csp = page->header("content-security-policy");
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("script-src 'sha256-"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("style-src 'sha256-"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+    EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+    auto st = c.read();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->status, 200);
+    EXPECT_EQ(st->body.front(), '{');
+  }
+  // No external assets: no URL but the SVG namespace's name, no src= (the CSP enforces it too).
+  std::string urls = file;
+  for (std::size_t at; (at = urls.find("http://www.w3.org/2000/svg")) != std::string::npos;) urls.erase(at, 26);
+  EXPECT_EQ(urls.find("http://"), std::string::npos);
+  EXPECT_EQ(urls.find("https://"), std::string::npos);
+  EXPECT_EQ(urls.find(" src="), std::string::npos);
+  // HEAD: the length, no body.
+  HttpClient h;
+  h.head_only(true);
+  ASSERT_TRUE(h.connect(b.admin_port()));
+  ASSERT_TRUE(h.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto hr = h.read();
+  ASSERT_TRUE(hr);
+  EXPECT_EQ(hr->header("content-length"), std::to_string(file.size()));
+  auto r = request(b.admin_port(), post("/", "x"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  const std::string m = metrics_text(b);
+  EXPECT_EQ(sample(m, "bulkhead_heap_allocations_after_seal_total"), 0.0);
+  EXPECT_EQ(sample(m, "bulkhead_admin_page_requests_total"), 21.0);  // 20 GETs and the HEAD
+  EXPECT_EQ(sample(m, "bulkhead_admin_status_requests_total"), 20.0);
+  c.close();
+  h.close();
+  expect_clean_stop(b, /*no_heap=*/true);
+}
+
+TEST(Status, SourcesArePausedAndResumedOverHttp) {
+  CensusGuard census;
+  const std::uint16_t closed = free_port();  // nothing listens: the source keeps retrying
+  Bulkhead b(kRoomy + "[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"http://127.0.0.1:" +
+             std::to_string(closed) + "/\"\nbackoff_base = \"10ms\"\nbackoff_cap = \"30ms\"\n");
+  auto st = status_of(b);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->s("/sources/0/name"), "feed");
+  EXPECT_EQ(st->s("/sources/0/type"), "http_poll");
+  EXPECT_FALSE(st->root.at_pointer("/sources/0/paused").get_bool().value());
+  EXPECT_TRUE(eventually([&] {
+    st = status_of(b);
+    return st && st->s("/sources/0/last_error").find("refused") != std::string::npos;
+  })) << (st ? st->text : "");
+  EXPECT_TRUE(st->is_null("/sources/0/last_seen_age_s"));  // it never answered
+
+  auto r = request(b.admin_port(), post("/v1/sources/feed/pause", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"source\":\"feed\",\"paused\":true,\"changed\":true}\n");
+  st = status_of(b);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->root.at_pointer("/sources/0/paused").get_bool().value());
+  EXPECT_EQ(st->s("/sources/0/state"), "paused");
+  EXPECT_EQ(sample(metrics_text(b), "bulkhead_source_paused{source=\"feed\"}"), 1.0);
+  r = request(b.admin_port(), post("/v1/sources/feed/pause", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "{\"source\":\"feed\",\"paused\":true,\"changed\":false}\n");
+  r = request(b.admin_port(), post("/v1/sources/feed/resume", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"source\":\"feed\",\"paused\":false,\"changed\":true}\n");
+  EXPECT_EQ(sample(metrics_text(b), "bulkhead_source_paused{source=\"feed\"}"), 0.0);
+  // Refusals: unknown, the built-in ingest, a GET, a bad verb.
+  r = request(b.admin_port(), post("/v1/sources/nope/pause", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = request(b.admin_port(), post("/v1/sources/ingest/pause", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = request(b.admin_port(), get("/v1/sources/feed/pause"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  r = request(b.admin_port(), post("/v1/sources/feed/stop", ""));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  expect_clean_stop(b, /*no_heap=*/true);
 }
 
 }  // namespace

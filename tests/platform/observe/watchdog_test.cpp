@@ -230,6 +230,25 @@ TEST(WatchdogChecks, StalledLoopFailsLoopLagAndRecovers) {
   EXPECT_EQ(w.counters().failures, 1u);
 }
 
+TEST(WatchdogChecks, LagHistoryKeepsTheLastTicksOldestFirst) {
+  FakeSensors s;
+  WatchdogChecks w(opts(), s);
+  EXPECT_EQ(w.lag_history_size(), 0u);
+  auto t0 = Clock::now();
+  w.tick(t0, 5ms);
+  w.tick(t0 + 1s, 7ms);
+  ASSERT_EQ(w.lag_history_size(), 2u);
+  EXPECT_FLOAT_EQ(w.lag_history(0), 5.0f);
+  EXPECT_FLOAT_EQ(w.lag_history(1), 7.0f);
+  // Past the ring's size the oldest go: it holds ticks 10 .. kLagHistory + 9 of these.
+  const std::size_t n = Watchdog::kLagHistory + 10;
+  for (std::size_t i = 0; i < n; ++i) w.tick(t0 + (i + 2) * 1s, std::chrono::milliseconds(i));
+  ASSERT_EQ(w.lag_history_size(), Watchdog::kLagHistory);
+  EXPECT_FLOAT_EQ(w.lag_history(0), 10.0f);
+  EXPECT_FLOAT_EQ(w.lag_history(Watchdog::kLagHistory - 1), static_cast<float>(n - 1));
+  EXPECT_FLOAT_EQ(w.lag_history(Watchdog::kLagHistory - 1), static_cast<float>(w.loop_lag_ms()));
+}
+
 TEST(WatchdogChecks, FdsOverBudgetFailThenFeedingStopsAfterGrace) {
   LogCapture logs;
   test::TempDir dir;
