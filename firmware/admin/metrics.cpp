@@ -157,7 +157,7 @@ constexpr MetricRow<IN> kIngestRows[] = {
     {"bulkhead_ingest_connections_accepted_total", Kind::counter, "Ingest connections accepted.", [](const IN& i) -> V { return i.s.accepted; }},
     {"bulkhead_ingest_connections_refused_total", Kind::counter, "Ingest connections refused at the connection limit.", [](const IN& i) -> V { return i.s.refused_connections; }},
     {"bulkhead_ingest_connections_closed_total", Kind::counter, "Ingest connections closed.", [](const IN& i) -> V { return i.s.closed; }},
-    {"bulkhead_ingest_idle_timeouts_total", Kind::counter, "Ingest connections closed for idleness.", [](const IN& i) -> V { return i.s.idle_timeouts; }},
+    {"bulkhead_ingest_idle_timeouts_total", Kind::counter, "Ingest connections closed for idleness.", [](const IN& i) -> V { return i.s.closes[CloseReason::idle]; }},
     {"bulkhead_ingest_write_timeouts_total", Kind::counter, "Reply writes that timed out.", [](const IN& i) -> V { return i.s.write_timeouts; }},
     {"bulkhead_ingest_received_bytes_total", Kind::counter, "Bytes read from ingest connections.", [](const IN& i) -> V { return i.s.bytes_in; }},
     {"bulkhead_ingest_lines_total", Kind::counter, "Non-blank lines received.", [](const IN& i) -> V { return i.s.lines; }},

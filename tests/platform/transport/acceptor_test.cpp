@@ -22,6 +22,7 @@
 #include <string>
 
 #include "tests/support/census.hpp"
+#include "tests/support/fake_clock.hpp"
 
 namespace bh {
 // Named, not anonymous: the connection types appear in the acceptor's coroutine frames.
@@ -75,14 +76,95 @@ struct Owner final : AcceptOwner {
   std::string_view refusal() noexcept override { return "busy\n"; }
 };
 
+// An evictable echo: waits on its peer (stalled since it began waiting) until a byte 'B' arrives,
+// after which it counts as busy for good (as an ingest connection with events in flight).
+class StallConn final : public Evictable {
+ public:
+  StallConn(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
+  ~StallConn() { ++sh_.closed; }
+  StreamSocket& socket() noexcept { return sock_; }
+  void evict() noexcept {
+    std::error_code ig;
+    sock_.cancel(ig);
+  }
+  Task<void> run() {
+    ++sh_.served;
+    bool is_busy = false;
+    const Clock::time_point opened = Clock::now();
+    for (;;) {
+      if (is_busy) busy();
+      else waiting_since(opened);
+      auto [ec, n] = co_await timed_op(
+          1h, [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
+          [&] {
+            std::error_code ig;
+            sock_.cancel(ig);
+          });
+      if (ec || cancelled()) break;
+      if (buf_[0] == 'B') is_busy = true;
+      auto [wec, wn] = co_await timed_op(
+          1h, [&](auto h) { asio::async_write(sock_, asio::buffer(buf_, n), std::move(h)); },
+          [&] {
+            std::error_code ig;
+            sock_.cancel(ig);
+          });
+      (void)wn;
+      if (wec) break;
+    }
+    std::error_code ig;
+    sock_.shutdown(asio::socket_base::shutdown_both, ig);
+  }
+
+ private:
+  StreamSocket sock_;
+  Shared& sh_;
+  char buf_[64];
+};
+
+struct StallOwner final : AcceptOwner {
+  Pool<StallConn, 2> pool{"t_acceptor_stall"};
+  Shared sh;
+  Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
+    return from.admit_to(pool, "t_acceptor_stall", s, sh);
+  }
+  std::string_view refusal() noexcept override { return "busy\n"; }
+};
+
+template <std::uint32_t Tasks>
+struct StallRig {
+  asio::io_context io{1};
+  TaskPool<Tasks> tasks{"t_acceptor_task", io};
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;
+  ListenerCloses closes;
+  StallOwner owner;
+  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused, closes}};
+
+  void turn() {
+    io.run_for(2ms);
+    if (io.stopped()) io.restart();
+  }
+  bool until(const std::function<bool()>& pred) {
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) turn();
+    return pred();
+  }
+  ~StallRig() {
+    acc.stop();
+    tasks.cancel_all();
+    EXPECT_TRUE(until([&] { return tasks.live() == 0; }));
+  }
+};
+
 template <std::uint32_t Tasks>
 struct Rig {
   asio::io_context io{1};
   TaskPool<Tasks> tasks{"t_acceptor_task", io};
   std::uint64_t accepted = 0;
   std::uint64_t refused = 0;
+  ListenerCloses closes;
   Owner owner;
-  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused}};
+  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused, closes}};
 
   void turn() {
     io.run_for(2ms);
@@ -293,7 +375,8 @@ TEST(Acceptor, UnixListenerServesAndAControlSocketIsOwnerOnly) {
       // A live control socket is not taken over; a plain file is not replaced.
       Owner other_owner;
       std::uint64_t n1 = 0, n2 = 0;
-      Acceptor other(rig.tasks, other_owner, AcceptCounters{n1, n2});
+      ListenerCloses cl;
+      Acceptor other(rig.tasks, other_owner, AcceptCounters{n1, n2, cl});
       EXPECT_EQ(other.listen_unix(path, UnixListenOptions{.owner_only = true}), std::errc::address_in_use);
       int f = ::open(dir.file("plain").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
       ::close(f);
@@ -350,3 +433,80 @@ TEST(Acceptor, AHandshakeRunsBeforeServingAndItsFailureIsCounted) {
 
 }  // namespace acceptor_test
 }  // namespace bh
+
+namespace bh::acceptor_test {
+
+// The eviction policy: at a full pool the newcomer takes the slot of the connection stalled
+// longest (at least min_stall); the victim is closed and counted `evicted`; no refusal.
+TEST(AcceptorEviction, TheLongestStalledConnectionMakesRoomForANewcomer) {
+  test::CensusGuard census;
+  StallRig<6> rig;
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const std::uint16_t port = rig.acc.port();
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+  const int fds_before = test::open_fds();
+
+  int a = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 1; }));
+  test::advance(rig.io, 100ms);
+  int b = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 2; }));
+  test::advance(rig.io, rig.acc.eviction().min_stall);  // both stalled long enough; a the longest
+
+  int c = connect_tcp(port);
+  ASSERT_GE(c, 0);
+  send_all(c, "c");
+  EXPECT_EQ(read_from(rig, c, 1), "c") << "the newcomer is served";
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, a, 1, &eof), "");
+  EXPECT_TRUE(eof) << "the longest-stalled connection was closed";
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 1u);
+  EXPECT_EQ(rig.refused, 0u);
+  send_all(b, "b");
+  EXPECT_EQ(read_from(rig, b, 1), "b") << "the other stalled connection is untouched";
+  EXPECT_EQ(rig.owner.pool.in_use(), 2u);
+  ::close(a);
+  ::close(b);
+  ::close(c);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+  EXPECT_EQ(test::open_fds(), fds_before) << test::describe_fds();
+}
+
+// A busy connection (events in flight) is never evicted, nor one stalled for less than min_stall:
+// then the newcomer is refused as before.
+TEST(AcceptorEviction, NeverEvictsABusyOrFreshConnection) {
+  test::CensusGuard census;
+  StallRig<6> rig;
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const std::uint16_t port = rig.acc.port();
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+
+  int a = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 1; }));
+  send_all(a, "B");
+  EXPECT_EQ(read_from(rig, a, 1), "B");
+  test::advance(rig.io, 10 * rig.acc.eviction().min_stall);  // a: busy however long
+  int b = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 2; }));
+
+  int c = connect_tcp(port);  // b is fresh, a busy: refused
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, c, 100, &eof), "busy\n");
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(rig.refused, 1u);
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 0u);
+
+  test::advance(rig.io, rig.acc.eviction().min_stall);  // now b is stalled: the next one takes its slot
+  int d = connect_tcp(port);
+  send_all(d, "d");
+  EXPECT_EQ(read_from(rig, d, 1), "d");
+  EXPECT_EQ(read_from(rig, b, 1, &eof), "");
+  EXPECT_TRUE(eof);
+  send_all(a, "a");
+  EXPECT_EQ(read_from(rig, a, 1), "a") << "the busy connection is never evicted";
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 1u);
+  for (int fd : {a, b, c, d}) ::close(fd);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+}
+
+}  // namespace bh::acceptor_test
