@@ -422,6 +422,17 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
               "action", kCloses, /*only_nonzero=*/true);
   }
 
+  // Every listener's closes by reason: slow and stalled clients, evictions (acceptor.hpp).
+  w.family("bulkhead_listener_closes_total", Kind::counter,
+           "Connections a listener closed on its own deadline or policy, by listener and reason (idle, line_timeout, "
+           "header_timeout, body_timeout, handshake_timeout, evicted).");
+  const auto closes = [&w](std::string_view listener, const ListenerCloses& c) {
+    for (std::size_t r = 0; r < kCloseReasons; ++r) w.value("listener", listener, "reason", kCloseReasonNames[r], c.n[r]);
+  };
+  if (v.ingest) closes("ingest", v.ingest->closes);
+  closes("admin", admin.http.closes);
+  if (v.console_closes) closes("console", *v.console_closes);
+
   // The admin surface itself.
   write_rows(w, kAdminRows, admin);
   w.family("bulkhead_admin_responses_total", Kind::counter, "Admin responses, by status class.");

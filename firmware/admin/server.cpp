@@ -91,6 +91,7 @@ std::string AdminService::start() {
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
+  a.view.admin_closes = &a.server.stats().closes;
   log::info("admin: listening on {} (/healthz, /metrics, POST /v1/events)", c.listen);
   return {};
 }

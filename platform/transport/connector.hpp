@@ -132,10 +132,15 @@ class ConnectorBase {
   // (tls_errc::*, errc::timeout), errc::cancelled. Notes: consults fault::Op::connect (test plans).
   Task<ConnectError> open(Link& link, std::uint32_t context);
 
-  // Reads at least one byte within `d`. Counts the read's deadline. Errors: asio::error::eof (the
-  // peer closed), errc::timeout, errc::cancelled, socket or TLS errors. Nothing else is counted:
-  // the owner knows whether a timeout is a failure (note_io_failure) or its own timer.
-  Task<std::pair<std::error_code, std::size_t>> read_some(Link& link, std::span<char> buf, Clock::duration d);
+  // Reads at least one byte within `d`. Counts the read's deadline (a timeout under `timeout_as`:
+  // a read cut short by a longer deadline, e.g. TimedOp::response, is counted there). Errors:
+  // asio::error::eof (the peer closed), errc::timeout, errc::cancelled, socket or TLS errors.
+  // Nothing else is counted: the owner knows whether a timeout is a failure (note_io_failure) or
+  // its own timer.
+  Task<std::pair<std::error_code, std::size_t>> read_some(Link& link, std::span<char> buf, Clock::duration d,
+                                                          TimedOp timeout_as = TimedOp::read);
+  // The deadline counters (for a deadline spanning several operations, e.g. a whole response).
+  TimeoutStats& deadlines() noexcept { return stats_.deadlines; }
   // Writes every byte of `head`, then of `body`, within `d` (two buffers, one gathered write:
   // a request head and its body). Counts the write's deadline. Errors: as read_some.
   Task<std::error_code> write_all(Link& link, std::string_view head, std::string_view body, Clock::duration d);
