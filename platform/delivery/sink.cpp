@@ -484,7 +484,7 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
       case HttpResponseReader::Kind::read_error:
         c.link.close();
         stale = reused && !rd.got_any() && ev.ec != errc::timeout;
-        if (!stale) net_.note_io_failure(TimedOp::read, ev.ec);
+        if (!stale) net_.note_io_failure(rd.response_timed_out() ? TimedOp::response : TimedOp::read, ev.ec);
         if (rd.response_timed_out()) co_return Attempt{Outcome::retry, 0, "response timeout"};
         co_return Attempt{Outcome::retry, 0, ev.ec == errc::timeout ? "read timeout" : "connection lost"};
       case HttpResponseReader::Kind::bad_response:

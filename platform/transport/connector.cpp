@@ -320,7 +320,9 @@ Task<std::error_code> ConnectorBase::write_all(Link& link, std::string_view head
 void ConnectorBase::note_io_failure(TimedOp op, std::error_code ec) noexcept {
   if (aborted(ec)) return;
   if (ec == errc::timeout) {
-    ++(op == TimedOp::write ? stats_.write_timeouts : stats_.read_timeouts);
+    ++(op == TimedOp::write      ? stats_.write_timeouts
+       : op == TimedOp::response ? stats_.response_timeouts
+                                 : stats_.read_timeouts);
   } else {
     ++stats_.io_errors;
   }

@@ -38,6 +38,7 @@ struct ConnectorStats {
   // Failed reads and writes, as the owner classifies them (note_io_failure).
   std::uint64_t write_timeouts = 0;
   std::uint64_t read_timeouts = 0;
+  std::uint64_t response_timeouts = 0;  // a whole response not in within response_timeout (trickled)
   std::uint64_t io_errors = 0;  // resets, EOF mid-message
   // Host names (DNS; numeric hosts and hosts-file names never fail). Disjoint from connect_errors.
   std::uint64_t resolve_errors = 0;    // lookups answered NXDOMAIN, no address, SERVFAIL, garbage...
@@ -147,7 +148,7 @@ class ConnectorBase {
   Task<std::error_code> write_all(Link& link, std::string_view bytes, Clock::duration d) {
     return write_all(link, bytes, std::string_view(), d);
   }
-  // Counts a failed read or write (op = read or write) as its kind: a timeout, or an I/O error.
+  // Counts a failed read or write (op = read, response or write) as its kind: a timeout, or an I/O error.
   // Cancellation is not counted.
   void note_io_failure(TimedOp op, std::error_code ec) noexcept;
 

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -303,7 +304,9 @@ void expect_back_at(Bulkhead& b, const Census& base) {
 
 // A warm-up event answered ok() (its keep-alive connection is part of the baseline), then 40
 // events in batches of at most 4 against `faults` (answers to posts 1, 2, ...), then the checks.
-void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys = "") {
+// `also` runs on the live process after the checks (more metrics to check), before the census.
+void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys = "",
+                const std::function<void(Bulkhead&)>& also = {}) {
   CensusGuard guard;  // the test's own FDs (the sink's sockets) and pools, checked last
   faults.insert(faults.begin(), ok());
   RawSink sink(faults);
@@ -377,6 +380,7 @@ void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys =
   EXPECT_EQ(sink_metric(b, "io_errors"), static_cast<double>(io));
   EXPECT_EQ(sink_metric(b, "http_retryable"), static_cast<double>(retryable));
   EXPECT_EQ(sink_metric(b, "read_timeouts"), 0.0) << "every fault was seen at once, not by the read deadline";
+  if (also) also(b);
 
   // The census: back to the baseline (the last good answer's connection is kept alive, like the
   // warm-up's), then a clean exit with every pool at zero.
@@ -423,6 +427,19 @@ TEST(SinkFaults, ResponseCutShortByResetOrClose) {
       cut("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", End::fin),  // inside a chunk
       ok(),
       {head + "abc", End::rst, 0ms, false, false, 0, 1},  // RST right behind the bytes
+  });
+}
+
+// A sink that sends its answer one byte at a time, each well within read_timeout (2 s): the whole
+// response's deadline (response_timeout) cuts it off, the connection is closed and the batch is
+// sent again on a new one; counted as a response timeout, not a read timeout.
+TEST(SinkFaults, ATrickledResponseIsCutOffByTheResponseDeadline) {
+  std::vector<std::string> bytes;
+  for (char ch : k200) bytes.emplace_back(1, ch);  // 40 bytes, 30 ms apart: 1.2 s in all
+  Answer trickled = in_parts({"", End::keep, 0ms, false, false}, bytes);
+  run_faults({trickled, ok(), trickled}, "response_timeout = \"300ms\"\n", [](Bulkhead& b) {
+    EXPECT_EQ(sink_metric(b, "response_timeouts"), 2.0);
+    EXPECT_EQ(metric(b, "bulkhead_sink_timeouts_total{sink=\"t\",op=\"response\"}"), 2.0);
   });
 }
 
