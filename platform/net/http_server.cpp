@@ -225,6 +225,8 @@ Task<void> HttpConn::linger_close() {
   std::error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) co_return;
+  // Answered, only draining: the first to be evicted at a full pool (stalled since forever).
+  waiting_since(Clock::time_point{});
   const Clock::time_point until = Clock::now() + sh_.opts.linger;
   for (;;) {
     const Clock::duration left = until - Clock::now();
@@ -236,8 +238,9 @@ Task<void> HttpConn::linger_close() {
           sock_.cancel(ig);
         });
     (void)n;
-    if (e) break;  // EOF (the peer read the answer and closed), timeout, reset, shutdown
+    if (e) break;  // EOF (the peer read the answer and closed), timeout, reset, shutdown, eviction
   }
+  busy();
 }
 
 Task<void> HttpConn::run() {
