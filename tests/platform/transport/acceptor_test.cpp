@@ -20,6 +20,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include "tests/support/census.hpp"
 #include "tests/support/fake_clock.hpp"
@@ -34,54 +35,16 @@ struct Shared {
   int closed = 0;  // connections destroyed
 };
 
-// Echoes what it reads until EOF, an error or cancellation.
-class EchoConn {
+// Echoes what it reads until EOF, an error or cancellation. Evicting (Base = Evictable): it waits
+// on its peer, stalled since it opened, until a byte 'B' arrives; from then on it counts as busy
+// for good (as an ingest connection with events in flight).
+struct NotEvictable {};
+template <typename Base>
+class EchoConnT final : public Base {
  public:
-  EchoConn(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
-  ~EchoConn() { ++sh_.closed; }
-  StreamSocket& socket() noexcept { return sock_; }
-  Task<void> run() {
-    ++sh_.served;
-    for (;;) {
-      auto [ec, n] = co_await timed_op(
-          10s, [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
-          [&] {
-            std::error_code ig;
-            sock_.cancel(ig);
-          });
-      if (ec || cancelled()) break;
-      auto [wec, wn] = co_await timed_op(
-          10s, [&](auto h) { asio::async_write(sock_, asio::buffer(buf_, n), std::move(h)); },
-          [&] {
-            std::error_code ig;
-            sock_.cancel(ig);
-          });
-      (void)wn;
-      if (wec) break;
-    }
-  }
-
- private:
-  StreamSocket sock_;
-  Shared& sh_;
-  char buf_[256];
-};
-
-struct Owner final : AcceptOwner {
-  Pool<EchoConn, 2> pool{"t_acceptor_conn"};
-  Shared sh;
-  Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
-    return from.admit_to(pool, "t_acceptor_conn", s, sh);
-  }
-  std::string_view refusal() noexcept override { return "busy\n"; }
-};
-
-// An evictable echo: waits on its peer (stalled since it began waiting) until a byte 'B' arrives,
-// after which it counts as busy for good (as an ingest connection with events in flight).
-class StallConn final : public Evictable {
- public:
-  StallConn(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
-  ~StallConn() { ++sh_.closed; }
+  static constexpr bool kEvictable = std::is_base_of_v<Evictable, Base>;
+  EchoConnT(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
+  ~EchoConnT() { ++sh_.closed; }
   StreamSocket& socket() noexcept { return sock_; }
   void evict() noexcept {
     std::error_code ig;
@@ -92,10 +55,13 @@ class StallConn final : public Evictable {
     bool is_busy = false;
     const Clock::time_point opened = Clock::now();
     for (;;) {
-      if (is_busy) busy();
-      else waiting_since(opened);
+      if constexpr (kEvictable) {
+        if (is_busy) this->busy();
+        else this->waiting_since(opened);
+      }
       auto [ec, n] = co_await timed_op(
-          1h, [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
+          kEvictable ? Clock::duration(1h) : Clock::duration(10s),
+          [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
           [&] {
             std::error_code ig;
             sock_.cancel(ig);
@@ -103,7 +69,7 @@ class StallConn final : public Evictable {
       if (ec || cancelled()) break;
       if (buf_[0] == 'B') is_busy = true;
       auto [wec, wn] = co_await timed_op(
-          1h, [&](auto h) { asio::async_write(sock_, asio::buffer(buf_, n), std::move(h)); },
+          10s, [&](auto h) { asio::async_write(sock_, asio::buffer(buf_, n), std::move(h)); },
           [&] {
             std::error_code ig;
             sock_.cancel(ig);
@@ -111,59 +77,39 @@ class StallConn final : public Evictable {
       (void)wn;
       if (wec) break;
     }
-    std::error_code ig;
-    sock_.shutdown(asio::socket_base::shutdown_both, ig);
+    if constexpr (kEvictable) {
+      std::error_code ig;
+      sock_.shutdown(asio::socket_base::shutdown_both, ig);
+    }
   }
 
  private:
   StreamSocket sock_;
   Shared& sh_;
-  char buf_[64];
+  char buf_[256];
 };
+using EchoConn = EchoConnT<NotEvictable>;
+using StallConn = EchoConnT<Evictable>;
 
-struct StallOwner final : AcceptOwner {
-  Pool<StallConn, 2> pool{"t_acceptor_stall"};
+template <typename Conn>
+struct OwnerOf final : AcceptOwner {
+  Pool<Conn, 2> pool{"t_acceptor_conn"};
   Shared sh;
   Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
-    return from.admit_to(pool, "t_acceptor_stall", s, sh);
+    return from.admit_to(pool, "t_acceptor_conn", s, sh);
   }
   std::string_view refusal() noexcept override { return "busy\n"; }
 };
+using Owner = OwnerOf<EchoConn>;
 
-template <std::uint32_t Tasks>
-struct StallRig {
-  asio::io_context io{1};
-  TaskPool<Tasks> tasks{"t_acceptor_task", io};
-  std::uint64_t accepted = 0;
-  std::uint64_t refused = 0;
-  ListenerCloses closes;
-  StallOwner owner;
-  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused, closes}};
-
-  void turn() {
-    io.run_for(2ms);
-    if (io.stopped()) io.restart();
-  }
-  bool until(const std::function<bool()>& pred) {
-    const auto deadline = std::chrono::steady_clock::now() + 3s;
-    while (!pred() && std::chrono::steady_clock::now() < deadline) turn();
-    return pred();
-  }
-  ~StallRig() {
-    acc.stop();
-    tasks.cancel_all();
-    EXPECT_TRUE(until([&] { return tasks.live() == 0; }));
-  }
-};
-
-template <std::uint32_t Tasks>
+template <std::uint32_t Tasks, typename O = Owner>
 struct Rig {
   asio::io_context io{1};
   TaskPool<Tasks> tasks{"t_acceptor_task", io};
   std::uint64_t accepted = 0;
   std::uint64_t refused = 0;
   ListenerCloses closes;
-  Owner owner;
+  O owner;
   Acceptor acc{tasks, owner, AcceptCounters{accepted, refused, closes}};
 
   void turn() {
@@ -440,7 +386,7 @@ namespace bh::acceptor_test {
 // longest (at least min_stall); the victim is closed and counted `evicted`; no refusal.
 TEST(AcceptorEviction, TheLongestStalledConnectionMakesRoomForANewcomer) {
   test::CensusGuard census;
-  StallRig<6> rig;
+  Rig<6, OwnerOf<StallConn>> rig;
   ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
   const std::uint16_t port = rig.acc.port();
   ASSERT_TRUE(rig.acc.start("t_accept"));
@@ -476,7 +422,7 @@ TEST(AcceptorEviction, TheLongestStalledConnectionMakesRoomForANewcomer) {
 // then the newcomer is refused as before.
 TEST(AcceptorEviction, NeverEvictsABusyOrFreshConnection) {
   test::CensusGuard census;
-  StallRig<6> rig;
+  Rig<6, OwnerOf<StallConn>> rig;
   ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
   const std::uint16_t port = rig.acc.port();
   ASSERT_TRUE(rig.acc.start("t_accept"));
@@ -507,6 +453,47 @@ TEST(AcceptorEviction, NeverEvictsABusyOrFreshConnection) {
   EXPECT_EQ(rig.closes[CloseReason::evicted], 1u);
   for (int fd : {a, b, c, d}) ::close(fd);
   ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+}
+
+// A handshake that waits for the client's first byte (a ClientHello that never comes): its deadline
+// closes the connection, counted as a failure and as a `handshake_timeout` close; the slot comes back.
+struct WaitsForHello final : Handshake {
+  Task<std::error_code> handshake(StreamSocket& s, std::uint32_t, Clock::duration timeout) override {
+    char b[1];
+    auto [ec, n] = co_await timed_op(
+        timeout, [&](auto h) { s.async_read_some(asio::buffer(b), std::move(h)); },
+        [&] {
+          std::error_code ig;
+          s.cancel(ig);
+        });
+    (void)n;
+    co_return ec;
+  }
+};
+
+TEST(AcceptorEviction, AStalledHandshakeEndsAtItsDeadlineCounted) {
+  test::CensusGuard census;
+  Rig<4> rig;
+  WaitsForHello hs;
+  rig.acc.set_handshake(&hs, 2s);
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+  int a = connect_tcp(rig.acc.port());
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 1; }));
+  test::advance(rig.io, 1s);
+  for (int i = 0; i < 10; ++i) rig.turn();
+  char ch;
+  EXPECT_EQ(::recv(a, &ch, 1, MSG_DONTWAIT), -1) << "closed before the handshake deadline";
+  EXPECT_EQ(rig.owner.pool.in_use(), 1u);
+  test::advance(rig.io, 1s);
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, a, 1, &eof), "");
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(rig.acc.stats().handshake_failures, 1u);
+  EXPECT_EQ(rig.closes[CloseReason::handshake_timeout], 1u);
+  EXPECT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+  EXPECT_EQ(rig.owner.sh.served, 0);
+  ::close(a);
 }
 
 }  // namespace bh::acceptor_test
