@@ -605,6 +605,45 @@ TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
 }
 
+// An http_poll feed that sends its answer one byte at a time (each byte well within read_timeout):
+// response_timeout cuts the poll off (no event from it, counted), the next poll is answered whole.
+TEST(SourceHttpPollTrickle, ATrickledResponseFailsThePollAtTheResponseDeadline) {
+  CensusGuard guard;
+  auto json200 = [](const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  std::vector<std::string> bytes;
+  for (char ch : json200("{\"v\":1}")) bytes.emplace_back(1, ch);  // 30 ms apart: about 3 s in all
+  const std::string k304 = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+  std::vector<Answer> script{in_parts({"", End::fin}, bytes), {json200("{\"v\":2}"), End::fin}};
+  for (int i = 0; i < 200; ++i) script.push_back({k304, End::fin});
+  RawSink feed(script);
+  RawSink out({});
+  Bulkhead b("[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
+             feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
+             "read_timeout = \"2s\"\nresponse_timeout = \"300ms\"\n[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n");
+  ASSERT_TRUE(b.child()->running()) << b.log();
+  auto bodies = [&] {
+    std::string all;
+    for (const Post& p : out.posts()) all += p.body;
+    return all;
+  };
+  for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms))
+    if (bodies().find("{\"v\":2}") != std::string::npos) break;
+  const std::string all = bodies();
+  EXPECT_NE(all.find("\"source\":\"feed\",\"data\":{\"v\":2}}"), std::string::npos) << all << b.log();
+  EXPECT_EQ(all.find("{\"v\":1}"), std::string::npos) << "the trickled answer was taken: " << all;
+  EXPECT_EQ(metric(b, "bulkhead_source_events_total{source=\"feed\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_errors_total{source=\"feed\",kind=\"response_timeout\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_timeouts_total{source=\"feed\",op=\"response\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_errors_total{source=\"feed\",kind=\"read_timeout\"}"), -1.0) << "listed once non-zero";
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
+}
+
 // A 400 whose body echoes the request path, token included (some APIs do): the dead letter's
 // reason shows "***" where the token was, on the admin API and in the log (the secret registry,
 // platform/util/redact.hpp, filled from the ${env:} reference in the sink's URL).
