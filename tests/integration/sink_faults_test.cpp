@@ -561,6 +561,19 @@ TEST(SinkFaults, IdleKeptAliveConnectionTheSinkGaveUpIsNotReused) {
 // The http_poll source reads its GET answers the same way: interim responses skipped, more than
 // 8 or a 101 fail the poll as a protocol error (not as an HTTP status error). The fake sink
 // serves the GETs; a second one takes the deliveries.
+// A config polling `feed` every 100 ms (source "feed", plus `extra_source_keys`) into sink "t" at `out`.
+std::string feed_config(const RawSink& feed, const RawSink& out, const std::string& extra_source_keys = "") {
+  return "[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
+         feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
+         extra_source_keys + "[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n";
+}
+// Every body the sink `out` was posted, in order.
+std::string bodies_of(const RawSink& out) {
+  std::string all;
+  for (const Post& p : out.posts()) all += p.body;
+  return all;
+}
+
 TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   CensusGuard guard;
   auto json200 = [](const std::string& body, const std::string& etag) {
@@ -579,15 +592,9 @@ TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   for (int i = 0; i < 200; ++i) script.push_back({k304, End::fin});  // then nothing new
   RawSink feed(script);
   RawSink out({});
-  Bulkhead b("[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
-             feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
-             "[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n");
+  Bulkhead b(feed_config(feed, out));
   ASSERT_TRUE(b.child()->running()) << b.log();
-  auto bodies = [&] {
-    std::string all;
-    for (const Post& p : out.posts()) all += p.body;
-    return all;
-  };
+  auto bodies = [&] { return bodies_of(out); };
   for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms))
     if (feed.posts().size() >= 6 && bodies().find("{\"v\":3}") != std::string::npos) break;
   const std::string all = bodies();
@@ -620,15 +627,9 @@ TEST(SourceHttpPollTrickle, ATrickledResponseFailsThePollAtTheResponseDeadline) 
   for (int i = 0; i < 200; ++i) script.push_back({k304, End::fin});
   RawSink feed(script);
   RawSink out({});
-  Bulkhead b("[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
-             feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
-             "read_timeout = \"2s\"\nresponse_timeout = \"300ms\"\n[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n");
+  Bulkhead b(feed_config(feed, out, "read_timeout = \"2s\"\nresponse_timeout = \"300ms\"\n"));
   ASSERT_TRUE(b.child()->running()) << b.log();
-  auto bodies = [&] {
-    std::string all;
-    for (const Post& p : out.posts()) all += p.body;
-    return all;
-  };
+  auto bodies = [&] { return bodies_of(out); };
   for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms))
     if (bodies().find("{\"v\":2}") != std::string::npos) break;
   const std::string all = bodies();
