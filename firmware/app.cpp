@@ -222,6 +222,7 @@ std::string start_sources(App::Impl& a) {
     o.interval = s.interval;
     o.connect_timeout = s.connect_timeout;
     o.read_timeout = s.read_timeout;
+    o.response_timeout = s.response_timeout;
     o.max_response_bytes = s.max_response_bytes;
     o.max_event_bytes = s.max_event_bytes;
     o.split = split_mode(s.split);
@@ -354,6 +355,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     so2.connect_timeout = s.connect_timeout;
     so2.write_timeout = s.write_timeout;
     so2.read_timeout = s.read_timeout;
+    so2.response_timeout = s.response_timeout;
     so2.pool_timeout = s.pool_timeout;
     so2.backoff_base = s.backoff_base;
     so2.backoff_cap = s.backoff_cap;
@@ -393,6 +395,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   io.source = kIngestSourceName;
   io.max_event_bytes = c.ingest.max_event_bytes;
   io.idle_timeout = c.ingest.idle_timeout;
+  io.line_timeout = c.ingest.line_timeout;
   io.write_timeout = c.ingest.idle_timeout;
   a.ingest = std::make_unique<IngestServer<budget::capacity(PoolId::ingest_conn)>>(a.tasks, *a.committer, a.json, io);
   a.ingest->pool().set_limit(c.ingest.max_connections);

@@ -108,7 +108,8 @@ constexpr Spec spec() { return {}; }
   K(unix_socket, std::string, "", spec().len(107), "Unix socket path for ingest as well; empty = none") \
   K(max_event_bytes, std::uint32_t, 16 * cfg::KiB, spec().sizes().at_least(64).limit(budget::kMaxEventBytes, "budget::kMaxEventBytes"), "Longest event line; longer ones get `err too_large`") \
   K(idle_timeout, Millis, Millis{60'000}, spec().range(100, kDay), "Close an ingest connection idle this long") \
-  K(max_connections, std::uint32_t, budget::capacity(budget::PoolId::ingest_conn), spec().at_least(1).pool(budget::PoolId::ingest_conn).implied_default(), "Concurrent ingest connections; defaults to the `[pools] ingest_conn` limit and may not exceed it")
+  K(max_connections, std::uint32_t, budget::capacity(budget::PoolId::ingest_conn), spec().at_least(1).pool(budget::PoolId::ingest_conn).implied_default(), "Concurrent ingest connections; defaults to the `[pools] ingest_conn` limit and may not exceed it") \
+  K(line_timeout, Millis, Millis{10'000}, spec().range(100, kHour), "A line must end (its `\\n`) within this of its first byte, however slowly it trickles; else the connection is closed (counted `line_timeout`)")
 
 #define BH_CONFIG_STORE(K)                                                                        \
   K(path, std::string, "./var/bulkhead.db", spec().len(4096), "SQLite database file") \
@@ -159,7 +160,8 @@ constexpr Spec spec() { return {}; }
   K(filter, std::string, "", spec().len(4 * KiB), "Deliver only the events that match this filter expression; the others are skipped (counted); empty = every event") \
   K(rate_limit, std::uint32_t, 0, spec().range(0, 1'000'000), "Most requests per `rate_interval` (resends included): a token bucket of this many; 0 = no limit") \
   K(rate_interval, Millis, Millis{1'000}, spec().range(1, kDay), "The interval of `rate_limit`") \
-  K(max_retry_after, Millis, Millis{cfg::kHour}, spec().range(kSecond, kDay), "Longest wait granted when a 429 (or a 503) names a retry time (Retry-After, JSON `retry_after`)")
+  K(max_retry_after, Millis, Millis{cfg::kHour}, spec().range(kSecond, kDay), "Longest wait granted when a 429 (or a 503) names a retry time (Retry-After, JSON `retry_after`)") \
+  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "The whole response (status line, headers, body) must arrive within this of the request being sent, however slowly the server trickles it; else the attempt fails as a timeout and is retried")
 
 #define BH_CONFIG_SOURCE(K)                                                                       \
   K(name, std::string, "", spec().req().with(Check::name), "Source name (required, unique, not `ingest`)") \
@@ -189,7 +191,8 @@ constexpr Spec spec() { return {}; }
   K(filter, std::string, "", spec().len(4096), "Filter expression: items that do not match are not stored (counted); empty = keep all") \
   K(dedupe_key, StringList, {}, spec().len(256), "JSON Pointers whose values make an item's dedupe key; `[\"/\"]` = the whole event; empty = no dedupe") \
   K(dedupe_window, std::uint32_t, 10'000, spec().at_least(1).limit(budget::kMaxDedupeWindow, "budget::kMaxDedupeWindow"), "Dedupe keys remembered (and persisted) per source; when full the oldest go (counted)") \
-  K(close_codes, StringList, {}, spec().with(Check::close_rule), "websocket: what a server's close code does, rules \"LO-HI=stop\" / \"=backoff\" / \"=reconnect\", first match wins (at most 16); empty = 4000-4099 stop, 4100-4199 backoff, 4200-4299 reconnect, others backoff")
+  K(close_codes, StringList, {}, spec().with(Check::close_rule), "websocket: what a server's close code does, rules \"LO-HI=stop\" / \"=backoff\" / \"=reconnect\", first match wins (at most 16); empty = 4000-4099 stop, 4100-4199 backoff, 4200-4299 reconnect, others backoff") \
+  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "http_poll: the whole response (status line, headers, body) must arrive within this, however slowly the server trickles it; else the poll fails as a timeout")
 
 // A sub-array of [[source]]: `[[source.reply]]` tables after a [[source]] belong to it.
 #define BH_CONFIG_SOURCE_REPLY(K)                                                                 \
@@ -202,7 +205,8 @@ constexpr Spec spec() { return {}; }
   K(max_body_bytes, std::uint64_t, 1 * cfg::MiB, spec().sizes().range(1 * KiB, 64 * MiB), "Largest request body") \
   K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout") \
   K(token, std::string, "", spec().len(256).with(Check::bearer_token).secret(), "Bearer token the admin API requires (`Authorization: Bearer <token>`), normally `\"${file:PATH}\"` or `\"${env:NAME}\"`; a wrong or missing one gets 401, repeated failures from one address 429; empty = no token") \
-  K(token_required_for, std::string, "mutations", spec().one_of(kTokenScopes), "With a token: `mutations` = every request but GET/HEAD (POST /v1/events, /v1/dlq/replay, /v1/dlq/purge...); `all` = every request, /metrics and /healthz too")
+  K(token_required_for, std::string, "mutations", spec().one_of(kTokenScopes), "With a token: `mutations` = every request but GET/HEAD (POST /v1/events, /v1/dlq/replay, /v1/dlq/purge...); `all` = every request, /metrics and /healthz too") \
+  K(header_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "A request head (request line and headers) must be complete within this of its first byte; else `408` and the connection closes. `timeout` bounds the whole request and a keep-alive connection's idle time")
 
 #define BH_CONFIG_CONSOLE(K)                                                                      \
   K(socket, std::string, "./var/bulkhead.sock", spec().len(107), "Control Unix socket; empty = none") \
@@ -210,7 +214,9 @@ constexpr Spec spec() { return {}; }
   K(baud, std::uint32_t, 115'200, spec().range(300, 4'000'000), "Serial line speed") \
   K(pty, bool, false, spec(), "Open a PTY for the console and log its path") \
   K(stdio, bool, false, spec(), "Console on stdin/stdout") \
-  K(max_line, std::uint32_t, 512, spec().range(64, 4096), "Longest command line")
+  K(max_line, std::uint32_t, 512, spec().range(64, 4096), "Longest command line") \
+  K(idle_timeout, Millis, Millis{600'000}, spec().range(100, kDay), "Close a control-socket session with no command for this long (PTY, serial and stdio sessions never time out)") \
+  K(line_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "A control-socket command line must be complete within this of its first byte; else the session closes")
 
 #define BH_CONFIG_WATCHDOG(K)                                                                     \
   K(period, Millis, Millis{1'000}, spec().range(10, kMinute), "How often the checks run and the watchdog is fed") \

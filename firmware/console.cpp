@@ -25,6 +25,8 @@ struct ConsoleService::Impl {
   static console::SessionOptions options(const Config& c) {
     console::SessionOptions o;
     o.max_line = c.console.max_line;
+    o.idle_timeout = c.console.idle_timeout;
+    o.line_timeout = c.console.line_timeout;
     return o;
   }
 
@@ -33,6 +35,7 @@ struct ConsoleService::Impl {
     state.view = &view;
     state.config_text = render_config(*v.config);  // start-up: the `config` command pages this text
     state.console_stats = &server.stats();
+    view.console_closes = &server.stats().closes;
     state.session_pool = &server.pool();
   }
 };

@@ -146,6 +146,23 @@ void cmd_status(CommandContext& c) {
     o.print("{:<12} ingest {}/{}", "connections", v.ingest_pool->in_use(), v.ingest_pool->limit());
   if (s.session_pool) o.print("  console {}/{}", s.session_pool->in_use(), s.session_pool->limit());
   o.push_back('\n');
+  // Closes on the listeners' own deadlines and evictions (slow and stalled clients), non-zero only.
+  o.print("{:<12}", "closes");
+  const auto closes = [&o](std::string_view listener, const ListenerCloses* c) {
+    if (!c) return;
+    o.print(" {}:", listener);
+    bool any = false;
+    for (std::size_t r = 0; r < kCloseReasons; ++r) {
+      if (c->n[r] == 0) continue;
+      o.print("{} {} {}", any ? "," : "", kCloseReasonNames[r], c->n[r]);
+      any = true;
+    }
+    if (!any) o.write(" none");
+  };
+  closes("ingest", v.ingest ? &v.ingest->closes : nullptr);
+  closes("admin", v.admin_closes);
+  closes("console", v.console_closes);
+  o.push_back('\n');
 }
 
 // ---- pools, tasks ------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ struct RuntimeView {
   Watchdog* watchdog = nullptr;         // nullptr until the watchdog is wired
   hal::Clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};
+  // Listener closes by reason (CloseReason), for /metrics and the console: set by the admin and
+  // console services when they start (nullptr: that listener is not running).
+  const ListenerCloses* admin_closes = nullptr;
+  const ListenerCloses* console_closes = nullptr;
 };
 
 // Events through the pipeline: lines read by TCP/HTTP ingest, events acked durable by the

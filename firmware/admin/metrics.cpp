@@ -157,7 +157,7 @@ constexpr MetricRow<IN> kIngestRows[] = {
     {"bulkhead_ingest_connections_accepted_total", Kind::counter, "Ingest connections accepted.", [](const IN& i) -> V { return i.s.accepted; }},
     {"bulkhead_ingest_connections_refused_total", Kind::counter, "Ingest connections refused at the connection limit.", [](const IN& i) -> V { return i.s.refused_connections; }},
     {"bulkhead_ingest_connections_closed_total", Kind::counter, "Ingest connections closed.", [](const IN& i) -> V { return i.s.closed; }},
-    {"bulkhead_ingest_idle_timeouts_total", Kind::counter, "Ingest connections closed for idleness.", [](const IN& i) -> V { return i.s.idle_timeouts; }},
+    {"bulkhead_ingest_idle_timeouts_total", Kind::counter, "Ingest connections closed for idleness.", [](const IN& i) -> V { return i.s.closes[CloseReason::idle]; }},
     {"bulkhead_ingest_write_timeouts_total", Kind::counter, "Reply writes that timed out.", [](const IN& i) -> V { return i.s.write_timeouts; }},
     {"bulkhead_ingest_received_bytes_total", Kind::counter, "Bytes read from ingest connections.", [](const IN& i) -> V { return i.s.bytes_in; }},
     {"bulkhead_ingest_lines_total", Kind::counter, "Non-blank lines received.", [](const IN& i) -> V { return i.s.lines; }},
@@ -188,6 +188,7 @@ constexpr MetricRow<Sink> kSinkRows[] = {
     {"bulkhead_sink_dns_stale_used_total", Kind::counter, "Failed host name lookups that fell back to the expired cached address.", [](const Sink& s) -> V { return s.stats().dns_stale_used; }},
     {"bulkhead_sink_write_timeouts_total", Kind::counter, "Request writes that timed out.", [](const Sink& s) -> V { return s.stats().write_timeouts; }},
     {"bulkhead_sink_read_timeouts_total", Kind::counter, "Response reads that timed out.", [](const Sink& s) -> V { return s.stats().read_timeouts; }},
+    {"bulkhead_sink_response_timeouts_total", Kind::counter, "Responses not complete within response_timeout (a server trickling its answer).", [](const Sink& s) -> V { return s.stats().response_timeouts; }},
     {"bulkhead_sink_pool_timeouts_total", Kind::counter, "Waits for a free connection slot that timed out.", [](const Sink& s) -> V { return s.stats().pool_timeouts; }},
     {"bulkhead_sink_io_errors_total", Kind::counter, "Resets and EOFs in the middle of an exchange.", [](const Sink& s) -> V { return s.stats().io_errors; }},
     {"bulkhead_sink_protocol_errors_total", Kind::counter, "Unparseable or oversized responses.", [](const Sink& s) -> V { return s.stats().protocol_errors; }},
@@ -267,6 +268,7 @@ constexpr Part kSourceErrors[] = {
     {"handshake_timeout", [](const SourceStats& s) { return s.handshake_timeouts; }},
     {"write_timeout", [](const SourceStats& s) { return s.write_timeouts; }},
     {"read_timeout", [](const SourceStats& s) { return s.read_timeouts; }},
+    {"response_timeout", [](const SourceStats& s) { return s.response_timeouts; }},
     {"io", [](const SourceStats& s) { return s.io_errors; }},
     {"protocol", [](const SourceStats& s) { return s.protocol_errors; }},
     {"http", [](const SourceStats& s) { return s.http_errors; }},
@@ -431,6 +433,17 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
               "that waited the backoff), listed once non-zero.",
               "action", kCloses, /*only_nonzero=*/true);
   }
+
+  // Every listener's closes by reason: slow and stalled clients, evictions (acceptor.hpp).
+  w.family("bulkhead_listener_closes_total", Kind::counter,
+           "Connections a listener closed on its own deadline or policy, by listener and reason (idle, line_timeout, "
+           "header_timeout, body_timeout, handshake_timeout, evicted).");
+  const auto closes = [&w](std::string_view listener, const ListenerCloses& c) {
+    for (std::size_t r = 0; r < kCloseReasons; ++r) w.value("listener", listener, "reason", kCloseReasonNames[r], c.n[r]);
+  };
+  if (v.ingest) closes("ingest", v.ingest->closes);
+  closes("admin", admin.http.closes);
+  if (v.console_closes) closes("console", *v.console_closes);
 
   // The admin surface itself.
   write_rows(w, kAdminRows, admin);

@@ -153,6 +153,7 @@ std::string AdminService::start() {
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
+  a.view.admin_closes = &a.server.stats().closes;
   log::info("admin: listening on {} (/, /healthz, /metrics, /v1/status, POST /v1/events); token {}", c.listen,
             c.token.empty() ? "none" : a.token_for_reads ? "required for every request" : "required for changes");
   return {};

@@ -204,6 +204,7 @@ struct AdminService::Impl {
     HttpServerOptions o;
     if (v.config) {
       o.timeout = v.config->admin.timeout;
+      o.header_timeout = v.config->admin.header_timeout;
       o.max_body_bytes = v.config->admin.max_body_bytes;
     }
     return o;

@@ -46,6 +46,8 @@ class LineEditor {
 
   std::size_t max_line() const noexcept { return max_; }
   bool echo() const noexcept { return echo_; }
+  // A line has begun and not ended (kept bytes, or an overlong line being skipped).
+  bool mid_line() const noexcept { return !finished_ && (len_ > 0 || overflow_); }
   const Stats& stats() const noexcept { return stats_; }
 
  private:

@@ -46,7 +46,7 @@ class ConsoleServer final : public AcceptOwner {
   ConsoleServer(TaskPoolBase& tasks, const CommandTable& table, void* user, SessionOptions opts,
                 std::string_view pool_name = "console_session") noexcept
       : tasks_(tasks), sessions_(pool_name),
-        acceptor_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused}),
+        acceptor_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused, shared_.stats.closes}),
         descriptor_service_(tasks.executor()) {
     shared_.table = &table;
     shared_.user = user;
@@ -115,9 +115,10 @@ class ConsoleServer final : public AcceptOwner {
   }
 
   // A control-socket connection: a session slot, its descriptor, its task.
-  Admission admit(bh::Acceptor&, StreamSocket& s) noexcept override {
+  Admission admit(bh::Acceptor& from, StreamSocket& s) noexcept override {
     Lease lease = sessions_.try_acquire(tasks_.executor(), shared_, Backend::socket);
     if (!lease) {
+      if (from.evict_for(sessions_)) return Admission::evicting;
       log::warn("console: session refused, all {} sessions in use", sessions_.limit());
       return Admission::refused;
     }
@@ -155,7 +156,10 @@ class ConsoleServer final : public AcceptOwner {
     return make_error_code(errc::pool_exhausted);
   }
 
-  static Task<void> serve(Lease lease) { co_await lease->run(); }
+  static Task<void> serve(Lease lease) {
+    co_await lease->run();
+    bh::Acceptor::release(lease);
+  }
 
   TaskPoolBase& tasks_;
   ConsoleShared shared_;

@@ -27,8 +27,9 @@ std::string_view backend_name(Backend b) noexcept {
 
 ConsoleSession::ConsoleSession(Executor ex, ConsoleShared& shared, Backend backend) noexcept
     : sh_(shared), rd_(ex), wr_(ex), backend_(backend), opened_(Clock::now()),
-      editor_(shared.opts.max_line, is_terminal(backend)) {
+      idle_since_(opened_), line_since_(opened_), editor_(shared.opts.max_line, is_terminal(backend)) {
   out_.set_crlf(is_terminal(backend));
+  if (backend != Backend::socket) busy();  // an operator's line: never evicted
 }
 
 ConsoleSession::~ConsoleSession() {
@@ -156,25 +157,49 @@ Task<void> ConsoleSession::run() {
     rpos_ = rlen_ = 0;
 
     phase_ = Phase::reading;
-    auto [ec, n] = co_await timed_op(
-        backend_ == Backend::socket ? sh_.opts.idle_timeout : sh_.opts.terminal_poll,
-        [&](auto h) { rd_.async_read_some(asio::buffer(rbuf_, kReadBytes), std::move(h)); },
-        [&] {
-          std::error_code ig;
-          rd_.cancel(ig);
-        });
+    // A socket session: the partial line's deadline (from its first byte), else the idle one
+    // (from the last answer); trickling bytes moves neither. Terminals: a poll period.
+    const bool socket = backend_ == Backend::socket;
+    const bool partial = editor_.mid_line();
+    Clock::duration wait = sh_.opts.terminal_poll;
+    if (socket) {
+      idle_since_ = std::max(idle_since_, last_write_);  // an answer (or a prompt) went out
+      waiting_since(partial ? line_since_ : idle_since_);
+      wait = (partial ? line_since_ + sh_.opts.line_timeout : idle_since_ + sh_.opts.idle_timeout) - Clock::now();
+    }
+    auto [ec, n] = wait <= Clock::duration::zero()
+                       ? std::pair<std::error_code, std::size_t>{make_error_code(errc::timeout), 0}
+                       : co_await timed_op(
+                             wait, [&](auto h) { rd_.async_read_some(asio::buffer(rbuf_, kReadBytes), std::move(h)); },
+                             [&] {
+                               std::error_code ig;
+                               rd_.cancel(ig);
+                             });
     phase_ = Phase::idle;
+    if (socket) busy();
     if (!ec) {
+      if (!partial) line_since_ = Clock::now();
       rlen_ = n;
       sh_.stats.bytes_in += n;
       continue;
     }
     if (sh_.stopping || cancelled()) break;
+    if (evicting()) {
+      log::info("console: socket session evicted (stalled longest, the session pool is full)");
+      break;
+    }
     if (ec == errc::timeout) {
-      if (backend_ != Backend::socket) continue;  // terminals wait for their operator forever
-      ++sh_.stats.idle_timeouts;
-      log::info("console: socket session idle for {} s, closed",
-                std::chrono::duration_cast<std::chrono::seconds>(sh_.opts.idle_timeout).count());
+      if (!socket) continue;  // terminals wait for their operator forever
+      if (partial) {
+        sh_.stats.closes.count(CloseReason::line_timeout);
+        log::info("console: socket session sent no complete line within {} ms, closed",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(sh_.opts.line_timeout).count());
+      } else {
+        ++sh_.stats.idle_timeouts;
+        sh_.stats.closes.count(CloseReason::idle);
+        log::info("console: socket session idle for {} s, closed",
+                  std::chrono::duration_cast<std::chrono::seconds>(sh_.opts.idle_timeout).count());
+      }
       break;
     }
     if (terminal && (ec == asio::error::eof || (ec.category() == asio::system_category() && ec.value() == EIO))) {

@@ -2,7 +2,9 @@
 // master, serial line, or stdin/stdout), run as one task: read what is there, cut lines with the
 // LineEditor, run each through the CommandTable, write the answer and the prompt, repeat. It is
 // a pool slot: its read, line and output buffers are fixed and inside it. Every read and write
-// has a deadline; input is untrusted (garbage, NUL bytes, huge lines, a peer vanishing
+// has a deadline (a control-socket session: a command line within line_timeout of its first
+// byte, an idle deadline from the last answer; the longest-stalled one may be evicted for a new
+// connection at a full pool, platform/transport/acceptor.hpp); input is untrusted (garbage, NUL bytes, huge lines, a peer vanishing
 // mid-command end at most this session, never block the reactor). Reactor thread only.
 #pragma once
 #include <asio/posix/stream_descriptor.hpp>
@@ -17,6 +19,7 @@
 #include "platform/console/line_editor.hpp"
 #include "platform/console/output.hpp"
 #include "platform/core/task.hpp"
+#include "platform/transport/acceptor.hpp"
 
 namespace bh::console {
 
@@ -29,6 +32,9 @@ struct SessionOptions {
   std::uint32_t max_line = 512;  // `[console] max_line`, clamped to LineEditor::kMaxLine
   // A control-socket session idle this long is closed (generous: an operator reading output).
   Clock::duration idle_timeout = std::chrono::minutes(10);
+  // A control-socket command line from its first byte to its end (`bulkhead console` sends whole
+  // lines); a session trickling one is closed.
+  Clock::duration line_timeout = std::chrono::seconds(30);
   // Terminal and stdio sessions never time out; their reads are re-armed after this.
   Clock::duration terminal_poll = std::chrono::seconds(60);
   // A write not done by then: a socket session ends, a terminal drops the output.
@@ -50,6 +56,7 @@ struct ConsoleStats {
   std::uint64_t idle_timeouts = 0;
   std::uint64_t write_timeouts = 0;
   std::uint64_t bytes_in = 0;
+  ListenerCloses closes;             // control socket: idle, line_timeout, evicted
 };
 
 // What every session of a server shares.
@@ -61,7 +68,7 @@ struct ConsoleShared {
   bool stopping = false;
 };
 
-class ConsoleSession {
+class ConsoleSession : public Evictable {
  public:
   using Descriptor = asio::posix::basic_stream_descriptor<Executor>;
   static constexpr std::size_t kReadBytes = 512;
@@ -82,6 +89,8 @@ class ConsoleSession {
   Task<void> run();
   // Shutdown: interrupts a pending read or hang-up wait (a command being answered finishes first).
   void interrupt() noexcept;
+  // The acceptor's eviction (control-socket sessions only: the others are never stalled).
+  void evict() noexcept { interrupt(); }
 
   Backend backend() const noexcept { return backend_; }
   std::uint64_t commands() const noexcept { return commands_; }
@@ -107,6 +116,8 @@ class ConsoleSession {
   Notify wake_;
   Clock::time_point opened_;
   Clock::time_point last_write_{};
+  Clock::time_point idle_since_;  // opened, or the last answer written
+  Clock::time_point line_since_;  // the first byte of the partial command line
   std::uint64_t commands_ = 0;
   std::size_t rpos_ = 0;
   std::size_t rlen_ = 0;

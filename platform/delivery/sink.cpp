@@ -480,8 +480,9 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
     co_return Attempt{Outcome::retry, 0, wec == errc::timeout ? "write timeout" : "write failed"};
   }
 
-  // The answer; interim 1xx answers are skipped by the reader, each read keeps read_timeout.
-  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);
+  // The answer; interim 1xx answers are skipped by the reader, each read keeps read_timeout and
+  // the whole answer response_timeout.
+  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout, opts_.response_timeout);
   answer_len_ = 0;
   for (bool complete = false; !complete;) {
     const HttpResponseReader::Event ev = co_await rd.next();
@@ -498,7 +499,8 @@ Task<Sink::Attempt> Sink::exchange(SinkConn& c, std::uint32_t slot, bool& stale)
       case HttpResponseReader::Kind::read_error:
         c.link.close();
         stale = reused && !rd.got_any() && ev.ec != errc::timeout;
-        if (!stale) net_.note_io_failure(TimedOp::read, ev.ec);
+        if (!stale) net_.note_io_failure(rd.response_timed_out() ? TimedOp::response : TimedOp::read, ev.ec);
+        if (rd.response_timed_out()) co_return Attempt{Outcome::retry, 0, "response timeout"};
         co_return Attempt{Outcome::retry, 0, ev.ec == errc::timeout ? "read timeout" : "connection lost"};
       case HttpResponseReader::Kind::bad_response:
         c.link.close();

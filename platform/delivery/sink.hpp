@@ -55,6 +55,7 @@ struct SinkOptions {
   Clock::duration connect_timeout = std::chrono::seconds(5);
   Clock::duration write_timeout = std::chrono::seconds(10);
   Clock::duration read_timeout = std::chrono::seconds(10);
+  Clock::duration response_timeout = std::chrono::seconds(30);  // the whole response, however paced
   Clock::duration pool_timeout = std::chrono::seconds(5);
   std::chrono::milliseconds backoff_base{100};
   std::chrono::milliseconds backoff_cap{30000};

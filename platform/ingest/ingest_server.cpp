@@ -28,7 +28,8 @@ std::string_view err_text(errc c) noexcept {
 }  // namespace
 
 IngestConn::IngestConn(Socket&& s, IngestShared& shared) noexcept
-    : sock_(std::move(s)), sh_(shared), framer_(shared.opts.max_event_bytes) {}
+    : sock_(std::move(s)), sh_(shared), framer_(shared.opts.max_event_bytes), idle_since_(Clock::now()),
+      line_since_(idle_since_) {}
 
 IngestConn::~IngestConn() {
   std::error_code ec;
@@ -98,6 +99,7 @@ Task<void> IngestConn::run() {
   bool eof = false;
   for (;;) {
     round_ts_ms_ = unix_ms();
+    busy();  // not evictable while a round is admitted, committed or answered
     take_lines(eof);
     // Wait until every event of this round is answered. A batch that filled mid-round may have
     // answered (and notified) part of it already: a wake-up is only a hint to look again.
@@ -124,6 +126,9 @@ Task<void> IngestConn::run() {
         if (ec == errc::timeout) ++sh_.stats.write_timeouts;
         break;
       }
+      // Answered: the idle deadline, and that of a partial line behind these (the time spent on
+      // the round was ours, not the peer's), start again.
+      idle_since_ = line_since_ = Clock::now();
     }
     compact();
     // More complete lines already buffered: another round without reading.
@@ -135,29 +140,42 @@ Task<void> IngestConn::run() {
     }
     phase_ = Phase::reading;
     if (fault::hit(fault::Op::read)) break;  // as a reset connection
-    auto [ec, n] = co_await timed_op(
-        sh_.opts.idle_timeout,
-        [&](auto h) { sock_.async_read_some(asio::buffer(rbuf_ + filled_, kReadBytes - filled_), std::move(h)); },
-        [&] {
-          std::error_code ig;
-          sock_.cancel(ig);
-        });
+    // The deadline: the partial line's (from its first byte), else the idle one (from the last
+    // answer): trickling bytes moves neither.
+    const bool partial = filled_ > 0 || framer_.skipping();
+    const Clock::time_point deadline =
+        partial ? line_since_ + sh_.opts.line_timeout : idle_since_ + sh_.opts.idle_timeout;
+    waiting_since(partial ? line_since_ : idle_since_);
+    const Clock::duration left = deadline - Clock::now();
+    auto [ec, n] = left <= Clock::duration::zero()
+                       ? std::pair<std::error_code, std::size_t>{make_error_code(errc::timeout), 0}
+                       : co_await timed_op(
+                             left,
+                             [&](auto h) {
+                               sock_.async_read_some(asio::buffer(rbuf_ + filled_, kReadBytes - filled_), std::move(h));
+                             },
+                             [&] {
+                               std::error_code ig;
+                               sock_.cancel(ig);
+                             });
     if (ec == asio::error::eof) {
       eof = true;  // answer a final line without '\n', then close
       continue;
     }
     if (ec == errc::timeout) {
-      ++sh_.stats.idle_timeouts;
+      sh_.stats.closes.count(partial ? CloseReason::line_timeout : CloseReason::idle);
       break;
     }
     if (ec == asio::error::operation_aborted && sh_.stopping) {
       continue;  // shutdown: complete lines still buffered are answered `err shutting_down`
     }
-    if (ec) break;
+    if (ec) break;  // a reset, or an eviction (counted by the acceptor)
+    if (!partial) line_since_ = Clock::now();  // the first byte of a new line
     filled_ += n;
     sh_.stats.bytes_in += n;
   }
   phase_ = Phase::done;
+  busy();
   std::error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_both, ec);
 }

@@ -2,8 +2,11 @@
 // a pool slot with fixed read and write buffers and runs as one task: read what is there, frame
 // lines, validate, admit to the committer, wait for the commit, write one reply per line in
 // order, repeat. It reads nothing while a round is in flight, so a saturated runtime pushes back
-// through TCP instead of buffering. Connections beyond the pool get `err busy connection limit`.
-// Reactor thread only.
+// through TCP instead of buffering. A line must be complete within line_timeout of its first byte,
+// and a connection with no line answered for idle_timeout is closed; at a full pool the
+// longest-stalled connection (idle, or mid-line) is evicted for a newcomer, never one with events
+// in flight (the policy: platform/transport/acceptor.hpp). Connections beyond the pool with no
+// connection to evict get `err busy connection limit`. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
 
@@ -27,7 +30,8 @@ namespace bh {
 struct IngestOptions {
   std::string_view source = "ingest";  // source name recorded with every event
   std::uint32_t max_event_bytes = 16384;
-  Clock::duration idle_timeout = std::chrono::seconds(60);
+  Clock::duration idle_timeout = std::chrono::seconds(60);  // no line answered for this long: closed
+  Clock::duration line_timeout = std::chrono::seconds(10);  // first byte of a line to its '\n'
   Clock::duration write_timeout = std::chrono::seconds(10);
   Clock::duration commit_timeout = std::chrono::seconds(30);  // a commit never takes this long
 };
@@ -36,7 +40,7 @@ struct IngestStats {
   std::uint64_t accepted = 0;
   std::uint64_t refused_connections = 0;  // beyond the pool: `err busy connection limit`
   std::uint64_t closed = 0;
-  std::uint64_t idle_timeouts = 0;
+  ListenerCloses closes;  // idle, line_timeout, handshake_timeout, evicted
   std::uint64_t write_timeouts = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t lines = 0;
@@ -53,7 +57,7 @@ struct IngestShared {
   bool stopping = false;
 };
 
-class IngestConn final : public CommitClient {
+class IngestConn final : public CommitClient, public Evictable {
  public:
   using Socket = StreamSocket;
   static constexpr std::size_t kReadBytes = 64 * 1024 + 8;  // a max-size line plus its terminator
@@ -70,6 +74,8 @@ class IngestConn final : public CommitClient {
   Task<void> run();
   // Shutdown: interrupts a pending read (a round being committed is finished first).
   void interrupt_read() noexcept;
+  // The acceptor's eviction: interrupts the pending read (only ever asked while reading).
+  void evict() noexcept { interrupt_read(); }
   Socket& socket() noexcept { return sock_; }
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
@@ -94,6 +100,8 @@ class IngestConn final : public CommitClient {
   std::size_t filled_ = 0;    // bytes in rbuf_
   std::size_t consumed_ = 0;  // bytes of rbuf_ framed already
   std::int64_t round_ts_ms_ = 0;
+  Clock::time_point idle_since_;  // opened, or the last replies written
+  Clock::time_point line_since_;  // the first byte of the partial line (while one is buffered)
   std::array<Reply, kMaxLinesPerRound> replies_;
   char wbuf_[kWriteBytes];
   char rbuf_[kReadBytes + JsonCheck::kPadding];
@@ -111,8 +119,8 @@ class IngestServer final : public AcceptOwner {
   IngestServer(TaskPoolBase& tasks, Committer& committer, JsonCheck& json, IngestOptions opts,
                std::string_view pool_name = "ingest_conn") noexcept
       : conns_(pool_name),
-        tcp_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections}),
-        unix_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections}) {
+        tcp_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections, shared_.stats.closes}),
+        unix_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused_connections, shared_.stats.closes}) {
     shared_.opts = opts;
     shared_.committer = &committer;
     shared_.json = &json;
@@ -120,6 +128,8 @@ class IngestServer final : public AcceptOwner {
 
   ConnPool& pool() noexcept { return conns_; }
   const IngestStats& stats() const noexcept { return shared_.stats; }
+  Acceptor& tcp_acceptor() noexcept { return tcp_; }
+  Acceptor& unix_acceptor() noexcept { return unix_; }
 
   // Binds the TCP listener. Errors: from bind/listen (address in use, bad address).
   std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep) { return tcp_.listen_tcp(ep); }

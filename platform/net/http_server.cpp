@@ -31,6 +31,11 @@ void HttpConn::interrupt_idle() noexcept {
   }
 }
 
+void HttpConn::evict() noexcept {
+  std::error_code ec;
+  sock_.cancel(ec);
+}
+
 std::string_view HttpConn::path() const noexcept {
   std::string_view t = parser_.target();
   return t.substr(0, t.find('?'));
@@ -50,9 +55,9 @@ void HttpConn::count_status(int status) noexcept {
   else if (status >= 200) ++sh_.stats.responses_2xx;
 }
 
-Task<std::error_code> HttpConn::fill() {
+Task<std::error_code> HttpConn::fill(Clock::time_point until) {
   rpos_ = rlen_ = 0;
-  const Clock::duration left = deadline_ - Clock::now();
+  const Clock::duration left = until - Clock::now();
   if (left <= Clock::duration::zero()) co_return make_error_code(errc::timeout);
   auto [ec, n] = co_await timed_op(
       left, [&](auto h) { sock_.async_read_some(asio::buffer(rbuf_, kReadBytes), std::move(h)); },
@@ -124,14 +129,17 @@ Task<BodyRead> HttpConn::read_body(char* dst, std::size_t cap) {
     }
     if (r.n > 0) break;  // hand over what there is before waiting for the peer
     phase_ = Phase::request;
-    std::error_code ec = co_await fill();
+    std::error_code ec = co_await fill(deadline_);
     if (ec == asio::error::eof) {
       (void)parser_.finish_eof();
       r.ec = make_error_code(errc::closed);
       break;
     }
     if (ec) {
-      if (ec == errc::timeout) ++sh_.stats.read_timeouts;
+      if (ec == errc::timeout) {
+        ++sh_.stats.read_timeouts;
+        sh_.stats.closes.count(CloseReason::body_timeout);
+      }
       r.ec = ec == asio::error::operation_aborted ? make_error_code(errc::cancelled) : ec;
       break;
     }
@@ -217,6 +225,8 @@ Task<void> HttpConn::linger_close() {
   std::error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) co_return;
+  // Answered, only draining: the first to be evicted at a full pool (stalled since forever).
+  waiting_since(Clock::time_point{});
   const Clock::time_point until = Clock::now() + sh_.opts.linger;
   for (;;) {
     const Clock::duration left = until - Clock::now();
@@ -228,8 +238,9 @@ Task<void> HttpConn::linger_close() {
           sock_.cancel(ig);
         });
     (void)n;
-    if (e) break;  // EOF (the peer read the answer and closed), timeout, reset, shutdown
+    if (e) break;  // EOF (the peer read the answer and closed), timeout, reset, shutdown, eviction
   }
+  busy();
 }
 
 Task<void> HttpConn::run() {
@@ -239,19 +250,31 @@ Task<void> HttpConn::run() {
   while (!sh_.stopping && !cancelled()) {
     parser_.reset();
     close_after_ = responded_ = continue_sent_ = false;
-    deadline_ = Clock::now() + sh_.opts.timeout;
-    phase_ = rpos_ < rlen_ ? Phase::request : Phase::idle;
+    // Idle until the head's first byte: then the head has header_timeout, the whole request
+    // `timeout`, both from that byte (a pipelined head's first byte is already here).
+    const Clock::time_point idle_since = Clock::now();
+    deadline_ = idle_since + sh_.opts.timeout;
+    phase_ = Phase::idle;
     http::Result res = http::Result::need_more;
     bool quit = false;
     for (;;) {
       if (rpos_ < rlen_) {
+        if (phase_ == Phase::idle) {
+          const Clock::time_point first = Clock::now();
+          deadline_ = first + sh_.opts.timeout;
+          head_deadline_ = std::min(deadline_, first + sh_.opts.header_timeout);
+          phase_ = Phase::request;
+          waiting_since(first);
+        }
         std::size_t used = 0;
         res = parser_.feed(std::string_view(rbuf_ + rpos_, rlen_ - rpos_), used);
         rpos_ += used;
         if (res != http::Result::need_more) break;
+      } else if (phase_ == Phase::idle) {
+        waiting_since(idle_since);
       }
       const bool was_idle = phase_ == Phase::idle;
-      std::error_code ec = co_await fill();
+      std::error_code ec = co_await fill(was_idle ? deadline_ : head_deadline_);
       if (ec == asio::error::eof) {
         res = parser_.finish_eof();
         break;
@@ -261,8 +284,11 @@ Task<void> HttpConn::run() {
         if (ec == errc::timeout) {
           if (was_idle) {
             ++sh_.stats.idle_closes;
+            sh_.stats.closes.count(CloseReason::idle);
           } else {
             ++sh_.stats.read_timeouts;
+            sh_.stats.closes.count(CloseReason::header_timeout);
+            busy();
             close_after_ = true;
             co_await respond(408, "application/json", "{\"error\":\"request_timeout\"}\n");
             linger = true;
@@ -270,8 +296,8 @@ Task<void> HttpConn::run() {
         }
         break;
       }
-      phase_ = Phase::request;
     }
+    busy();  // the request is handled and answered: not evictable until the next one
     if (quit) break;
     if (res == http::Result::error) {
       const http::Error e = parser_.error();
@@ -298,6 +324,7 @@ Task<void> HttpConn::run() {
     }
   }
   phase_ = Phase::done;
+  busy();
   if (linger && !write_failed_) co_await linger_close();
   sock_.shutdown(asio::socket_base::shutdown_both, ig);
 }

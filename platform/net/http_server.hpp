@@ -3,7 +3,10 @@
 // requests with the zero-allocation RequestParser and hands each request to the connection's own
 // handle(). Keep-alive and pipelined requests are served in order; a malformed request is answered
 // with status_for(error) and the connection closes; connections beyond the pool get 503 and are
-// closed. Every read and write has a deadline. No heap after start-up. No TLS, no HTTP/2, no
+// closed, unless the longest-stalled connection can be evicted for them (the policy:
+// platform/transport/acceptor.hpp). Every read and write has a deadline; a request head must be
+// complete within header_timeout of its first byte however slowly it trickles, and a keep-alive
+// connection idle for `timeout` is closed. No heap after start-up. No TLS, no HTTP/2, no
 // routing: the derived connection class dispatches. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
@@ -25,6 +28,9 @@ struct HttpServerOptions {
   // Reading one request (head and body together; a handler may extend it while it waits on
   // something other than the peer), writing one response, and a keep-alive connection's idle time.
   Clock::duration timeout = std::chrono::seconds(10);
+  // The request head (request line and headers), from its first byte to its blank line: a
+  // client trickling it is answered 408 and closed (at most `timeout` either way).
+  Clock::duration header_timeout = std::chrono::seconds(10);
   std::uint64_t max_body_bytes = 1 << 20;  // larger bodies: 413 (declared) or an error mid-body
   std::size_t max_header_bytes = 8 * 1024;
   // After a final response (Connection: close), how long the peer's remaining bytes are drained
@@ -40,6 +46,7 @@ struct HttpServerStats {
   std::uint64_t bad_requests = 0;    // malformed requests, answered status_for(error)
   std::uint64_t read_timeouts = 0;   // a request not complete within the timeout
   std::uint64_t idle_closes = 0;     // keep-alive connections closed after the idle timeout
+  ListenerCloses closes;             // idle, header_timeout, body_timeout, handshake_timeout, evicted
   std::uint64_t write_timeouts = 0;
   std::uint64_t responses_2xx = 0;
   std::uint64_t responses_4xx = 0;
@@ -65,7 +72,7 @@ struct BodyRead {
 
 // One connection: a pool slot. Derive from it and implement handle(); the derived object is what
 // the server's pool holds, so its buffers are the slot's fixed memory.
-class HttpConn {
+class HttpConn : public Evictable {
  public:
   using Socket = StreamSocket;
   static constexpr std::size_t kReadBytes = 8 * 1024;
@@ -80,6 +87,8 @@ class HttpConn {
   Task<void> run();
   // Shutdown: wakes a connection idle between requests (one inside a request finishes it).
   void interrupt_idle() noexcept;
+  // The acceptor's eviction: interrupts the wait for a request head (only ever asked then).
+  void evict() noexcept;
   Socket& socket() noexcept { return sock_; }
 
  protected:
@@ -126,7 +135,8 @@ class HttpConn {
 
  private:
   enum class Phase : std::uint8_t { idle, request, responding, done };
-  Task<std::error_code> fill();
+  // Reads what the peer sent into rbuf_, by `until` at the latest (else errc::timeout).
+  Task<std::error_code> fill(Clock::time_point until);
   Task<std::error_code> write_all(std::string_view a, std::string_view b = {});
   Task<void> answer_error(http::Error e);
   Task<void> discard_body();
@@ -146,7 +156,8 @@ class HttpConn {
   bool responded_ = false;
   bool continue_sent_ = false;
   bool write_failed_ = false;
-  Clock::time_point deadline_{};
+  Clock::time_point deadline_{};       // the request's (head and body), or the idle deadline
+  Clock::time_point head_deadline_{};  // the request head's
   std::size_t rpos_ = 0;  // rbuf_[rpos_, rlen_) is read but not yet parsed
   std::size_t rlen_ = 0;
   char head_[kHeadBytes];
@@ -169,7 +180,8 @@ class HttpServer final : public AcceptOwner {
   // `pool_name` names the connection pool in the registry (and so in /metrics and `pools`); it
   // must outlive the server.
   HttpServer(TaskPoolBase& tasks, Ctx& ctx, HttpServerOptions opts, std::string_view pool_name) noexcept
-      : ctx_(ctx), conns_(pool_name), acc_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused}) {
+      : ctx_(ctx), conns_(pool_name),
+        acc_(tasks, *this, AcceptCounters{shared_.stats.accepted, shared_.stats.refused, shared_.stats.closes}) {
     shared_.opts = opts;
   }
 

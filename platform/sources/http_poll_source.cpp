@@ -39,7 +39,8 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
   Splitter split(opts_.split, std::span<char>(c.event, opts_.max_event_bytes), &select_);
   select_failed_ = false;
   bool take = false;  // the body is cut into events (2xx, not unchanged)
-  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout);  // 1xx answers skipped
+  HttpResponseReader rd(net_, c.link, c.parser, c.rbuf, opts_.read_timeout,
+                        opts_.response_timeout);  // 1xx answers skipped
   for (bool finished = false; !finished;) {
     const HttpResponseReader::Event ev = co_await rd.next();
     if (halted()) co_return Outcome::failed;
@@ -71,7 +72,7 @@ Task<Source::Outcome> HttpPollSource::session(SourceConn& c) {
           net_.note_io_failure(TimedOp::read, ev.ec);
           record_error("{} closed the connection mid-response", url_.authority);
         } else {
-          note_io_failure("read", ev.ec);
+          note_io_failure(rd.response_timed_out() ? "response" : "read", ev.ec);
         }
         co_return Outcome::failed;
       case HttpResponseReader::Kind::bad_response:

@@ -337,7 +337,7 @@ void Source::record_connect_failure(const ConnectError& e) noexcept {
 
 void Source::note_io_failure(std::string_view what, std::error_code ec) noexcept {
   if (ec == errc::cancelled) return;
-  net_.note_io_failure(what == "write" ? TimedOp::write : TimedOp::read, ec);
+  net_.note_io_failure(what == "write" ? TimedOp::write : what == "response" ? TimedOp::response : TimedOp::read, ec);
   if (ec == errc::timeout) {
     record_error("{} timed out ({})", what, url_.authority);
   } else if (ec == asio::error::eof) {

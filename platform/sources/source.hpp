@@ -50,6 +50,7 @@ struct SourceOptions {
   Clock::duration interval = std::chrono::seconds(60);
   Clock::duration connect_timeout = std::chrono::seconds(5);  // TCP, TLS, WebSocket handshake each
   Clock::duration read_timeout = std::chrono::seconds(10);
+  Clock::duration response_timeout = std::chrono::seconds(30);  // http_poll: the whole response, however paced
   std::uint64_t max_response_bytes = 10ull << 20;
   std::uint32_t max_event_bytes = 16 * 1024;  // <= kSourceMaxEventBytes
   SplitMode split = SplitMode::whole;

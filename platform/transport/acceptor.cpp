@@ -180,7 +180,22 @@ Task<void> Acceptor::accept_loop() {
       continue;
     }
     ++counters_.accepted;
-    if (owner_.admit(*this, spare_) != Admission::refused) continue;
+    Admission a = owner_.admit(*this, spare_);
+    // Eviction: a stalled connection is leaving; its slot comes back within a reactor turn or two.
+    const Clock::time_point until = Clock::now() + eviction_.wait;
+    while (a == Admission::evicting) {
+      const Clock::duration left = until - Clock::now();
+      if (left <= Clock::duration::zero()) {
+        ++stats_.eviction_waits_timed_out;
+        a = Admission::refused;
+        break;
+      }
+      (void)co_await freed_.wait(left);
+      if (stopping_ || cancelled()) break;
+      a = owner_.admit(*this, spare_);
+    }
+    if (stopping_ || cancelled()) break;
+    if (a != Admission::refused) continue;
     ++counters_.refused;
     refuse_connection(spare_, owner_.refusal());
   }

@@ -5,18 +5,36 @@
 // It is not a protocol and holds no connection: what a connection says is its owner's. A TLS
 // listener plugs in a Handshake, run in the connection's own task before it is served (never in
 // the accept loop). Every acceptor runs as one task. Reactor thread only.
+//
+// Slow and stalled clients. Each connection type bounds its own waits (a whole line, a whole
+// request head, an idle deadline; CloseReason names them) and tells the acceptor, through its
+// Evictable base, since when it has been waiting on its peer without completing anything: the
+// first byte of the partial line or head it is reading, or the end of its last answer when it is
+// idle; never while it works for the peer (committing events, handling a request, writing).
+// Eviction policy, the same for every listener: a connection that arrives at a full pool evicts
+// the connection that has been stalled longest, if it has been stalled at least
+// EvictionPolicy::min_stall; the victim's wait is interrupted (its task ends, counted `evicted`),
+// the accept loop waits for the slot to come back (at most EvictionPolicy::wait, normally one
+// reactor turn) and admits the newcomer. One eviction at a time per pool: while a victim is
+// leaving, a second arrival waits for it rather than evicting another. With no victim (every
+// connection busy or freshly active) the newcomer is refused as before. So a pool full of
+// tricklers serves a well-behaved client at once, a trickler's slot lasts at most its line/head
+// deadline, and a connection with events in flight is never cut.
 #pragma once
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
+#include "platform/util/errors.hpp"
 
 namespace bh {
 
@@ -28,9 +46,63 @@ enum class Admission : std::uint8_t {
   started,  // the socket is in a slot and its task runs
   refused,  // no connection slot, or no task slot: the acceptor refuses it (counted)
   dropped,  // set-up failed and the connection is already closed: nothing to answer
+  evicting,  // no slot, but a stalled connection is leaving to make room: admit again once it has
 };
 
 class Acceptor;
+
+// Why a listener closed a connection on its own deadline or policy (a peer's EOF, a reset or a
+// protocol error is not here). One counter family per listener (`bulkhead_listener_closes_total`).
+enum class CloseReason : std::uint8_t {
+  idle,               // nothing complete arrived within the idle deadline
+  line_timeout,       // a line (ingest event, console command) not complete within its deadline
+  header_timeout,     // an HTTP request head not complete within its deadline
+  body_timeout,       // an HTTP request body not complete within the request deadline
+  handshake_timeout,  // the Handshake hook (TLS) ran past its deadline
+  evicted,            // the longest-stalled connection, closed to admit a new one at a full pool
+};
+inline constexpr std::size_t kCloseReasons = 6;
+inline constexpr std::array<std::string_view, kCloseReasons> kCloseReasonNames{
+    "idle", "line_timeout", "header_timeout", "body_timeout", "handshake_timeout", "evicted"};
+
+struct ListenerCloses {
+  std::array<std::uint64_t, kCloseReasons> n{};
+  void count(CloseReason r) noexcept { ++n[static_cast<std::size_t>(r)]; }
+  std::uint64_t operator[](CloseReason r) const noexcept { return n[static_cast<std::size_t>(r)]; }
+};
+
+// The eviction policy's two figures (see the header comment).
+struct EvictionPolicy {
+  // A connection stalled for less than this is not evicted (a fresh client gets time to speak).
+  Clock::duration min_stall = std::chrono::milliseconds(250);
+  // How long the accept loop waits for an evicted connection's slot before refusing the newcomer.
+  Clock::duration wait = std::chrono::seconds(1);
+};
+
+// What a pooled connection tells the acceptor for the eviction policy: a base class of every
+// listener's connection type. The connection calls waiting_since() when it starts waiting on its
+// peer (with the time the wait counts from) and busy() while it works for the peer; it
+// implements `void evict() noexcept` (interrupt its wait; its run() then ends without counting
+// a close reason of its own: the acceptor counted `evicted`).
+class Evictable {
+ public:
+  static constexpr Clock::time_point kBusy = Clock::time_point::max();
+  // Since when the connection has waited on its peer without progress that counts; kBusy while it
+  // works for the peer or is already being evicted.
+  Clock::time_point stalled_since() const noexcept { return evictor_ ? kBusy : since_; }
+  bool evicting() const noexcept { return evictor_ != nullptr; }
+
+ protected:
+  Evictable() noexcept : since_(Clock::now()) {}
+  ~Evictable() = default;
+  void waiting_since(Clock::time_point t) noexcept { since_ = t; }
+  void busy() noexcept { since_ = kBusy; }
+
+ private:
+  friend class Acceptor;
+  Clock::time_point since_;
+  Acceptor* evictor_ = nullptr;  // the acceptor waiting for this slot
+};
 
 // The server behind an acceptor.
 class AcceptOwner {
@@ -63,11 +135,13 @@ class Handshake {
 struct AcceptCounters {
   std::uint64_t& accepted;  // connections accepted (refused ones included)
   std::uint64_t& refused;   // refused: no connection slot or no task slot
+  ListenerCloses& closes;   // the acceptor counts handshake_timeout and evicted here
 };
 
 struct AcceptorStats {
   std::uint64_t accept_errors = 0;       // accept() failed (EMFILE...): backed off 100 ms
   std::uint64_t handshake_failures = 0;  // the Handshake hook failed or timed out
+  std::uint64_t eviction_waits_timed_out = 0;  // an evicted slot did not come back within EvictionPolicy::wait
 };
 
 // How a Unix socket file is taken over.
@@ -111,6 +185,9 @@ class Acceptor {
     handshake_timeout_ = timeout;
   }
 
+  void set_eviction(EvictionPolicy p) noexcept { eviction_ = p; }
+  const EvictionPolicy& eviction() const noexcept { return eviction_; }
+
   // Spawns the accept loop as a task named `task_name` (a string literal). Does nothing if not
   // listening. Errors: false if no task slot.
   bool start(const char* task_name);
@@ -122,10 +199,11 @@ class Acceptor {
   // served by a task named `task_name` (a string literal) that runs the handshake, if any, then
   // conn.run(). Conn has `StreamSocket& socket()` and `Task<void> run()`.
   // Errors: `refused` with s still holding the connection when the pool or the task pool is full.
+  // A full pool: `evicting` if a stalled connection was asked to leave (evict_for), else refused.
   template <typename Conn, std::uint32_t N, typename... Args>
   Admission admit_to(Pool<Conn, N>& pool, const char* task_name, StreamSocket& s, Args&... args) noexcept {
     auto lease = pool.try_acquire(std::move(s), args...);
-    if (!lease) return Admission::refused;  // s was not moved from
+    if (!lease) return evict_for(pool) ? Admission::evicting : Admission::refused;  // s was not moved from
     if (tasks_.spawn(task_name, [&] { return serve(std::move(lease), this); })) return Admission::started;
     // No task slot: the connection comes back out of its slot to hear the refusal. (A frame that
     // did not fit the task arena took the lease with it: the slot is back, the socket closed.)
@@ -134,6 +212,43 @@ class Acceptor {
       lease.reset();
     }
     return Admission::refused;
+  }
+
+  // The eviction policy on a full pool (Conn derives from Evictable and has evict()): true if a
+  // connection is leaving to make room (one asked now, or one asked earlier still on its way
+  // out), false if none is stalled long enough. Counts `evicted`.
+  template <typename Conn, std::uint32_t N>
+  bool evict_for(Pool<Conn, N>& pool) noexcept {
+    if constexpr (!std::is_base_of_v<Evictable, Conn>) return false;  // a pool that never evicts
+    else {
+    const Clock::time_point now = Clock::now();
+    Conn* victim = nullptr;
+    bool leaving = false;
+    pool.for_each_live([&](Conn& c) {
+      const Evictable& e = c;
+      if (e.evicting()) leaving = true;
+      const Clock::time_point since = e.stalled_since();
+      if (since == Evictable::kBusy || now - since < eviction_.min_stall) return;
+      if (!victim || since < static_cast<const Evictable&>(*victim).stalled_since()) victim = &c;
+    });
+    if (leaving) return true;
+    if (!victim) return false;
+    static_cast<Evictable&>(*victim).evictor_ = this;
+    counters_.closes.count(CloseReason::evicted);
+    victim->evict();
+    return true;
+    }
+  }
+
+  // Returns a connection's slot (the lease ends) and, if an acceptor evicted it, wakes that
+  // acceptor: the end of every connection task of an evictable pool.
+  template <typename Lease>
+  static void release(Lease& lease) noexcept {
+    using Conn = std::remove_reference_t<decltype(*lease)>;
+    Acceptor* waiting = nullptr;
+    if constexpr (std::is_base_of_v<Evictable, Conn>) waiting = lease ? static_cast<Evictable&>(*lease).evictor_ : nullptr;
+    lease.reset();
+    if (waiting) waiting->freed_.notify();
   }
 
  private:
@@ -146,10 +261,13 @@ class Acceptor {
       const std::error_code ec = co_await hs->handshake(lease->socket(), lease.index(), self->handshake_timeout_);
       if (ec) {
         ++self->stats_.handshake_failures;
+        if (ec == errc::timeout) self->counters_.closes.count(CloseReason::handshake_timeout);
+        release(lease);
         co_return;
       }
     }
     co_await lease->run();
+    release(lease);
   }
 
   TaskPoolBase& tasks_;
@@ -160,6 +278,8 @@ class Acceptor {
   StreamSocket spare_;  // the next connection is accepted into it
   Handshake* handshake_ = nullptr;
   Clock::duration handshake_timeout_{};
+  EvictionPolicy eviction_;
+  Notify freed_;  // an evicted connection's slot came back
   std::string unix_path_;
   unsigned long unix_inode_ = 0;  // the socket file we bound: removed at stop only if still ours
   bool stopping_ = false;

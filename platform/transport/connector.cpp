@@ -282,7 +282,7 @@ ConnectError ConnectorBase::handshake_failed(Link& link, std::error_code ec) noe
 }
 
 Task<std::pair<std::error_code, std::size_t>> ConnectorBase::read_some(Link& link, std::span<char> buf,
-                                                                       Clock::duration d) {
+                                                                       Clock::duration d, TimedOp timeout_as) {
   std::pair<std::error_code, std::size_t> r;
   stats_.deadlines.started(TimedOp::read);
   if (link.tls) {
@@ -293,7 +293,7 @@ Task<std::pair<std::error_code, std::size_t>> ConnectorBase::read_some(Link& lin
         [&] { link.cancel(); });
   }
   if (r.first == asio::error::operation_aborted) r.first = make_error_code(errc::cancelled);
-  if (r.first == errc::timeout) stats_.deadlines.timed_out(TimedOp::read);
+  if (r.first == errc::timeout) stats_.deadlines.timed_out(timeout_as);
   co_return r;
 }
 
@@ -320,7 +320,9 @@ Task<std::error_code> ConnectorBase::write_all(Link& link, std::string_view head
 void ConnectorBase::note_io_failure(TimedOp op, std::error_code ec) noexcept {
   if (aborted(ec)) return;
   if (ec == errc::timeout) {
-    ++(op == TimedOp::write ? stats_.write_timeouts : stats_.read_timeouts);
+    ++(op == TimedOp::write      ? stats_.write_timeouts
+       : op == TimedOp::response ? stats_.response_timeouts
+                                 : stats_.read_timeouts);
   } else {
     ++stats_.io_errors;
   }

@@ -38,6 +38,7 @@ struct ConnectorStats {
   // Failed reads and writes, as the owner classifies them (note_io_failure).
   std::uint64_t write_timeouts = 0;
   std::uint64_t read_timeouts = 0;
+  std::uint64_t response_timeouts = 0;  // a whole response not in within response_timeout (trickled)
   std::uint64_t io_errors = 0;  // resets, EOF mid-message
   // Host names (DNS; numeric hosts and hosts-file names never fail). Disjoint from connect_errors.
   std::uint64_t resolve_errors = 0;    // lookups answered NXDOMAIN, no address, SERVFAIL, garbage...
@@ -132,17 +133,22 @@ class ConnectorBase {
   // (tls_errc::*, errc::timeout), errc::cancelled. Notes: consults fault::Op::connect (test plans).
   Task<ConnectError> open(Link& link, std::uint32_t context);
 
-  // Reads at least one byte within `d`. Counts the read's deadline. Errors: asio::error::eof (the
-  // peer closed), errc::timeout, errc::cancelled, socket or TLS errors. Nothing else is counted:
-  // the owner knows whether a timeout is a failure (note_io_failure) or its own timer.
-  Task<std::pair<std::error_code, std::size_t>> read_some(Link& link, std::span<char> buf, Clock::duration d);
+  // Reads at least one byte within `d`. Counts the read's deadline (a timeout under `timeout_as`:
+  // a read cut short by a longer deadline, e.g. TimedOp::response, is counted there). Errors:
+  // asio::error::eof (the peer closed), errc::timeout, errc::cancelled, socket or TLS errors.
+  // Nothing else is counted: the owner knows whether a timeout is a failure (note_io_failure) or
+  // its own timer.
+  Task<std::pair<std::error_code, std::size_t>> read_some(Link& link, std::span<char> buf, Clock::duration d,
+                                                          TimedOp timeout_as = TimedOp::read);
+  // The deadline counters (for a deadline spanning several operations, e.g. a whole response).
+  TimeoutStats& deadlines() noexcept { return stats_.deadlines; }
   // Writes every byte of `head`, then of `body`, within `d` (two buffers, one gathered write:
   // a request head and its body). Counts the write's deadline. Errors: as read_some.
   Task<std::error_code> write_all(Link& link, std::string_view head, std::string_view body, Clock::duration d);
   Task<std::error_code> write_all(Link& link, std::string_view bytes, Clock::duration d) {
     return write_all(link, bytes, std::string_view(), d);
   }
-  // Counts a failed read or write (op = read or write) as its kind: a timeout, or an I/O error.
+  // Counts a failed read or write (op = read, response or write) as its kind: a timeout, or an I/O error.
   // Cancellation is not counted.
   void note_io_failure(TimedOp op, std::error_code ec) noexcept;
 

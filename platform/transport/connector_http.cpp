@@ -43,7 +43,17 @@ Task<HttpResponseReader::Event> HttpResponseReader::next() {
   Event ev{Kind::done};
   for (;;) {
     if (!need_read_ && step(ev)) co_return ev;
-    auto [ec, n] = co_await net_.read_some(link_, buf_, timeout_);
+    // Each read within read_timeout, and never past the whole response's deadline.
+    const Clock::duration left = deadline_ - Clock::now();
+    if (left <= Clock::duration::zero()) {
+      response_timed_out_ = true;
+      net_.deadlines().timed_out(TimedOp::response);
+      co_return Event{Kind::read_error, make_error_code(errc::timeout)};
+    }
+    const bool clipped = left < timeout_;
+    auto [ec, n] = co_await net_.read_some(link_, buf_, clipped ? left : timeout_,
+                                           clipped ? TimedOp::response : TimedOp::read);
+    if (ec == errc::timeout && clipped) response_timed_out_ = true;
     if (ec == asio::error::eof && parser_.finish_eof() == http::Result::done) {  // the body ran until EOF
       off_ = len_ = 0;
       co_return Event{Kind::done};

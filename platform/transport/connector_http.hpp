@@ -1,7 +1,8 @@
 // HTTP/1.1 client exchanges over a Connector: what sinks (POST) and the http_poll source (GET)
 // share. http_write_request formats a request head into the slot's buffer and writes it and the
 // body under one write deadline; HttpResponseReader reads one response as a stream of events
-// (final headers, body chunks, done) with one deadline per read, skipping interim 1xx answers
+// (final headers, body chunks, done) with one deadline per read and one for the whole response
+// (a server trickling its answer a byte at a time is cut off), skipping interim 1xx answers
 // (RFC 9110 §15.2, http::skip_interim). Not a client: no connection handling, no retries, no view
 // on what a status means; the caller decides all that. No heap. Reactor thread only.
 #pragma once
@@ -52,7 +53,7 @@ Task<std::error_code> http_write_request(ConnectorBase& net, Link& link, std::sp
 
 // Reads one response on `link` into `parser` (reset here), through `buf`.
 // Example:
-//   HttpResponseReader rd(net, c.link, c.parser, c.rbuf, read_timeout);
+//   HttpResponseReader rd(net, c.link, c.parser, c.rbuf, read_timeout, response_timeout);
 //   for (;;) { auto ev = co_await rd.next();
 //     if (ev.kind == Kind::body) use(c.parser.body_chunk()); else if (ev.kind == Kind::done) break; ... }
 // Notes: a body chunk lies in `buf` and stays valid until the next call to next().
@@ -62,7 +63,8 @@ class HttpResponseReader {
     headers,       // the final response's head is parsed (status >= 200)
     body,          // parser.body_chunk() holds the next piece of the body
     done,          // the response is complete (leftover(): bytes after it in the last read)
-    read_error,    // ec: eof before the response was complete, errc::timeout, errc::cancelled, I/O
+    read_error,    // ec: eof before the response was complete, errc::timeout (a read, or the
+                   // whole response: response_timed_out()), errc::cancelled, I/O
     bad_response,  // the parser failed (parser.error()), or interim is too_many / switching
   };
   struct Event {
@@ -71,16 +73,22 @@ class HttpResponseReader {
     http::Interim interim = http::Interim::final;
   };
 
+  // The whole response is due within `response_timeout` from now (counted as TimedOp::response);
+  // each read within `read_timeout`.
   HttpResponseReader(ConnectorBase& net, Link& link, http::ResponseParser& parser, std::span<char> buf,
-                     Clock::duration read_timeout) noexcept
-      : net_(net), link_(link), parser_(parser), buf_(buf), timeout_(read_timeout) {
+                     Clock::duration read_timeout, Clock::duration response_timeout) noexcept
+      : net_(net), link_(link), parser_(parser), buf_(buf), timeout_(read_timeout),
+        deadline_(Clock::now() + response_timeout) {
     parser_.reset();
+    net_.deadlines().started(TimedOp::response);
   }
   // The next event; after done, read_error or bad_response, do not call again.
   Task<Event> next();
   // Any byte of the response was read (a kept-alive connection that fails before is stale).
   bool got_any() const noexcept { return got_any_; }
   std::size_t leftover() const noexcept { return len_ - off_; }
+  // The read_error was the whole response's deadline passing (not one read's).
+  bool response_timed_out() const noexcept { return response_timed_out_; }
 
  private:
   // Feeds what is buffered until an event or the need for more bytes (then returns false).
@@ -91,11 +99,13 @@ class HttpResponseReader {
   http::ResponseParser& parser_;
   std::span<char> buf_;
   Clock::duration timeout_;
+  Clock::time_point deadline_;  // the whole response's
   std::size_t off_ = 0;
   std::size_t len_ = 0;
   unsigned interim_ = 0;  // 1xx responses skipped for this request
   bool got_any_ = false;
   bool need_read_ = true;
+  bool response_timed_out_ = false;
 };
 
 }  // namespace bh

@@ -9,10 +9,12 @@
 
 namespace bh {
 
-enum class TimedOp : std::uint8_t { resolve, connect, handshake, write, read, pool_acquire };
-inline constexpr std::size_t kTimedOps = 6;
-inline constexpr std::array<std::string_view, kTimedOps> kTimedOpNames{"resolve", "connect", "handshake",
-                                                                       "write",   "read",    "pool_acquire"};
+// `response`: a whole HTTP response (status line, headers, body) within response_timeout, however
+// its bytes are paced; `read` is each single read within read_timeout.
+enum class TimedOp : std::uint8_t { resolve, connect, handshake, write, read, pool_acquire, response };
+inline constexpr std::size_t kTimedOps = 7;
+inline constexpr std::array<std::string_view, kTimedOps> kTimedOpNames{
+    "resolve", "connect", "handshake", "write", "read", "pool_acquire", "response"};
 
 struct TimeoutStats {
   std::array<std::uint64_t, kTimedOps> ops{};

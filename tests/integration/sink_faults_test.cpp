@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -303,7 +304,9 @@ void expect_back_at(Bulkhead& b, const Census& base) {
 
 // A warm-up event answered ok() (its keep-alive connection is part of the baseline), then 40
 // events in batches of at most 4 against `faults` (answers to posts 1, 2, ...), then the checks.
-void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys = "") {
+// `also` runs on the live process after the checks (more metrics to check), before the census.
+void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys = "",
+                const std::function<void(Bulkhead&)>& also = {}) {
   CensusGuard guard;  // the test's own FDs (the sink's sockets) and pools, checked last
   faults.insert(faults.begin(), ok());
   RawSink sink(faults);
@@ -377,6 +380,7 @@ void run_faults(std::vector<Answer> faults, const std::string& extra_sink_keys =
   EXPECT_EQ(sink_metric(b, "io_errors"), static_cast<double>(io));
   EXPECT_EQ(sink_metric(b, "http_retryable"), static_cast<double>(retryable));
   EXPECT_EQ(sink_metric(b, "read_timeouts"), 0.0) << "every fault was seen at once, not by the read deadline";
+  if (also) also(b);
 
   // The census: back to the baseline (the last good answer's connection is kept alive, like the
   // warm-up's), then a clean exit with every pool at zero.
@@ -423,6 +427,19 @@ TEST(SinkFaults, ResponseCutShortByResetOrClose) {
       cut("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", End::fin),  // inside a chunk
       ok(),
       {head + "abc", End::rst, 0ms, false, false, 0, 1},  // RST right behind the bytes
+  });
+}
+
+// A sink that sends its answer one byte at a time, each well within read_timeout (2 s): the whole
+// response's deadline (response_timeout) cuts it off, the connection is closed and the batch is
+// sent again on a new one; counted as a response timeout, not a read timeout.
+TEST(SinkFaults, ATrickledResponseIsCutOffByTheResponseDeadline) {
+  std::vector<std::string> bytes;
+  for (char ch : k200) bytes.emplace_back(1, ch);  // 40 bytes, 30 ms apart: 1.2 s in all
+  Answer trickled = in_parts({"", End::keep, 0ms, false, false}, bytes);
+  run_faults({trickled, ok(), trickled}, "response_timeout = \"300ms\"\n", [](Bulkhead& b) {
+    EXPECT_EQ(sink_metric(b, "response_timeouts"), 2.0);
+    EXPECT_EQ(metric(b, "bulkhead_sink_timeouts_total{sink=\"t\",op=\"response\"}"), 2.0);
   });
 }
 
@@ -544,6 +561,19 @@ TEST(SinkFaults, IdleKeptAliveConnectionTheSinkGaveUpIsNotReused) {
 // The http_poll source reads its GET answers the same way: interim responses skipped, more than
 // 8 or a 101 fail the poll as a protocol error (not as an HTTP status error). The fake sink
 // serves the GETs; a second one takes the deliveries.
+// A config polling `feed` every 100 ms (source "feed", plus `extra_source_keys`) into sink "t" at `out`.
+std::string feed_config(const RawSink& feed, const RawSink& out, const std::string& extra_source_keys = "") {
+  return "[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
+         feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
+         extra_source_keys + "[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n";
+}
+// Every body the sink `out` was posted, in order.
+std::string bodies_of(const RawSink& out) {
+  std::string all;
+  for (const Post& p : out.posts()) all += p.body;
+  return all;
+}
+
 TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   CensusGuard guard;
   auto json200 = [](const std::string& body, const std::string& etag) {
@@ -562,15 +592,9 @@ TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   for (int i = 0; i < 200; ++i) script.push_back({k304, End::fin});  // then nothing new
   RawSink feed(script);
   RawSink out({});
-  Bulkhead b("[watchdog]\nmemory_budget = \"1GiB\"\n[[source]]\nname = \"feed\"\ntype = \"http_poll\"\nurl = \"" +
-             feed.url() + "\"\ninterval = \"100ms\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" +
-             "[[sink]]\nname = \"t\"\nurl = \"" + out.url() + "\"\n");
+  Bulkhead b(feed_config(feed, out));
   ASSERT_TRUE(b.child()->running()) << b.log();
-  auto bodies = [&] {
-    std::string all;
-    for (const Post& p : out.posts()) all += p.body;
-    return all;
-  };
+  auto bodies = [&] { return bodies_of(out); };
   for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms))
     if (feed.posts().size() >= 6 && bodies().find("{\"v\":3}") != std::string::npos) break;
   const std::string all = bodies();
@@ -586,6 +610,39 @@ TEST(SourceHttpPollInterim, InterimResponsesAreSkippedTooManyFailThePoll) {
   EXPECT_EQ(*code, 0) << b.log();
   EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
   EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
+}
+
+// An http_poll feed that sends its answer one byte at a time (each byte well within read_timeout):
+// response_timeout cuts the poll off (no event from it, counted), the next poll is answered whole.
+TEST(SourceHttpPollTrickle, ATrickledResponseFailsThePollAtTheResponseDeadline) {
+  CensusGuard guard;
+  auto json200 = [](const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  std::vector<std::string> bytes;
+  for (char ch : json200("{\"v\":1}")) bytes.emplace_back(1, ch);  // 30 ms apart: about 3 s in all
+  const std::string k304 = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+  std::vector<Answer> script{in_parts({"", End::fin}, bytes), {json200("{\"v\":2}"), End::fin}};
+  for (int i = 0; i < 200; ++i) script.push_back({k304, End::fin});
+  RawSink feed(script);
+  RawSink out({});
+  Bulkhead b(feed_config(feed, out, "read_timeout = \"2s\"\nresponse_timeout = \"300ms\"\n"));
+  ASSERT_TRUE(b.child()->running()) << b.log();
+  auto bodies = [&] { return bodies_of(out); };
+  for (auto until = Clock::now() + slow(10000ms); Clock::now() < until; std::this_thread::sleep_for(20ms))
+    if (bodies().find("{\"v\":2}") != std::string::npos) break;
+  const std::string all = bodies();
+  EXPECT_NE(all.find("\"source\":\"feed\",\"data\":{\"v\":2}}"), std::string::npos) << all << b.log();
+  EXPECT_EQ(all.find("{\"v\":1}"), std::string::npos) << "the trickled answer was taken: " << all;
+  EXPECT_EQ(metric(b, "bulkhead_source_events_total{source=\"feed\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_errors_total{source=\"feed\",kind=\"response_timeout\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_timeouts_total{source=\"feed\",op=\"response\"}"), 1.0);
+  EXPECT_EQ(metric(b, "bulkhead_source_errors_total{source=\"feed\",kind=\"read_timeout\"}"), -1.0) << "listed once non-zero";
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
 }
 
 // A 400 whose body echoes the request path, token included (some APIs do): the dead letter's

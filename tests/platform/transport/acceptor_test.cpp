@@ -20,8 +20,10 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include "tests/support/census.hpp"
+#include "tests/support/fake_clock.hpp"
 
 namespace bh {
 // Named, not anonymous: the connection types appear in the acceptor's coroutine frames.
@@ -33,22 +35,39 @@ struct Shared {
   int closed = 0;  // connections destroyed
 };
 
-// Echoes what it reads until EOF, an error or cancellation.
-class EchoConn {
+// Echoes what it reads until EOF, an error or cancellation. Evicting (Base = Evictable): it waits
+// on its peer, stalled since it opened, until a byte 'B' arrives; from then on it counts as busy
+// for good (as an ingest connection with events in flight).
+struct NotEvictable {};
+template <typename Base>
+class EchoConnT final : public Base {
  public:
-  EchoConn(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
-  ~EchoConn() { ++sh_.closed; }
+  static constexpr bool kEvictable = std::is_base_of_v<Evictable, Base>;
+  EchoConnT(StreamSocket&& s, Shared& sh) noexcept : sock_(std::move(s)), sh_(sh) {}
+  ~EchoConnT() { ++sh_.closed; }
   StreamSocket& socket() noexcept { return sock_; }
+  void evict() noexcept {
+    std::error_code ig;
+    sock_.cancel(ig);
+  }
   Task<void> run() {
     ++sh_.served;
+    bool is_busy = false;
+    const Clock::time_point opened = Clock::now();
     for (;;) {
+      if constexpr (kEvictable) {
+        if (is_busy) this->busy();
+        else this->waiting_since(opened);
+      }
       auto [ec, n] = co_await timed_op(
-          10s, [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
+          kEvictable ? Clock::duration(1h) : Clock::duration(10s),
+          [&](auto h) { sock_.async_read_some(asio::buffer(buf_), std::move(h)); },
           [&] {
             std::error_code ig;
             sock_.cancel(ig);
           });
       if (ec || cancelled()) break;
+      if (buf_[0] == 'B') is_busy = true;
       auto [wec, wn] = co_await timed_op(
           10s, [&](auto h) { asio::async_write(sock_, asio::buffer(buf_, n), std::move(h)); },
           [&] {
@@ -58,6 +77,10 @@ class EchoConn {
       (void)wn;
       if (wec) break;
     }
+    if constexpr (kEvictable) {
+      std::error_code ig;
+      sock_.shutdown(asio::socket_base::shutdown_both, ig);
+    }
   }
 
  private:
@@ -65,24 +88,29 @@ class EchoConn {
   Shared& sh_;
   char buf_[256];
 };
+using EchoConn = EchoConnT<NotEvictable>;
+using StallConn = EchoConnT<Evictable>;
 
-struct Owner final : AcceptOwner {
-  Pool<EchoConn, 2> pool{"t_acceptor_conn"};
+template <typename Conn>
+struct OwnerOf final : AcceptOwner {
+  Pool<Conn, 2> pool{"t_acceptor_conn"};
   Shared sh;
   Admission admit(Acceptor& from, StreamSocket& s) noexcept override {
     return from.admit_to(pool, "t_acceptor_conn", s, sh);
   }
   std::string_view refusal() noexcept override { return "busy\n"; }
 };
+using Owner = OwnerOf<EchoConn>;
 
-template <std::uint32_t Tasks>
+template <std::uint32_t Tasks, typename O = Owner>
 struct Rig {
   asio::io_context io{1};
   TaskPool<Tasks> tasks{"t_acceptor_task", io};
   std::uint64_t accepted = 0;
   std::uint64_t refused = 0;
-  Owner owner;
-  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused}};
+  ListenerCloses closes;
+  O owner;
+  Acceptor acc{tasks, owner, AcceptCounters{accepted, refused, closes}};
 
   void turn() {
     io.run_for(2ms);
@@ -293,7 +321,8 @@ TEST(Acceptor, UnixListenerServesAndAControlSocketIsOwnerOnly) {
       // A live control socket is not taken over; a plain file is not replaced.
       Owner other_owner;
       std::uint64_t n1 = 0, n2 = 0;
-      Acceptor other(rig.tasks, other_owner, AcceptCounters{n1, n2});
+      ListenerCloses cl;
+      Acceptor other(rig.tasks, other_owner, AcceptCounters{n1, n2, cl});
       EXPECT_EQ(other.listen_unix(path, UnixListenOptions{.owner_only = true}), std::errc::address_in_use);
       int f = ::open(dir.file("plain").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
       ::close(f);
@@ -350,3 +379,121 @@ TEST(Acceptor, AHandshakeRunsBeforeServingAndItsFailureIsCounted) {
 
 }  // namespace acceptor_test
 }  // namespace bh
+
+namespace bh::acceptor_test {
+
+// The eviction policy: at a full pool the newcomer takes the slot of the connection stalled
+// longest (at least min_stall); the victim is closed and counted `evicted`; no refusal.
+TEST(AcceptorEviction, TheLongestStalledConnectionMakesRoomForANewcomer) {
+  test::CensusGuard census;
+  Rig<6, OwnerOf<StallConn>> rig;
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const std::uint16_t port = rig.acc.port();
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+  const int fds_before = test::open_fds();
+
+  int a = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 1; }));
+  test::advance(rig.io, 100ms);
+  int b = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 2; }));
+  test::advance(rig.io, rig.acc.eviction().min_stall);  // both stalled long enough; a the longest
+
+  int c = connect_tcp(port);
+  ASSERT_GE(c, 0);
+  send_all(c, "c");
+  EXPECT_EQ(read_from(rig, c, 1), "c") << "the newcomer is served";
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, a, 1, &eof), "");
+  EXPECT_TRUE(eof) << "the longest-stalled connection was closed";
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 1u);
+  EXPECT_EQ(rig.refused, 0u);
+  send_all(b, "b");
+  EXPECT_EQ(read_from(rig, b, 1), "b") << "the other stalled connection is untouched";
+  EXPECT_EQ(rig.owner.pool.in_use(), 2u);
+  ::close(a);
+  ::close(b);
+  ::close(c);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+  EXPECT_EQ(test::open_fds(), fds_before) << test::describe_fds();
+}
+
+// A busy connection (events in flight) is never evicted, nor one stalled for less than min_stall:
+// then the newcomer is refused as before.
+TEST(AcceptorEviction, NeverEvictsABusyOrFreshConnection) {
+  test::CensusGuard census;
+  Rig<6, OwnerOf<StallConn>> rig;
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  const std::uint16_t port = rig.acc.port();
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+
+  int a = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 1; }));
+  send_all(a, "B");
+  EXPECT_EQ(read_from(rig, a, 1), "B");
+  test::advance(rig.io, 10 * rig.acc.eviction().min_stall);  // a: busy however long
+  int b = connect_tcp(port);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.sh.served == 2; }));
+
+  int c = connect_tcp(port);  // b is fresh, a busy: refused
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, c, 100, &eof), "busy\n");
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(rig.refused, 1u);
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 0u);
+
+  test::advance(rig.io, rig.acc.eviction().min_stall);  // now b is stalled: the next one takes its slot
+  int d = connect_tcp(port);
+  send_all(d, "d");
+  EXPECT_EQ(read_from(rig, d, 1), "d");
+  EXPECT_EQ(read_from(rig, b, 1, &eof), "");
+  EXPECT_TRUE(eof);
+  send_all(a, "a");
+  EXPECT_EQ(read_from(rig, a, 1), "a") << "the busy connection is never evicted";
+  EXPECT_EQ(rig.closes[CloseReason::evicted], 1u);
+  for (int fd : {a, b, c, d}) ::close(fd);
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+}
+
+// A handshake that waits for the client's first byte (a ClientHello that never comes): its deadline
+// closes the connection, counted as a failure and as a `handshake_timeout` close; the slot comes back.
+struct WaitsForHello final : Handshake {
+  Task<std::error_code> handshake(StreamSocket& s, std::uint32_t, Clock::duration timeout) override {
+    char b[1];
+    auto [ec, n] = co_await timed_op(
+        timeout, [&](auto h) { s.async_read_some(asio::buffer(b), std::move(h)); },
+        [&] {
+          std::error_code ig;
+          s.cancel(ig);
+        });
+    (void)n;
+    co_return ec;
+  }
+};
+
+TEST(AcceptorEviction, AStalledHandshakeEndsAtItsDeadlineCounted) {
+  test::CensusGuard census;
+  Rig<4> rig;
+  WaitsForHello hs;
+  rig.acc.set_handshake(&hs, 2s);
+  ASSERT_FALSE(rig.acc.listen_tcp(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  ASSERT_TRUE(rig.acc.start("t_accept"));
+  int a = connect_tcp(rig.acc.port());
+  ASSERT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 1; }));
+  test::advance(rig.io, 1s);
+  for (int i = 0; i < 10; ++i) rig.turn();
+  char ch;
+  EXPECT_EQ(::recv(a, &ch, 1, MSG_DONTWAIT), -1) << "closed before the handshake deadline";
+  EXPECT_EQ(rig.owner.pool.in_use(), 1u);
+  test::advance(rig.io, 1s);
+  bool eof = false;
+  EXPECT_EQ(read_from(rig, a, 1, &eof), "");
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(rig.acc.stats().handshake_failures, 1u);
+  EXPECT_EQ(rig.closes[CloseReason::handshake_timeout], 1u);
+  EXPECT_TRUE(rig.until([&] { return rig.owner.pool.in_use() == 0; }));
+  EXPECT_EQ(rig.owner.sh.served, 0);
+  ::close(a);
+}
+
+}  // namespace bh::acceptor_test
