@@ -106,7 +106,10 @@ constexpr Spec spec() { return {}; }
   K(unix_socket, std::string, "", spec().len(107), "Unix socket path for ingest as well; empty = none") \
   K(max_event_bytes, std::uint32_t, 16 * cfg::KiB, spec().sizes().at_least(64).limit(budget::kMaxEventBytes, "budget::kMaxEventBytes"), "Longest event line; longer ones get `err too_large`") \
   K(idle_timeout, Millis, Millis{60'000}, spec().range(100, kDay), "Close an ingest connection idle this long") \
-  K(max_connections, std::uint32_t, budget::capacity(budget::PoolId::ingest_conn), spec().at_least(1).pool(budget::PoolId::ingest_conn).implied_default(), "Concurrent ingest connections; defaults to the `[pools] ingest_conn` limit and may not exceed it")
+  K(max_connections, std::uint32_t, budget::capacity(budget::PoolId::ingest_conn), spec().at_least(1).pool(budget::PoolId::ingest_conn).implied_default(), "Concurrent ingest connections; defaults to the `[pools] ingest_conn` limit and may not exceed it") \
+  K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for TLS on the TCP listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only); the Unix socket stays plain") \
+  K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every ingest client must present a certificate it signed (mutual TLS); its subject CN (else first SAN DNS name) is stored with each event as its identity")
 
 #define BH_CONFIG_STORE(K)                                                                        \
   K(path, std::string, "./var/bulkhead.db", spec().len(4096), "SQLite database file") \
@@ -198,7 +201,10 @@ constexpr Spec spec() { return {}; }
   K(enabled, bool, true, spec(), "Serve the admin HTTP API (/healthz, /metrics, /v1/events)") \
   K(listen, std::string, "127.0.0.1:7701", spec().with(Check::listen), "Admin listen address: numeric IPv4 or [IPv6] host and port") \
   K(max_body_bytes, std::uint64_t, 1 * cfg::MiB, spec().sizes().range(1 * KiB, 64 * MiB), "Largest request body") \
-  K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout")
+  K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout") \
+  K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for HTTPS on the admin listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only)") \
+  K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every admin client must present a certificate it signed (mutual TLS)")
 
 #define BH_CONFIG_CONSOLE(K)                                                                      \
   K(socket, std::string, "./var/bulkhead.sock", spec().len(107), "Control Unix socket; empty = none") \
@@ -336,8 +342,8 @@ std::string render_config(const Config& c);
 std::vector<std::string> literal_secret_keys(const Config& c);
 
 // `check-config` warnings, one line each ("FILE: KEY: ..."): a literal value in a secret key while
-// the file (c.origin) is readable by group or others (mode & 077). Empty when none apply or the
-// file cannot be stat'ed.
+// the file (c.origin) is readable by group or others (mode & 077) (none when it cannot be
+// stat'ed); ingest listening on a non-loopback address without ingest.tls_client_ca.
 std::vector<std::string> config_warnings(const Config& c);
 
 // The configuration reference in Markdown (every key: type, default, bounds, meaning), generated

@@ -10,6 +10,7 @@
 #include "platform/store/committer.hpp"
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
+#include "platform/net/tls_listener.hpp"
 #include "platform/core/reactor.hpp"
 #include "platform/sources/source.hpp"
 #include "platform/store/audit_log.hpp"
@@ -37,6 +38,8 @@ struct RuntimeView {
   Watchdog* watchdog = nullptr;         // nullptr until the watchdog is wired
   hal::Clock::time_point started{};
   std::chrono::system_clock::time_point started_wall{};
+  const TlsListenerStats* ingest_tls = nullptr;  // nullptr: ingest TCP is plain
+  const TlsListenerStats* admin_tls = nullptr;   // nullptr: admin HTTP is plain
 };
 
 }  // namespace bh

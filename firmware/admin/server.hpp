@@ -15,6 +15,7 @@
 #include "platform/ingest/line_framer.hpp"
 #include "platform/ingest/wire_error.hpp"
 #include "platform/net/http_server.hpp"
+#include "platform/net/tls_listener.hpp"
 
 namespace bh {
 
@@ -162,6 +163,7 @@ struct AdminService::Impl {
   RuntimeView& view;
   AdminStats stats;
   Server server;
+  TlsListener<budget::capacity(budget::PoolId::admin_conn)> tls;  // set up only with [admin] tls_cert
   bool started = false;
 
   static HttpServerOptions options(const RuntimeView& v) {

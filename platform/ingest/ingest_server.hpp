@@ -3,6 +3,9 @@
 // lines, validate, admit to the committer, wait for the commit, write one reply per line in
 // order, repeat. It reads nothing while a round is in flight, so a saturated runtime pushes back
 // through TCP instead of buffering. Connections beyond the pool get `err busy connection limit`.
+// With TLS on the TCP listener (a TlsListener as its Handshake hook) the connection reads and
+// writes through the slot's TLS stream, and the client certificate's identity is stored with
+// every event it sends.
 // Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
@@ -14,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "platform/net/byte_stream.hpp"
 #include "platform/store/committer.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/ingest/line_framer.hpp"
@@ -71,6 +75,8 @@ class IngestConn final : public CommitClient {
   // Shutdown: interrupts a pending read (a round being committed is finished first).
   void interrupt_read() noexcept;
   Socket& socket() noexcept { return sock_; }
+  // After a TLS handshake: bytes go through `t`, events carry its identity.
+  void use_tls(TlsStream* t) noexcept { io_.use_tls(t); }
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
  private:
@@ -85,6 +91,7 @@ class IngestConn final : public CommitClient {
   void compact() noexcept;
 
   Socket sock_;
+  ByteStream io_{sock_};
   IngestShared& sh_;
   LineFramer framer_;
   Notify committed_;
@@ -120,6 +127,9 @@ class IngestServer final : public AcceptOwner {
 
   ConnPool& pool() noexcept { return conns_; }
   const IngestStats& stats() const noexcept { return shared_.stats; }
+
+  // The TCP listener (its Handshake hook makes it a TLS listener; the Unix socket stays plain).
+  Acceptor& tcp_acceptor() noexcept { return tcp_; }
 
   // Binds the TCP listener. Errors: from bind/listen (address in use, bad address).
   std::error_code listen_tcp(const asio::ip::tcp::endpoint& ep) { return tcp_.listen_tcp(ep); }

@@ -3,7 +3,8 @@
 // requests with the zero-allocation RequestParser and hands each request to the connection's own
 // handle(). Keep-alive and pipelined requests are served in order; a malformed request is answered
 // with status_for(error) and the connection closes; connections beyond the pool get 503 and are
-// closed. Every read and write has a deadline. No heap after start-up. No TLS, no HTTP/2, no
+// closed. Every read and write has a deadline. No heap after start-up. TLS comes from the
+// listener (a TlsListener as the acceptor's Handshake hook, then ByteStream); no HTTP/2, no
 // routing: the derived connection class dispatches. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "platform/net/byte_stream.hpp"
 #include "platform/net/http.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
@@ -81,6 +83,8 @@ class HttpConn {
   // Shutdown: wakes a connection idle between requests (one inside a request finishes it).
   void interrupt_idle() noexcept;
   Socket& socket() noexcept { return sock_; }
+  // After a TLS handshake: bytes go through `t`.
+  void use_tls(TlsStream* t) noexcept { io_.use_tls(t); }
 
  protected:
   // Serves one request whose head is parsed (request() is readable). Must answer with exactly
@@ -123,6 +127,8 @@ class HttpConn {
   // The peer is gone (or shutdown cut the request): close without answering.
   void abandon() noexcept { responded_ = write_failed_ = true; }
   bool head_request() const noexcept { return parser_.method() == http::Method::head; }
+  // The TLS client certificate's identity (empty: none).
+  std::string_view peer_identity() const noexcept { return io_.identity(); }
 
  private:
   enum class Phase : std::uint8_t { idle, request, responding, done };
@@ -139,6 +145,7 @@ class HttpConn {
   void count_status(int status) noexcept;
 
   Socket sock_;
+  ByteStream io_{sock_};
   HttpServerShared& sh_;
   http::RequestParser parser_;
   Phase phase_ = Phase::idle;
@@ -175,7 +182,7 @@ class HttpServer final : public AcceptOwner {
 
   ConnPool& pool() noexcept { return conns_; }
   const HttpServerStats& stats() const noexcept { return shared_.stats; }
-  Acceptor& acceptor() noexcept { return acc_; }
+  Acceptor& acceptor() noexcept { return acc_; }  // its Handshake hook makes it a TLS listener
 
   // Binds the listener. Errors: from open/bind/listen (address in use, bad address).
   std::error_code listen(const asio::ip::tcp::endpoint& ep) { return acc_.listen_tcp(ep); }
