@@ -168,7 +168,7 @@ TEST_F(TlsIngest, MutualTlsStoresAndDeliversTheIdentityAndRefusesTheRest) {
   const std::string hold = dir_->file("hold");
   std::filesystem::remove(hold);
   auto args = ingest_args(port, "client", hold, {"{\"n\":1}", "{\"n\":2}"});
-  args.insert(args.begin(), {"python3", script()});
+  args.insert(args.begin(), {"/usr/bin/python3", script()});
   Child holder(args, dir_->file("holder.log"));
   auto holder_log = [&] {
     std::ifstream f(dir_->file("holder.log"));
