@@ -32,6 +32,10 @@ TlsStream* TlsListenerBase::tls(std::uint32_t slot) noexcept {
 Task<std::error_code> TlsListenerBase::handshake(StreamSocket& s, std::uint32_t slot, Clock::duration timeout) {
   TlsStream* t = tls(slot);
   if (!t) co_return make_error_code(tls_errc::config);
+  // Every write is a whole record (a handshake flight, a reply): Nagle would only hold it back
+  // behind the peer's delayed ACK.
+  std::error_code ig;
+  s.set_option(asio::ip::tcp::no_delay(true), ig);
   std::error_code ec = t->begin(s);
   if (!ec) ec = co_await tls_handshake(*t, timeout);
   if (!ec) {
