@@ -352,19 +352,24 @@ TlsStream::~TlsStream() {
   mbedtls_ssl_free(&ssl_);
 }
 
-std::error_code TlsStream::setup(TlsClientConfig& cfg) {
-  if (cfg_) return {};
-  if (!cfg.ready_) return make_error_code(tls_errc::config);
+// mbedtls_ssl_setup on `conf` (and the SNI/host name for a client); on failure the context is
+// left as new. Errors: tls_errc::out_of_memory, tls_errc::config.
+std::error_code TlsStream::setup_context(const mbedtls_ssl_config& conf, const char* hostname) noexcept {
   const std::uint64_t refused = alloc::tls_heap_refusals();
-  int ret = mbedtls_ssl_setup(&ssl_, &cfg.conf_);
-  if (ret == 0 && !cfg.host_is_ip_) ret = mbedtls_ssl_set_hostname(&ssl_, cfg.host_);  // SNI + name check
-  if (ret != 0) {
-    last_ret_ = ret;
-    mbedtls_ssl_free(&ssl_);
-    mbedtls_ssl_init(&ssl_);
-    const bool oom = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || alloc::tls_heap_refusals() != refused;
-    return make_error_code(oom ? tls_errc::out_of_memory : tls_errc::config);
-  }
+  int ret = mbedtls_ssl_setup(&ssl_, &conf);
+  if (ret == 0 && hostname) ret = mbedtls_ssl_set_hostname(&ssl_, hostname);  // SNI + name check
+  if (ret == 0) return {};
+  last_ret_ = ret;
+  mbedtls_ssl_free(&ssl_);
+  mbedtls_ssl_init(&ssl_);
+  const bool oom = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || alloc::tls_heap_refusals() != refused;
+  return make_error_code(oom ? tls_errc::out_of_memory : tls_errc::config);
+}
+
+std::error_code TlsStream::setup(TlsClientConfig& cfg) {
+  if (is_setup()) return {};
+  if (!cfg.ready_) return make_error_code(tls_errc::config);
+  if (auto ec = setup_context(cfg.conf_, cfg.host_is_ip_ ? nullptr : cfg.host_)) return ec;
   cfg_ = &cfg;
   return {};
 }
@@ -372,14 +377,7 @@ std::error_code TlsStream::setup(TlsClientConfig& cfg) {
 std::error_code TlsStream::setup(TlsServerConfig& cfg) {
   if (is_setup()) return {};
   if (!cfg.ready_) return make_error_code(tls_errc::config);
-  const std::uint64_t refused = alloc::tls_heap_refusals();
-  if (int ret = mbedtls_ssl_setup(&ssl_, &cfg.conf_)) {
-    last_ret_ = ret;
-    mbedtls_ssl_free(&ssl_);
-    mbedtls_ssl_init(&ssl_);
-    const bool oom = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || alloc::tls_heap_refusals() != refused;
-    return make_error_code(oom ? tls_errc::out_of_memory : tls_errc::config);
-  }
+  if (auto ec = setup_context(cfg.conf_, nullptr)) return ec;
   srv_ = &cfg;
   return {};
 }
@@ -407,7 +405,9 @@ std::error_code TlsStream::reset() noexcept {
   return {};
 }
 
-std::error_code TlsStream::begin(Socket& sock) {
+// Binds the (reset) context to a connected socket of either kind, kept in `at`.
+template <typename S>
+std::error_code TlsStream::attach(S& sock, S*& at) noexcept {
   if (auto ec = reset()) return ec;
   std::error_code ec;
   sock.non_blocking(true, ec);
@@ -415,28 +415,20 @@ std::error_code TlsStream::begin(Socket& sock) {
     sys_errno_ = ec.value();
     return make_error_code(tls_errc::io);
   }
-  sock_ = &sock;
+  at = &sock;
   ++g_active_streams;
   fd_ = sock.native_handle();
   mbedtls_ssl_set_bio(&ssl_, this, &TlsStream::bio_send, &TlsStream::bio_recv, nullptr);
+  return {};
+}
+
+std::error_code TlsStream::begin(Socket& sock) {
+  if (auto ec = attach(sock, sock_)) return ec;
   if (cfg_ && cfg_->have_session_) (void)mbedtls_ssl_set_session(&ssl_, &cfg_->session_);  // a failure means a full handshake
   return {};
 }
 
-std::error_code TlsStream::begin(ServerSocket& sock) {
-  if (auto ec = reset()) return ec;
-  std::error_code ec;
-  sock.non_blocking(true, ec);
-  if (ec) {
-    sys_errno_ = ec.value();
-    return make_error_code(tls_errc::io);
-  }
-  ssock_ = &sock;
-  ++g_active_streams;
-  fd_ = sock.native_handle();
-  mbedtls_ssl_set_bio(&ssl_, this, &TlsStream::bio_send, &TlsStream::bio_recv, nullptr);
-  return {};
-}
+std::error_code TlsStream::begin(ServerSocket& sock) { return attach(sock, ssock_); }
 
 void TlsStream::cancel_wait() noexcept {
   std::error_code ig;

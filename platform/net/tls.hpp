@@ -216,7 +216,9 @@ class TlsStream {
  private:
   static int bio_send(void* self, const unsigned char* buf, std::size_t len);
   static int bio_recv(void* self, unsigned char* buf, std::size_t len);
-  std::error_code begin_fd(int fd, bool non_blocking_failed, int err) noexcept;
+  std::error_code setup_context(const mbedtls_ssl_config& conf, const char* hostname) noexcept;
+  template <typename S>
+  std::error_code attach(S& sock, S*& at) noexcept;
   std::error_code reset() noexcept;
   void take_identity() noexcept;
 

@@ -36,6 +36,19 @@ std::vector<Row> rows(Store& s, std::uint64_t first, std::uint64_t last) {
   return out;
 }
 
+// One integer from a query on the closed store's file (-1 if it fails).
+int query_int(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* st = nullptr;
+  int v = -1;
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
 TEST(StoreIdentity, StoredWithTheEventAndNullWithout) {
   test::CensusGuard census;
   test::TempDir dir;
@@ -47,41 +60,28 @@ TEST(StoreIdentity, StoredWithTheEventAndNullWithout) {
   ASSERT_FALSE(s.append(in, seqs));
   EXPECT_EQ(rows(s, 1, 2), (std::vector<Row>{{1, "{\"a\":1}", "bh-client"}, {2, "{\"a\":2}", ""}}));
   s.close();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir.file("store.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE identity IS NULL", -1, &st, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(query_int(dir.file("store.db"), "SELECT count(*) FROM events WHERE identity IS NULL"), 1);
 }
 
 TEST(StoreIdentity, VersionTwoDatabaseGetsTheColumn) {
   test::CensusGuard census;
   test::TempDir dir;
   const std::string path = dir.file("store.db");
-  {
+  Store s;
+  {  // A version-2 database: this schema without events.identity.
+    ASSERT_FALSE(s.open(opts_for(dir)));
+    const std::array<EventIn, 2> in{EventIn{"x", "{\"a\":1}", 5}, EventIn{"x", "{\"a\":2}", 6}};
+    std::array<std::uint64_t, 2> seqs{};
+    ASSERT_FALSE(s.append(in, seqs));
+    s.close();
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    const char* v2 =
-        "PRAGMA journal_mode=WAL;"
-        "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), next_seq INTEGER NOT NULL, purged_upto INTEGER NOT NULL);"
-        "INSERT INTO meta VALUES(1, 3, 0);"
-        "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, source TEXT NOT NULL, body BLOB NOT NULL);"
-        "INSERT INTO events VALUES(1, 5, 'x', '{\"a\":1}'), (2, 6, 'x', '{\"a\":2}');"
-        "CREATE TABLE sinks(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, cursor INTEGER NOT NULL);"
-        "CREATE TABLE dead_letters(id INTEGER PRIMARY KEY AUTOINCREMENT, sink INTEGER NOT NULL,"
-        " first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
-        " status TEXT NOT NULL CHECK (status IN ('dead', 'replaying', 'replayed')),"
-        " reason TEXT NOT NULL, http_status INTEGER NOT NULL, ts_ms INTEGER NOT NULL);"
-        "CREATE TABLE dedupe(source TEXT NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,"
-        " PRIMARY KEY(source, seq)) WITHOUT ROWID;"
-        "PRAGMA user_version = 2;";
-    ASSERT_EQ(sqlite3_exec(db, v2, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE events DROP COLUMN identity; PRAGMA user_version = 2;", nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
     sqlite3_close(db);
+    ASSERT_EQ(query_int(path, "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'identity'"), 0);
   }
-  Store s;
   ASSERT_FALSE(s.open(opts_for(dir)));
   EXPECT_EQ(s.last_seq(), 2u);
   const std::array<EventIn, 1> in{EventIn{"ingest", "{\"a\":3}", 7, nullptr, "meter-7"}};
@@ -94,14 +94,7 @@ TEST(StoreIdentity, VersionTwoDatabaseGetsTheColumn) {
   ASSERT_FALSE(s.open(opts_for(dir)));
   EXPECT_EQ(rows(s, 3, 3), (std::vector<Row>{{3, "{\"a\":3}", "meter-7"}}));
   s.close();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 3);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(query_int(path, "PRAGMA user_version"), 3);
 }
 
 }  // namespace
