@@ -20,6 +20,7 @@
 #include "platform/store/committer.hpp"
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
+#include "platform/net/tls_listener.hpp"
 #include "platform/util/log.hpp"
 #include "platform/util/redact.hpp"
 #include "platform/net/endpoint.hpp"
@@ -42,6 +43,7 @@ static_assert(sizeof(AuditLog) <= budget::row(PoolId::file).bytes_per_slot, "bud
 static_assert(sizeof(Store) + sizeof(Committer) <= budget::row(PoolId::store_conn).bytes_per_slot,
               "budget: store_conn bytes (the connection and its commit batch)");
 static_assert(Sink::kMaxConns == budget::kSinkConnsPerSink, "budget: per-sink connection pool");
+static_assert(budget::kTlsHeapLimit == kTlsHeapLimitDefault, "budget: the TLS heap limit");
 static_assert(budget::kMaxEventBytes <= Sink::kEventBytes, "a sink's filter/template parser takes the largest event");
 static_assert(budget::row(PoolId::sink_conn).capacity == budget::kMaxSinks * budget::kSinkConnsPerSink);
 static_assert(Store::kMaxSinks >= budget::kMaxSinks, "budget: the store tracks every sink");
@@ -99,6 +101,7 @@ struct App::Impl {
   JsonCheck json;
   std::unique_ptr<Committer> committer;
   std::unique_ptr<IngestServer<budget::capacity(PoolId::ingest_conn)>> ingest;
+  std::unique_ptr<TlsListener<budget::capacity(PoolId::ingest_conn)>> ingest_tls;  // with [ingest] tls_cert
   std::array<std::string, budget::kMaxSinks> sink_pool_names;
   Pool<Sink, budget::capacity(PoolId::sink)> sink_pool{"sink"};
   std::array<Pool<Sink, budget::capacity(PoolId::sink)>::Lease, budget::kMaxSinks> sinks;
@@ -399,6 +402,14 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   io.write_timeout = c.ingest.idle_timeout;
   a.ingest = std::make_unique<IngestServer<budget::capacity(PoolId::ingest_conn)>>(a.tasks, *a.committer, a.json, io);
   a.ingest->pool().set_limit(c.ingest.max_connections);
+  if (!c.ingest.tls_cert.empty()) {
+    a.ingest_tls = std::make_unique<TlsListener<budget::capacity(PoolId::ingest_conn)>>();
+    std::string why;
+    if (a.ingest_tls->init("ingest", TlsServerOptions{c.ingest.tls_cert, c.ingest.tls_key, c.ingest.tls_client_ca}, why))
+      return "ingest: TLS: " + why;
+    // The handshake deadline: the idle timeout, at most kTlsHandshakeTimeout.
+    a.ingest->tcp_acceptor().set_handshake(a.ingest_tls.get(), std::min<Clock::duration>(c.ingest.idle_timeout, kTlsHandshakeTimeout));
+  }
   a.committer->on_commit(&App::Impl::wake_sinks, &a);
   for (auto& s : a.sinks)
     if (s && !s->start()) return "sink: no task slot";
@@ -424,6 +435,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   a.watchdog = std::make_unique<WatchdogService>(a.view);
   if (std::string err = a.watchdog->start(); !err.empty()) return "watchdog: " + err;
   a.view.watchdog = a.watchdog->watchdog();
+  if (a.ingest_tls) a.view.ingest_tls = &a.ingest_tls->stats();
   a.admin = std::make_unique<AdminService>(a.view);
   if (std::string err = a.admin->start(); !err.empty()) return "admin: " + err;
   a.console = std::make_unique<ConsoleService>(a.view);
@@ -439,8 +451,9 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
       return fmt::format("ingest: cannot listen on {}: {}", c.ingest.unix_socket, e.message());
   }
   if (!a.ingest->start()) return "ingest: no task slot for the acceptor";
-  log::info("ingest: listening on {}{}{}", c.ingest.listen, c.ingest.unix_socket.empty() ? "" : " and ",
-            c.ingest.unix_socket);
+  log::info("ingest: listening on {}{}{}{}", c.ingest.listen,
+            !a.ingest_tls ? "" : a.ingest_tls->verifies_clients() ? " (TLS, client certificates required)" : " (TLS)",
+            c.ingest.unix_socket.empty() ? "" : " and ", c.ingest.unix_socket);
 
   // Asio creates a socket type's service with the first socket of that type (a heap allocation).
   // Ingest and admin accept generic stream sockets now, so the sinks' and sources' TCP sockets

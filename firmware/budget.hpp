@@ -75,6 +75,23 @@ inline constexpr std::uint32_t kMaxDedupeWindow = 65536;
 inline constexpr std::uint32_t kDedupeBytesPerKey = 16 + 1 + 16;
 static_assert(kMaxSinks * kSinkConnsPerSink <= 16, "sink_conn pool must cover every sink's max");
 
+// mbedTLS's heap (platform/alloc/tls_heap.hpp, limit kTlsHeapLimitDefault = 8 MiB) holds one TLS
+// context per slot that can speak TLS: its two record buffers (~2 x 16.7 KiB, allocated at
+// start-up) plus, per live connection, the handshake state or the session and the peer's
+// certificate. kTlsContextBytes bounds one (tests/platform/net/tls_server_test.cpp measures it);
+// every ingest, admin, sink and source connection at once must fit under the limit, so a full
+// pool of TLS connections never meets a refusal. Past the limit a handshake fails cleanly,
+// counted (reason out_of_memory).
+inline constexpr std::uint32_t kTlsContextBytes = 48 * 1024;
+inline constexpr std::uint64_t kTlsHeapLimit = 8ull << 20;  // == alloc::kTlsHeapLimitDefault (checked in app.cpp)
+constexpr std::uint64_t tls_contexts() {
+  return std::uint64_t{kPools[0].capacity} + kPools[5].capacity + kPools[2].capacity + kPools[4].capacity;
+}
+static_assert(kPools[0].name == "ingest_conn" && kPools[5].name == "admin_conn" && kPools[2].name == "sink_conn" &&
+              kPools[4].name == "source_conn");
+static_assert(tls_contexts() * kTlsContextBytes <= kTlsHeapLimit,
+              "resource budget: TLS contexts of every connection pool exceed the TLS heap limit");
+
 // The budget as an aligned table (printed by `bulkhead run` at start-up and by `pools`).
 std::string table(const std::array<std::uint32_t, kPools.size()>& limits);
 // The same rows at their compiled capacities as a markdown table, after a generated-by comment

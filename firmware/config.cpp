@@ -26,6 +26,7 @@
 #include "platform/delivery/request_headers.hpp"
 #include "platform/net/bearer_auth.hpp"
 #include "platform/net/endpoint.hpp"
+#include "platform/net/tls.hpp"
 #include "platform/shape/shape_check.hpp"
 #include "platform/sources/close_codes.hpp"
 #include "platform/util/redact.hpp"
@@ -901,6 +902,8 @@ class Loader {
     if (std::uint64_t{c.store.cache_kib} * KiB > c.store.sqlite_heap_limit)
       fail_key("store.cache_kib", fmt::format("{} KiB does not fit in store.sqlite_heap_limit {}", c.store.cache_kib,
                                               format_size(c.store.sqlite_heap_limit)));
+    check_listener_tls(c.ingest.tls_cert, c.ingest.tls_key, c.ingest.tls_client_ca, "ingest");
+    check_listener_tls(c.admin.tls_cert, c.admin.tls_key, c.admin.tls_client_ca, "admin");
     if (c.watchdog.timeout <= c.watchdog.period)
       fail_key("watchdog.timeout", fmt::format("{} must be longer than watchdog.period {}", format_duration(c.watchdog.timeout),
                                                format_duration(c.watchdog.period)));
@@ -929,6 +932,24 @@ class Loader {
   void check_tls_pair(const std::string& cert, const std::string& key, const std::string& p) {
     if (cert.empty() != key.empty())
       fail_key(p + (cert.empty() ? ".client_key" : ".client_cert"), "client_cert and client_key must be set together");
+  }
+
+  // A listener's TLS files: set together, the key private to its owner, every file loadable
+  // (loaded once here, so a bad file stops start-up and check-config with exit 2).
+  void check_listener_tls(const std::string& cert, const std::string& key, const std::string& ca, const std::string& p) {
+    if (cert.empty() && key.empty()) {
+      if (!ca.empty()) fail_key(p + ".tls_client_ca", "needs tls_cert and tls_key (mutual TLS is TLS)");
+      return;
+    }
+    if (cert.empty() != key.empty()) {
+      fail_key(p + (cert.empty() ? ".tls_cert" : ".tls_key"), "tls_cert and tls_key must be set together");
+      return;
+    }
+    TlsServerConfig probe;
+    std::string why;
+    if (!probe.init(TlsServerOptions{cert, key, ca}, why)) return;
+    const char* which = why.starts_with("tls_key") ? ".tls_key" : why.starts_with("tls_client_ca") ? ".tls_client_ca" : ".tls_cert";
+    fail_key(p + which, why);
   }
 
   void check_backoff(Millis base, Millis cap, const std::string& p) {
@@ -1255,17 +1276,23 @@ std::vector<std::string> config_warnings(const Config& c) {
   std::vector<std::string> out;
   // A listener anyone on the network may reach, with nothing asked of who connects.
   asio::ip::tcp::endpoint ep;
-  if (c.admin.enabled && c.admin.token.empty() && parse_listen(c.admin.listen, ep) && !ep.address().is_loopback())
-    out.push_back(fmt::format("{}: admin.listen: {} is not a loopback address and admin.token is empty: whoever reaches "
-                              "it can post events and replay or purge dead letters; set admin.token "
-                              "(\"${{file:PATH}}\") or listen on 127.0.0.1",
+  if (c.admin.enabled && c.admin.token.empty() && c.admin.tls_client_ca.empty() && parse_listen(c.admin.listen, ep) && !ep.address().is_loopback())
+    out.push_back(fmt::format("{}: admin.listen: {} is not a loopback address and neither admin.token nor admin.tls_client_ca "
+                              "is set: whoever reaches it can post events and replay or purge dead letters; set "
+                              "admin.token (\"${{file:PATH}}\") or listen on 127.0.0.1",
                               c.origin, c.admin.listen));
   struct stat st{};
-  if (c.origin == kEmbeddedOrigin || ::stat(c.origin.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return out;
-  for (const std::string& key : literal_secret_keys(c))
-    out.push_back(fmt::format("{}: {}: holds a literal secret and the file is readable by {} (mode {:04o}); "
-                              "use \"${{env:NAME}}\" or \"${{file:PATH}}\", or chmod go-rwx",
-                              c.origin, key, (st.st_mode & 007) ? "others" : "its group", st.st_mode & 07777));
+  if (c.origin != kEmbeddedOrigin && ::stat(c.origin.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    for (const std::string& key : literal_secret_keys(c))
+      out.push_back(fmt::format("{}: {}: holds a literal secret and the file is readable by {} (mode {:04o}); "
+                                "use \"${{env:NAME}}\" or \"${{file:PATH}}\", or chmod go-rwx",
+                                c.origin, key, (st.st_mode & 007) ? "others" : "its group", st.st_mode & 07777));
+  }
+  // Ingest reachable from other machines with no client authentication: anyone there can write events.
+  if (c.ingest.tls_client_ca.empty() && parse_listen(c.ingest.listen, ep) && !ep.address().is_loopback())
+    out.push_back(fmt::format("{}: ingest.listen: {} is not a loopback address and ingest.tls_client_ca is not set: "
+                              "any host that reaches it can write events (set tls_cert, tls_key and tls_client_ca)",
+                              c.origin, c.ingest.listen));
   return out;
 }
 

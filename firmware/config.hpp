@@ -109,7 +109,10 @@ constexpr Spec spec() { return {}; }
   K(max_event_bytes, std::uint32_t, 16 * cfg::KiB, spec().sizes().at_least(64).limit(budget::kMaxEventBytes, "budget::kMaxEventBytes"), "Longest event line; longer ones get `err too_large`") \
   K(idle_timeout, Millis, Millis{60'000}, spec().range(100, kDay), "Close an ingest connection idle this long") \
   K(max_connections, std::uint32_t, budget::capacity(budget::PoolId::ingest_conn), spec().at_least(1).pool(budget::PoolId::ingest_conn).implied_default(), "Concurrent ingest connections; defaults to the `[pools] ingest_conn` limit and may not exceed it") \
-  K(line_timeout, Millis, Millis{10'000}, spec().range(100, kHour), "A line must end (its `\\n`) within this of its first byte, however slowly it trickles; else the connection is closed (counted `line_timeout`)")
+  K(line_timeout, Millis, Millis{10'000}, spec().range(100, kHour), "A line must end (its `\\n`) within this of its first byte, however slowly it trickles; else the connection is closed (counted `line_timeout`)") \
+  K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for TLS on the TCP listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only); the Unix socket stays plain") \
+  K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every ingest client must present a certificate it signed (mutual TLS); its subject CN (else first SAN DNS name) is stored with each event as its identity")
 
 #define BH_CONFIG_STORE(K)                                                                        \
   K(path, std::string, "./var/bulkhead.db", spec().len(4096), "SQLite database file") \
@@ -206,7 +209,10 @@ constexpr Spec spec() { return {}; }
   K(timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Per-request timeout") \
   K(token, std::string, "", spec().len(256).with(Check::bearer_token).secret(), "Bearer token the admin API requires (`Authorization: Bearer <token>`), normally `\"${file:PATH}\"` or `\"${env:NAME}\"`; a wrong or missing one gets 401, repeated failures from one address 429; empty = no token") \
   K(token_required_for, std::string, "mutations", spec().one_of(kTokenScopes), "With a token: `mutations` = every request but GET/HEAD (POST /v1/events, /v1/dlq/replay, /v1/dlq/purge...); `all` = every request, /metrics and /healthz too") \
-  K(header_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "A request head (request line and headers) must be complete within this of its first byte; else `408` and the connection closes. `timeout` bounds the whole request and a keep-alive connection's idle time")
+  K(header_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "A request head (request line and headers) must be complete within this of its first byte; else `408` and the connection closes. `timeout` bounds the whole request and a keep-alive connection's idle time") \
+  K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for HTTPS on the admin listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only)") \
+  K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every admin client must present a certificate it signed (mutual TLS)")
 
 #define BH_CONFIG_CONSOLE(K)                                                                      \
   K(socket, std::string, "./var/bulkhead.sock", spec().len(107), "Control Unix socket; empty = none") \
@@ -353,8 +359,9 @@ std::vector<std::string> literal_secret_keys(const Config& c);
 std::vector<std::string> literal_secret_values(const Config& c);
 
 // `check-config` warnings, one line each ("FILE: KEY: ..."): the admin listener on a non-loopback
-// address without admin.token; a literal value in a secret key while the file (c.origin) is
-// readable by group or others (mode & 077; not checked when the file cannot be stat'ed).
+// address without admin.token or admin.tls_client_ca; ingest on one without ingest.tls_client_ca;
+// a literal value in a secret key while the file (c.origin) is readable by group or others
+// (mode & 077; not checked when the file cannot be stat'ed).
 std::vector<std::string> config_warnings(const Config& c);
 
 // The configuration reference in Markdown (every key: type, default, bounds, meaning), generated

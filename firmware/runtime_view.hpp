@@ -15,6 +15,7 @@
 #include "platform/store/committer.hpp"
 #include "platform/ingest/ingest_server.hpp"
 #include "platform/ingest/json_check.hpp"
+#include "platform/net/tls_listener.hpp"
 #include "platform/core/reactor.hpp"
 #include "platform/sources/source.hpp"
 #include "platform/store/audit_log.hpp"
@@ -46,6 +47,8 @@ struct RuntimeView {
   // console services when they start (nullptr: that listener is not running).
   const ListenerCloses* admin_closes = nullptr;
   const ListenerCloses* console_closes = nullptr;
+  const TlsListenerStats* ingest_tls = nullptr;  // nullptr: ingest TCP is plain
+  const TlsListenerStats* admin_tls = nullptr;   // nullptr: admin HTTP is plain
 };
 
 // Events through the pipeline: lines read by TCP/HTTP ingest, events acked durable by the

@@ -397,6 +397,28 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
                 v.ingest->refused);
   }
 
+  // TLS listeners: handshakes completed and refused, by reason.
+  if (v.ingest_tls || v.admin_tls) {
+    struct Listener {
+      std::string_view name;
+      const TlsListenerStats* s;
+    };
+    const Listener ls[] = {{"ingest", v.ingest_tls}, {"admin", v.admin_tls}};
+    w.family("bulkhead_tls_server_handshakes_total", Kind::counter, "TLS handshakes completed on a listener.");
+    for (const Listener& l : ls)
+      if (l.s) w.value("listener", l.name, l.s->handshakes);
+    w.family("bulkhead_tls_server_handshake_failures_total", Kind::counter,
+             "TLS handshakes a listener refused (connection closed), by reason.");
+    for (const Listener& l : ls) {
+      if (!l.s) continue;
+      const std::pair<std::string_view, std::uint64_t> reasons[] = {
+          {"no_cert", l.s->no_cert},   {"bad_cert", l.s->bad_cert}, {"expired", l.s->expired},
+          {"protocol", l.s->protocol}, {"timeout", l.s->timeouts},  {"closed", l.s->closed},
+          {"out_of_memory", l.s->out_of_memory}};
+      for (const auto& [reason, n] : reasons) w.value("listener", l.name, "reason", reason, n);
+    }
+  }
+
   // Sinks (config order). Cursor and pending come from the store's view of each sink.
   write_rows(w, kSinkRows, "sink", v.sinks, sink_name);
   put_deadlines(w, {"bulkhead_sink_timed_operations_total", "bulkhead_sink_timeouts_total", "bulkhead_sink_timeout_ratio", "sink"},

@@ -150,11 +150,18 @@ std::string AdminService::start() {
   a.server.pool().set_limit(a.view.config->pool_limit(budget::PoolId::admin_conn));
   asio::ip::tcp::endpoint ep;
   if (!parse_listen(c.listen, ep)) return fmt::format("admin.listen: bad address '{}'", c.listen);
+  if (!c.tls_cert.empty()) {
+    std::string why;
+    if (a.tls.init("admin", TlsServerOptions{c.tls_cert, c.tls_key, c.tls_client_ca}, why)) return "TLS: " + why;
+    a.server.acceptor().set_handshake(&a.tls, c.timeout);
+    a.view.admin_tls = &a.tls.stats();
+  }
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());
   if (!a.server.start("admin_accept", "admin_conn")) return "no task slot for the acceptor";
   a.started = true;
   a.view.admin_closes = &a.server.stats().closes;
-  log::info("admin: listening on {} (/, /healthz, /metrics, /v1/status, POST /v1/events); token {}", c.listen,
+  log::info("admin: listening on {}{} (/, /healthz, /metrics, /v1/status, POST /v1/events); token {}", c.listen,
+            c.tls_cert.empty() ? "" : " (TLS)",
             c.token.empty() ? "none" : a.token_for_reads ? "required for every request" : "required for changes");
   return {};
 }

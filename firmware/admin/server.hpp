@@ -16,6 +16,7 @@
 #include "platform/ingest/wire_error.hpp"
 #include "platform/net/bearer_auth.hpp"
 #include "platform/net/http_server.hpp"
+#include "platform/net/tls_listener.hpp"
 
 namespace bh {
 
@@ -194,6 +195,7 @@ struct AdminService::Impl {
   Server server;
   BearerAuth auth;               // [admin] token (off when empty) and the per-peer failure table
   bool token_for_reads = false;  // token_required_for = "all": GET and HEAD need it too
+  TlsListener<budget::capacity(budget::PoolId::admin_conn)> tls;  // set up only with [admin] tls_cert
   bool started = false;
   // The status page's response headers (Content-Security-Policy with the hashes of its inline
   // script and style, Cache-Control), written once at start-up (status_api.cpp).

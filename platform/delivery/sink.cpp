@@ -20,6 +20,11 @@ namespace {
 // Envelope bytes besides the body: {"seq":,"ts":,"source":"","data":}\n plus two 20-digit numbers
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
+// An event's envelope at most: its body, its identity member if any ("identity":"..." with the
+// identity's bytes escaped to 6 each at worst), and the fixed overhead.
+std::size_t envelope_bytes(const EventOut& e) noexcept {
+  return e.body.size() + kEnvelopeOverhead + (e.identity.empty() ? 0 : 16 + 6 * e.identity.size());
+}
 
 using hal::unix_ms;
 }  // namespace
@@ -66,10 +71,12 @@ std::error_code Sink::prepare() {
     }
   }
   parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
+  uses_identity_ = opts_.filter.find(kIdentityPointer) != std::string::npos ||
+                   (opts_.format == SinkFormat::templated && opts_.body.find(kIdentityPointer) != std::string::npos);
   if (parse_events_) {
     // The parser is sized and its tape warmed now: parsing an event later allocates nothing. The
     // event area at the end of the body buffer is not for requests.
-    if (!json_.init(kEventBytes)) return make_error_code(std::errc::not_enough_memory);
+    if (!json_.init(kEventBytes + kIdentityRoom)) return make_error_code(std::errc::not_enough_memory);
     body_cap_ = std::min<std::uint64_t>(body_cap_, kBodyBytes - kEventArea);
   }
   // A host name is looked up by the task, not here (the connector logs how).
@@ -113,12 +120,10 @@ void Sink::note_error(std::string_view reason) noexcept {
   last_error_at_ = Clock::now();
 }
 
-void Sink::append_envelope(const EventOut& e) noexcept {
-  char* out = body_.data() + body_len_;
-  std::size_t room = body_cap_ - body_len_;
-  auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
-  std::size_t n = r.size;
-  for (char ch : e.source) {  // names are plain; escape defensively anyway
+namespace {
+// Appends `text` as the inside of a JSON string at out[n..room), escaped; stops short of the end.
+std::size_t put_json_chars(char* out, std::size_t n, std::size_t room, std::string_view text) noexcept {
+  for (char ch : text) {
     if (n + 6 >= room) break;
     auto u = static_cast<unsigned char>(ch);
     if (ch == '"' || ch == '\\') {
@@ -128,6 +133,22 @@ void Sink::append_envelope(const EventOut& e) noexcept {
       n += fmt::format_to_n(out + n, room - n, "\\u{:04x}", u).size;
     } else {
       out[n++] = ch;
+    }
+  }
+  return n;
+}
+}  // namespace
+
+void Sink::append_envelope(const EventOut& e) noexcept {
+  char* out = body_.data() + body_len_;
+  std::size_t room = body_cap_ - body_len_;
+  auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
+  std::size_t n = put_json_chars(out, r.size, room, e.source);  // names are plain; escaped defensively anyway
+  if (!e.identity.empty()) {  // only then: envelopes of events without one stay as they were
+    static constexpr std::string_view kIdentity = "\",\"identity\":\"";
+    if (n + kIdentity.size() < room) {
+      std::memcpy(out + n, kIdentity.data(), kIdentity.size());
+      n = put_json_chars(out, n + kIdentity.size(), room, e.identity);
     }
   }
   static constexpr std::string_view kData = "\",\"data\":";
@@ -141,6 +162,32 @@ void Sink::append_envelope(const EventOut& e) noexcept {
   body_len_ += n;
 }
 
+std::size_t Sink::with_identity(const EventOut& e, char* area) const noexcept {
+  // {"@identity":"<id>" or null, then the event's own members (a body that is no object: as is).
+  std::size_t at = 0;
+  while (at < e.body.size() && (e.body[at] == ' ' || e.body[at] == '\t' || e.body[at] == '\r' || e.body[at] == '\n')) ++at;
+  if (at == e.body.size() || e.body[at] != '{') {
+    std::memcpy(area, e.body.data(), e.body.size());
+    return e.body.size();
+  }
+  static constexpr std::string_view kHead = "{\"@identity\":";
+  std::size_t n = kHead.size();
+  std::memcpy(area, kHead.data(), n);
+  if (e.identity.empty()) {
+    std::memcpy(area + n, "null", 4);
+    n += 4;
+  } else {
+    area[n++] = '"';
+    n = put_json_chars(area, n, kEventBytes + kIdentityRoom - 1 - (e.body.size() - at), e.identity);
+    area[n++] = '"';
+  }
+  std::size_t rest = at + 1;
+  while (rest < e.body.size() && (e.body[rest] == ' ' || e.body[rest] == '\t' || e.body[rest] == '\r' || e.body[rest] == '\n')) ++rest;
+  if (rest < e.body.size() && e.body[rest] != '}') area[n++] = ',';
+  std::memcpy(area + n, e.body.data() + rest, e.body.size() - rest);
+  return n + e.body.size() - rest;
+}
+
 Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept {
   if (!routed(e.source)) return Pick::skip;
   if (!parse_events_) return Pick::take;
@@ -148,9 +195,10 @@ Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept 
   bool parsed = false;
   if (e.body.size() <= kEventBytes) {
     char* area = body_.data() + kBodyBytes - kEventArea;
-    std::memcpy(area, e.body.data(), e.body.size());
-    std::memset(area + e.body.size(), ' ', JsonCheck::kPadding);
-    parsed = json_.parse_object(std::string_view(area, e.body.size()), root);
+    const std::size_t n = uses_identity_ ? with_identity(e, area) : e.body.size();
+    if (!uses_identity_) std::memcpy(area, e.body.data(), e.body.size());
+    std::memset(area + n, ' ', JsonCheck::kPadding);
+    parsed = json_.parse_object(std::string_view(area, n), root);
   }
   if (!filter_.empty() && !(parsed && filter_.matches(root))) {
     ++stats_.filtered;
@@ -208,7 +256,7 @@ std::error_code Sink::build_batch(std::uint32_t& count, std::uint64_t& first, st
       id_, max_events, max_bytes,
       [&](const EventOut& e) {
         if (full) return;
-        if (body_len_ + e.body.size() + kEnvelopeOverhead > body_cap_ && routed_n > 0) {
+        if (body_len_ + envelope_bytes(e) > body_cap_ && routed_n > 0) {
           full = true;  // the rest is read again next time: the cursor only moves to `last`
           return;
         }
@@ -244,7 +292,7 @@ std::error_code Sink::build_range(std::uint64_t from, std::uint64_t to, std::uin
       from, to,
       [&](const EventOut& e) {
         simdjson::dom::element root;
-        if (body_len_ + e.body.size() + kEnvelopeOverhead <= body_cap_ && pick(e, root) == Pick::take) {
+        if (body_len_ + envelope_bytes(e) <= body_cap_ && pick(e, root) == Pick::take) {
           append_envelope(e);
           ++routed_n;
         }

@@ -149,7 +149,12 @@ class Sink {
   // ingest or a source stores); the event is copied to the END of the body buffer (with simdjson's
   // padding), which the requests then do not use.
   static constexpr std::size_t kEventBytes = 64 * 1024;
-  static constexpr std::size_t kEventArea = kEventBytes + JsonCheck::kPadding;
+  // A filter or template that names `/@identity` sees the event with the member
+  // "@identity":"<the event's authenticated client>" (or null) put first, so a member of that name
+  // sent in the event itself is shadowed (JSON Pointer takes the first): this room holds it.
+  static constexpr std::size_t kIdentityRoom = 512;
+  static constexpr std::string_view kIdentityPointer = "/@identity";
+  static constexpr std::size_t kEventArea = kEventBytes + kIdentityRoom + JsonCheck::kPadding;
   // templated: events read from the store per look for the next one to send.
   static constexpr std::uint32_t kTemplateWindow = 32;
   using ConnPool = Pool<SinkConn, kMaxConns>;
@@ -219,6 +224,8 @@ class Sink {
   std::error_code build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
                               std::uint32_t& routed);
   void append_envelope(const EventOut& e) noexcept;
+  // Writes e's body with the "@identity" member put first into `area`; returns its length.
+  std::size_t with_identity(const EventOut& e, char* area) const noexcept;
   // templated: visits events until one is picked, and renders it (or notes why it cannot be).
   void render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
                    std::uint32_t& routed) noexcept;
@@ -271,6 +278,7 @@ class Sink {
   Template template_;    // compiled by prepare() (templated)
   JsonCheck json_;       // sized and warmed by prepare() when a filter or template reads events
   bool parse_events_ = false;
+  bool uses_identity_ = false;  // the filter or the template names kIdentityPointer
   bool unrenderable_ = false;  // the request being built: its event cannot be rendered (reason_)
   std::size_t unrenderable_len_ = 0;
   std::int64_t replay_id_ = 0;   // templated replay: the dead letter in progress and its next seq

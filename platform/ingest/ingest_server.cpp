@@ -1,7 +1,6 @@
 // IngestConn: one connection's rounds (read, frame, validate, admit, await commit, reply).
 #include "platform/ingest/ingest_server.hpp"
 
-#include <asio/write.hpp>
 #include <fmt/format.h>
 
 #include <cstring>
@@ -32,16 +31,14 @@ IngestConn::IngestConn(Socket&& s, IngestShared& shared) noexcept
       line_since_(idle_since_) {}
 
 IngestConn::~IngestConn() {
+  io_.end();
   std::error_code ec;
   sock_.close(ec);
   ++sh_.stats.closed;
 }
 
 void IngestConn::interrupt_read() noexcept {
-  if (phase_ == Phase::reading) {
-    std::error_code ec;
-    sock_.cancel(ec);
-  }
+  if (phase_ == Phase::reading) io_.cancel();
 }
 
 void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept {
@@ -62,7 +59,8 @@ void IngestConn::take_lines(bool eof) noexcept {
     } else if (!sh_.json->is_object(line.text)) {  // rbuf_ keeps JsonCheck::kPadding bytes past any line
       code = errc::bad_json;
     } else {
-      code = sh_.committer->submit(sh_.opts.source, line.text, round_ts_ms_, this, replies_n_);
+      code = sh_.committer->submit(sh_.opts.source, line.text, round_ts_ms_, this, replies_n_, nullptr,
+                                   io_.identity());
       if (code == errc::ok) ++outstanding_;
     }
     replies_[replies_n_++] = Reply{code, 0};
@@ -114,14 +112,7 @@ Task<void> IngestConn::run() {
       phase_ = Phase::writing;
       std::size_t len = format_replies();
       if (fault::hit(fault::Op::write)) break;  // as a failed write: the connection closes
-      auto [ec, n] = co_await timed_op(
-          sh_.opts.write_timeout,
-          [&](auto h) { asio::async_write(sock_, asio::buffer(wbuf_, len), std::move(h)); },
-          [&] {
-          std::error_code ig;
-          sock_.cancel(ig);
-        });
-      (void)n;
+      const std::error_code ec = co_await io_.write_all(std::string_view(wbuf_, len), {}, sh_.opts.write_timeout);
       if (ec) {
         if (ec == errc::timeout) ++sh_.stats.write_timeouts;
         break;
@@ -149,15 +140,7 @@ Task<void> IngestConn::run() {
     const Clock::duration left = deadline - Clock::now();
     auto [ec, n] = left <= Clock::duration::zero()
                        ? std::pair<std::error_code, std::size_t>{make_error_code(errc::timeout), 0}
-                       : co_await timed_op(
-                             left,
-                             [&](auto h) {
-                               sock_.async_read_some(asio::buffer(rbuf_ + filled_, kReadBytes - filled_), std::move(h));
-                             },
-                             [&] {
-                               std::error_code ig;
-                               sock_.cancel(ig);
-                             });
+                       : co_await io_.read_some(rbuf_ + filled_, kReadBytes - filled_, left);
     if (ec == asio::error::eof) {
       eof = true;  // answer a final line without '\n', then close
       continue;
@@ -176,6 +159,7 @@ Task<void> IngestConn::run() {
   }
   phase_ = Phase::done;
   busy();
+  io_.end();
   std::error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_both, ec);
 }

@@ -6,7 +6,9 @@
 // and a connection with no line answered for idle_timeout is closed; at a full pool the
 // longest-stalled connection (idle, or mid-line) is evicted for a newcomer, never one with events
 // in flight (the policy: platform/transport/acceptor.hpp). Connections beyond the pool with no
-// connection to evict get `err busy connection limit`. Reactor thread only.
+// connection to evict get `err busy connection limit`. With TLS on the TCP listener (a TlsListener
+// as its Handshake hook) the connection reads and writes through the slot's TLS stream, and the
+// client certificate's identity is stored with every event it sends. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
 
@@ -17,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "platform/net/byte_stream.hpp"
 #include "platform/store/committer.hpp"
 #include "platform/ingest/json_check.hpp"
 #include "platform/ingest/line_framer.hpp"
@@ -77,6 +80,8 @@ class IngestConn final : public CommitClient, public Evictable {
   // The acceptor's eviction: interrupts the pending read (only ever asked while reading).
   void evict() noexcept { interrupt_read(); }
   Socket& socket() noexcept { return sock_; }
+  // After a TLS handshake: bytes go through `t`, events carry its identity.
+  void use_tls(TlsStream* t) noexcept { io_.use_tls(t); }
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
  private:
@@ -91,6 +96,7 @@ class IngestConn final : public CommitClient, public Evictable {
   void compact() noexcept;
 
   Socket sock_;
+  ByteStream io_{sock_};
   IngestShared& sh_;
   LineFramer framer_;
   Notify committed_;
@@ -128,6 +134,7 @@ class IngestServer final : public AcceptOwner {
 
   ConnPool& pool() noexcept { return conns_; }
   const IngestStats& stats() const noexcept { return shared_.stats; }
+  // The TCP listener (its Handshake hook makes it a TLS listener; the Unix socket stays plain).
   Acceptor& tcp_acceptor() noexcept { return tcp_; }
   Acceptor& unix_acceptor() noexcept { return unix_; }
 

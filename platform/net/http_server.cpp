@@ -19,22 +19,17 @@ HttpConn::HttpConn(Socket&& s, HttpServerShared& shared) noexcept
                                   .max_body_bytes = shared.opts.max_body_bytes}) {}
 
 HttpConn::~HttpConn() {
+  io_.end();
   std::error_code ec;
   sock_.close(ec);
   ++sh_.stats.closed;
 }
 
 void HttpConn::interrupt_idle() noexcept {
-  if (phase_ == Phase::idle) {
-    std::error_code ec;
-    sock_.cancel(ec);
-  }
+  if (phase_ == Phase::idle) io_.cancel();
 }
 
-void HttpConn::evict() noexcept {
-  std::error_code ec;
-  sock_.cancel(ec);
-}
+void HttpConn::evict() noexcept { io_.cancel(); }
 
 std::string_view HttpConn::path() const noexcept {
   std::string_view t = parser_.target();
@@ -59,26 +54,14 @@ Task<std::error_code> HttpConn::fill(Clock::time_point until) {
   rpos_ = rlen_ = 0;
   const Clock::duration left = until - Clock::now();
   if (left <= Clock::duration::zero()) co_return make_error_code(errc::timeout);
-  auto [ec, n] = co_await timed_op(
-      left, [&](auto h) { sock_.async_read_some(asio::buffer(rbuf_, kReadBytes), std::move(h)); },
-      [&] {
-        std::error_code ig;
-        sock_.cancel(ig);
-      });
+  auto [ec, n] = co_await io_.read_some(rbuf_, kReadBytes, left);
   if (!ec) rlen_ = n;
   co_return ec;
 }
 
 Task<std::error_code> HttpConn::write_all(std::string_view a, std::string_view b) {
   if (write_failed_) co_return make_error_code(errc::closed);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
-  auto [ec, n] = co_await timed_op(
-      sh_.opts.timeout, [&](auto h) { asio::async_write(sock_, bufs, std::move(h)); },
-      [&] {
-        std::error_code ig;
-        sock_.cancel(ig);
-      });
-  (void)n;
+  const std::error_code ec = co_await io_.write_all(a, b, sh_.opts.timeout);
   if (ec) {
     write_failed_ = true;
     if (ec == errc::timeout) ++sh_.stats.write_timeouts;
@@ -222,6 +205,7 @@ Task<void> HttpConn::discard_body() {
 }
 
 Task<void> HttpConn::linger_close() {
+  io_.end();  // TLS: close_notify; what the peer sends after it is drained as raw bytes
   std::error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) co_return;
@@ -326,6 +310,7 @@ Task<void> HttpConn::run() {
   phase_ = Phase::done;
   busy();
   if (linger && !write_failed_) co_await linger_close();
+  io_.end();
   sock_.shutdown(asio::socket_base::shutdown_both, ig);
 }
 

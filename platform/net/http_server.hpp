@@ -6,7 +6,8 @@
 // closed, unless the longest-stalled connection can be evicted for them (the policy:
 // platform/transport/acceptor.hpp). Every read and write has a deadline; a request head must be
 // complete within header_timeout of its first byte however slowly it trickles, and a keep-alive
-// connection idle for `timeout` is closed. No heap after start-up. No TLS, no HTTP/2, no
+// connection idle for `timeout` is closed. No heap after start-up. TLS comes from the listener (a
+// TlsListener as the acceptor's Handshake hook, then ByteStream); no HTTP/2, no
 // routing: the derived connection class dispatches. Reactor thread only.
 #pragma once
 #include <asio/ip/tcp.hpp>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "platform/net/byte_stream.hpp"
 #include "platform/net/http.hpp"
 #include "platform/core/pool.hpp"
 #include "platform/core/task.hpp"
@@ -90,6 +92,8 @@ class HttpConn : public Evictable {
   // The acceptor's eviction: interrupts the wait for a request head (only ever asked then).
   void evict() noexcept;
   Socket& socket() noexcept { return sock_; }
+  // After a TLS handshake: bytes go through `t`.
+  void use_tls(TlsStream* t) noexcept { io_.use_tls(t); }
 
  protected:
   // Serves one request whose head is parsed (request() is readable). Must answer with exactly
@@ -132,6 +136,8 @@ class HttpConn : public Evictable {
   // The peer is gone (or shutdown cut the request): close without answering.
   void abandon() noexcept { responded_ = write_failed_ = true; }
   bool head_request() const noexcept { return parser_.method() == http::Method::head; }
+  // The TLS client certificate's identity (empty: none).
+  std::string_view peer_identity() const noexcept { return io_.identity(); }
 
  private:
   enum class Phase : std::uint8_t { idle, request, responding, done };
@@ -149,6 +155,7 @@ class HttpConn : public Evictable {
   void count_status(int status) noexcept;
 
   Socket sock_;
+  ByteStream io_{sock_};
   HttpServerShared& sh_;
   http::RequestParser parser_;
   Phase phase_ = Phase::idle;
@@ -187,7 +194,7 @@ class HttpServer final : public AcceptOwner {
 
   ConnPool& pool() noexcept { return conns_; }
   const HttpServerStats& stats() const noexcept { return shared_.stats; }
-  Acceptor& acceptor() noexcept { return acc_; }
+  Acceptor& acceptor() noexcept { return acc_; }  // its Handshake hook makes it a TLS listener
 
   // Binds the listener. Errors: from open/bind/listen (address in use, bad address).
   std::error_code listen(const asio::ip::tcp::endpoint& ep) { return acc_.listen_tcp(ep); }

@@ -11,7 +11,10 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl_internal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <mbedtls/oid.h>
 
 #include <asio/error.hpp>
 #include <fmt/format.h>
@@ -237,6 +240,109 @@ int TlsClientConfig::verify_cb(void* self, mbedtls_x509_crt* crt, int depth, std
   return 0;
 }
 
+// ---- TlsServerConfig ------------------------------------------------------------------------------
+
+namespace {
+// TLS 1.2 with forward secrecy and AEAD only (mbedTLS keeps the pointer: static).
+constexpr int kServerSuites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,         MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0};
+}  // namespace
+
+std::string tls_key_file_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return fmt::format("cannot open {}: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fmt::format("{} is not a regular file", path);
+  if (st.st_mode & 077)
+    return fmt::format("private key {} is readable by {} (mode {:04o}); chmod go-rwx it", path,
+                       (st.st_mode & 007) ? "others" : "its group", st.st_mode & 07777);
+  if (::access(path.c_str(), R_OK) != 0) return fmt::format("cannot read {}: {}", path, std::strerror(errno));
+  return {};
+}
+
+TlsServerConfig::TlsServerConfig() noexcept {
+  mbedtls_ssl_config_init(&conf_);
+  mbedtls_x509_crt_init(&ca_);
+  mbedtls_x509_crt_init(&own_cert_);
+  mbedtls_pk_init(&own_key_);
+}
+
+TlsServerConfig::~TlsServerConfig() {
+  mbedtls_pk_free(&own_key_);
+  mbedtls_x509_crt_free(&own_cert_);
+  mbedtls_x509_crt_free(&ca_);
+  mbedtls_ssl_config_free(&conf_);
+}
+
+std::error_code TlsServerConfig::init(const TlsServerOptions& o, std::string& error) {
+  const auto cfg_error = make_error_code(tls_errc::config);
+  if (ready_) {
+    error = "TLS configured twice";
+    return cfg_error;
+  }
+  if (o.cert_file.empty() || o.key_file.empty()) {
+    error = "tls_cert and tls_key must be set together";
+    return cfg_error;
+  }
+  if (std::string why = tls_key_file_problem(o.key_file); !why.empty()) {
+    error = "tls_key: " + why;
+    return cfg_error;
+  }
+  alloc::tls_heap_route();
+  Rng& r = rng();
+  if (r.seeded != 0) {
+    error = "cannot seed the random generator: " + strerror_mbedtls(r.seeded);
+    return cfg_error;
+  }
+  int ret = mbedtls_x509_crt_parse_file(&own_cert_, o.cert_file.c_str());
+  if (ret != 0) {
+    error = fmt::format("tls_cert {}: {}", o.cert_file,
+                        ret < 0 ? strerror_mbedtls(ret) : "a certificate in it cannot be parsed");
+    return cfg_error;
+  }
+  ret = mbedtls_pk_parse_keyfile(&own_key_, o.key_file.c_str(), nullptr);
+  if (ret != 0) {
+    error = fmt::format("tls_key {}: {}", o.key_file, strerror_mbedtls(ret));
+    return cfg_error;
+  }
+  if (mbedtls_pk_check_pair(&own_cert_.pk, &own_key_) != 0) {
+    error = fmt::format("tls_key {} does not match tls_cert {}", o.key_file, o.cert_file);
+    return cfg_error;
+  }
+  ret = mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret) {
+    error = "mbedtls_ssl_config_defaults: " + strerror_mbedtls(ret);
+    return cfg_error;
+  }
+  mbedtls_ssl_conf_min_version(&conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(&conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(&conf_, kServerSuites);
+  mbedtls_ssl_conf_rng(&conf_, mbedtls_ctr_drbg_random, &r.drbg);
+  mbedtls_ssl_conf_renegotiation(&conf_, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+  if (!o.client_ca.empty()) {
+    ret = mbedtls_x509_crt_parse_file(&ca_, o.client_ca.c_str());
+    if (ret < 0 || chain_length(ca_) == 0) {
+      error = fmt::format("tls_client_ca {}: {}", o.client_ca, ret < 0 ? strerror_mbedtls(ret) : "no certificate in it");
+      return cfg_error;
+    }
+    mbedtls_ssl_conf_ca_chain(&conf_, &ca_, nullptr);
+    mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_REQUIRED);
+    verify_clients_ = true;
+  } else {
+    mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_NONE);
+  }
+  ret = mbedtls_ssl_conf_own_cert(&conf_, &own_cert_, &own_key_);
+  if (ret != 0) {
+    error = "mbedtls_ssl_conf_own_cert: " + strerror_mbedtls(ret);
+    return cfg_error;
+  }
+  ready_ = true;
+  return {};
+}
+
 // ---- TlsStream -----------------------------------------------------------------------------------
 
 TlsStream::TlsStream() noexcept { mbedtls_ssl_init(&ssl_); }
@@ -246,20 +352,33 @@ TlsStream::~TlsStream() {
   mbedtls_ssl_free(&ssl_);
 }
 
-std::error_code TlsStream::setup(TlsClientConfig& cfg) {
-  if (cfg_) return {};
-  if (!cfg.ready_) return make_error_code(tls_errc::config);
+// mbedtls_ssl_setup on `conf` (and the SNI/host name for a client); on failure the context is
+// left as new. Errors: tls_errc::out_of_memory, tls_errc::config.
+std::error_code TlsStream::setup_context(const mbedtls_ssl_config& conf, const char* hostname) noexcept {
   const std::uint64_t refused = alloc::tls_heap_refusals();
-  int ret = mbedtls_ssl_setup(&ssl_, &cfg.conf_);
-  if (ret == 0 && !cfg.host_is_ip_) ret = mbedtls_ssl_set_hostname(&ssl_, cfg.host_);  // SNI + name check
-  if (ret != 0) {
-    last_ret_ = ret;
-    mbedtls_ssl_free(&ssl_);
-    mbedtls_ssl_init(&ssl_);
-    const bool oom = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || alloc::tls_heap_refusals() != refused;
-    return make_error_code(oom ? tls_errc::out_of_memory : tls_errc::config);
-  }
+  int ret = mbedtls_ssl_setup(&ssl_, &conf);
+  if (ret == 0 && hostname) ret = mbedtls_ssl_set_hostname(&ssl_, hostname);  // SNI + name check
+  if (ret == 0) return {};
+  last_ret_ = ret;
+  mbedtls_ssl_free(&ssl_);
+  mbedtls_ssl_init(&ssl_);
+  const bool oom = ret == MBEDTLS_ERR_SSL_ALLOC_FAILED || alloc::tls_heap_refusals() != refused;
+  return make_error_code(oom ? tls_errc::out_of_memory : tls_errc::config);
+}
+
+std::error_code TlsStream::setup(TlsClientConfig& cfg) {
+  if (is_setup()) return {};
+  if (!cfg.ready_) return make_error_code(tls_errc::config);
+  if (auto ec = setup_context(cfg.conf_, cfg.host_is_ip_ ? nullptr : cfg.host_)) return ec;
   cfg_ = &cfg;
+  return {};
+}
+
+std::error_code TlsStream::setup(TlsServerConfig& cfg) {
+  if (is_setup()) return {};
+  if (!cfg.ready_) return make_error_code(tls_errc::config);
+  if (auto ec = setup_context(cfg.conf_, nullptr)) return ec;
+  srv_ = &cfg;
   return {};
 }
 
@@ -269,7 +388,7 @@ std::uint32_t g_active_streams = 0;  // reactor thread only
 
 std::uint32_t tls_streams_active() noexcept { return g_active_streams; }
 
-std::error_code TlsStream::begin(Socket& sock) {
+std::error_code TlsStream::reset() noexcept {
   end();
   last_ret_ = 0;
   sys_errno_ = 0;
@@ -277,30 +396,52 @@ std::error_code TlsStream::begin(Socket& sock) {
   alert_ = 0;
   resumed_ = false;
   oom_ = false;
+  identity_len_ = 0;
   refusals_at_begin_ = alloc::tls_heap_refusals();
-  if (!cfg_) return make_error_code(tls_errc::config);
+  if (!is_setup()) return make_error_code(tls_errc::config);
   // The context keeps its record buffers; the reset frees the previous connection's session and
   // keys and allocates fresh handshake state (mbedTLS heap).
   if (int ret = mbedtls_ssl_session_reset(&ssl_)) return fail(ret);
+  return {};
+}
+
+// Binds the (reset) context to a connected socket of either kind, kept in `at`.
+template <typename S>
+std::error_code TlsStream::attach(S& sock, S*& at) noexcept {
+  if (auto ec = reset()) return ec;
   std::error_code ec;
   sock.non_blocking(true, ec);
   if (ec) {
     sys_errno_ = ec.value();
     return make_error_code(tls_errc::io);
   }
-  sock_ = &sock;
+  at = &sock;
   ++g_active_streams;
   fd_ = sock.native_handle();
   mbedtls_ssl_set_bio(&ssl_, this, &TlsStream::bio_send, &TlsStream::bio_recv, nullptr);
-  if (cfg_->have_session_) (void)mbedtls_ssl_set_session(&ssl_, &cfg_->session_);  // a failure means a full handshake
   return {};
 }
 
+std::error_code TlsStream::begin(Socket& sock) {
+  if (auto ec = attach(sock, sock_)) return ec;
+  if (cfg_ && cfg_->have_session_) (void)mbedtls_ssl_set_session(&ssl_, &cfg_->session_);  // a failure means a full handshake
+  return {};
+}
+
+std::error_code TlsStream::begin(ServerSocket& sock) { return attach(sock, ssock_); }
+
+void TlsStream::cancel_wait() noexcept {
+  std::error_code ig;
+  if (sock_) sock_->cancel(ig);
+  else if (ssock_) ssock_->cancel(ig);
+}
+
 void TlsStream::end() noexcept {
-  if (!sock_) return;
+  if (!active()) return;
   if (established_) (void)mbedtls_ssl_close_notify(&ssl_);  // one non-blocking try; WANT_WRITE is ignored
   established_ = false;
   sock_ = nullptr;
+  ssock_ = nullptr;
   --g_active_streams;
   fd_ = -1;
 }
@@ -344,11 +485,35 @@ int TlsStream::step_handshake() noexcept {
 
 void TlsStream::on_established() noexcept {
   established_ = true;
+  if (srv_) {
+    take_identity();
+    return;
+  }
   if (resumed_) return;  // the saved session is still the one to offer
   // A full handshake: keep its session for the next connection of this connector.
   mbedtls_ssl_session_free(&cfg_->session_);
   mbedtls_ssl_session_init(&cfg_->session_);
   cfg_->have_session_ = mbedtls_ssl_get_session(&ssl_, &cfg_->session_) == 0;
+}
+
+// The subject's CN, else the first dNSName of subjectAltName. Bytes outside printable ASCII are
+// replaced by '?' (the identity goes into log lines and JSON as it is).
+void TlsStream::take_identity() noexcept {
+  identity_len_ = 0;
+  const mbedtls_x509_crt* crt = mbedtls_ssl_get_peer_cert(&ssl_);
+  if (!crt) return;
+  const mbedtls_x509_buf* v = nullptr;
+  for (const mbedtls_x509_name* n = &crt->subject; n && !v; n = n->next)
+    if (n->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && n->val.len > 0) v = &n->val;
+  for (const mbedtls_x509_sequence* s = &crt->subject_alt_names; s && !v; s = s->next)
+    if (s->buf.p && s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && s->buf.len > 0) v = &s->buf;
+  if (!v) return;
+  const std::size_t n = v->len < kTlsMaxIdentity ? v->len : kTlsMaxIdentity;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char c = v->p[i];
+    identity_[i] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? static_cast<char>(c) : '?';
+  }
+  identity_len_ = static_cast<std::uint8_t>(n);
 }
 
 std::error_code TlsStream::fail(int ret) noexcept {
@@ -358,6 +523,7 @@ std::error_code TlsStream::fail(int ret) noexcept {
                    (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE))
                       ? vr
                       : 0;
+  if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) verify_flags_ = MBEDTLS_X509_BADCERT_MISSING;
   if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_.in_msg) alert_ = ssl_.in_msg[1];
   if ((ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_NET_SEND_FAILED) && !established_ && fd_ >= 0) {
     // A server that refuses our flight (e.g. no client certificate) sends a fatal alert and
@@ -376,7 +542,8 @@ std::error_code TlsStream::fail(int ret) noexcept {
     oom_ = true;
     return make_error_code(tls_errc::out_of_memory);
   }
-  if (verify_flags_ || ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) return make_error_code(tls_errc::verify_failed);
+  if (verify_flags_ || ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
+    return make_error_code(tls_errc::verify_failed);
   switch (last_ret_) {
     case MBEDTLS_ERR_SSL_CONN_EOF:
     case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return make_error_code(tls_errc::closed);
@@ -456,10 +623,11 @@ constexpr FlagText kFlagTexts[] = {
 
 std::string_view TlsStream::describe(std::span<char> buf) const noexcept {
   TextOut o{buf.data(), buf.size()};
+  const std::string_view peer = srv_ ? "client" : "server";
   if (oom_) {
     o.put("the mbedTLS memory limit refused an allocation");
   } else if (verify_flags_) {
-    o.put("server certificate");
+    o.put("{} certificate", peer);
     bool first = true;
     for (const auto& f : kFlagTexts) {
       if (!(verify_flags_ & f.flag)) continue;
@@ -469,18 +637,20 @@ std::string_view TlsStream::describe(std::span<char> buf) const noexcept {
     }
     if (first) o.put(" rejected (flags 0x{:x})", verify_flags_);
   } else if (last_ret_ == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-    o.put("the server sent fatal alert {} ({})", alert_, alert_name(alert_));
+    o.put("the {} sent fatal alert {} ({})", peer, alert_, alert_name(alert_));
   } else if (last_ret_ == MBEDTLS_ERR_SSL_CONN_EOF) {
-    o.put("the server closed the connection during the handshake");
+    o.put("the {} closed the connection during the handshake", peer);
   } else if (sys_errno_ != 0) {
     char eb[96];
     const char* s = strerror_r(sys_errno_, eb, sizeof eb);
     o.put("socket error: {}", s);
   } else if (last_ret_ == MBEDTLS_ERR_SSL_INVALID_RECORD || last_ret_ == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION ||
-             last_ret_ == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE || last_ret_ == MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO) {
+             last_ret_ == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE || last_ret_ == MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO ||
+             last_ret_ == MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO) {
     char eb[128];
     mbedtls_strerror(last_ret_, eb, sizeof eb);
-    o.put("not a TLS 1.2 server answer: {} (-0x{:04x})", eb, static_cast<unsigned>(-last_ret_));
+    o.put("not a TLS 1.2 {}: {} (-0x{:04x})", srv_ ? "client hello" : "server answer", eb,
+          static_cast<unsigned>(-last_ret_));
   } else if (last_ret_ != 0) {
     char eb[128];
     mbedtls_strerror(last_ret_, eb, sizeof eb);
@@ -494,14 +664,10 @@ std::string_view TlsStream::describe(std::span<char> buf) const noexcept {
 // ---- awaitables ----------------------------------------------------------------------------------
 
 namespace {
-// Awaits readiness of `s` for `w`, at most `d`. Result as timed_op: {ec, 0}.
-auto wait_ready(TlsStream::Socket& s, asio::socket_base::wait_type w, Clock::duration d) {
+// Awaits readiness of t's socket for `w`, at most `d`. Result as timed_op: {ec, 0}.
+auto wait_ready(TlsStream& t, asio::socket_base::wait_type w, Clock::duration d) {
   return timed_op(
-      d, [&s, w](auto h) { s.async_wait(w, std::move(h)); },
-      [&s] {
-        std::error_code ig;
-        s.cancel(ig);
-      });
+      d, [&t, w](auto h) { t.async_wait(w, std::move(h)); }, [&t] { t.cancel_wait(); });
 }
 
 std::error_code wait_error(std::error_code ec) noexcept {
@@ -529,7 +695,7 @@ Task<std::error_code> tls_handshake(TlsStream& t, Clock::duration timeout) {
     if (!wants_io(ret)) co_return t.fail(ret);
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) co_return make_error_code(errc::timeout);
-    auto [ec, n] = co_await wait_ready(t.socket(), wait_for(ret), left);
+    auto [ec, n] = co_await wait_ready(t, wait_for(ret), left);
     (void)n;
     if (ec) co_return wait_error(ec);
   }
@@ -554,7 +720,7 @@ Task<std::pair<std::error_code, std::size_t>> tls_write_all(TlsStream& t, std::s
       if (!wants_io(ret)) co_return std::pair{t.fail(ret), total};
       const auto left = deadline - Clock::now();
       if (left <= Clock::duration::zero()) co_return std::pair{make_error_code(errc::timeout), total};
-      auto [ec, n] = co_await wait_ready(t.socket(), wait_for(ret), left);
+      auto [ec, n] = co_await wait_ready(t, wait_for(ret), left);
       (void)n;
       if (ec) co_return std::pair{wait_error(ec), total};
     }
@@ -574,7 +740,7 @@ Task<std::pair<std::error_code, std::size_t>> tls_read_some(TlsStream& t, std::s
     if (!wants_io(ret)) co_return std::pair{t.fail(ret), std::size_t{0}};
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) co_return std::pair{make_error_code(errc::timeout), std::size_t{0}};
-    auto [ec, n] = co_await wait_ready(t.socket(), wait_for(ret), left);
+    auto [ec, n] = co_await wait_ready(t, wait_for(ret), left);
     (void)n;
     if (ec) co_return std::pair{wait_error(ec), std::size_t{0}};
   }

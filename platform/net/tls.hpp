@@ -4,13 +4,18 @@
 // connection slot holds one mbedtls_ssl_context, set up once at start-up and reset (not rebuilt)
 // for every new connection. Handshake, write and read are awaitables with one deadline each that
 // drive mbedTLS non-blocking and await socket readiness when it wants I/O.
-// Not a server, not TLS 1.3 (2.28 has none), no renegotiation. Reactor thread only.
+// The server side (a listener's TLS) is a TlsServerConfig per listener (certificate chain, key,
+// optional client CA: mutual TLS) and the same TlsStream per connection slot, bound to it with
+// setup(TlsServerConfig&); on the server side the stream keeps the verified client's identity.
+// Not TLS 1.3 (2.28 has none), no renegotiation, no server-side session resumption.
+// Reactor thread only.
 #pragma once
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include <asio/basic_stream_socket.hpp>
 #include <asio/buffer.hpp>
+#include <asio/generic/stream_protocol.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include <cstddef>
@@ -106,12 +111,54 @@ class TlsClientConfig {
   char host_[256] = {};
 };
 
+// What a TLS listener serves with (start-up only; paths as configured, already expanded).
+struct TlsServerOptions {
+  std::string cert_file;  // PEM: the server certificate, then its chain
+  std::string key_file;   // PEM, unencrypted; must not be readable by group or others
+  std::string client_ca;  // PEM CA bundle; non-empty: every client must present a certificate it signed
+};
+
+// The longest client identity kept (a CN is at most 64 bytes; a DNS name at most 253).
+inline constexpr std::size_t kTlsMaxIdentity = 255;
+
+// One listener's TLS policy: TLS 1.2 only, ECDHE key exchange with AEAD ciphers only (AES-GCM,
+// ChaCha20-Poly1305), no renegotiation; with a client CA, a verified client certificate is
+// required. Neither copyable nor movable (mbedTLS keeps pointers into it).
+class TlsServerConfig {
+ public:
+  TlsServerConfig() noexcept;
+  ~TlsServerConfig();
+  TlsServerConfig(const TlsServerConfig&) = delete;
+  TlsServerConfig& operator=(const TlsServerConfig&) = delete;
+
+  // Loads the files and sets the policy. Start-up only: it allocates (mbedTLS heap).
+  // Errors: tls_errc::config with `error` naming the file and why: missing or unreadable, a key
+  // file readable by group or others (mode & 077), not PEM, key and certificate do not match.
+  std::error_code init(const TlsServerOptions& o, std::string& error);
+  bool ready() const noexcept { return ready_; }
+  bool verifies_clients() const noexcept { return verify_clients_; }
+
+ private:
+  friend class TlsStream;
+  mbedtls_ssl_config conf_;
+  mbedtls_x509_crt ca_;
+  mbedtls_x509_crt own_cert_;
+  mbedtls_pk_context own_key_;
+  bool ready_ = false;
+  bool verify_clients_ = false;
+};
+
+// The problem with a TLS key file's permissions, or "" (start-up: config validation uses it).
+std::string tls_key_file_problem(const std::string& path);
+
 // One TLS connection slot: an mbedtls_ssl_context bound in turn to each socket the slot opens.
 // setup() allocates its record buffers once (mbedTLS heap, ~2 x 17 KiB); begin() resets it for a
 // new connection without allocating a context. Reactor thread only.
 class TlsStream {
  public:
   using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  // An accepted connection (TCP or Unix alike; platform/transport/acceptor.hpp's StreamSocket).
+  using ServerSocket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
 
   TlsStream() noexcept;
   ~TlsStream();
@@ -121,18 +168,26 @@ class TlsStream {
   // Start-up: binds the context to `cfg` (which must outlive it) and allocates its buffers.
   // Errors: tls_errc::out_of_memory, tls_errc::config.
   std::error_code setup(TlsClientConfig& cfg);
-  bool is_setup() const noexcept { return cfg_ != nullptr; }
+  // The same for the server side of a listener's connection slot.
+  std::error_code setup(TlsServerConfig& cfg);
+  bool is_setup() const noexcept { return cfg_ != nullptr || srv_ != nullptr; }
+  bool is_server() const noexcept { return srv_ != nullptr; }
 
   // Starts a connection on a freshly connected `sock`: session reset, non-blocking mode, BIO
   // callbacks on its native handle, and the saved session offered for resumption.
   // Errors: tls_errc::out_of_memory (the reset allocates the handshake state), tls_errc::io.
   std::error_code begin(Socket& sock);
+  // Server side: starts a connection on a freshly accepted socket (session reset, non-blocking).
+  std::error_code begin(ServerSocket& sock);
   // Ends the connection: a best-effort close_notify (never waits), then detaches from the socket.
   // Call before closing the socket; harmless when nothing was begun.
   void end() noexcept;
-  bool active() const noexcept { return sock_ != nullptr; }
+  bool active() const noexcept { return sock_ != nullptr || ssock_ != nullptr; }
   bool established() const noexcept { return established_; }
   Socket& socket() const noexcept { return *sock_; }
+  // Server side, after the handshake: the client certificate's subject CN, else its first SAN
+  // DNS name; empty without a client certificate (or one with neither). Valid until begin().
+  std::string_view identity() const noexcept { return {identity_, identity_len_}; }
 
   // The last handshake resumed a saved session (no certificate exchange).
   bool resumed() const noexcept { return resumed_; }
@@ -150,14 +205,28 @@ class TlsStream {
   std::error_code fail(int ret) noexcept;
   void on_established() noexcept;
   mbedtls_ssl_context& ssl() noexcept { return ssl_; }
+  // Starts an asynchronous wait for readiness `w` on the bound socket (either kind).
+  template <typename Init>
+  void async_wait(asio::socket_base::wait_type w, Init&& h) {
+    if (sock_) sock_->async_wait(w, std::forward<Init>(h));
+    else ssock_->async_wait(w, std::forward<Init>(h));
+  }
+  void cancel_wait() noexcept;
 
  private:
   static int bio_send(void* self, const unsigned char* buf, std::size_t len);
   static int bio_recv(void* self, unsigned char* buf, std::size_t len);
+  std::error_code setup_context(const mbedtls_ssl_config& conf, const char* hostname) noexcept;
+  template <typename S>
+  std::error_code attach(S& sock, S*& at) noexcept;
+  std::error_code reset() noexcept;
+  void take_identity() noexcept;
 
   mbedtls_ssl_context ssl_;
   TlsClientConfig* cfg_ = nullptr;
+  TlsServerConfig* srv_ = nullptr;
   Socket* sock_ = nullptr;
+  ServerSocket* ssock_ = nullptr;
   int fd_ = -1;
   int last_ret_ = 0;
   int sys_errno_ = 0;
@@ -167,6 +236,8 @@ class TlsStream {
   bool resumed_ = false;
   bool established_ = false;
   bool oom_ = false;
+  std::uint8_t identity_len_ = 0;
+  char identity_[kTlsMaxIdentity] = {};
 };
 
 // Runs the handshake to completion within `timeout` (the connector's connect_timeout).

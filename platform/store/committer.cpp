@@ -39,7 +39,7 @@ Committer::~Committer() {
 }
 
 errc Committer::submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
-                       std::uint32_t tag, const DedupeKey* dedupe) noexcept {
+                       std::uint32_t tag, const DedupeKey* dedupe, std::string_view identity) noexcept {
   BH_ASSERT(on_reactor_thread());
   BH_ASSERT(client != nullptr);
   if (!admitting_) {
@@ -64,7 +64,7 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
   }
   BH_ASSERT_MSG(n_ < max_batch_ && tail_ - head_ < kRing, "batch {} of {}, ring {} of {}", n_, max_batch_,
                 tail_ - head_, kRing);
-  events_[n_] = EventIn{source, body, ts_ms, dedupe};
+  events_[n_] = EventIn{source, body, ts_ms, dedupe, identity};
   at(tail_) = Entry{client, tag};
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
   ++tail_;

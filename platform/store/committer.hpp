@@ -68,11 +68,11 @@ class Committer {
 
   // Admits one event into the current batch. The views must stay valid until the client is told
   // the outcome; so must `dedupe` (the event's dedupe key, stored in the same transaction; or
-  // null). Errors: errc::shutting_down after stop_admitting(); errc::busy when the store is
+  // null) and `identity` (the authenticated client, stored with the event; empty: none). Errors: errc::shutting_down after stop_admitting(); errc::busy when the store is
   // at max_pending under the reject policy, or when the in-flight ring stayed full for kRingWait.
   // Nothing is stored then and the client is not called.
   errc submit(std::string_view source, std::string_view body, std::int64_t ts_ms, CommitClient* client,
-              std::uint32_t tag, const DedupeKey* dedupe = nullptr) noexcept;
+              std::uint32_t tag, const DedupeKey* dedupe = nullptr, std::string_view identity = {}) noexcept;
   // Commits the current batch now (normally posted once per turn; also called when it fills).
   void flush() noexcept;
   void stop_admitting() noexcept { admitting_ = false; }

@@ -52,9 +52,13 @@ class StoreCategory final : public std::error_category {
 };
 
 // Schema versions: 1 (events, sinks, dead letters); 2 (issue #13) adds `dedupe`, the sources'
-// dedupe keys. The script is idempotent (IF NOT EXISTS): run on a version-1 database it is the
-// migration (the new table is created, nothing else changes); a newer version is refused.
-constexpr int kSchemaVersion = 2;
+// dedupe keys; 3 (issue #14) adds the nullable `events.identity`, the authenticated client of a
+// TLS ingest connection. The script is idempotent (IF NOT EXISTS): run on an older database it is
+// the migration (new tables are created, nothing else changes); the column is added by
+// kAddIdentity before it when the events table lacks it. A newer version is refused.
+constexpr int kSchemaVersion = 3;
+constexpr const char* kHasIdentity = "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'identity'";
+constexpr const char* kAddIdentity = "ALTER TABLE events ADD COLUMN identity TEXT";
 
 constexpr const char* kSchema =
     "BEGIN IMMEDIATE;"
@@ -62,7 +66,7 @@ constexpr const char* kSchema =
     " next_seq INTEGER NOT NULL, purged_upto INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(id, next_seq, purged_upto) VALUES(1, 1, 0);"
     "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " source TEXT NOT NULL, body BLOB NOT NULL);"
+    " source TEXT NOT NULL, body BLOB NOT NULL, identity TEXT);"
     "CREATE TABLE IF NOT EXISTS sinks(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " cursor INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -72,7 +76,7 @@ constexpr const char* kSchema =
     "CREATE INDEX IF NOT EXISTS dead_letters_by_status ON dead_letters(status, sink, id);"
     "CREATE TABLE IF NOT EXISTS dedupe(source TEXT NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,"
     " PRIMARY KEY(source, seq)) WITHOUT ROWID;"
-    "PRAGMA user_version = 2;"
+    "PRAGMA user_version = 3;"
     "COMMIT;";
 
 // Events inside a 'dead'/'replaying' dead letter are kept for replay.
@@ -203,6 +207,14 @@ std::error_code Store::open_steps() {
   std::int64_t version = 0;
   if (auto ec = query_int(h, "PRAGMA user_version", version)) return ec;
   if (version > kSchemaVersion) return err(StoreErrc::schema);
+  if (version > 0) {  // an existing database: the events table may predate the identity column
+    std::int64_t has = 0;
+    if (auto ec = query_int(h, kHasIdentity, has)) return ec;
+    if (has == 0) {
+      if (auto ec = db_.exec(kAddIdentity)) return ec;
+      bh::log::info("store: schema migrated to version {} (events.identity)", kSchemaVersion);
+    }
+  }
   if (auto ec = db_.exec(kSchema)) {
     db_.rollback();
     return ec;
@@ -219,7 +231,7 @@ std::error_code Store::prepare_all() {
     const char* q;
   };
   const Entry entries[] = {
-      {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body) VALUES(?1, ?2, ?3, ?4)"},
+      {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body, identity) VALUES(?1, ?2, ?3, ?4, ?5)"},
       {&st_.set_next_seq, "UPDATE meta SET next_seq = ?1 WHERE id = 1"},
       {&st_.undo, "DELETE FROM events WHERE seq > ?1"},
       {&st_.undo_dedupe, "DELETE FROM dedupe WHERE seq > ?1"},
@@ -229,8 +241,8 @@ std::error_code Store::prepare_all() {
        "DELETE FROM dedupe WHERE source = ?1 AND seq <= "
        "(SELECT seq FROM dedupe WHERE source = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},
       {&st_.read_batch,
-       "SELECT seq, ts_ms, source, body FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
-      {&st_.read_range, "SELECT seq, ts_ms, source, body FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
+       "SELECT seq, ts_ms, source, body, identity FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
+      {&st_.read_range, "SELECT seq, ts_ms, source, body, identity FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
       {&st_.set_cursor, "UPDATE sinks SET cursor = ?2 WHERE id = ?1"},
       {&st_.raise_cursors, "UPDATE sinks SET cursor = ?1 WHERE cursor < ?1"},
       {&st_.ins_dead,
@@ -355,6 +367,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     ins.bind(2, e.ts_ms);
     ins.bind_text(3, e.source);
     ins.bind_blob(4, e.body);
+    if (!e.identity.empty()) ins.bind_text(5, e.identity);  // else NULL (reset clears bindings)
     int rc = step_or_fault(ins);
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
@@ -629,7 +642,7 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   std::uint64_t bytes = 0;
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
-    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4)};
     if (count > 0 && bytes + e.body.size() > max_bytes) break;
     bytes += e.body.size();
     visit(e);
@@ -811,7 +824,7 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
   s.bind(2, i64(last));
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
-    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3)};
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4)};
     visit(e);
     ++count;
   }

@@ -57,6 +57,7 @@ struct EventIn {
   std::string_view body;
   std::int64_t ts_ms;
   const DedupeKey* dedupe = nullptr;  // stored in `dedupe` in the event's transaction (or none)
+  std::string_view identity{};        // the authenticated client (TLS client certificate); empty: none (NULL)
 };
 
 // Views are valid during the visitor call only.
@@ -65,6 +66,7 @@ struct EventOut {
   std::int64_t ts_ms;
   std::string_view source;
   std::string_view body;
+  std::string_view identity{};  // empty: the event has none
 };
 
 enum class DeadStatus : std::uint8_t { dead, replaying, replayed };

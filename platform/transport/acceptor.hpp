@@ -50,6 +50,7 @@ enum class Admission : std::uint8_t {
 };
 
 class Acceptor;
+class TlsStream;
 
 // Why a listener closed a connection on its own deadline or policy (a peer's EOF, a reset or a
 // protocol error is not here). One counter family per listener (`bulkhead_listener_closes_total`).
@@ -122,10 +123,13 @@ class AcceptOwner {
 // the slot is taken and before the connection is served, within `timeout`. Per-connection state
 // (an SSL context) lives in the hook's own fixed table indexed by `slot` (the connection's pool
 // index, unique among live connections). An error closes the connection, counted in
-// AcceptorStats::handshake_failures.
+// AcceptorStats::handshake_failures. After a handshake, a connection class with
+// `void use_tls(TlsStream*)` is handed the slot's stream (tls(slot)) to read and write through.
 class Handshake {
  public:
   virtual Task<std::error_code> handshake(StreamSocket& s, std::uint32_t slot, Clock::duration timeout) = 0;
+  // The slot's TLS stream once its handshake succeeded (nullptr: the hook is not TLS).
+  virtual TlsStream* tls(std::uint32_t /*slot*/) noexcept { return nullptr; }
 
  protected:
   ~Handshake() = default;
@@ -265,6 +269,8 @@ class Acceptor {
         release(lease);
         co_return;
       }
+      if constexpr (requires { lease->use_tls(static_cast<TlsStream*>(nullptr)); })
+        lease->use_tls(hs->tls(lease.index()));
     }
     co_await lease->run();
     release(lease);

@@ -28,6 +28,12 @@ sign server localhost 'DNS:localhost,IP:127.0.0.1' 30 serverAuth
 sign expired localhost 'DNS:localhost,IP:127.0.0.1' -1 serverAuth
 sign wronghost wrong.example 'DNS:wrong.example' 30 serverAuth
 sign client bh-client 'DNS:bh-client' 30 clientAuth
+sign client_expired bh-old 'DNS:bh-old' -1 clientAuth
+k client_ca2.key
+openssl req -new -key client_ca2.key -subj /CN=bh-stranger -out client_ca2.csr
+printf 'extendedKeyUsage=clientAuth\n' > client_ca2.ext
+openssl x509 -req -in client_ca2.csr -CA ca2.crt -CAkey ca2.key -CAcreateserial -days 30 -extfile client_ca2.ext -out client_ca2.crt
+chmod 600 ./*.key
 )SH";
 
 // argv: PORTFILE CERT KEY MODE [CLIENT_CA]. Writes the port to PORTFILE once listening, counts to

@@ -21,6 +21,9 @@ namespace bh::test {
 //   expired.*        as server, but notAfter is in the past
 //   wronghost.*      SAN DNS:wrong.example only, signed by ca
 //   client.*         CN=bh-client, extendedKeyUsage clientAuth, signed by ca (mutual TLS)
+//   client_expired.* CN=bh-old, as client but notAfter is in the past
+//   client_ca2.*     CN=bh-stranger, clientAuth, signed by ca2 (the wrong CA)
+// Every key file is mode 0600 (a TLS listener refuses a key readable by others).
 class TlsCerts {
  public:
   TlsCerts();
