@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is present. Usage: toolchain/deps.sh [extra-package...]
 set -euo pipefail
 pkgs=(cmake make g++ pkg-config libasio-dev libsqlite3-dev sqlite3 libmbedtls-dev libtomlplusplus-dev
-      libsimdjson-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev python3 python3-websockets prometheus ccache faketime "$@")
+      libsimdjson-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev python3 python3-websockets prometheus ccache faketime
+      mosquitto mosquitto-clients "$@")  # mosquitto: the MQTT tests' broker and reference client (test-only)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
