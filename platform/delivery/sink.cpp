@@ -42,6 +42,7 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 
 std::error_code Sink::prepare() {
   BH_ASSERT(on_reactor_thread());
+  if (opts_.type == SinkType::mqtt) return prepare_mqtt();  // platform/delivery/sink_mqtt.cpp
   if (opts_.method != "POST" && opts_.method != "PUT") {
     log::error("sink {}: method {} is not POST or PUT", opts_.name, opts_.method);
     return make_error_code(std::errc::invalid_argument);
@@ -84,7 +85,7 @@ std::error_code Sink::prepare() {
 
 bool Sink::start() {
   BH_ASSERT(on_reactor_thread());
-  return tasks_.spawn("sink", [this] { return run(); });
+  return tasks_.spawn("sink", [this] { return opts_.type == SinkType::mqtt ? run_mqtt() : run(); });
 }
 
 void Sink::stop() noexcept {
@@ -92,6 +93,7 @@ void Sink::stop() noexcept {
   stopping_ = true;
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;
+  if (mqtt_link_) mqtt_link_->cancel();  // an MQTT session's read or write in progress ends now
   wake_.notify();
   stopped_.notify();
 }
@@ -104,10 +106,13 @@ bool Sink::routed(std::string_view source) const noexcept {
 }
 
 void Sink::append_envelope(const EventOut& e) noexcept {
-  char* out = body_.data() + body_len_;
-  std::size_t room = body_cap_ - body_len_;
+  body_len_ += format_envelope(e, body_.data() + body_len_, body_cap_ - body_len_);
+}
+
+std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room) noexcept {
   auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
   std::size_t n = r.size;
+  if (n > room) return 0;
   for (char ch : e.source) {  // names are plain; escape defensively anyway
     if (n + 6 >= room) break;
     auto u = static_cast<unsigned char>(ch);
@@ -121,14 +126,14 @@ void Sink::append_envelope(const EventOut& e) noexcept {
     }
   }
   static constexpr std::string_view kData = "\",\"data\":";
-  if (n + kData.size() + e.body.size() + 2 > room) return;  // cannot happen: build_batch reserves room
+  if (n + kData.size() + e.body.size() + 2 > room) return 0;  // build_batch reserves room
   std::memcpy(out + n, kData.data(), kData.size());
   n += kData.size();
   std::memcpy(out + n, e.body.data(), e.body.size());
   n += e.body.size();
   out[n++] = '}';
   out[n++] = '\n';
-  body_len_ += n;
+  return n;
 }
 
 Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept {
