@@ -46,7 +46,7 @@ Mosquitto::Mosquitto(MosquittoOptions o) : opts_(std::move(o)), port_(free_port(
   // its scratch directory: it stays who it is.
   c << "listener " << port_ << " 127.0.0.1\n" << (::geteuid() == 0 ? "user root\n" : "")
     << "persistence true\npersistence_location " << dir_.path() << "/\n"
-    << "autosave_interval 1\nautosave_on_changes true\n"
+    << "autosave_interval 1\n"
     << "max_queued_messages 0\nmax_inflight_messages 100\nset_tcp_nodelay true\n"
     << "log_dest file " << dir_.file("broker.log") << "\nlog_type error\nlog_type warning\nlog_type notice\n"
     << "log_type subscribe\nlog_type information\n";
@@ -99,6 +99,16 @@ Subscriber::~Subscriber() {
 bool Subscriber::ready(std::chrono::milliseconds timeout) {
   // Mosquitto logs "<id> 1 <filter>" for a subscription (log_type subscribe).
   return eventually([&] { return broker_.log().find(id_ + " 1 ") != std::string::npos; }, timeout, std::chrono::milliseconds(20));
+}
+
+bool Subscriber::persisted(std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        const std::string log = broker_.log();
+        const auto sub = log.find(id_ + " 1 ");
+        return sub != std::string::npos && log.find("Saving in-memory database", sub) != std::string::npos;
+      },
+      timeout, std::chrono::milliseconds(50));
 }
 
 std::vector<std::string> Subscriber::lines() const {

@@ -1,7 +1,7 @@
 // A real Mosquitto broker for the MQTT tests (Debian's `mosquitto`, test-only: toolchain/deps.sh)
 // and a recording subscriber (`mosquitto_sub`). The broker listens on a free loopback port with
-// persistence on in its own scratch directory (saved after every change, so a SIGKILL loses as
-// little as Mosquitto allows), queues without a limit for offline persistent sessions, and may
+// persistence on in its own scratch directory (saved every second: a SIGKILL loses what the
+// broker took in its last second and had not passed on; saving on every change is ~100x slower), queues without a limit for offline persistent sessions, and may
 // require a password (a file made with `mosquitto_passwd -b`). Every wait polls with a deadline.
 #pragma once
 #include <chrono>
@@ -54,6 +54,9 @@ class Subscriber {
   ~Subscriber();
   // Waits until the broker logged this client's SUBSCRIBE.
   bool ready(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  // Waits until the broker saved its database after this subscription (autosave, every second):
+  // a broker killed from then on still knows the session when it comes back.
+  bool persisted(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   // Every line so far (complete lines only).
   std::vector<std::string> lines() const;
   // seq -> times seen, from every line's `"seq":N`.
