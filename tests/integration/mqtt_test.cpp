@@ -1,5 +1,5 @@
 // MQTT sinks (issue #15) against a real Mosquitto broker on a free loopback port (tests/support/
-// mosquitto.hpp) and a persistent QoS 1 subscriber: every seq arrives; a broker killed and
+// mosquitto.hpp) and a persistent QoS 1 subscriber: every seq arrives; a broker stopped and
 // restarted mid-stream loses nothing; bulkhead kill -9ed mid-stream loses nothing and repeats only
 // what was in flight around the crash; wrong credentials are counted and paced by backoff and the
 // breaker, not retried in a hot loop; bulkhead's FDs stay flat while the broker is away.
@@ -92,13 +92,17 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 10s));
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}") == 0; }, 10s));
   EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_refusals_total{sink=\"m\"}"), 0);
-  EXPECT_EQ(fds_of(b.child()->pid()), fds_before);
+  EXPECT_TRUE(eventually([&] { return fds_of(b.child()->pid()) <= fds_before; }, 5s))  // no growth (admin connections close)
+      << fds_of(b.child()->pid()) << " vs " << fds_before;
   auto code = b.stop();
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << b.log();
 }
 
-TEST(MqttSink, BrokerKilledAndRestartedMidStreamLosesNothing) {
+// The broker is stopped with SIGTERM (it saves its database on the way out). Mosquitto PUBACKs a
+// QoS 1 message before its periodic save, so after a SIGKILL the broker itself may lose what it
+// acknowledged in its last second: that would test Mosquitto, not the sink.
+TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
   REQUIRE_MOSQUITTO();
   CensusGuard census;
   Mosquitto broker;
@@ -117,7 +121,7 @@ TEST(MqttSink, BrokerKilledAndRestartedMidStreamLosesNothing) {
   auto acked = stream(b, 60, [&](std::size_t n) {
     if (!killed && n >= 2000) {
       fds_up = fds_of(pid);
-      broker.kill9();
+      broker.stop();
       killed = true;
     } else if (killed) {
       fds_down_max = std::max(fds_down_max, fds_of(pid));
