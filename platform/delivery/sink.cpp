@@ -52,20 +52,7 @@ std::error_code Sink::prepare() {
     log::error("sink {}: {}", opts_.name, why);
     return make_error_code(std::errc::invalid_argument);
   }
-  if (!opts_.filter.empty()) {
-    FilterError fe;
-    if (!Filter::compile(opts_.filter, filter_, fe)) {
-      log::error("sink {}: filter: {}", opts_.name, fe.text());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
-  if (opts_.format == SinkFormat::templated) {
-    TemplateError te;
-    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
-      log::error("sink {}: body: {}", opts_.name, te.what());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
+  if (auto e = compile_shape()) return e;
   parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
   if (parse_events_) {
     // The parser is sized and its tape warmed now: parsing an event later allocates nothing. The
@@ -81,6 +68,24 @@ std::error_code Sink::prepare() {
   t.dns.port = opts_.dns_port;
   t.tls_contexts = conns_.limit();
   return net_.prepare(t);
+}
+
+std::error_code Sink::compile_shape() {
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    if (!Filter::compile(opts_.filter, filter_, fe)) {
+      log::error("sink {}: filter: {}", opts_.name, fe.text());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  if (opts_.format == SinkFormat::templated) {
+    TemplateError te;
+    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
+      log::error("sink {}: body: {}", opts_.name, te.what());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  return {};
 }
 
 bool Sink::start() {

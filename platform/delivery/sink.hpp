@@ -255,6 +255,8 @@ class Sink {
   };
   enum class MqttStep : std::uint8_t { ok, lost, refused };
   std::error_code prepare_mqtt();
+  // Compiles `filter` and, for a templated sink, `body` (both protocols). Errors: invalid_argument (logged).
+  std::error_code compile_shape();
   Task<void> run_mqtt();
   Task<MqttStep> mqtt_connect(SinkConn& c, std::uint32_t slot);
   Task<MqttStep> mqtt_write_unsent(SinkConn& c);

@@ -53,20 +53,7 @@ std::error_code Sink::prepare_mqtt() {
     log::error("sink {}: a password needs a username", opts_.name);
     return make_error_code(std::errc::invalid_argument);
   }
-  if (!opts_.filter.empty()) {
-    FilterError fe;
-    if (!Filter::compile(opts_.filter, filter_, fe)) {
-      log::error("sink {}: filter: {}", opts_.name, fe.text());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
-  if (opts_.format == SinkFormat::templated) {
-    TemplateError te;
-    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
-      log::error("sink {}: body: {}", opts_.name, te.what());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
+  if (auto e = compile_shape()) return e;
   TemplateError te;
   if (!Template::compile(opts_.topic, TemplateKind::text, topic_, te)) {
     log::error("sink {}: topic: {}", opts_.name, te.what());

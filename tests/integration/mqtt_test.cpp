@@ -92,6 +92,7 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 10s));
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}") == 0; }, 10s));
   EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_refusals_total{sink=\"m\"}"), 0);
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT sink allocated";
   EXPECT_TRUE(eventually([&] { return fds_of(b.child()->pid()) <= fds_before; }, 5s))  // no growth (admin connections close)
       << fds_of(b.child()->pid()) << " vs " << fds_before;
   auto code = b.stop();
@@ -246,6 +247,7 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   auto first = query_rows(b.db_path(), "SELECT CAST(body AS TEXT) FROM events WHERE source = 'mq' ORDER BY seq LIMIT 1");
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(first[0], "{\"topic\":\"dev/t\",\"data\":{\"i\":0}}");
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   // Repeats only around the crash: those in flight when it died.
   EXPECT_LE(stored(b) - kN, 200) << "duplicates";
   auto code = b.stop();
