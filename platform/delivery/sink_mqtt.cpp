@@ -7,11 +7,11 @@
 // sink takes is encoded once into a byte ring in body_ and recorded in a fixed window of at most
 // max_inflight Flights; the window is written in order and, at QoS 1, each Flight waits for its
 // PUBACK. The cursor moves only over a prefix of the window that is wholly acknowledged (skipped
-// and filtered events settle with it), written in steps (every max_inflight events, when the
-// window drains, or after 100 ms). A lost connection (EOF, reset, a PUBACK or PINGRESP not within
+// and filtered events settle with it), written in steps (every 1024 events, when the window
+// drains, or after 100 ms). A lost connection (EOF, reset, a PUBACK or PINGRESP not within
 // read_timeout, a malformed packet) is a failed attempt for the breaker and backoff; on the next
 // connection every unacknowledged PUBLISH goes again, in order, with DUP set and its packet id.
-// After a restart, the first 2 * max_inflight events past the cursor go with DUP too (the
+// After a restart, the first 1024 + max_inflight events past the cursor go with DUP too (the
 // previous process may have sent them). A CONNACK refusal (bad credentials, not authorised, ...)
 // is counted (mqtt_refusals), logged once per code, and backs off like any failed connect.
 // An event the topic or body template cannot render is dead-lettered alone, once the window
@@ -41,6 +41,9 @@ constexpr std::size_t kParseArea = Sink::kEventBytes + kEnvelopeExtra + JsonChec
 constexpr std::size_t kRingBytes = Sink::kBodyBytes - kParseArea - Sink::kTopicBytes;
 // Events read from the store per look past the window.
 constexpr std::uint64_t kReadAhead = 64;
+// The cursor is written when this many events settled since the last write, after 100 ms, or when
+// the window drains: one UPDATE per max_inflight events made the store the limit (~2 000/s).
+constexpr std::uint64_t kPersistEvents = 1024;
 constexpr auto kPersistEvery = std::chrono::milliseconds(100);
 }  // namespace
 
@@ -200,7 +203,9 @@ bool Sink::mqtt_encode(const EventOut& e) {
 bool Sink::mqtt_fill() {
   while (flight_n_ < opts_.max_inflight && dead_seq_ == 0) {
     const std::uint64_t from = read_to_ + 1;
-    const std::uint64_t to = std::min(store_.durable_seq(), read_to_ + kReadAhead);
+    // No more rows than the window has room for: the store visits every row of the range.
+    const std::uint64_t room = std::min<std::uint64_t>(kReadAhead, opts_.max_inflight - flight_n_);
+    const std::uint64_t to = std::min(store_.durable_seq(), read_to_ + room);
     if (from > to) break;
     bool stop = false;
     std::uint32_t count = 0;
@@ -231,7 +236,7 @@ void Sink::mqtt_settle(bool force) {
   const std::uint64_t settled = flight_n_ > 0 ? flight(0).seq - 1 : read_to_;
   const auto now = Clock::now();
   if (settled <= persisted_) return;
-  if (!force && flight_n_ > 0 && settled - persisted_ < opts_.max_inflight && now - last_persist_ < kPersistEvery)
+  if (!force && flight_n_ > 0 && settled - persisted_ < kPersistEvents && now - last_persist_ < kPersistEvery)
     return;
   if (auto e = store_.advance_cursor(id_, settled)) {
     ++stats_.store_errors;
@@ -389,7 +394,7 @@ Task<void> Sink::run_mqtt() {
     lease = std::move(l);
   }
   read_to_ = persisted_ = store_.cursor(id_);
-  if (opts_.qos > 0) dup_until_ = read_to_ + 2ull * opts_.max_inflight;
+  if (opts_.qos > 0) dup_until_ = read_to_ + kPersistEvents + opts_.max_inflight;
   bool connected = false;
   while (lease && !stopping_ && !cancelled()) {
     SinkConn& c = *lease;

@@ -147,6 +147,7 @@ class HttpPeer:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100000)
+    ap.add_argument("--inflight", type=int, default=20, help="the MQTT sink's max_inflight (mosquitto_pub's is 20)")
     ap.add_argument("--bulkhead", default=os.path.join(ROOT, "build/release/firmware/bulkhead"))
     a = ap.parse_args()
     n = a.events
@@ -166,7 +167,7 @@ def main():
             broker.wait()
         os.makedirs(os.path.join(d, "m"))
         mqtt_toml = (f'[[sink]]\nname = "s"\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:{bport}"\ntopic = "bench/sink"\n'
-                     f'backoff_base = "10ms"\nbackoff_cap = "50ms"\nbreaker_recovery = "100ms"\n')
+                     f'max_inflight = {a.inflight}\nbackoff_base = "10ms"\nbackoff_cap = "50ms"\nbreaker_recovery = "100ms"\n')
         brokers = []
         try:
             mqtt, _ = run_bulkhead(a.bulkhead, os.path.join(d, "m"), mqtt_toml, n, lines,
@@ -182,9 +183,9 @@ def main():
         http, _ = run_bulkhead(a.bulkhead, os.path.join(d, "h"), http_toml, n, lines, lambda: HttpPeer(hport))
     print(f"events {n} x 250 B, QoS 1; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     print(f"{'reference mosquitto_pub -l -q 1':34} {ref:10.0f} ev/s")
-    print(f"{'bulkhead MQTT sink (QoS 1, window 20)':34} {mqtt:10.0f} ev/s   {mqtt / ref:5.2f} x reference")
+    print(f"{'bulkhead MQTT sink (QoS 1, window ' + str(a.inflight) + ')':34} {mqtt:10.0f} ev/s   {mqtt / ref:5.2f} x reference")
     print(f"{'bulkhead HTTP sink (batches of 1000)':34} {http:10.0f} ev/s   MQTT/HTTP {mqtt / http:5.2f}")
-    print(json.dumps({"bench": "mqtt_sink", "events": n, "ref_eps": round(ref), "mqtt_eps": round(mqtt),
+    print(json.dumps({"bench": "mqtt_sink", "events": n, "inflight": a.inflight, "ref_eps": round(ref), "mqtt_eps": round(mqtt),
                       "http_eps": round(http), "mqtt_vs_ref": round(mqtt / ref, 2), "mqtt_vs_http": round(mqtt / http, 2),
                       "load1": os.getloadavg()[0]}))
 
