@@ -3,7 +3,7 @@
 // restarted mid-stream loses nothing; bulkhead kill -9ed mid-stream loses nothing and repeats only
 // what was in flight around the crash; wrong credentials are counted and paced by backoff and the
 // breaker, not retried in a hot loop; bulkhead's FDs stay flat while the broker is away.
-// Event counts: 20 000 in the delivery test (the 100 000 runs in tests/bench/mqtt_bench.sh,
+// Event counts: 20 000 in the sink and source tests (1-2 s each here); the 100 000 runs in tests/bench/mqtt_bench.py,
 // which the CI time budget keeps out of ctest).
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -95,9 +95,7 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT sink allocated";
   EXPECT_TRUE(eventually([&] { return fds_of(b.child()->pid()) <= fds_before; }, 5s))  // no growth (admin connections close)
       << fds_of(b.child()->pid()) << " vs " << fds_before;
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << b.log();
+  expect_clean_stop(b);
 }
 
 // The broker is stopped with SIGTERM (it saves its database on the way out). Mosquitto PUBACKs a
@@ -139,9 +137,7 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
       << sub.seqs().size() << " of " << acked.size() << " seen\n" << b.log() << broker.log();
   auto seen = sub.seqs();
   for (auto s : acked) ASSERT_TRUE(seen.count(s)) << "seq " << s << " lost";
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << b.log();
+  expect_clean_stop(b);
 }
 
 TEST(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
@@ -175,9 +171,7 @@ TEST(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
   if (!dups.empty()) {
     EXPECT_LE(dups.back() - dups.front(), 1024u + kInflight) << dups.front() << ".." << dups.back();
   }
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << b.log();
+  expect_clean_stop(b);
 }
 
 TEST(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
@@ -202,9 +196,7 @@ TEST(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
   EXPECT_EQ(log.find("wrong-pw"), std::string::npos) << "the password leaked into the log";
   auto acked = send_events(b.ingest_port(), 3);
   EXPECT_EQ(metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}"), 0);
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << b.log();
+  expect_clean_stop(b);
 }
 
 // ---- Source
@@ -250,9 +242,7 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   // Repeats only around the crash: those in flight when it died.
   EXPECT_LE(stored(b) - kN, 200) << "duplicates";
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << b.log();
+  expect_clean_stop(b);
 }
 
 }  // namespace
