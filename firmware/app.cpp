@@ -27,6 +27,7 @@
 #include "platform/core/reactor.hpp"
 #include "platform/sources/http_poll_source.hpp"
 #include "platform/sources/websocket_source.hpp"
+#include "platform/sources/mqtt_source.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 
@@ -44,6 +45,7 @@ static_assert(sizeof(Store) + sizeof(Committer) <= budget::row(PoolId::store_con
               "budget: store_conn bytes (the connection and its commit batch)");
 static_assert(Sink::kMaxConns == budget::kSinkConnsPerSink, "budget: per-sink connection pool");
 static_assert(budget::kTlsHeapLimit == kTlsHeapLimitDefault, "budget: the TLS heap limit");
+static_assert(Sink::kMaxInflight == budget::kMqttMaxInflight, "budget: an MQTT sink's in-flight window");
 static_assert(budget::kMaxEventBytes <= Sink::kEventBytes, "a sink's filter/template parser takes the largest event");
 static_assert(budget::row(PoolId::sink_conn).capacity == budget::kMaxSinks * budget::kSinkConnsPerSink);
 static_assert(Store::kMaxSinks >= budget::kMaxSinks, "budget: the store tracks every sink");
@@ -51,9 +53,10 @@ static_assert(Committer::kCapacity >= budget::kMaxBatch, "budget: store.max_batc
 
 // A source pool slot holds either kind of source.
 struct SourceSlot {
-  std::variant<std::monostate, HttpPollSource, WebSocketSource> v;
+  std::variant<std::monostate, HttpPollSource, WebSocketSource, MqttSource> v;
   Source* get() noexcept {
     if (auto* p = std::get_if<HttpPollSource>(&v)) return p;
+    if (auto* p = std::get_if<MqttSource>(&v)) return p;
     return std::get_if<WebSocketSource>(&v);
   }
 };
@@ -220,7 +223,7 @@ std::string start_sources(App::Impl& a) {
   for (const SourceConfig& s : c.sources) {
     SourceOptions o;
     o.name = s.name;
-    o.kind = s.type == "websocket" ? SourceKind::websocket : SourceKind::http_poll;
+    o.kind = s.type == "websocket" ? SourceKind::websocket : s.type == "mqtt" ? SourceKind::mqtt : SourceKind::http_poll;
     o.url = s.url;
     o.interval = s.interval;
     o.connect_timeout = s.connect_timeout;
@@ -264,10 +267,15 @@ std::string start_sources(App::Impl& a) {
           return fmt::format("source '{}': reply send: {}", s.name, te.what());
       }
       src = &lease->v.emplace<WebSocketSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o), ws);
+    } else if (o.kind == SourceKind::mqtt) {
+      MqttSourceOptions m{s.topics, static_cast<std::uint8_t>(s.qos == "0" ? 0 : 1), s.client_id, s.username, s.password};
+      src = &lease->v.emplace<MqttSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o), std::move(m));
     } else {
       src = &lease->v.emplace<HttpPollSource>(a.tasks, *a.committer, a.source_json, a.source_conns, std::move(o));
     }
     if (auto e = src->prepare()) return fmt::format("source '{}': {}: {}", s.name, redact::url(s.url), e.message());
+    if (auto* m = std::get_if<MqttSource>(&lease->v))
+      if (auto e = m->prepare_mqtt()) return fmt::format("source '{}': {}: {}", s.name, redact::url(s.url), e.message());
     // The dedupe window as the store kept it (newest dedupe_window keys, oldest first); a source
     // without dedupe_key has its stored keys deleted (window 0).
     if (auto e = a.store.load_dedupe(s.name, src->dedupes() ? src->dedupe_window().capacity() : 0,
@@ -377,6 +385,14 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     so2.rate_limit = s.rate_limit;
     so2.rate_interval = s.rate_interval;
     so2.max_retry_after = s.max_retry_after;
+    so2.type = s.type == "mqtt" ? SinkType::mqtt : SinkType::http;
+    so2.topic = s.topic;
+    so2.qos = s.qos == "0" ? 0 : 1;
+    so2.client_id = s.client_id;
+    so2.username = s.username;
+    so2.password = s.password;
+    so2.max_inflight = s.max_inflight;
+    so2.keep_alive = s.keep_alive;
     a.sink_pool_names[i] = "sink_conn." + s.name;
     a.sinks[i] = a.sink_pool.try_acquire(a.tasks, a.store, id, std::move(so2), a.sink_pool_names[i]);
     if (!a.sinks[i]) return "sink: no slot in the sink pool";

@@ -855,7 +855,12 @@ class Loader {
       else if (!source_names.insert(s.name).second)
         fail_key(p + ".name", fmt::format("duplicate source name {}", shown(p + ".name", s.name, false)));
       std::string url = shown(p + ".url", s.url, true);
-      auto bad = s.type == "websocket" ? url_problem(s.url, url, "ws://", "wss://") : url_problem(s.url, url, "http://", "https://");
+      auto bad = s.type == "websocket" ? url_problem(s.url, url, "ws://", "wss://")
+                 : s.type == "mqtt"    ? url_problem(s.url, url, "mqtt://", "mqtts://")
+                                       : url_problem(s.url, url, "http://", "https://");
+      if (s.type == "mqtt" && s.topics.empty()) fail_key(p + ".topics", "type = \"mqtt\" needs topics");
+      if (s.type != "mqtt" && !s.topics.empty()) fail_key(p + ".type", "topics are set: type must be \"mqtt\"");
+      if (!s.password.empty() && s.username.empty()) fail_key(p + ".password", "a password needs a username");
       if (bad) fail_key(p + ".url", fmt::format("{} (type {})", *bad, shown(p + ".type", s.type, false)));
       check_tls_pair(s.client_cert, s.client_key, p);
       check_backoff(s.backoff_base, s.backoff_cap, p);
@@ -911,6 +916,15 @@ class Loader {
 
   // A sink's request shape: its headers together, format, body (a template) and filter.
   void check_sink_request(const SinkConfig& s, const std::string& p) {
+    const bool mqtt = s.type == "mqtt";
+    if (auto bad = mqtt ? url_problem(s.url, shown(p + ".url", s.url, true), "mqtt://", "mqtts://")
+                        : url_problem(s.url, shown(p + ".url", s.url, true), "http://", "https://"))
+      fail_key(p + ".url", *bad);
+    if (mqtt && s.topic.empty()) fail_key(p + ".topic", "type = \"mqtt\" needs a topic");
+    if (!mqtt && !s.topic.empty()) fail_key(p + ".type", "a topic is set: type must be \"mqtt\"");
+    if (!s.password.empty() && s.username.empty()) fail_key(p + ".password", "a password needs a username");
+    if (!s.topic.empty())
+      if (auto why = text_template_problem(s.topic); !why.empty()) fail_key(p + ".topic", "bad template: " + why);
     RequestHeaders h;
     std::string why;
     if (!h.assign(s.headers, why)) fail_key(p + ".headers", why);  // names the header, never its value
@@ -1375,7 +1389,9 @@ std::string config_reference_markdown() {
       "- There may be no more `[[source]]` tables than the `[pools] source_conn` limit (one connection each).\n"
       "- Sink names are unique; source names are unique and not `ingest` (the TCP/HTTP ingest source).\n"
       "- Every name in a sink's `sources` is `ingest` or the name of a `[[source]]`.\n"
-      "- A `http_poll` source's `url` is `http://` or `https://`; a `websocket` source's is `ws://` or `wss://`.\n"
+      "- A `http_poll` source's `url` is `http://` or `https://`; a `websocket` source's is `ws://` or `wss://`; an `mqtt` source's is `mqtt://` or `mqtts://` and it needs `topics`.\n"
+      "- A sink's `url` is `http://` or `https://`; with `type = \"mqtt\"` it is `mqtt://` or `mqtts://` and the sink needs a `topic`.\n"
+      "- A `password` (sink or source) needs a `username`.\n"
       "- `client_cert` and `client_key` are set together or not at all.\n"
       "- `backoff_cap` is at least `backoff_base`; a sink's `breaker_probes` is at most its `max_connections`.\n"
       "- `store.sqlite_heap_limit` is below `watchdog.memory_budget`, and `store.cache_kib` fits in it.\n"

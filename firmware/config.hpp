@@ -38,11 +38,13 @@ inline constexpr std::uint64_t kSecond = 1000, kMinute = 60 * kSecond, kHour = 6
                                kDay = 24 * kHour;  // durations in the tables are milliseconds
 
 inline constexpr std::array<std::string_view, 5> kLogLevels{"debug", "info", "warn", "error", "off"};
-inline constexpr std::array<std::string_view, 2> kSourceTypes{"http_poll", "websocket"};
+inline constexpr std::array<std::string_view, 3> kSourceTypes{"http_poll", "websocket", "mqtt"};
 inline constexpr std::array<std::string_view, 4> kSplitModes{"", "ndjson", "json_array", "ics"};
 inline constexpr std::array<std::string_view, 2> kSinkMethods{"POST", "PUT"};
 inline constexpr std::array<std::string_view, 2> kSinkFormats{"envelope", "template"};
 inline constexpr std::array<std::string_view, 2> kTokenScopes{"mutations", "all"};
+inline constexpr std::array<std::string_view, 2> kSinkTypes{"http", "mqtt"};
+inline constexpr std::array<std::string_view, 2> kMqttQos{"0", "1"};
 
 // Value checks beyond type and range.
 enum class Check : std::uint8_t {
@@ -136,7 +138,7 @@ constexpr Spec spec() { return {}; }
 
 #define BH_CONFIG_SINK(K)                                                                         \
   K(name, std::string, "", spec().req().with(Check::name), "Sink name (required, unique)") \
-  K(url, std::string, "", spec().req().len(2048).with(Check::http_url).secret(), "Endpoint, http:// or https:// (required)") \
+  K(url, std::string, "", spec().req().len(2048).secret(), "Endpoint, http:// or https:// (required); with type = \"mqtt\", mqtt://host[:port] (1883) or mqtts://host[:port] (8883)") \
   K(sources, StringList, {}, spec().with(Check::name), "Sources routed to this sink (`ingest` is the TCP/HTTP ingest source); empty = all") \
   K(batch_events, std::uint32_t, 1000, spec().range(1, 100'000), "Most events per POST") \
   K(batch_bytes, std::uint64_t, 1 * cfg::MiB, spec().sizes().range(1 * KiB, 64 * MiB), "Most bytes per POST body") \
@@ -164,12 +166,20 @@ constexpr Spec spec() { return {}; }
   K(rate_limit, std::uint32_t, 0, spec().range(0, 1'000'000), "Most requests per `rate_interval` (resends included): a token bucket of this many; 0 = no limit") \
   K(rate_interval, Millis, Millis{1'000}, spec().range(1, kDay), "The interval of `rate_limit`") \
   K(max_retry_after, Millis, Millis{cfg::kHour}, spec().range(kSecond, kDay), "Longest wait granted when a 429 (or a 503) names a retry time (Retry-After, JSON `retry_after`)") \
-  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "The whole response (status line, headers, body) must arrive within this of the request being sent, however slowly the server trickles it; else the attempt fails as a timeout and is retried")
+  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "The whole response (status line, headers, body) must arrive within this of the request being sent, however slowly the server trickles it; else the attempt fails as a timeout and is retried") \
+  K(type, std::string, "http", spec().one_of(kSinkTypes), "`http` (the default): HTTP requests; `mqtt`: one MQTT 3.1.1 PUBLISH per event to a broker, persistent session") \
+  K(topic, std::string, "", spec().len(1024), "mqtt: the topic, a text template over the envelope (`site/{{/source}}/events`, `{{/data/room}}`); required with type = \"mqtt\"") \
+  K(qos, std::string, "1", spec().one_of(kMqttQos), "mqtt: `1` (the default): the cursor moves only over PUBACKed events; `0`: fire and forget") \
+  K(client_id, std::string, "", spec().len(256), "mqtt: the session's client id (fixed: the broker keeps the session); empty = `bulkhead-<name>`") \
+  K(username, std::string, "", spec().len(1024).secret(), "mqtt: user name; empty = none") \
+  K(password, std::string, "", spec().len(1024).secret(), "mqtt: password (use `${env:...}` or `${file:...}`); needs username") \
+  K(max_inflight, std::uint32_t, 20, spec().at_least(1).limit(budget::kMqttMaxInflight, "budget::kMqttMaxInflight"), "mqtt: most PUBLISHes awaiting their PUBACK") \
+  K(keep_alive, Millis, Millis{60'000}, spec().range(kSecond, 65535 * kSecond), "mqtt: the session's keep-alive; a PINGREQ after half of it without a write, its PINGRESP within read_timeout")
 
 #define BH_CONFIG_SOURCE(K)                                                                       \
   K(name, std::string, "", spec().req().with(Check::name), "Source name (required, unique, not `ingest`)") \
-  K(type, std::string, "", spec().req().one_of(kSourceTypes), "`http_poll` or `websocket` (required)") \
-  K(url, std::string, "", spec().req().len(2048).secret(), "http(s):// for http_poll, ws(s):// for websocket (required)") \
+  K(type, std::string, "", spec().req().one_of(kSourceTypes), "`http_poll`, `websocket` or `mqtt` (required)") \
+  K(url, std::string, "", spec().req().len(2048).secret(), "http(s):// for http_poll, ws(s):// for websocket, mqtt(s):// for mqtt (required)") \
   K(interval, Millis, Millis{60'000}, spec().range(100, kDay), "http_poll: time between polls") \
   K(connect_timeout, Millis, Millis{5'000}, spec().range(100, 10 * kMinute), "TCP + TLS (+ WebSocket handshake) timeout") \
   K(read_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "Response / frame read timeout") \
@@ -195,7 +205,12 @@ constexpr Spec spec() { return {}; }
   K(dedupe_key, StringList, {}, spec().len(256), "JSON Pointers whose values make an item's dedupe key; `[\"/\"]` = the whole event; empty = no dedupe") \
   K(dedupe_window, std::uint32_t, 10'000, spec().at_least(1).limit(budget::kMaxDedupeWindow, "budget::kMaxDedupeWindow"), "Dedupe keys remembered (and persisted) per source; when full the oldest go (counted)") \
   K(close_codes, StringList, {}, spec().with(Check::close_rule), "websocket: what a server's close code does, rules \"LO-HI=stop\" / \"=backoff\" / \"=reconnect\", first match wins (at most 16); empty = 4000-4099 stop, 4100-4199 backoff, 4200-4299 reconnect, others backoff") \
-  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "http_poll: the whole response (status line, headers, body) must arrive within this, however slowly the server trickles it; else the poll fails as a timeout")
+  K(response_timeout, Millis, Millis{30'000}, spec().range(100, kHour), "http_poll: the whole response (status line, headers, body) must arrive within this, however slowly the server trickles it; else the poll fails as a timeout") \
+  K(topics, StringList, {}, spec().len(1024), "mqtt: topic filters subscribed to (`site/+/events`, `alarms/#`; at most 16); required with type = \"mqtt\"") \
+  K(qos, std::string, "1", spec().one_of(kMqttQos), "mqtt: the subscription's QoS: `1` (the default): each message is acknowledged only once it is in the store; `0`: at most once") \
+  K(client_id, std::string, "", spec().len(256), "mqtt: the session's client id (fixed: the broker keeps the session and its messages while bulkhead is away); empty = `bulkhead-<name>`") \
+  K(username, std::string, "", spec().len(1024).secret(), "mqtt: user name; empty = none") \
+  K(password, std::string, "", spec().len(1024).secret(), "mqtt: password (use `${env:...}` or `${file:...}`); needs username")
 
 // A sub-array of [[source]]: `[[source.reply]]` tables after a [[source]] belong to it.
 #define BH_CONFIG_SOURCE_REPLY(K)                                                                 \

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make g++ pkg-config libasio-dev libsqlite3-dev sqlite3 libmbedtls-dev libtomlplusplus-dev
       libsimdjson-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev python3 python3-websockets prometheus ccache faketime
-      chromium "$@")  # chromium: the status page's browser test (tests/browser/), test-only
+      chromium mosquitto mosquitto-clients "$@")  # test-only: chromium (the status page's browser test), mosquitto (the MQTT tests' broker and reference client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

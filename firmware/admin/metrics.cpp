@@ -207,6 +207,12 @@ constexpr MetricRow<Sink> kSinkRows[] = {
     {"bulkhead_sink_breaker_state", Kind::gauge, "Circuit breaker state: 0 closed, 1 open, 2 half_open.", [](const Sink& s) -> V { return static_cast<int>(s.breaker().state()); }},
     {"bulkhead_sink_breaker_consecutive_failures", Kind::gauge, "Consecutive failed attempts.", [](const Sink& s) -> V { return s.breaker().consecutive_failures(); }},
     {"bulkhead_sink_breaker_transitions_total", Kind::counter, "Circuit breaker state changes.", [](const Sink& s) -> V { return s.breaker().transitions(); }},
+    {"bulkhead_sink_mqtt_refusals_total", Kind::counter, "MQTT: CONNACK refusals (bad credentials, not authorised, ...); each backs off like a failed connect.", [](const Sink& s) -> V { return s.stats().mqtt_refusals; }},
+    {"bulkhead_sink_mqtt_resent_total", Kind::counter, "MQTT: PUBLISHes resent with DUP after a reconnect.", [](const Sink& s) -> V { return s.stats().mqtt_resent; }},
+    {"bulkhead_sink_mqtt_inflight", Kind::gauge, "MQTT: PUBLISHes awaiting their PUBACK.", [](const Sink& s) -> V { return s.stats().mqtt_inflight; }},
+    {"bulkhead_sink_mqtt_pings_total", Kind::counter, "MQTT: PINGREQs sent (keep-alive).", [](const Sink& s) -> V { return s.stats().mqtt_pings; }},
+    {"bulkhead_sink_mqtt_ack_timeouts_total", Kind::counter, "MQTT: no CONNACK, PUBACK or PINGRESP within its deadline (the connection is dropped, the window resent).", [](const Sink& s) -> V { return s.stats().mqtt_ack_timeouts; }},
+    {"bulkhead_sink_mqtt_stray_acks_total", Kind::counter, "MQTT: PUBACKs for no PUBLISH in flight (ignored).", [](const Sink& s) -> V { return s.stats().mqtt_stray_acks; }},
 };
 static_assert(static_cast<int>(Breaker::State::closed) == 0 && static_cast<int>(Breaker::State::open) == 1 &&
               static_cast<int>(Breaker::State::half_open) == 2, "bulkhead_*_breaker_state documents 0/1/2");
@@ -214,7 +220,7 @@ static_assert(static_cast<int>(Breaker::State::closed) == 0 && static_cast<int>(
 // ---- Sources --------------------------------------------------------------------------------------
 
 bool is_poll(const Source& s) { return s.options().kind == SourceKind::http_poll; }
-bool is_ws(const Source& s) { return s.options().kind == SourceKind::websocket; }
+bool is_ws(const Source& s) { return s.options().kind != SourceKind::http_poll; }  // websocket and mqtt: messages, pings
 // The job rows are listed only for the sources that use the job (8 sources share the buffer).
 bool filters(const Source& s) { return s.filters(); }
 bool decodes(const Source& s) { return s.decodes(); }

@@ -47,6 +47,7 @@ Sink::Sink(TaskPoolBase& tasks, Store& store, int id, SinkOptions opts, std::str
 
 std::error_code Sink::prepare() {
   BH_ASSERT(on_reactor_thread());
+  if (opts_.type == SinkType::mqtt) return prepare_mqtt();  // platform/delivery/sink_mqtt.cpp
   if (opts_.method != "POST" && opts_.method != "PUT") {
     log::error("sink {}: method {} is not POST or PUT", opts_.name, opts_.method);
     return make_error_code(std::errc::invalid_argument);
@@ -56,20 +57,7 @@ std::error_code Sink::prepare() {
     log::error("sink {}: {}", opts_.name, why);
     return make_error_code(std::errc::invalid_argument);
   }
-  if (!opts_.filter.empty()) {
-    FilterError fe;
-    if (!Filter::compile(opts_.filter, filter_, fe)) {
-      log::error("sink {}: filter: {}", opts_.name, fe.text());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
-  if (opts_.format == SinkFormat::templated) {
-    TemplateError te;
-    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
-      log::error("sink {}: body: {}", opts_.name, te.what());
-      return make_error_code(std::errc::invalid_argument);
-    }
-  }
+  if (auto e = compile_shape()) return e;
   parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
   uses_identity_ = opts_.filter.find(kIdentityPointer) != std::string::npos ||
                    (opts_.format == SinkFormat::templated && opts_.body.find(kIdentityPointer) != std::string::npos);
@@ -89,9 +77,27 @@ std::error_code Sink::prepare() {
   return net_.prepare(t);
 }
 
+std::error_code Sink::compile_shape() {
+  if (!opts_.filter.empty()) {
+    FilterError fe;
+    if (!Filter::compile(opts_.filter, filter_, fe)) {
+      log::error("sink {}: filter: {}", opts_.name, fe.text());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  if (opts_.format == SinkFormat::templated) {
+    TemplateError te;
+    if (!Template::compile(opts_.body, TemplateKind::json, template_, te)) {
+      log::error("sink {}: body: {}", opts_.name, te.what());
+      return make_error_code(std::errc::invalid_argument);
+    }
+  }
+  return {};
+}
+
 bool Sink::start() {
   BH_ASSERT(on_reactor_thread());
-  return tasks_.spawn("sink", [this] { return run(); });
+  return tasks_.spawn("sink", [this] { return opts_.type == SinkType::mqtt ? run_mqtt() : run(); });
 }
 
 void Sink::stop() noexcept {
@@ -99,6 +105,7 @@ void Sink::stop() noexcept {
   stopping_ = true;
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;
+  if (mqtt_link_) mqtt_link_->cancel();  // an MQTT session's read or write in progress ends now
   wake_.notify();
   stopped_.notify();
 }
@@ -140,9 +147,12 @@ std::size_t put_json_chars(char* out, std::size_t n, std::size_t room, std::stri
 }  // namespace
 
 void Sink::append_envelope(const EventOut& e) noexcept {
-  char* out = body_.data() + body_len_;
-  std::size_t room = body_cap_ - body_len_;
+  body_len_ += format_envelope(e, body_.data() + body_len_, body_cap_ - body_len_);
+}
+
+std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room) noexcept {
   auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
+  if (r.size > room) return 0;
   std::size_t n = put_json_chars(out, r.size, room, e.source);  // names are plain; escaped defensively anyway
   if (!e.identity.empty()) {  // only then: envelopes of events without one stay as they were
     static constexpr std::string_view kIdentity = "\",\"identity\":\"";
@@ -152,14 +162,14 @@ void Sink::append_envelope(const EventOut& e) noexcept {
     }
   }
   static constexpr std::string_view kData = "\",\"data\":";
-  if (n + kData.size() + e.body.size() + 2 > room) return;  // cannot happen: build_batch reserves room
+  if (n + kData.size() + e.body.size() + 2 > room) return 0;  // build_batch reserves room
   std::memcpy(out + n, kData.data(), kData.size());
   n += kData.size();
   std::memcpy(out + n, e.body.data(), e.body.size());
   n += e.body.size();
   out[n++] = '}';
   out[n++] = '\n';
-  body_len_ += n;
+  return n;
 }
 
 std::size_t Sink::with_identity(const EventOut& e, char* area) const noexcept {

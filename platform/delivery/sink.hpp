@@ -44,6 +44,8 @@ namespace bh {
 
 // What a request carries: a batch of NDJSON envelopes, or one event rendered by a template.
 enum class SinkFormat : std::uint8_t { envelope, templated };
+// The protocol: HTTP POST/PUT (the default), or MQTT 3.1.1 PUBLISH to a broker (issue #15).
+enum class SinkType : std::uint8_t { http, mqtt };
 
 struct SinkOptions {
   std::string name;
@@ -86,6 +88,19 @@ struct SinkOptions {
   Clock::duration rate_interval = std::chrono::seconds(1);
   // The longest wait a server's Retry-After (or JSON retry_after) gets; longer asks wait this long.
   Clock::duration max_retry_after = std::chrono::hours(1);
+  // MQTT (type = mqtt, url mqtt:// or mqtts://; issue #15). One connection, a persistent session
+  // (clean session = false) under `client_id`; each event is one PUBLISH to the topic rendered
+  // from `topic` (a text template over the envelope: {{/source}}, {{/seq}}, {{/data/...}}); its
+  // payload is the envelope (format envelope) or `body` rendered from the event (templated).
+  // At most max_inflight PUBLISHes await their PUBACK; read_timeout bounds the wait for one.
+  SinkType type = SinkType::http;
+  std::string topic;
+  std::uint8_t qos = 1;
+  std::string client_id;  // "" = "bulkhead-<name>"
+  std::string username;   // "" = none
+  std::string password;   // "" = none (needs a username)
+  std::uint32_t max_inflight = 20;
+  Clock::duration keep_alive = std::chrono::seconds(60);
 };
 
 // Delivery counters (shown by the console and metrics); the connection counters (connects,
@@ -116,7 +131,17 @@ struct DeliveryStats : ConnectorStats {
   // render (dead-lettered one by one, also in dead_lettered / dead_events).
   std::uint64_t filtered = 0;
   std::uint64_t unrenderable = 0;
-  int last_status = 0;
+  int last_status = 0;  // HTTP status; MQTT: the last CONNACK return code
+  // MQTT: CONNACK refusals (bad credentials, not authorised, ...; each a failed attempt for the
+  // breaker and backoff), PUBLISHes resent with DUP after a reconnect, PUBLISHes awaiting a PUBACK
+  // now, PINGREQs sent, waits for a PUBACK/PINGRESP/CONNACK past read_timeout (the connection is
+  // dropped and the window resent), PUBACKs for no PUBLISH in flight (ignored).
+  std::uint64_t mqtt_refusals = 0;
+  std::uint64_t mqtt_resent = 0;
+  std::uint64_t mqtt_inflight = 0;
+  std::uint64_t mqtt_pings = 0;
+  std::uint64_t mqtt_ack_timeouts = 0;
+  std::uint64_t mqtt_stray_acks = 0;
 };
 
 // One keep-alive connection to a sink (a pool slot): the link and its HTTP buffers.
@@ -157,6 +182,9 @@ class Sink {
   static constexpr std::size_t kEventArea = kEventBytes + kIdentityRoom + JsonCheck::kPadding;
   // templated: events read from the store per look for the next one to send.
   static constexpr std::uint32_t kTemplateWindow = 32;
+  // MQTT: the largest in-flight window (budget::kMqttMaxInflight), the longest rendered topic.
+  static constexpr std::uint32_t kMaxInflight = 64;
+  static constexpr std::size_t kTopicBytes = 1024;
   using ConnPool = Pool<SinkConn, kMaxConns>;
 
   // `id` is the store's sink handle. `pool_name` must outlive the Sink.
@@ -226,12 +254,35 @@ class Sink {
   void append_envelope(const EventOut& e) noexcept;
   // Writes e's body with the "@identity" member put first into `area`; returns its length.
   std::size_t with_identity(const EventOut& e, char* area) const noexcept;
+  // The envelope JSON of `e` (with a trailing '\n') into out[0, room); its size, 0 if it does not fit.
+  static std::size_t format_envelope(const EventOut& e, char* out, std::size_t room) noexcept;
   // templated: visits events until one is picked, and renders it (or notes why it cannot be).
   void render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
                    std::uint32_t& routed) noexcept;
   // POSTs body_ once: takes a connection (resolving the host first for a new one: the lookup's UDP
   // socket uses that slot's FD), (re)connects, writes, reads the answer.
   Task<Attempt> post();
+  // MQTT (platform/delivery/sink_mqtt.cpp): the session loop instead of run()'s request loop.
+  struct Flight {
+    std::uint64_t seq = 0;
+    std::uint32_t off = 0;  // the encoded PUBLISH in body_
+    std::uint32_t len = 0;
+    std::uint16_t pid = 0;
+    bool acked = false;
+    bool sent = false;  // written on the current connection
+  };
+  enum class MqttStep : std::uint8_t { ok, lost, refused };
+  std::error_code prepare_mqtt();
+  // Compiles `filter` and, for a templated sink, `body` (both protocols). Errors: invalid_argument (logged).
+  std::error_code compile_shape();
+  Task<void> run_mqtt();
+  Task<MqttStep> mqtt_connect(SinkConn& c, std::uint32_t slot);
+  Task<MqttStep> mqtt_write_unsent(SinkConn& c);
+  Task<MqttStep> mqtt_read(SinkConn& c, Clock::duration d, bool want_pingresp);
+  bool mqtt_fill();  // false: stopped on an event to dead-letter
+  bool mqtt_encode(const EventOut& e);
+  Flight& flight(std::uint32_t i) noexcept { return flights_[(flight_head_ + i) % kMaxInflight]; }
+  void mqtt_settle(bool force);
   // One request and its answer on `c` (pool slot `slot`), connecting it first if it is closed.
   // `stale`: a kept-alive connection failed before any answer (retry once, uncounted).
   Task<Attempt> exchange(SinkConn& c, std::uint32_t slot, bool& stale);
@@ -291,6 +342,25 @@ class Sink {
   char extra_[128 + RequestHeaders::kMaxBytes];  // the seq fields and the configured headers
   std::size_t answer_len_ = 0;
   char answer_[kAnswerBytes];
+  // MQTT state (type = mqtt): the CONNECT packet (built by prepare), the compiled topic, the
+  // in-flight window (a ring of Flights) whose PUBLISH bytes are a byte ring in body_; body_ ends
+  // with the event parse area and the rendered topic (kTopicBytes).
+  std::string mqtt_connect_;
+  Template topic_;
+  bool topic_fixed_ = true;
+  std::array<Flight, kMaxInflight> flights_{};
+  std::uint32_t flight_head_ = 0, flight_n_ = 0;
+  std::size_t ring_cap_ = 0, ring_head_ = 0, ring_tail_ = 0;
+  std::uint64_t read_to_ = 0;     // last seq read from the store (queued, skipped or filtered)
+  std::uint64_t persisted_ = 0;   // the cursor as last written
+  std::uint64_t dup_until_ = 0;   // events up to here may have been sent before a restart: DUP
+  std::uint64_t dead_seq_ = 0;    // an event that cannot be published, waiting for the window to drain
+  std::uint16_t next_pid_ = 1;
+  std::uint8_t refusal_logged_ = 0;  // the CONNACK code last logged (0: none in this episode)
+  Link* mqtt_link_ = nullptr;        // the session's connection, cancelled by stop()
+  std::size_t rlen_ = 0;          // unparsed bytes at the start of the connection's rbuf
+  Clock::time_point last_write_{};
+  Clock::time_point last_persist_{};
   std::array<char, kBodyBytes> body_;
 };
 

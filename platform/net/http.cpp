@@ -833,6 +833,10 @@ bool parse_url(std::string_view url, Url& out) noexcept {
     out.scheme = Scheme::ws;
   } else if (iequals(scheme, "wss")) {
     out.scheme = Scheme::wss;
+  } else if (iequals(scheme, "mqtt")) {  // MQTT sinks and sources (issue #15)
+    out.scheme = Scheme::mqtt;
+  } else if (iequals(scheme, "mqtts")) {
+    out.scheme = Scheme::mqtts;
   } else {
     return false;
   }
@@ -881,7 +885,7 @@ bool parse_url(std::string_view url, Url& out) noexcept {
     }
     out.port = static_cast<std::uint16_t>(v);
   } else {
-    out.port = out.secure() ? 443 : 80;
+    out.port = out.scheme == Scheme::mqtt ? 1883 : out.scheme == Scheme::mqtts ? 8883 : out.secure() ? 443 : 80;
   }
   out.authority = auth;
 

@@ -310,17 +310,17 @@ std::string_view reason_phrase(int status) noexcept;
 
 // ---- URLs
 
-enum class Scheme : std::uint8_t { http, https, ws, wss };
+enum class Scheme : std::uint8_t { http, https, ws, wss, mqtt, mqtts };
 
 // Every view points into the string given to parse_url().
 struct Url {
   Scheme scheme = Scheme::http;
   std::string_view host;       // without brackets for IPv6 (what a resolver takes)
   std::string_view authority;  // host[:port] as written, brackets kept (what Host: carries)
-  std::uint16_t port = 0;      // explicit, or 80 (http, ws) / 443 (https, wss)
+  std::uint16_t port = 0;      // explicit, or 80 (http, ws) / 443 (https, wss) / 1883 (mqtt) / 8883 (mqtts)
   std::string_view target;     // path and query, "/" when the URL has no path; fragment dropped
   bool ipv6 = false;
-  bool secure() const noexcept { return scheme == Scheme::https || scheme == Scheme::wss; }
+  bool secure() const noexcept { return scheme == Scheme::https || scheme == Scheme::wss || scheme == Scheme::mqtts; }
 };
 
 // Splits `scheme://host[:port][/path][?query][#fragment]`. Scheme case-insensitive.

@@ -357,6 +357,17 @@ Task<void> Source::settle() {
   }
 }
 
+Task<bool> Source::drained(Clock::duration d) {
+  const auto deadline = Clock::now() + d;
+  for (;;) {
+    if (ring_.queued() == 0 && ring_.in_flight() == 0) co_return true;
+    const auto left = deadline - Clock::now();
+    if (halted() || left <= Clock::duration::zero()) co_return false;
+    pump_wake_.notify();
+    co_await room_.wait(std::min<Clock::duration>(left, std::chrono::milliseconds(50)));
+  }
+}
+
 bool Source::queue_event(std::string_view body, std::int64_t ts, const DedupeKey* key) noexcept {
   std::uint64_t dropped = 0;
   EventRing::Reserve r = ring_.push(body, ts, dropped, key);

@@ -41,7 +41,7 @@ namespace bh {
 inline constexpr std::uint32_t kSourceMaxEventBytes = 64 * 1024;
 inline constexpr std::uint32_t kMaxSourceConns = 8;
 
-enum class SourceKind : std::uint8_t { http_poll, websocket };
+enum class SourceKind : std::uint8_t { http_poll, websocket, mqtt };
 
 struct SourceOptions {
   std::string name;
@@ -185,7 +185,7 @@ class Source : public CommitClient {
 
   const SourceOptions& options() const noexcept { return opts_; }
   std::string_view type_name() const noexcept {
-    return opts_.kind == SourceKind::http_poll ? "http_poll" : "websocket";
+    return opts_.kind == SourceKind::http_poll ? "http_poll" : opts_.kind == SourceKind::mqtt ? "mqtt" : "websocket";
   }
   State state() const noexcept { return state_; }
   const SourceStats& stats() const noexcept { return stats_; }
@@ -233,6 +233,10 @@ class Source : public CommitClient {
   // Before handing more bytes to the cutter: waits (bounded) until no event is in flight and the
   // queue has room, so cutting never meets a blocked ring.
   Task<void> settle();
+  // Waits at most `d` until every event queued so far has been reported by the store (committed
+  // or failed: compare stats().events / store_errors / dropped before and after). False on
+  // timeout or halt. For sources that acknowledge upstream only what is durable (MQTT).
+  Task<bool> drained(Clock::duration d);
   // One complete event cut from the stream. `bytes` lies in a SourceConn::event buffer (padding
   // after it). JSON objects are queued as they are; a split item that is not one is counted
   // (bad_json); anything else is wrapped as {"content_type":..,"body":"<text>"}.
