@@ -13,7 +13,7 @@ namespace bh::budget {
 // BH_POOL(id, name, capacity, fds_per_slot, bytes_per_slot, description)
 #define BH_BUDGET_POOLS(BH_POOL)                                                                  \
   BH_POOL(ingest_conn, "ingest_conn", 64, 1, 105 * 1024, "TCP/unix ingest connections")           \
-  BH_POOL(sink, "sink", 4, 0, 1078 * 1024, "sinks: 1 MiB batch buffer + their connection slots + an MQTT window")   \
+  BH_POOL(sink, "sink", 4, 0, 1079 * 1024, "sinks: 1 MiB batch buffer + their connection slots + an MQTT window")   \
   BH_POOL(sink_conn, "sink_conn", 16, 1, 0, "sink connections: 4 per sink (sink_conn.<name>), bytes in sink")\
   BH_POOL(source, "source", 8, 0, 148 * 1024, "sources: 128 KiB event ring, TLS policy, state, compiled jobs")    \
   BH_POOL(source_conn, "source_conn", 8, 1, 88 * 1024, "HTTP poll / WebSocket source connections")\
