@@ -1,6 +1,7 @@
 #include "platform/store/checkpointer.hpp"
 
 #include "platform/core/reactor_thread.hpp"
+#include "platform/store/fault_vfs.hpp"
 #include "platform/util/assert.hpp"
 #include "platform/util/log.hpp"
 
@@ -11,7 +12,7 @@ std::error_code WalCheckpointer::start(sqlite3* writer, const CheckpointerOption
   if (!sqlite3_threadsafe()) return std::make_error_code(std::errc::not_supported);
   opts_ = opts;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  if (auto ec = db_.open(opts_.path.c_str(), flags, nullptr, 0)) return ec;
+  if (auto ec = db_.open(opts_.path.c_str(), flags, store_vfs_without_faults(), 0)) return ec;
   // The checkpoint fsyncs the WAL before copying and the database after, as the store's own would.
   if (auto ec = db_.exec(opts_.sync_full ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-64;"
                                          : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64;")) {

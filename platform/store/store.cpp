@@ -170,9 +170,10 @@ std::error_code Store::open(const StoreOptions& opts) {
 std::error_code Store::open_steps() {
   if (opts_.heap_limit > 0) sqlite3_hard_heap_limit64(opts_.heap_limit);
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  // A fault plan (tests) reaches SQLite's writes and syncs through the fault VFS; the checkpointer
-  // keeps the default one.
-  const char* vfs = fault::planned() ? fault_plan_vfs() : nullptr;
+  // Every file goes through the store VFS (its writes and syncs are counted per file; a fault plan,
+  // in tests, reaches SQLite's writes and syncs there); the checkpointer's connection is counted
+  // but not faulted.
+  const char* vfs = store_vfs();
   if (auto ec = db_.open(opts_.path.c_str(), flags, vfs, opts_.busy_timeout_ms)) return ec;
   sqlite3* h = db_.get();
 
@@ -208,6 +209,7 @@ std::error_code Store::open_steps() {
     return ec;
   }
   if (auto ec = query_int(h, "PRAGMA page_size", page_size_)) return ec;
+  sqlite3_commit_hook(h, &Store::on_commit_hook, this);
   if (auto ec = prepare_all()) return ec;
   return load_state();
 }
@@ -945,6 +947,12 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
 
 // ---- stats -----------------------------------------------------------------------------------
 
+// Every write transaction of the store's connection (appends, cursors, retention, dead letters).
+int Store::on_commit_hook(void* self) noexcept {
+  ++static_cast<Store*>(self)->counters_.commits;
+  return 0;  // never turns a COMMIT into a ROLLBACK
+}
+
 StoreStats Store::stats() noexcept {
   BH_ASSERT(on_reactor_thread());
   StoreStats s = counters_;
@@ -962,6 +970,8 @@ StoreStats Store::stats() noexcept {
   s.sync_thread = syncer_.running();
   s.syncer = syncer_.stats();
   s.durable_seq = durable_seq_;
+  s.io = store_io_counters();
+  s.fsyncs = s.syncer.syncs + s.io.db_syncs + s.io.wal_syncs + s.io.other_syncs;
   if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);
   s.sink_count = 0;
   for (const Sink& k : sinks_) {

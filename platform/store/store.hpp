@@ -14,6 +14,7 @@
 
 #include "platform/util/function_ref.hpp"
 #include "platform/store/checkpointer.hpp"
+#include "platform/store/fault_vfs.hpp"
 #include "platform/store/sqlite.hpp"
 #include "platform/store/wal_syncer.hpp"
 
@@ -129,6 +130,10 @@ struct StoreStats {
   std::uint64_t durable_seq = 0;    // highest seq known durable (what sinks may read)
   std::uint64_t sync_failures = 0;  // WAL syncs that failed (their commits were undone)
   std::uint64_t undone = 0;         // events removed because their sync failed
+  // Flash wear (issue 16): what the store asks of the disk.
+  std::uint64_t commits = 0;        // write transactions committed on the store's connection since open
+  std::uint64_t fsyncs = 0;         // syncs: the WAL syncer's fdatasyncs + SQLite's own (io.*_syncs)
+  StoreIoCounters io{};             // bytes/syncs SQLite handed to the VFS per file (process-wide)
   std::uint32_t sink_count = 0;
   std::array<SinkStats, kStoreMaxSinks> sinks{};
 };
@@ -341,6 +346,7 @@ class Store {
   bool islands_dirty_ = true;  // dead letters changed: re-check purgeable islands below oldest_
   std::int64_t page_size_ = 4096;
   StoreStats counters_{};
+  static int on_commit_hook(void* self) noexcept;
 };
 
 }  // namespace bh

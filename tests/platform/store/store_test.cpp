@@ -651,6 +651,28 @@ TEST(Store, StatsReportMemoryAndSize) {
   EXPECT_FALSE(st.in_transaction);
 }
 
+TEST(Store, StatsCountCommitsSyncsAndBytesPerFile) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  o.sync_full = true;  // SQLite syncs the WAL inside each COMMIT (no syncer thread here)
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  int sink = -1;
+  ASSERT_FALSE(s.register_sink("k", sink));
+  const auto before = s.stats();
+  append_n(s, 3, 1, 200);
+  append_n(s, 2, 1, 200);
+  ASSERT_FALSE(s.advance_cursor(sink, 5));
+  const auto after = s.stats();
+  EXPECT_EQ(after.commits - before.commits, 3u);  // two appends and one cursor update
+  EXPECT_GE(after.fsyncs - before.fsyncs, 2u);    // each appending COMMIT synced the WAL
+  EXPECT_GE(after.io.wal_syncs - before.io.wal_syncs, 2u);
+  // Every commit wrote at least one 4 KiB page frame (plus its 24-byte header) to the WAL.
+  EXPECT_GE(after.io.wal_bytes - before.io.wal_bytes, 3u * (4096 + 24));
+  EXPECT_GT(after.io.wal_writes, before.io.wal_writes);
+  EXPECT_EQ(after.io.db_bytes, before.io.db_bytes);  // nothing checkpointed yet
+}
+
 // ---- checkpointer thread ------------------------------------------------------------------------
 
 std::uint64_t file_size(const std::string& path) {
