@@ -147,7 +147,7 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
   PhaseResult res;
   const std::uint64_t t_start = now_ns();
   const std::uint64_t t_win0 = t_start + static_cast<std::uint64_t>(o.warmup_seconds * 1e9);
-  const std::uint64_t t_win1 = t_win0 + static_cast<std::uint64_t>(o.seconds * 1e9);
+  std::uint64_t t_win1 = t_win0 + static_cast<std::uint64_t>(o.seconds * 1e9);  // earlier at max_events
   const double per_conn_rate = o.rate > 0 ? o.rate / n_ : 0;      // lines/s per connection
   const double slot_ns = per_conn_rate > 0 ? 1e9 / per_conn_rate : 0;
   bool in_window = false, sending = true;
@@ -249,8 +249,9 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
       in_window = true;
       sink0 = sink_distinct();
     }
-    if (sending && now >= t_win1) {
+    if (sending && (now >= t_win1 || (o.max_events && in_window && res.acked >= o.max_events))) {
       sending = false;
+      t_win1 = now;
       res.sink_in_window = sink_distinct() - sink0;
       res.window_s = static_cast<double>(now - t_win0) / 1e9;
       t_drain0 = now;
