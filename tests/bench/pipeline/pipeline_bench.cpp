@@ -393,8 +393,17 @@ std::string fmt_num(double v, int decimals);
 struct WearMark {
   double proc = 0, dev = 0, wal = 0, db = 0, commits = 0, fsyncs = 0, audit = 0, acked = 0;
 };
+// With a device: its filesystem is synced first (syncfs), so that what the last phase left dirty
+// (checkpointed pages, the audit log, the journal) is counted in that phase, not the next.
 WearMark wear_mark(int pid, const std::string& device, std::uint16_t admin, const std::string& dir, std::uint64_t acked) {
   WearMark w;
+  if (!device.empty()) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::syncfs(fd);
+      ::close(fd);
+    }
+  }
   w.proc = static_cast<double>(io_write_bytes(pid));
   w.dev = static_cast<double>(device_write_bytes(device));
   auto m = scrape(admin);
