@@ -12,7 +12,8 @@ namespace bh {
 namespace {
 // The committer's completion handlers (the posted flush, the wait on the syncer) live in static
 // storage, not in the Committer: a handler still queued when the reactor is stopped by force is
-// destroyed with the io_context, after the Committer is gone. Two at most per committer.
+// destroyed with the io_context, after the Committer is gone. Three at most per committer (the
+// flush, the sync wait, the commit window's timer).
 HandlerArena& handler_arena() noexcept {
   static HandlerArena arena;
   return arena;
@@ -20,12 +21,14 @@ HandlerArena& handler_arena() noexcept {
 }  // namespace
 
 Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::uint32_t max_batch,
-                     std::uint64_t max_pending) noexcept
+                     std::uint64_t max_pending, hal::Clock::duration commit_window) noexcept
     : io_(io),
       store_(store),
       audit_(audit),
       max_batch_(max_batch == 0 || max_batch > kCapacity ? kCapacity : max_batch),
       max_pending_(max_pending),
+      window_(commit_window < hal::Clock::duration::zero() ? hal::Clock::duration::zero() : commit_window),
+      window_timer_(io.get_executor()),
       sync_ev_(io) {
   if (store_.async_sync()) {
     std::error_code ec;
@@ -69,8 +72,37 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
   ++tail_;
   ++n_;
-  post_flush();
+  if (window_ == hal::Clock::duration::zero() || n_ == max_batch_) {
+    post_flush();  // a full batch has all the company it can get: it commits behind this turn
+  } else if (n_ == 1) {
+    window_due_ = hal::Clock::now() + window_;  // the batch's first event starts its window
+    arm_window();
+  }
   return errc::ok;
+}
+
+// One wait at most: a timer still pending for an earlier batch's deadline (which is never later
+// than this one's) re-arms itself for the gathering batch when it fires.
+void Committer::arm_window() noexcept {
+  if (window_armed_) return;
+  window_armed_ = true;
+  struct Handler {
+    Committer* c;
+    using allocator_type = HandlerAllocator<void>;
+    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
+    void operator()(std::error_code ec) const {
+      if (ec == asio::error::operation_aborted) return;  // the committer may be gone: not touched
+      c->window_armed_ = false;
+      if (c->n_ == 0) return;  // that batch went when it filled (or by an explicit flush)
+      if (hal::Clock::now() >= c->window_due_) {
+        c->flush();
+      } else {
+        c->arm_window();
+      }
+    }
+  };
+  window_timer_.expires_at(window_due_);
+  window_timer_.async_wait(Handler{this});
 }
 
 void Committer::post_flush() noexcept {
