@@ -20,6 +20,18 @@ HandlerArena& handler_arena() noexcept {
 }
 }  // namespace
 
+// The handler of a wait (the syncer's eventfd, the window's timer), in the static arena: calls
+// `Member` unless the wait was aborted (then the committer may be gone and is not touched).
+template <void (Committer::*Member)() noexcept>
+struct Committer::WaitHandler {
+  Committer* c;
+  using allocator_type = HandlerAllocator<void>;
+  allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
+  void operator()(std::error_code ec) const {
+    if (ec != asio::error::operation_aborted) (c->*Member)();
+  }
+};
+
 Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::uint32_t max_batch,
                      std::uint64_t max_pending, hal::Clock::duration commit_window) noexcept
     : io_(io),
@@ -86,23 +98,18 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
 void Committer::arm_window() noexcept {
   if (window_armed_) return;
   window_armed_ = true;
-  struct Handler {
-    Committer* c;
-    using allocator_type = HandlerAllocator<void>;
-    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
-    void operator()(std::error_code ec) const {
-      if (ec == asio::error::operation_aborted) return;  // the committer may be gone: not touched
-      c->window_armed_ = false;
-      if (c->n_ == 0) return;  // that batch went when it filled (or by an explicit flush)
-      if (hal::Clock::now() >= c->window_due_) {
-        c->flush();
-      } else {
-        c->arm_window();
-      }
-    }
-  };
   window_timer_.expires_at(window_due_);
-  window_timer_.async_wait(Handler{this});
+  window_timer_.async_wait(WaitHandler<&Committer::on_window>{this});
+}
+
+void Committer::on_window() noexcept {
+  window_armed_ = false;
+  if (n_ == 0) return;  // that batch went when it filled (or by an explicit flush)
+  if (hal::Clock::now() >= window_due_) {
+    flush();
+  } else {
+    arm_window();
+  }
 }
 
 void Committer::post_flush() noexcept {
@@ -161,19 +168,14 @@ void Committer::flush() noexcept {
 void Committer::arm_sync_wait() noexcept {
   if (sync_waiting_ || bhead_ == btail_ || !sync_ev_.is_open()) return;
   sync_waiting_ = true;
-  struct Handler {
-    Committer* c;
-    using allocator_type = HandlerAllocator<void>;
-    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
-    void operator()(std::error_code ec) const {
-      if (ec == asio::error::operation_aborted) return;  // the committer may be gone: not touched
-      c->sync_waiting_ = false;
-      c->store_.clear_sync_event();
-      c->complete();
-      c->arm_sync_wait();
-    }
-  };
-  sync_ev_.async_wait(asio::posix::stream_descriptor::wait_read, Handler{this});
+  sync_ev_.async_wait(asio::posix::stream_descriptor::wait_read, WaitHandler<&Committer::on_sync_event>{this});
+}
+
+void Committer::on_sync_event() noexcept {
+  sync_waiting_ = false;
+  store_.clear_sync_event();
+  complete();
+  arm_sync_wait();
 }
 
 void Committer::drain() noexcept {

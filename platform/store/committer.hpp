@@ -105,6 +105,10 @@ class Committer {
   AuditRecord& audit_at(std::uint64_t pos) noexcept { return records_[pos % kRing]; }
   void post_flush() noexcept;
   void arm_window() noexcept;
+  void on_window() noexcept;
+  void on_sync_event() noexcept;
+  template <void (Committer::*Member)() noexcept>
+  struct WaitHandler;
   // Acks (or fails) every batch at the front of the ring whose sync has an outcome.
   void complete() noexcept;
   // Blocks until the syncer answered everything requested (at most kRingWait), then completes.

@@ -146,7 +146,8 @@ class Recorder final : public CommitClient {
 };
 
 // Runs the reactor until the recorder has n results (or 10 s passed).
-void run_until(asio::io_context& io, const Recorder& r, std::size_t n) {
+template <typename R>
+void run_until(asio::io_context& io, const R& r, std::size_t n) {
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (r.got.size() < n && std::chrono::steady_clock::now() < until) {
     io.restart();
@@ -293,14 +294,6 @@ class DurableChecker final : public CommitClient {
  private:
   Store& s_;
 };
-
-void run_until(asio::io_context& io, const DurableChecker& r, std::size_t n) {
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (r.got.size() < n && std::chrono::steady_clock::now() < until) {
-    io.restart();
-    io.run_one_for(50ms);
-  }
-}
 
 void poll(asio::io_context& io) {
   io.restart();
