@@ -84,8 +84,9 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
   ++tail_;
   ++n_;
-  if (window_ == hal::Clock::duration::zero() || n_ == max_batch_) {
-    post_flush();  // a full batch has all the company it can get: it commits behind this turn
+  n_bytes_ += body.size() + source.size();
+  if (window_ == hal::Clock::duration::zero() || n_ == max_batch_ || n_bytes_ >= kWindowEnoughBytes) {
+    post_flush();  // a full (or big enough) batch commits behind this turn
   } else if (n_ == 1) {
     window_due_ = hal::Clock::now() + window_;  // the batch's first event starts its window
     arm_window();
@@ -132,6 +133,7 @@ void Committer::flush() noexcept {
   if (n_ == 0) return;
   if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
+  n_bytes_ = 0;
   const std::uint64_t begin = tail_ - n;
   if (btail_ - bhead_ == kMaxBatches) {
     // No batch slot even after waiting (the syncer is stuck): refused now, out of ring order.

@@ -372,6 +372,13 @@ TEST(Committer, AnEventWaitsAtMostTheCommitWindowPlusOneSync) {
     EXPECT_EQ(s.last_seq(), 6u) << "a full batch waited for the window";
     run_until(g.io, r, 6);
     ASSERT_EQ(r.got.size(), 6u);
+    // Nor does one that reached kWindowEnoughBytes.
+    const std::string big(Committer::kWindowEnoughBytes, 'x');
+    ASSERT_EQ(c.submit("src", big, 1, &r, 6), errc::ok);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 7u) << "a big enough batch waited for the window";
+    run_until(g.io, r, 7);
+    ASSERT_EQ(r.got.size(), 7u);
     EXPECT_EQ(r.early, 0);
     EXPECT_TRUE(c.idle());
   }
