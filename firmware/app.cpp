@@ -408,7 +408,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
 
   if (!a.json.init(c.ingest.max_event_bytes)) return "cannot size the JSON validator";
   a.committer = std::make_unique<Committer>(a.reactor.io(), a.store, c.audit.enabled ? &a.audit : nullptr,
-                                            c.store.max_batch, c.store.max_pending);
+                                            c.store.max_batch, c.store.max_pending, c.store.commit_window);
 
   IngestOptions io;
   io.source = kIngestSourceName;

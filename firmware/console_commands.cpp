@@ -386,6 +386,9 @@ void cmd_store(CommandContext& c) {
   o.print("{:<12} {} (cap {}, overflow {})\n", "pending", s.pending, cfg ? cfg->store.max_pending : 0,
           cfg ? kOverflowNames[static_cast<std::size_t>(cfg->store.overflow)] : "?");
   o.print("{:<12} {} event(s) in {} commit(s) since start\n", "appended", s.appended, s.batches);
+  o.print("{:<12} process wrote {}; SQLite wrote WAL {}, database {}, other {}; {} commit(s), {} fsync(s)\n", "disk",
+          bytes(hal::io_write_bytes()).sv(), bytes(s.io.wal_bytes).sv(), bytes(s.io.db_bytes).sv(),
+          bytes(s.io.other_bytes).sv(), s.commits, s.fsyncs);
   if (v.committer) {
     const CommitterStats& cs = v.committer->stats();
     double avg = cs.batches ? static_cast<double>(cs.total_commit_us) / static_cast<double>(cs.batches) / 1000.0 : 0.0;

@@ -61,6 +61,14 @@ std::uint64_t peak_rss_bytes() noexcept {
   return std::strtoull(p + 6, nullptr, 10) * 1024;
 }
 
+std::uint64_t io_write_bytes() noexcept {
+  char buf[512];
+  if (read_small("/proc/self/io", buf, sizeof buf) <= 0) return 0;
+  const char* p = std::strstr(buf, "\nwrite_bytes:");
+  if (!p) return 0;
+  return std::strtoull(p + 13, nullptr, 10);
+}
+
 FdLimit fd_limit() noexcept {
   rlimit r{};
   if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return {};

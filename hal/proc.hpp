@@ -12,6 +12,12 @@ std::uint64_t rss_bytes() noexcept;
 // Peak resident set size in bytes (VmHWM from /proc/self/status), 0 on error.
 std::uint64_t peak_rss_bytes() noexcept;
 
+// Bytes this process caused to be sent to the storage layer (/proc/self/io `write_bytes`: pages it
+// dirtied in the page cache, 4 KiB each, whoever writes them back; the filesystem journal is not
+// included). 0 if unreadable (no task I/O accounting). Allocation-free: for scrapes and watchdog
+// ticks, not the hot path (it opens and reads a /proc file).
+std::uint64_t io_write_bytes() noexcept;
+
 struct FdLimit {
   std::uint64_t soft = 0;
   std::uint64_t hard = 0;

@@ -129,6 +129,11 @@ constexpr MetricRow<SN> kStoreRows[] = {
     {"bulkhead_store_wal_sync_duration_seconds", Kind::summary, "Time spent in WAL syncs by the syncer thread.", [](const SN& n) -> V { return us_to_s(n.s.syncer.total_us); }, nullptr, [](const SN& n) -> V { return n.s.syncer.syncs; }},
     {"bulkhead_store_wal_sync_duration_max_seconds", Kind::gauge, "Longest WAL sync.", [](const SN& n) -> V { return us_to_s(n.s.syncer.max_us); }},
     {"bulkhead_store_undone_total", Kind::counter, "Committed events removed because their sync failed.", [](const SN& n) -> V { return n.s.undone; }},
+    {"bulkhead_store_write_bytes_total", Kind::counter, "Bytes the process caused to be written to storage (/proc/self/io write_bytes; the filesystem journal excluded).", [](const SN&) -> V { return hal::io_write_bytes(); }},
+    {"bulkhead_store_commits_total", Kind::counter, "Write transactions committed by the store (appends, cursors, retention, dead letters).", [](const SN& n) -> V { return n.s.commits; }},
+    {"bulkhead_store_fsyncs_total", Kind::counter, "fsync/fdatasync calls for the store: the WAL syncer's and SQLite's own (checkpoints).", [](const SN& n) -> V { return n.s.fsyncs; }},
+    {"bulkhead_store_wal_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the WAL file.", [](const SN& n) -> V { return n.s.io.wal_bytes; }},
+    {"bulkhead_store_db_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the database file (checkpoints).", [](const SN& n) -> V { return n.s.io.db_bytes; }},
 };
 
 // ---- Committer and TCP ingest ---------------------------------------------------------------------

@@ -17,7 +17,9 @@
 // restart_pages.
 //
 // Start-up allocates (the thread, the connection); after that nothing here allocates. Every wait
-// has a deadline (the thread wakes at least every `idle_period` and checkpoints an idle WAL too).
+// has a deadline (the thread wakes at least every `idle_period` and checkpoints a WAL that had no
+// commit for a whole period: not one that commits trickle into, whose pages would be copied again
+// and again; that one waits for trigger_pages).
 #pragma once
 #include <sqlite3.h>
 
@@ -39,7 +41,7 @@ struct CheckpointerOptions {
   bool sync_full = true;        // the checkpoint's own syncs follow the store's setting
   std::uint32_t trigger_pages = 1000;   // un-copied WAL frames that wake the thread (SQLite's default)
   std::uint32_t restart_pages = 16384;  // WAL frames (64 MiB at 4 KiB) past which the writer catches up
-  std::chrono::milliseconds idle_period{1000};  // the thread checkpoints a quiet WAL this often
+  std::chrono::milliseconds idle_period{1000};  // a WAL without commits this long is checkpointed
 };
 
 struct CheckpointerStats {

@@ -12,20 +12,35 @@ namespace bh {
 namespace {
 // The committer's completion handlers (the posted flush, the wait on the syncer) live in static
 // storage, not in the Committer: a handler still queued when the reactor is stopped by force is
-// destroyed with the io_context, after the Committer is gone. Two at most per committer.
+// destroyed with the io_context, after the Committer is gone. Three at most per committer (the
+// flush, the sync wait, the commit window's timer).
 HandlerArena& handler_arena() noexcept {
   static HandlerArena arena;
   return arena;
 }
 }  // namespace
 
+// The handler of a wait (the syncer's eventfd, the window's timer), in the static arena: calls
+// `Member` unless the wait was aborted (then the committer may be gone and is not touched).
+template <void (Committer::*Member)() noexcept>
+struct Committer::WaitHandler {
+  Committer* c;
+  using allocator_type = HandlerAllocator<void>;
+  allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
+  void operator()(std::error_code ec) const {
+    if (ec != asio::error::operation_aborted) (c->*Member)();
+  }
+};
+
 Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::uint32_t max_batch,
-                     std::uint64_t max_pending) noexcept
+                     std::uint64_t max_pending, hal::Clock::duration commit_window) noexcept
     : io_(io),
       store_(store),
       audit_(audit),
       max_batch_(max_batch == 0 || max_batch > kCapacity ? kCapacity : max_batch),
       max_pending_(max_pending),
+      window_(commit_window < hal::Clock::duration::zero() ? hal::Clock::duration::zero() : commit_window),
+      window_timer_(io.get_executor()),
       sync_ev_(io) {
   if (store_.async_sync()) {
     std::error_code ec;
@@ -69,8 +84,33 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
   ++tail_;
   ++n_;
-  post_flush();
+  n_bytes_ += body.size() + source.size();
+  if (window_ == hal::Clock::duration::zero() || n_ == max_batch_ || n_bytes_ >= kWindowEnoughBytes) {
+    post_flush();  // a full (or big enough) batch commits behind this turn
+  } else if (n_ == 1) {
+    window_due_ = hal::Clock::now() + window_;  // the batch's first event starts its window
+    arm_window();
+  }
   return errc::ok;
+}
+
+// One wait at most: a timer still pending for an earlier batch's deadline (which is never later
+// than this one's) re-arms itself for the gathering batch when it fires.
+void Committer::arm_window() noexcept {
+  if (window_armed_) return;
+  window_armed_ = true;
+  window_timer_.expires_at(window_due_);
+  window_timer_.async_wait(WaitHandler<&Committer::on_window>{this});
+}
+
+void Committer::on_window() noexcept {
+  window_armed_ = false;
+  if (n_ == 0) return;  // that batch went when it filled (or by an explicit flush)
+  if (hal::Clock::now() >= window_due_) {
+    flush();
+  } else {
+    arm_window();
+  }
 }
 
 void Committer::post_flush() noexcept {
@@ -93,6 +133,7 @@ void Committer::flush() noexcept {
   if (n_ == 0) return;
   if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
+  n_bytes_ = 0;
   const std::uint64_t begin = tail_ - n;
   if (btail_ - bhead_ == kMaxBatches) {
     // No batch slot even after waiting (the syncer is stuck): refused now, out of ring order.
@@ -129,19 +170,14 @@ void Committer::flush() noexcept {
 void Committer::arm_sync_wait() noexcept {
   if (sync_waiting_ || bhead_ == btail_ || !sync_ev_.is_open()) return;
   sync_waiting_ = true;
-  struct Handler {
-    Committer* c;
-    using allocator_type = HandlerAllocator<void>;
-    allocator_type get_allocator() const noexcept { return allocator_type(&handler_arena()); }
-    void operator()(std::error_code ec) const {
-      if (ec == asio::error::operation_aborted) return;  // the committer may be gone: not touched
-      c->sync_waiting_ = false;
-      c->store_.clear_sync_event();
-      c->complete();
-      c->arm_sync_wait();
-    }
-  };
-  sync_ev_.async_wait(asio::posix::stream_descriptor::wait_read, Handler{this});
+  sync_ev_.async_wait(asio::posix::stream_descriptor::wait_read, WaitHandler<&Committer::on_sync_event>{this});
+}
+
+void Committer::on_sync_event() noexcept {
+  sync_waiting_ = false;
+  store_.clear_sync_event();
+  complete();
+  arm_sync_wait();
 }
 
 void Committer::drain() noexcept {

@@ -1,6 +1,12 @@
 // Store implementation (see store.hpp). Invariants kept here:
-// - next_seq_ is persisted in meta in the same transaction as the rows it numbers, so seqs grow
-//   across restarts even when retention purged every event.
+// - Seqs grow across restarts even when retention purged every event: at open, next_seq is the
+//   largest of meta.next_seq, max(events.seq) + 1 and meta.purged_upto + 1. An append does not
+//   rewrite meta (issue 16: that was a second 4 KiB WAL frame in every commit); its rows are their
+//   own record. Retention, which deletes rows, raises meta.next_seq in the same transaction, so
+//   meta alone stays a valid lower bound for older builds too.
+// - Sink cursors are kept in memory at once and persisted at most every kCursorPersist (and at
+//   close, retention and dead letters): after a crash a sink may get up to that much of its last
+//   deliveries again (at-least-once, wire.md section 2), never fewer.
 // - Retained events form a contiguous tail [oldest_, last_seq] (retention deletes a seq prefix),
 //   plus "islands" below oldest_ kept alive by 'dead'/'replaying' dead letters. Every cursor is
 //   >= oldest_ - 1, so pending = last_seq - min cursor exactly, in O(1).
@@ -174,9 +180,10 @@ std::error_code Store::open(const StoreOptions& opts) {
 std::error_code Store::open_steps() {
   if (opts_.heap_limit > 0) sqlite3_hard_heap_limit64(opts_.heap_limit);
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  // A fault plan (tests) reaches SQLite's writes and syncs through the fault VFS; the checkpointer
-  // keeps the default one.
-  const char* vfs = fault::planned() ? fault_plan_vfs() : nullptr;
+  // Every file goes through the store VFS (its writes and syncs are counted per file; a fault plan,
+  // in tests, reaches SQLite's writes and syncs there); the checkpointer's connection is counted
+  // but not faulted.
+  const char* vfs = store_vfs();
   if (auto ec = db_.open(opts_.path.c_str(), flags, vfs, opts_.busy_timeout_ms)) return ec;
   sqlite3* h = db_.get();
 
@@ -220,6 +227,7 @@ std::error_code Store::open_steps() {
     return ec;
   }
   if (auto ec = query_int(h, "PRAGMA page_size", page_size_)) return ec;
+  sqlite3_commit_hook(h, &Store::on_commit_hook, this);
   if (auto ec = prepare_all()) return ec;
   return load_state();
 }
@@ -259,7 +267,7 @@ std::error_code Store::prepare_all() {
       {&st_.first_young, "SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2 AND ts_ms >= ?3 ORDER BY seq LIMIT 1"},
       {&st_.delete_prefix, "DELETE FROM events WHERE seq BETWEEN ?1 AND ?2" BH_UNPROTECTED},
       {&st_.delete_islands, "DELETE FROM events WHERE seq < ?1" BH_UNPROTECTED},
-      {&st_.set_purged, "UPDATE meta SET purged_upto = ?1 WHERE id = 1"},
+      {&st_.set_purged, "UPDATE meta SET purged_upto = ?1, next_seq = max(next_seq, ?2) WHERE id = 1"},
       {&st_.page_count, "PRAGMA page_count"},
       {&st_.freelist_count, "PRAGMA freelist_count"},
   };
@@ -277,13 +285,9 @@ std::error_code Store::load_state() {
   }
   int rc = s.step();
   if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? err(StoreErrc::health_check) : sql::make_error(rc);
-  next_seq_ = std::max<std::uint64_t>(1, u64(s.column_int64(0)));
   const std::uint64_t purged_upto = u64(s.column_int64(1));
   const std::uint64_t max_seq = u64(s.column_int64(2));  // NULL (no rows) reads as 0
-  if (max_seq >= next_seq_) {
-    bh::log::warn("store: next_seq {} behind max seq {}; repaired", next_seq_, max_seq);
-    next_seq_ = max_seq + 1;
-  }
+  next_seq_ = std::max({std::uint64_t{1}, u64(s.column_int64(0)), max_seq + 1, purged_upto + 1});
   oldest_ = std::min(purged_upto + 1, next_seq_);
 
   sinks_ = {};
@@ -309,6 +313,7 @@ std::error_code Store::load_state() {
 
 void Store::close() noexcept {
   BH_ASSERT(on_reactor_thread());
+  if (is_open() && persist_cursors()) bh::log::warn("store: sink cursors not persisted at close; the last deliveries may repeat");
   syncer_.stop();
   checkpointer_.stop();
   st_.finalize_all();
@@ -374,13 +379,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     ++seq;
   }
   if (auto ec = store_keys(events, next_seq_)) return ec;
-  {
-    sql::Stmt& m = st_.set_next_seq;
-    sql::StmtScope scope(m);
-    m.bind(1, i64(seq));
-    int rc = step_or_fault(m);
-    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append next_seq");
-  }
+  // next_seq is not written: the rows are the record of it (see the invariants at the top).
   // Durability rule: the batch is acked ("ok <seq>") only after this COMMIT returned OK.
   if (auto ec = commit_or_fault(txn)) {
     return write_error(ec, "append commit");
@@ -663,14 +662,41 @@ std::error_code Store::advance_cursor(int sink, std::uint64_t seq) noexcept {
   if (!k) return err(StoreErrc::unknown_sink);
   if (seq == k->cursor) return {};
   if (seq < k->cursor || seq > durable_seq_) return err(StoreErrc::bad_cursor);
-  sql::Stmt& s = st_.set_cursor;
-  sql::StmtScope scope(s);
-  s.bind(1, k->db_id);
-  s.bind(2, i64(seq));
-  int rc = step_or_fault(s);  // one autocommit UPDATE: its own transaction
-  if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "advance_cursor");
+  const std::uint64_t before = k->cursor;
+  const bool was_dirty = k->dirty;
   k->cursor = seq;
+  k->dirty = true;
+  if (hal::Clock::now() - cursors_persisted_ >= kCursorPersist) {
+    if (auto ec = persist_cursors()) {
+      k->cursor = before;  // as before the call (other sinks' moves stay, to be written next time)
+      k->dirty = was_dirty;
+      return ec;
+    }
+  }
   recompute_min();
+  return {};
+}
+
+std::error_code Store::persist_cursors() noexcept {
+  BH_ASSERT(on_reactor_thread());
+  if (!is_open()) return err(StoreErrc::not_open);
+  bool any = false;
+  for (const Sink& k : sinks_) any = any || (k.used && k.dirty);
+  cursors_persisted_ = hal::Clock::now();
+  if (!any) return {};
+  sql::TxnGuard txn(db_);
+  if (auto ec = begin_or_fault(txn)) return write_error(ec, "cursor begin");
+  for (const Sink& k : sinks_) {
+    if (!k.used || !k.dirty) continue;
+    sql::Stmt& s = st_.set_cursor;
+    sql::StmtScope scope(s);
+    s.bind(1, k.db_id);
+    s.bind(2, i64(k.cursor));
+    int rc = step_or_fault(s);
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "advance_cursor");
+  }
+  if (auto ec = commit_or_fault(txn)) return write_error(ec, "cursor commit");
+  for (Sink& k : sinks_) k.dirty = false;
   return {};
 }
 
@@ -882,6 +908,8 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   BH_ASSERT(on_reactor_thread());
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  // Housekeeping's period bounds how stale a persisted cursor gets once delivery has stopped.
+  (void)persist_cursors();  // a failure is counted and logged; the cursors stay to be written
   // Only what every sink has seen may go; with no sink, everything may.
   std::uint64_t bound = sink_count_ ? min_cursor_ : durable_seq_;
   bound = std::min(bound, oldest_ + kRetentionChunk - 1);
@@ -929,6 +957,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
     sql::Stmt& p = st_.set_purged;
     sql::StmtScope scope(p);
     p.bind(1, i64(upto));
+    p.bind(2, i64(next_seq_));
     int rc = p.step();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "retention purged_upto");
   }
@@ -958,6 +987,12 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
 
 // ---- stats -----------------------------------------------------------------------------------
 
+// Every write transaction of the store's connection (appends, cursors, retention, dead letters).
+int Store::on_commit_hook(void* self) noexcept {
+  ++static_cast<Store*>(self)->counters_.commits;
+  return 0;  // never turns a COMMIT into a ROLLBACK
+}
+
 StoreStats Store::stats() noexcept {
   BH_ASSERT(on_reactor_thread());
   StoreStats s = counters_;
@@ -975,6 +1010,8 @@ StoreStats Store::stats() noexcept {
   s.sync_thread = syncer_.running();
   s.syncer = syncer_.stats();
   s.durable_seq = durable_seq_;
+  s.io = store_io_counters();
+  s.fsyncs = s.syncer.syncs + s.io.db_syncs + s.io.wal_syncs + s.io.other_syncs;
   if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);
   s.sink_count = 0;
   for (const Sink& k : sinks_) {

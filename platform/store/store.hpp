@@ -14,6 +14,7 @@
 
 #include "platform/util/function_ref.hpp"
 #include "platform/store/checkpointer.hpp"
+#include "platform/store/fault_vfs.hpp"
 #include "platform/store/sqlite.hpp"
 #include "platform/store/wal_syncer.hpp"
 
@@ -131,6 +132,10 @@ struct StoreStats {
   std::uint64_t durable_seq = 0;    // highest seq known durable (what sinks may read)
   std::uint64_t sync_failures = 0;  // WAL syncs that failed (their commits were undone)
   std::uint64_t undone = 0;         // events removed because their sync failed
+  // Flash wear (issue 16): what the store asks of the disk.
+  std::uint64_t commits = 0;        // write transactions committed on the store's connection since open
+  std::uint64_t fsyncs = 0;         // syncs: the WAL syncer's fdatasyncs + SQLite's own (io.*_syncs)
+  StoreIoCounters io{};             // bytes/syncs SQLite handed to the VFS per file (process-wide)
   std::uint32_t sink_count = 0;
   std::array<SinkStats, kStoreMaxSinks> sinks{};
 };
@@ -249,10 +254,21 @@ class Store {
   // Notes: no heap; visit must not call back into the Store.
   std::error_code read_batch(int sink, std::uint32_t max_events, std::uint64_t max_bytes,
                              FunctionRef<void(const EventOut&)> visit, std::uint32_t& count) noexcept;
-  // Persists the cursor of `sink` at `seq` (everything <= seq delivered). One autocommit UPDATE.
+  // Moves the cursor of `sink` to `seq` (everything <= seq delivered): at once in memory (pending,
+  // retention, the next read_batch), on disk at most every kCursorPersist (one UPDATE of every
+  // moved cursor in one transaction; also at close, in apply_retention and with dead letters).
+  // Why not each time: every persisted cursor is a 4 KiB page in the WAL, as much as the events'
+  // own commit at low rates (issue 16, flash wear); the price is that after a crash a sink may get
+  // its last deliveries (at most kCursorPersist, or housekeeping's period when delivery stopped)
+  // again: at-least-once, as promised.
   // Errors: StoreErrc::unknown_sink, StoreErrc::bad_cursor (seq < cursor or > durable_seq), SQLite
-  // codes (cursor unchanged). Notes: seq == cursor is a no-op success; no heap.
+  // codes of the persisting transaction (cursor unchanged: the caller retries the move).
+  // Notes: seq == cursor is a no-op success; no heap.
   std::error_code advance_cursor(int sink, std::uint64_t seq) noexcept;
+  static constexpr std::chrono::seconds kCursorPersist{5};
+  // Writes every cursor moved since the last persist (one transaction; nothing when none moved).
+  // Errors: SQLite codes (they stay to be written).
+  std::error_code persist_cursors() noexcept;
 
   // Moves [first, last] of `sink` to the dead-letter table and advances its cursor to last (if
   // beyond it), in one transaction. `reason` is truncated to DeadLetter::kMaxReason bytes.
@@ -293,6 +309,7 @@ class Store {
     bool used = false;
     std::int64_t db_id = 0;
     std::uint64_t cursor = 0;
+    bool dirty = false;  // cursor moved since it was last persisted
     std::array<char, kMaxSinkName> name{};
     std::uint8_t name_len = 0;
     std::string_view view() const noexcept { return {name.data(), name_len}; }
@@ -343,6 +360,8 @@ class Store {
   bool islands_dirty_ = true;  // dead letters changed: re-check purgeable islands below oldest_
   std::int64_t page_size_ = 4096;
   StoreStats counters_{};
+  hal::Clock::time_point cursors_persisted_{};
+  static int on_commit_hook(void* self) noexcept;
 };
 
 }  // namespace bh

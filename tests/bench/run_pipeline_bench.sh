@@ -1,8 +1,10 @@
 #!/bin/sh
-# End-to-end pipeline benchmark (issue 3): builds the Release `bulkhead` and `pipeline_bench`, then
-# runs the full cycle (raw SQLite baseline, phase 1 at max rate, phase 2 at half the end-to-end
-# rate, phase 3 at 50 000 ev/s) RUNS times on a fresh process and database each, and prints a table of medians plus one
-# JSON line (`{"bench":"pipeline",...}`) for docs/figures.md.
+# End-to-end pipeline benchmark (issues 3 and 16): builds the Release `bulkhead` and `pipeline_bench`,
+# then runs the full cycle (raw SQLite baseline, phase 1 at max rate, phase 2 at half the end-to-end
+# rate, then paced phases at 100 and 1 ev/s; --floor-rate 50000 adds issue 3's phase 3) RUNS times
+# on a fresh process and database each, and prints a table of medians, a per-phase table (p50/p99/
+# p999, bytes written per event and GB/day) and one JSON line (`{"bench":"pipeline",...}`) for
+# docs/figures.md. The same on a slow disk of its own: run_slow_disk_bench.sh.
 #
 #   tests/bench/run_pipeline_bench.sh [pipeline_bench options...]     e.g. --seconds 20 --runs 3
 #

@@ -35,9 +35,9 @@ TEST(FaultPlan, BadPlansAreRefusedAtStart) {
 }
 
 TEST(FaultPlan, SqliteStepFailuresAnswerStorageAndTheNextBatchCommits) {
-  // Each one-event batch takes two steps (insert, next-seq update): calls 3-4 are the second
-  // batch's insert and the third batch's insert.
-  ScopedEnv env("BH_TEST_FAULTS", "sqlite_step:3-4");
+  // Each one-event batch takes one step (its insert; next_seq is not rewritten by appends): calls
+  // 2-3 are the second and the third batch's inserts.
+  ScopedEnv env("BH_TEST_FAULTS", "sqlite_step:2-3");
   Bulkhead b;
   wait_armed(b);
   LineClient c;

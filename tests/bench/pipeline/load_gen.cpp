@@ -147,7 +147,7 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
   PhaseResult res;
   const std::uint64_t t_start = now_ns();
   const std::uint64_t t_win0 = t_start + static_cast<std::uint64_t>(o.warmup_seconds * 1e9);
-  const std::uint64_t t_win1 = t_win0 + static_cast<std::uint64_t>(o.seconds * 1e9);
+  std::uint64_t t_win1 = t_win0 + static_cast<std::uint64_t>(o.seconds * 1e9);  // earlier at max_events
   const double per_conn_rate = o.rate > 0 ? o.rate / n_ : 0;      // lines/s per connection
   const double slot_ns = per_conn_rate > 0 ? 1e9 / per_conn_rate : 0;
   bool in_window = false, sending = true;
@@ -249,8 +249,9 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
       in_window = true;
       sink0 = sink_distinct();
     }
-    if (sending && now >= t_win1) {
+    if (sending && (now >= t_win1 || (o.max_events && in_window && res.acked >= o.max_events))) {
       sending = false;
+      t_win1 = now;
       res.sink_in_window = sink_distinct() - sink0;
       res.window_s = static_cast<double>(now - t_win0) / 1e9;
       t_drain0 = now;
@@ -270,10 +271,13 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
       std::uint64_t room = window_ - c->in_flight();
       std::uint64_t want = room;
       if (per_conn_rate > 0) {
-        const auto due = static_cast<std::uint64_t>(static_cast<double>(now - t_start) / slot_ns) + 1;
+        // Connection i's slots are offset by i/n of a slot: the producers take turns (at 100 ev/s over
+        // 8 connections one line every 10 ms, not 8 at once every 80 ms).
+        const std::uint64_t c_start = t_start + static_cast<std::uint64_t>(slot_ns * c->idx / n_);
+        const auto due = now < c_start ? 0 : static_cast<std::uint64_t>(static_cast<double>(now - c_start) / slot_ns) + 1;
         want = std::min(room, due > c->phase_queued ? due - c->phase_queued : 0);
         if (room > want) {
-          next_due = std::min(next_due, t_start + static_cast<std::uint64_t>(static_cast<double>(c->phase_queued + want) * slot_ns));
+          next_due = std::min(next_due, c_start + static_cast<std::uint64_t>(static_cast<double>(c->phase_queued + want) * slot_ns));
         }
       }
       if (c->pause_until > now) {
@@ -286,7 +290,8 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
       for (std::uint64_t k = 0; k < want; ++k) {
         const std::uint64_t ln = c->queued++;
         write_event(c->out.data() + at + k * kLineBytes, c->idx, ln);
-        c->t_sched[ln & c->mask] = per_conn_rate > 0 ? t_start + static_cast<std::uint64_t>(static_cast<double>(c->phase_queued) * slot_ns) : 0;
+        c->t_sched[ln & c->mask] =
+            per_conn_rate > 0 ? t_start + static_cast<std::uint64_t>(slot_ns * c->idx / n_ + static_cast<double>(c->phase_queued) * slot_ns) : 0;
         ++c->phase_queued;
       }
       if (in_window) res.sent += want;

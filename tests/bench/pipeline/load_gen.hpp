@@ -21,6 +21,7 @@ struct PhaseOptions {
   double warmup_seconds = 1;  // before the window: load runs, nothing is counted
   double rate = 0;            // events/s over all connections; 0 = as fast as acks allow
   double drain_seconds = 30;  // after the window: wait this long at most for in-flight replies
+  std::uint64_t max_events = 0;  // the window also ends once this many lines were acked in it (0: no cap)
 };
 
 struct PhaseResult {

@@ -7,8 +7,13 @@
 //     one loopback HTTP sink served by this process (BenchSink);
 //  3. phase 1: N connections x W lines in flight of 200-byte JSON events, as fast as acks allow;
 //  4. phase 2: rate-limited at half the end-to-end rate of phase 1 (the lower of the acked and the
-//     delivered rates), for the latency figure; phase 3: at a fixed 50 000 ev/s, half the issue's
-//     100 000 ev/s floor (the rate its p99 target names);
+//     delivered rates), for the latency figure; optional phase 3 (--floor-rate, e.g. 50 000 ev/s,
+//     half the issue-3 floor); then the paced phases of --phases (issue 16: 100 and 1 ev/s by
+//     default). Every phase reports p50/p99/p999 ack latency and the bytes written per event: the
+//     process's /proc/<pid>/io write_bytes, SQLite's WAL and database bytes and the commits and
+//     fsyncs (scraped from bulkhead's /metrics), the audit log's growth, and with --device the
+//     block device's own sector counter (/sys/block/<dev>/stat: the filesystem journal included),
+//     each also as GB per day at the phase's rate;
 //  5. waits until the sink has every acked event and checks each one's payload and seq order,
 //     reads bulkhead's peak RSS and FD count from /proc, stops it with SIGTERM and parses its
 //     "stopped: N heap allocation(s) after seal" line.
@@ -60,7 +65,12 @@ struct Options {
   std::string bulkhead = BH_BINARY;
   double seconds = 20;
   double half_seconds = -1;  // < 0: same as seconds
-  double floor_rate = 50'000;  // phase 3: half the issue's 100 000 ev/s floor; 0 = skip
+  double floor_rate = 0;  // phase 3 (e.g. 50 000: half the issue-3 100 000 ev/s floor); 0 = skip
+  std::vector<double> paced = {100, 1};  // further fixed-rate phases (issue 16)
+  std::uint64_t max_events = 1'000'000;  // a phase window ends at this many acks or --seconds
+  std::string device;                    // block device holding only the store (e.g. loop3): its sectors
+  std::string commit_window;             // [store] commit_window (e.g. "50ms"); empty: bulkhead's default
+  double settle_seconds = 2.5;           // quiet time before each rate-limited phase
   double warmup = 1;
   std::uint32_t runs = 1;
   std::uint32_t connections = 8;
@@ -87,7 +97,13 @@ void usage() {
       "  --bulkhead PATH       the bulkhead binary (Release build)\n"
       "  --seconds S           phase-1 (max rate) window, default 20\n"
       "  --half-seconds S      phase-2 (half rate) and phase-3 windows, default = --seconds\n"
-      "  --floor-rate R        phase-3 fixed rate, default 50000 (half the 100k ev/s floor); 0 = skip\n"
+      "  --floor-rate R        phase-3 fixed rate (50000 = half the 100k ev/s floor); default 0 = skip\n"
+      "  --phases LIST         further fixed-rate phases in ev/s, comma-separated, default 100,1; none = skip\n"
+      "  --events N            a phase window also ends after N acks, default 1000000\n"
+      "  --device DEV          block device holding only the store (loopN): bytes written at the device\n"
+      "  --commit-window D     [store] commit_window, e.g. 50ms\n"
+      "  --settle S            quiet seconds before each rate-limited phase (the last one's checkpoint\n"
+      "                        lands in it), default 2.5\n"
       "  --warmup S            un-counted load before each window, default 1\n"
       "  --runs K              full cycles (fresh process + database); medians reported, default 1\n"
       "  --connections N       default 8\n"
@@ -124,6 +140,19 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--seconds") o.seconds = std::stod(next());
     else if (a == "--half-seconds") o.half_seconds = std::stod(next());
     else if (a == "--floor-rate") o.floor_rate = std::stod(next());
+    else if (a == "--phases") {
+      o.paced.clear();
+      std::string l = next();
+      for (std::size_t at = 0; l != "none" && at < l.size();) {
+        std::size_t comma = l.find(',', at);
+        if (comma == std::string::npos) comma = l.size();
+        o.paced.push_back(std::stod(l.substr(at, comma - at)));
+        at = comma + 1;
+      }
+    } else if (a == "--events") o.max_events = std::stoull(next());
+    else if (a == "--device") o.device = next();
+    else if (a == "--commit-window") o.commit_window = next();
+    else if (a == "--settle") o.settle_seconds = std::stod(next());
     else if (a == "--warmup") o.warmup = std::stod(next());
     else if (a == "--runs") o.runs = static_cast<std::uint32_t>(std::stoul(next()));
     else if (a == "--connections") o.connections = static_cast<std::uint32_t>(std::stoul(next()));
@@ -251,6 +280,50 @@ std::uint64_t io_write_bytes(int pid) {
   return at == std::string::npos ? 0 : std::strtoull(s.c_str() + at + 13, nullptr, 10);
 }
 
+// Sectors written to a block device (/sys/block/<dev>/stat, 7th field) in bytes; 0 if unreadable.
+std::uint64_t device_write_bytes(const std::string& dev) {
+  if (dev.empty()) return 0;
+  std::istringstream in(read_file("/sys/block/" + dev + "/stat"));
+  std::uint64_t v[7] = {};
+  for (auto& x : v) in >> x;
+  return v[6] * 512;
+}
+
+// GET /metrics from bulkhead's admin port (blocking, bench only) -> value of each sample without labels.
+std::map<std::string, double> scrape(std::uint16_t port) {
+  std::map<std::string, double> m;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return m;
+  }
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string body;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) body.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.find('{') != std::string::npos) continue;
+    auto sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
+  }
+  return m;
+}
+
+std::uint64_t file_bytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
 // ---- the bulkhead child ----------------------------------------------------------------------
 
 std::uint16_t free_port() {
@@ -318,6 +391,49 @@ double pct_ms(std::vector<std::uint64_t>& v, double p) {
   return static_cast<double>(v[k]) / 1e6;
 }
 
+std::string fmt_num(double v, int decimals);
+
+// Where the bytes went over one phase (warm-up, window and drain): read before and after.
+struct WearMark {
+  double proc = 0, dev = 0, wal = 0, db = 0, commits = 0, fsyncs = 0, audit = 0, acked = 0;
+};
+// With a device: its filesystem is synced first (syncfs), so that what the last phase left dirty
+// (checkpointed pages, the audit log, the journal) is counted in that phase, not the next.
+WearMark wear_mark(int pid, const std::string& device, std::uint16_t admin, const std::string& dir, std::uint64_t acked) {
+  WearMark w;
+  if (!device.empty()) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::syncfs(fd);
+      ::close(fd);
+    }
+  }
+  w.proc = static_cast<double>(io_write_bytes(pid));
+  w.dev = static_cast<double>(device_write_bytes(device));
+  auto m = scrape(admin);
+  w.wal = m["bulkhead_store_wal_write_bytes_total"];
+  w.db = m["bulkhead_store_db_write_bytes_total"];
+  w.commits = m["bulkhead_store_commits_total"];
+  w.fsyncs = m["bulkhead_store_fsyncs_total"];
+  w.audit = static_cast<double>(file_bytes(dir + "/var/audit.log"));
+  w.acked = static_cast<double>(acked);
+  return w;
+}
+
+// The per-phase table: prefix of each phase's figures in RunResult::f, in report order.
+struct PhaseFigure {
+  const char* key;
+  const char* label;
+  int decimals;
+};
+const PhaseFigure kPhaseFigures[] = {
+    {"target_rate", "target ev/s", 0}, {"acked_rate", "acked ev/s", 0}, {"p50_ms", "p50 ms", 2},
+    {"p99_ms", "p99 ms", 2},           {"p999_ms", "p999 ms", 2},       {"proc_B_ev", "proc B/ev", 0},
+    {"dev_B_ev", "dev B/ev", 0},       {"wal_B_ev", "WAL B/ev", 0},     {"db_B_ev", "db B/ev", 0},
+    {"audit_B_ev", "audit B/ev", 0},   {"commits_ev", "commits/ev", 3}, {"fsyncs_ev", "fsyncs/ev", 3},
+    {"proc_GB_day", "proc GB/day", 2}, {"dev_GB_day", "dev GB/day", 2},
+};
+
 struct RunResult {
   bool ok = true;
   std::vector<std::string> problems;
@@ -336,6 +452,7 @@ const Figure kFigures[] = {
     {"raw_sqlite_4096", "raw SQLite insert rate, batch 4096, FULL", "ev/s", 0},
     {"raw_sqlite_2048", "raw SQLite insert rate, batch 2048, FULL", "ev/s", 0},
     {"raw_sqlite_1024", "raw SQLite insert rate, batch 1024, FULL", "ev/s", 0},
+    {"raw_sqlite_1000", "raw SQLite insert rate, batch 1000, FULL", "ev/s", 0},
     {"acked_rate", "phase 1: acked (ok) rate, max load", "ev/s", 0},
     {"delivered_rate", "phase 1: delivered to sink in the window", "ev/s", 0},
     {"e2e_rate", "phase 1: end to end = min(acked, delivered)", "ev/s", 0},
@@ -344,6 +461,7 @@ const Figure kFigures[] = {
     {"ratio_raw_4096", "acked rate / raw SQLite (batch 4096)", "x", 3},
     {"ratio_raw_2048", "acked rate / raw SQLite (batch 2048)", "x", 3},
     {"ratio_raw_1024", "acked rate / raw SQLite (batch 1024)", "x", 3},
+    {"ratio_raw_1000", "acked rate / raw SQLite (batch 1000)", "x", 3},
     {"lat_p50_ms", "phase 1: ack latency p50", "ms", 2},
     {"lat_p99_ms", "phase 1: ack latency p99", "ms", 2},
     {"lat_p999_ms", "phase 1: ack latency p999", "ms", 2},
@@ -393,6 +511,7 @@ std::string config_text(const Options& o, std::uint16_t ingest, std::uint16_t ad
        std::to_string(o.max_batch) + "\nsync_thread = " + (o.sync_thread ? "true" : "false") + "\n";
   if (!o.checkpoint_thread.empty()) t += "checkpoint_thread = " + o.checkpoint_thread + "\n";
   if (o.checkpoint_pages) t += "checkpoint_pages = " + std::to_string(o.checkpoint_pages) + "\n";
+  if (!o.commit_window.empty()) t += "commit_window = \"" + o.commit_window + "\"\n";
   t += std::string("[audit]\nenabled = ") + (o.audit ? "true" : "false") + "\npath = \"./var/audit.log\"\n";
   t += "[admin]\nlisten = \"127.0.0.1:" + std::to_string(admin) + "\"\n";
   t += "[console]\nsocket = \"./var/console.sock\"\n";
@@ -433,6 +552,7 @@ RunResult run_once(const Options& o, int index) {
     rr.f["raw_sqlite_4096"] = bh::bench::raw_sqlite_insert_rate(dir, 4096, o.raw_events, o.sync == "full");
     rr.f["raw_sqlite_2048"] = bh::bench::raw_sqlite_insert_rate(dir, 2048, o.raw_events, o.sync == "full");
     rr.f["raw_sqlite_1024"] = bh::bench::raw_sqlite_insert_rate(dir, 1024, o.raw_events, o.sync == "full");
+    rr.f["raw_sqlite_1000"] = bh::bench::raw_sqlite_insert_rate(dir, 1000, o.raw_events, o.sync == "full");
     std::fprintf(stderr, "[run %d] raw SQLite: %.0f ev/s (4096), %.0f ev/s (2048), %.0f ev/s (1024)\n", index,
                  rr.f["raw_sqlite_4096"], rr.f["raw_sqlite_2048"], rr.f["raw_sqlite_1024"]);
   }
@@ -509,10 +629,24 @@ RunResult run_once(const Options& o, int index) {
   };
 
   if (!load.connect(ingest_port, err)) problem(err);
+  // Bytes per event over a phase, and per day at the rate it ran at.
+  auto record_wear = [&](const std::string& k, const WearMark& a, const WearMark& b, double rate) {
+    const double ev = b.acked - a.acked;
+    auto per = [&](double x) { return ev > 0 ? x / ev : NAN; };
+    rr.f[k + "proc_B_ev"] = per(b.proc - a.proc);
+    rr.f[k + "dev_B_ev"] = o.device.empty() ? NAN : per(b.dev - a.dev);
+    rr.f[k + "wal_B_ev"] = per(b.wal - a.wal);
+    rr.f[k + "db_B_ev"] = per(b.db - a.db);
+    rr.f[k + "audit_B_ev"] = b.audit >= a.audit ? per(b.audit - a.audit) : NAN;  // NaN: rotated meanwhile
+    rr.f[k + "commits_ev"] = per(b.commits - a.commits);
+    rr.f[k + "fsyncs_ev"] = per(b.fsyncs - a.fsyncs);
+    rr.f[k + "proc_GB_day"] = rr.f[k + "proc_B_ev"] * rate * 86400 / 1e9;
+    rr.f[k + "dev_GB_day"] = rr.f[k + "dev_B_ev"] * rate * 86400 / 1e9;
+  };
   std::uint64_t err_busy = 0;
   if (rr.ok) {
     // Phase 1: as fast as the acks allow.
-    PhaseOptions p1{o.seconds, o.warmup, 0, 30};
+    PhaseOptions p1{o.seconds, o.warmup, 0, 30, o.max_events};
     std::fprintf(stderr, "[run %d] phase 1: %u x %u in flight, %.0f s\n", index, o.connections, o.window, o.seconds);
     const double me0 = self_cpu_seconds();
     const auto s0 = sched_ns(pid);
@@ -520,6 +654,7 @@ RunResult run_once(const Options& o, int index) {
     const auto m0 = machine_jiffies();
     const std::uint64_t w0 = io_write_bytes(pid);
     const std::uint64_t a0 = load.acked_total();
+    const WearMark wm0 = wear_mark(pid, o.device, admin_port, dir, load.acked_total());
     // The CPU figures cover the whole phase (warm-up and drain included); close enough.
     auto t0 = Clock::now();
     PhaseResult r1 = load.run(p1, sink_distinct);
@@ -549,6 +684,11 @@ RunResult run_once(const Options& o, int index) {
     rr.f["lat_p50_ms"] = pct_ms(r1.lat_ns, 0.50);
     rr.f["lat_p99_ms"] = pct_ms(r1.lat_ns, 0.99);
     rr.f["lat_p999_ms"] = pct_ms(r1.lat_ns, 0.999);
+    rr.f["full_acked_rate"] = acked;
+    rr.f["full_p50_ms"] = rr.f["lat_p50_ms"];
+    rr.f["full_p99_ms"] = rr.f["lat_p99_ms"];
+    rr.f["full_p999_ms"] = rr.f["lat_p999_ms"];
+    record_wear("full_", wm0, wear_mark(pid, o.device, admin_port, dir, load.acked_total()), acked);
     err_busy += r1.err_busy;
     if (r1.err_storage) problem("phase 1: " + std::to_string(r1.err_storage) + " err storage");
     const double backlog = o.sink ? static_cast<double>(load.acked_total()) - static_cast<double>(sink.distinct()) : NAN;
@@ -560,6 +700,7 @@ RunResult run_once(const Options& o, int index) {
       rr.f["ratio_raw_4096"] = acked / rr.f["raw_sqlite_4096"];
       rr.f["ratio_raw_2048"] = acked / rr.f["raw_sqlite_2048"];
       rr.f["ratio_raw_1024"] = acked / rr.f["raw_sqlite_1024"];
+      rr.f["ratio_raw_1000"] = acked / rr.f["raw_sqlite_1000"];
     }
     std::fprintf(stderr, "[run %d] phase 1: %.0f acked/s, %.0f delivered/s, p99 %.2f ms\n", index, acked,
                  rr.f["delivered_rate"], rr.f["lat_p99_ms"]);
@@ -570,9 +711,14 @@ RunResult run_once(const Options& o, int index) {
     auto rate_phase = [&](int phase, const std::string& k, double target) {
       rr.f[k + "target_rate"] = target;
       if (!(target > 0) || !rr.ok) return;
-      PhaseOptions po{o.half_seconds, o.warmup, target, 30};
+      PhaseOptions po{o.half_seconds, o.warmup, target, 30, o.max_events};
       std::fprintf(stderr, "[run %d] phase %d: %.0f ev/s, %.0f s\n", index, phase, target, o.half_seconds);
+      // Quiet first: the checkpointer copies an idle WAL after a quiet period, so the last phase's
+      // checkpoint is counted in that phase, not in this one.
+      std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_seconds));
+      const WearMark wa = wear_mark(pid, o.device, admin_port, dir, load.acked_total());
       PhaseResult r = load.run(po, sink_distinct);
+      const WearMark wb = wear_mark(pid, o.device, admin_port, dir, load.acked_total());
       const std::string name = "phase " + std::to_string(phase) + ": ";
       if (!r.failure.empty()) problem(r.failure);
       if (!r.drained) problem(name + "replies still missing after the window");
@@ -583,6 +729,7 @@ RunResult run_once(const Options& o, int index) {
       rr.f[k + "p999_ms"] = pct_ms(r.lat_ns, 0.999);
       rr.f[k + "p99_sched_ms"] = pct_ms(r.lat_sched_ns, 0.99);
       rr.f[k + "behind_pct"] = r.sent ? 100.0 * static_cast<double>(r.behind_schedule) / static_cast<double>(r.sent) : 0;
+      record_wear(k, wa, wb, rr.f[k + "acked_rate"]);
       err_busy += r.err_busy;
       if (r.err_storage) problem(name + std::to_string(r.err_storage) + " err storage");
       double c = 0;
@@ -592,6 +739,8 @@ RunResult run_once(const Options& o, int index) {
     };
     rate_phase(2, "half_", (o.sink ? rr.f["e2e_rate"] : acked) / 2);
     rate_phase(3, "floor_", o.floor_rate);
+    for (std::size_t i = 0; i < o.paced.size(); ++i)
+      rate_phase(static_cast<int>(4 + i), "r" + fmt_num(o.paced[i], 0) + "_", o.paced[i]);
   }
   rr.f["err_busy"] = static_cast<double>(err_busy);
 
@@ -727,6 +876,30 @@ int main(int argc, char** argv) {
       for (double v : vals) std::printf("  %10s", fmt_num(v, f.decimals).c_str());
     std::printf("  %s\n", f.unit);
   }
+  // Per phase: latency and where the bytes went (medians over the runs).
+  std::vector<std::pair<std::string, std::string>> phases = {{"full", "full_"}, {"half", "half_"}};
+  if (o.floor_rate > 0) phases.push_back({fmt_num(o.floor_rate, 0) + "/s", "floor_"});
+  for (double r : o.paced) phases.push_back({fmt_num(r, 0) + "/s", "r" + fmt_num(r, 0) + "_"});
+  std::printf("\nper phase (medians; B/ev = bytes written per acked event over warm-up + window + drain;\n"
+              "proc = /proc/<pid>/io write_bytes, dev = %s sectors written, WAL/db = what SQLite wrote to them,\n"
+              "audit = audit log growth; GB/day at the phase's acked rate)\n%-12s",
+              o.device.empty() ? "(no --device)" : ("/sys/block/" + o.device + "/stat").c_str(), "phase");
+  for (const PhaseFigure& f : kPhaseFigures) std::printf(" %11s", f.label);
+  std::printf("\n");
+  for (const auto& [name, k] : phases) {
+    std::printf("%-12s", name.c_str());
+    for (const PhaseFigure& f : kPhaseFigures) {
+      std::vector<double> vals;
+      for (const auto& r : runs) {
+        auto it = r.f.find(k + f.key);
+        vals.push_back(it == r.f.end() ? NAN : it->second);
+      }
+      med[k + f.key] = median(vals);
+      std::printf(" %11s", fmt_num(med[k + f.key], f.decimals).c_str());
+    }
+    std::printf("\n");
+  }
+
   auto mark = [](bool ok) { return ok ? "met" : "MISSED"; };
   std::printf("\ntargets (reported, not asserted):\n");
   std::printf("  >= 100000 ev/s end to end ............ %s\n", mark(med["e2e_rate"] >= 100000));
@@ -749,6 +922,11 @@ int main(int argc, char** argv) {
                   ",\"cores\":" + std::to_string(std::thread::hardware_concurrency()) + ",\"loadavg_before\":\"" +
                   load_before + "\",\"loadavg_after\":\"" + load_after + "\",\"ok\":" + (all_ok ? "true" : "false");
   for (const Figure& f : kFigures) j += std::string(",\"") + f.key + "\":" + json_num(med[f.key], f.decimals);
+  for (const auto& ph : phases)
+    for (const PhaseFigure& f : kPhaseFigures)
+      j += ",\"" + ph.second + f.key + "\":" + json_num(med[ph.second + f.key], f.decimals);
+  if (!o.commit_window.empty()) j += ",\"commit_window\":\"" + o.commit_window + "\"";
+  if (!o.device.empty()) j += ",\"device\":\"" + o.device + "\"";
   j += "}";
   std::printf("\n%s\n", j.c_str());
   return all_ok ? 0 : 1;

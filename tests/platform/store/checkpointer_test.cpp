@@ -1,6 +1,6 @@
 // WalCheckpointer on its own (the store's use of it is in store_test.cpp): the WAL hook wakes the
 // thread once trigger_pages frames are un-copied, kick() asks for a checkpoint, an idle WAL is
-// copied once per idle_period, the hook itself catches up past restart_pages so the WAL rewinds,
+// copied once it stayed quiet for an idle_period, the hook itself catches up past restart_pages so the WAL rewinds,
 // a failed start leaves nothing open, and stop() gives the writer SQLite's auto-checkpoint back.
 // Waits on the thread poll its counters with a deadline; nothing sleeps for time to pass.
 #include "platform/store/checkpointer.hpp"

@@ -16,6 +16,7 @@
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "tests/support/census.hpp"
+#include "tests/support/fake_clock.hpp"
 #include "tests/support/fault_plan.hpp"
 
 namespace bh {
@@ -145,7 +146,8 @@ class Recorder final : public CommitClient {
 };
 
 // Runs the reactor until the recorder has n results (or 10 s passed).
-void run_until(asio::io_context& io, const Recorder& r, std::size_t n) {
+template <typename R>
+void run_until(asio::io_context& io, const R& r, std::size_t n) {
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (r.got.size() < n && std::chrono::steady_clock::now() < until) {
     io.restart();
@@ -272,6 +274,115 @@ TEST(Committer, WithoutTheSyncerACommitIsAckedAtOnce) {
   EXPECT_EQ(r.got[2].seq, 3u);
   EXPECT_EQ(s.durable_seq(), 3u);
   EXPECT_TRUE(c.idle());
+}
+
+// ---- commit window (store.commit_window) ----------------------------------------------------------
+
+// Checks at each ack that the sync covering the event has returned (durable_seq is raised only by
+// a sync that began after the commit), and notes the virtual time of the ack.
+class DurableChecker final : public CommitClient {
+ public:
+  explicit DurableChecker(Store& s) : s_(s) {}
+  void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override {
+    got.push_back(Result{tag, seq, result});
+    at.push_back(hal::Clock::now());
+    if (result == errc::ok && s_.durable_seq() < seq) ++early;
+  }
+  std::vector<Result> got;
+  std::vector<hal::Clock::time_point> at;
+  int early = 0;  // acks before their sync
+ private:
+  Store& s_;
+};
+
+void poll(asio::io_context& io) {
+  io.restart();
+  io.poll();
+}
+
+TEST(Committer, TheCommitWindowNeverAcksBeforeTheSyncThatCoversTheEvent) {
+  Rig g;
+  Store& s = g.s;
+  DurableChecker r(s);
+  {
+    // A long window: the real time this test takes under load must not end it (virtual time does).
+    Committer c(g.io, s, &g.audit, 100, 1000, 10s);
+    for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 0u) << "committed before the window ended";
+    test::advance(g.io, 9s);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 0u) << "committed before the window ended";
+    EXPECT_TRUE(r.got.empty());
+    ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 3), errc::ok);  // joins the batch: no window of its own
+    test::advance(g.io, 1s);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 4u) << "the window's end commits the whole batch";
+    run_until(g.io, r, 4);
+    ASSERT_EQ(r.got.size(), 4u);
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(r.got[i].tag, i);
+      EXPECT_EQ(r.got[i].seq, i + 1);
+      EXPECT_EQ(r.got[i].code, errc::ok);
+    }
+    EXPECT_EQ(r.early, 0) << "acked before the sync that covers the event";
+    EXPECT_EQ(c.stats().batches, 1u) << "one commit for the window";
+    EXPECT_EQ(g.audit_lines(), 4u);
+    // A failed sync under the window: every event of the batch is answered err storage, none ok.
+    {
+      FaultPlan plan("fsync:1");
+      for (std::uint32_t i = 10; i < 12; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+      test::advance(g.io, 10s);
+      run_until(g.io, r, 6);
+    }
+    ASSERT_EQ(r.got.size(), 6u);
+    EXPECT_EQ(r.got[4].code, errc::storage);
+    EXPECT_EQ(r.got[5].code, errc::storage);
+    EXPECT_EQ(s.last_seq(), 4u) << "the un-acked batch was undone";
+    EXPECT_TRUE(c.idle());
+  }
+}
+
+TEST(Committer, AnEventWaitsAtMostTheCommitWindowPlusOneSync) {
+  Rig g;
+  Store& s = g.s;
+  DurableChecker r(s);
+  {
+    Committer c(g.io, s, nullptr, 4, 1000, 200ms);
+    const auto t0 = hal::Clock::now();
+    const auto t0_real = std::chrono::steady_clock::now();
+    ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 0), errc::ok);
+    test::advance(g.io, 120ms);
+    poll(g.io);
+    ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 1), errc::ok);  // waits only the 80 ms left
+    const std::uint64_t syncs0 = s.stats().syncer.syncs;
+    test::advance(g.io, 80ms);  // virtual time only moves here: the sync itself takes real time
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 2u);
+    run_until(g.io, r, 2);
+    ASSERT_EQ(r.got.size(), 2u);
+    EXPECT_EQ(s.stats().syncer.syncs, syncs0 + 1) << "acked after exactly one sync";
+    // Virtual time moved by exactly the window; everything else is the real time of the commit and
+    // the one sync (and of this test).
+    EXPECT_LE(r.at[0] - t0, 200ms + (std::chrono::steady_clock::now() - t0_real)) << "waited longer than the window";
+    EXPECT_GE(r.at[0] - t0, 200ms) << "acked before the window ended";
+    EXPECT_EQ(r.early, 0);
+    // A batch that fills does not wait for its window: it commits behind the turn that filled it.
+    for (std::uint32_t i = 2; i < 6; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 6u) << "a full batch waited for the window";
+    run_until(g.io, r, 6);
+    ASSERT_EQ(r.got.size(), 6u);
+    // Nor does one that reached kWindowEnoughBytes.
+    const std::string big(Committer::kWindowEnoughBytes, 'x');
+    ASSERT_EQ(c.submit("src", big, 1, &r, 6), errc::ok);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 7u) << "a big enough batch waited for the window";
+    run_until(g.io, r, 7);
+    ASSERT_EQ(r.got.size(), 7u);
+    EXPECT_EQ(r.early, 0);
+    EXPECT_TRUE(c.idle());
+  }
 }
 
 }  // namespace

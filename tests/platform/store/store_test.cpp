@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
 #include <chrono>
 #include <thread>
 #include <string>
@@ -426,9 +427,9 @@ TEST(Store, InjectedFaultsRollBackAndTheNextAppendWorks) {
   ASSERT_FALSE(s.register_sink("k", k));
   std::uint64_t expected = append_n(s, 5) + 5;
   std::uint64_t errors = 0;
-  // An append of 5 is: BEGIN (sqlite_txn 1), 5 inserts (sqlite_step 1-5), next_seq (sqlite_step 6),
-  // COMMIT (sqlite_txn 2).
-  for (const char* plan : {"sqlite_txn:1", "sqlite_step:1", "sqlite_step:3", "sqlite_step:6", "sqlite_txn:2"}) {
+  // An append of 5 is: BEGIN (sqlite_txn 1), 5 inserts (sqlite_step 1-5), COMMIT (sqlite_txn 2);
+  // next_seq is not written (the rows are its record).
+  for (const char* plan : {"sqlite_txn:1", "sqlite_step:1", "sqlite_step:3", "sqlite_step:5", "sqlite_txn:2"}) {
     SCOPED_TRACE(plan);
     std::array<EventIn, 5> ev{};
     for (auto& e : ev) e = EventIn{"f", "fault", 5};
@@ -450,7 +451,7 @@ TEST(Store, InjectedFaultsRollBackAndTheNextAppendWorks) {
   EXPECT_EQ(count_rows(s), expected - 1);  // nothing of a failed batch was stored
 
   {
-    test::FaultPlan faults("sqlite_step:1");  // the cursor UPDATE
+    test::FaultPlan faults("sqlite_step:1");  // the cursor UPDATE (the first move since open is written at once)
     EXPECT_EQ(sql::primary(s.advance_cursor(k, 3)), SQLITE_IOERR);
   }
   EXPECT_EQ(s.cursor(k), 0u);
@@ -649,6 +650,152 @@ TEST(Store, StatsReportMemoryAndSize) {
   EXPECT_GT(st.db_bytes, 0u);
   EXPECT_LE(st.live_bytes, st.db_bytes);
   EXPECT_FALSE(st.in_transaction);
+}
+
+// ---- issue 16 layout: next_seq and cursors are not rewritten by every commit ------------------------
+
+// One integer from a second, plain connection (what is on disk, not the store's memory).
+std::int64_t disk_int(const std::string& path, const char* q) {
+  sqlite3* db = nullptr;
+  std::int64_t v = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, q, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+void disk_exec(const std::string& path, const char* q) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, q, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+TEST(Store, AnAppendWritesOnlyItsRowsAndOpenDerivesNextSeq) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  {
+    Store s;
+    ASSERT_FALSE(s.open(o));
+    EXPECT_EQ(append_n(s, 5), 1u);
+    EXPECT_EQ(append_n(s, 3), 6u);
+    EXPECT_EQ(disk_int(o.path, "SELECT next_seq FROM meta"), 1) << "meta rewritten by an append";
+  }
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  EXPECT_EQ(s.last_seq(), 8u) << "next_seq comes from the rows";
+  EXPECT_EQ(append_n(s, 1), 9u);
+}
+
+TEST(Store, AStoreOfTheOlderLayoutKeepsItsNextSeq) {
+  // Earlier builds wrote meta.next_seq in every append; a store they left (here: rows up to 4,
+  // next_seq 11 after an undo or a purge of seqs 5..10) keeps numbering after 10, never reusing.
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  {
+    Store s;
+    ASSERT_FALSE(s.open(o));
+    append_n(s, 4);
+  }
+  disk_exec(o.path, "UPDATE meta SET next_seq = 11, purged_upto = 0");
+  {
+    Store s;
+    ASSERT_FALSE(s.open(o));
+    EXPECT_EQ(s.last_seq(), 10u);
+    EXPECT_EQ(append_n(s, 2), 11u);
+    EXPECT_EQ(count_rows(s), 6u);
+  }
+  // And purged_upto alone (every row purged) is enough too.
+  disk_exec(o.path, "DELETE FROM events; UPDATE meta SET next_seq = 1, purged_upto = 12");
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  EXPECT_EQ(append_n(s, 1), 13u);
+}
+
+TEST(Store, RetentionRaisesTheStoredNextSeq) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  o.retention_age_ms = 0;
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  append_n(s, 7);
+  std::uint64_t deleted = 0;
+  ASSERT_FALSE(s.apply_retention(1'000'000, deleted));
+  EXPECT_EQ(deleted, 7u);
+  EXPECT_EQ(disk_int(o.path, "SELECT next_seq FROM meta"), 8) << "older builds read meta alone";
+  EXPECT_EQ(disk_int(o.path, "SELECT purged_upto FROM meta"), 7);
+}
+
+TEST(Store, CursorsPersistAtMostEveryPeriodAndACrashOnlyRepeatsDeliveries) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  int k = -1;
+  ASSERT_FALSE(s.register_sink("k", k));
+  append_n(s, 10);
+  ASSERT_FALSE(s.advance_cursor(k, 2));  // the first one since open is written at once
+  EXPECT_EQ(disk_int(o.path, "SELECT cursor FROM sinks"), 2);
+  const auto commits = s.stats().commits;
+  ASSERT_FALSE(s.advance_cursor(k, 5));
+  ASSERT_FALSE(s.advance_cursor(k, 7));
+  EXPECT_EQ(s.cursor(k), 7u);
+  EXPECT_EQ(s.pending(), 3u);
+  EXPECT_EQ(s.stats().commits, commits) << "a cursor commit within the period";
+  EXPECT_EQ(disk_int(o.path, "SELECT cursor FROM sinks"), 2);
+  // A crash now (the files as they are, the store still open) loses only cursor moves: the sink
+  // gets 3..7 again, and every event is still there.
+  for (const char* suffix : {"", "-wal"}) {
+    std::ifstream in(o.path + suffix, std::ios::binary);
+    std::ofstream out(dir.file("crash.db") + suffix, std::ios::binary);
+    out << in.rdbuf();
+  }
+  {
+    auto oc = o;
+    oc.path = dir.file("crash.db");
+    Store c;
+    ASSERT_FALSE(c.open(oc));
+    EXPECT_EQ(c.cursor(c.find_sink("k")), 2u);
+    EXPECT_EQ(c.last_seq(), 10u);
+    EXPECT_EQ(read_all(c, c.find_sink("k")), (std::vector<std::uint64_t>{3, 4, 5, 6, 7, 8, 9, 10}));
+  }
+  // After the period the next move writes every moved cursor; retention and close write them too.
+  hal::Clock::advance(Store::kCursorPersist);
+  ASSERT_FALSE(s.advance_cursor(k, 8));
+  EXPECT_EQ(disk_int(o.path, "SELECT cursor FROM sinks"), 8);
+  ASSERT_FALSE(s.advance_cursor(k, 9));
+  std::uint64_t deleted = 0;
+  ASSERT_FALSE(s.apply_retention(0, deleted));
+  EXPECT_EQ(disk_int(o.path, "SELECT cursor FROM sinks"), 9);
+  ASSERT_FALSE(s.advance_cursor(k, 10));
+  s.close();
+  EXPECT_EQ(disk_int(o.path, "SELECT cursor FROM sinks"), 10);
+}
+
+TEST(Store, StatsCountCommitsSyncsAndBytesPerFile) {
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  o.sync_full = true;  // SQLite syncs the WAL inside each COMMIT (no syncer thread here)
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  int sink = -1;
+  ASSERT_FALSE(s.register_sink("k", sink));
+  const auto before = s.stats();
+  append_n(s, 3, 1, 200);
+  append_n(s, 2, 1, 200);
+  ASSERT_FALSE(s.advance_cursor(sink, 5));
+  const auto after = s.stats();
+  EXPECT_EQ(after.commits - before.commits, 3u);  // two appends and one cursor update
+  EXPECT_GE(after.fsyncs - before.fsyncs, 2u);    // each appending COMMIT synced the WAL
+  EXPECT_GE(after.io.wal_syncs - before.io.wal_syncs, 2u);
+  // Every commit wrote at least one 4 KiB page frame (plus its 24-byte header) to the WAL.
+  EXPECT_GE(after.io.wal_bytes - before.io.wal_bytes, 3u * (4096 + 24));
+  EXPECT_GT(after.io.wal_writes, before.io.wal_writes);
+  EXPECT_EQ(after.io.db_bytes, before.io.db_bytes);  // nothing checkpointed yet
 }
 
 // ---- checkpointer thread ------------------------------------------------------------------------
