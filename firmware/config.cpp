@@ -1332,32 +1332,31 @@ std::string config_reference_markdown() {
       "a value of the wrong type or out of range, or a limit above a compiled capacity stops start-up\n"
       "with `FILE:LINE:COL: KEY: message`. The `config` console command prints the effective config.\n\n"
       "Value syntax:\n\n"
-      "- **bool**, **string**, **integer**: TOML booleans, strings, integers. Types are strict: `\"5\"` is\n"
-      "  not an integer.\n"
+      "- **bool**, **string**, **integer**, **float**: TOML's (strict: `\"5\"` is not an integer; a float takes an integer).\n"
       "- **duration**: an integer (milliseconds) or a string: a whole number and a unit `ms`, `s`, `m`,\n"
       "  `h`, `d`, no space: `\"250ms\"`, `\"5s\"`, `\"2m\"`, `\"1h\"`, `\"7d\"`.\n"
       "- **size**: an integer (bytes) or a string: a whole number and an optional unit, no space:\n"
       "  `\"512\"`, `\"512B\"`, `\"16KiB\"`, `\"10MiB\"`, `\"1GiB\"`, `\"1TiB\"` (powers of 1024), or `KB`, `MB`, `GB`, `TB`\n"
       "  (powers of 1000: `\"16KB\"` is 16000 bytes).\n"
-      "- **enum**: one of the listed strings.\n"
-      "- **float**: a TOML float (an integer is accepted too).\n"
-      "- Listen addresses are numeric: `\"127.0.0.1:7700\"`, `\"[::1]:7700\"`; port 1..65535.\n"
+      "- **enum**: one of the listed strings. Listen addresses are numeric: `\"127.0.0.1:7700\"`, `\"[::1]:7700\"`.\n"
       "- In error messages array elements are numbered from 0: `sink[1].batch_events` is the second `[[sink]]`.\n\n"
       "References: any string value (list items, duration and size strings too) may hold references, expanded\n"
       "at load: `${env:NAME}` (an environment variable; unset is an error), `${env:NAME:-default}` (the default\n"
       "when NAME is unset or empty), `${file:PATH}` (the file's content without trailing newlines, at most 64 KiB;\n"
       "a relative PATH is looked up in `$CREDENTIALS_DIRECTORY` when set, as systemd's `LoadCredential=` provides,\n"
       "else next to the config file). `$${` is a literal `${`. A reference ends at the first `}` and does not nest.\n"
-      "Values that came from a reference are secrets: `config` and `print-config` show the reference as written,\n"
-      "never the value, and the log writer replaces the values (6 bytes or longer) by `***`. Keys marked\n"
-      "**secret** (URLs carry bot tokens and webhook keys) are shown as `***` when written literally, and\n"
-      "`check-config` warns when such a literal sits in a file that group or others can read.\n";
+      "Values from a reference are secrets, shown as the reference and never in any output; keys marked **secret**\n"
+      "are shown as `***` when written literally ([security.md](security.md#secrets)).\n";
   for (const Section& s : kSections) {
     if (s.shape == Shape::pools) {
-      out += fmt::format("\n## [pools]\n\n{}\n\n| Key | Capacity | FDs/slot | Bytes/slot | Pool |\n|---|---|---|---|---|\n", s.help);
-      for (const auto& p : budget::kPools)
-        out += fmt::format("| `{}` | {} | {} | {} | {} |\n", p.name, p.capacity, p.fds_per_slot, format_size(p.bytes_per_slot),
-                           p.description);
+      // The pools themselves (FDs, bytes, what each holds) are budget.md's table: named here once.
+      out += fmt::format("\n## [pools]\n\n{} Keys, with their capacities ([budget.md](budget.md) says what each holds):", s.help);
+      const char* sep = " ";
+      for (const auto& p : budget::kPools) {
+        out += fmt::format("{}`{}` ({})", sep, p.name, p.capacity);
+        sep = ", ";
+      }
+      out += ".\n";
       continue;
     }
     out += fmt::format("\n## {}\n\n{}\n\n| Key | Type | Default | Allowed | Meaning |\n|---|---|---|---|---|\n",
