@@ -13,6 +13,7 @@
 
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -63,6 +64,31 @@ std::vector<std::uint64_t> stream(Bulkhead& b, int rounds, const std::function<v
   return acked;
 }
 
+// The seq of a subscriber line ("topic {...\"seq\":N...}").
+std::uint64_t seq_of(const std::string& line) { return std::stoull(line.substr(line.find("\"seq\":") + 6)); }
+
+// Every seq in `want` was seen by the subscriber at least once.
+::testing::AssertionResult every_seq_seen(const Subscriber& sub, const std::vector<std::uint64_t>& want) {
+  auto seen = sub.seqs();
+  for (auto s : want)
+    if (!seen.count(s)) return ::testing::AssertionFailure() << "seq " << s << " lost";
+  return ::testing::AssertionSuccess();
+}
+
+// A broker with persistence and a subscriber on site/# whose session survives a broker restart.
+struct BrokerAndSubscriber {
+  Mosquitto broker;
+  std::optional<Subscriber> sub;
+  ::testing::AssertionResult start() {
+    if (!broker.start()) return ::testing::AssertionFailure() << broker.log();
+    sub.emplace(broker, "site/#");
+    // The subscriber's session must survive a restart (else what arrives before it resubscribes
+    // has no subscriber: MQTT drops it, nothing to do with the sink).
+    if (!sub->ready() || !sub->persisted()) return ::testing::AssertionFailure() << broker.log();
+    return ::testing::AssertionSuccess();
+  }
+};
+
 #define REQUIRE_MOSQUITTO() \
   if (!have_mosquitto()) GTEST_SKIP() << "mosquitto / mosquitto_sub / mosquitto_passwd not installed (toolchain/deps.sh)"
 
@@ -80,14 +106,13 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
   auto acked = send_events(b.ingest_port(), kN, "e", 60s);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
   ASSERT_TRUE(sub.wait_distinct(kN, 60s)) << sub.seqs().size() << " seen\n" << b.log();
-  auto seen = sub.seqs();
-  for (auto s : acked) ASSERT_TRUE(seen.count(s)) << "seq " << s << " never arrived";
+  ASSERT_TRUE(every_seq_seen(sub, acked));
   auto lines = sub.lines();
   EXPECT_EQ(lines.front().rfind("site/ingest/events {\"seq\":", 0), 0u) << lines.front();
   // In order: the subscriber sees ascending seqs (one connection, in-order resends).
   std::uint64_t prev = 0;
   for (const auto& l : lines) {
-    auto s = std::stoull(l.substr(l.find("\"seq\":") + 6));
+    auto s = seq_of(l);
     EXPECT_GT(s, prev);
     prev = s;
   }
@@ -106,13 +131,10 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
 TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
   REQUIRE_MOSQUITTO();
   CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#");
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  // The subscriber's session must survive the kill (else what arrives before it resubscribes has
-  // no subscriber: MQTT drops it, nothing to do with the sink).
-  ASSERT_TRUE(sub.persisted()) << broker.log();
+  BrokerAndSubscriber bs;
+  ASSERT_TRUE(bs.start());
+  Mosquitto& broker = bs.broker;
+  Subscriber& sub = *bs.sub;
   Bulkhead b(mqtt_sink_toml(broker));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   const int pid = b.child()->pid();
@@ -137,8 +159,7 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
   ASSERT_TRUE(broker.start()) << broker.log();
   ASSERT_TRUE(sub.wait_distinct(acked.size(), 60s))
       << sub.seqs().size() << " of " << acked.size() << " seen\n" << b.log() << broker.log();
-  auto seen = sub.seqs();
-  for (auto s : acked) ASSERT_TRUE(seen.count(s)) << "seq " << s << " lost";
+  ASSERT_TRUE(every_seq_seen(sub, acked));
   expect_clean_stop(b);
 }
 
@@ -149,11 +170,10 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
 TEST(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
   REQUIRE_MOSQUITTO();
   CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#");
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  ASSERT_TRUE(sub.persisted()) << broker.log();
+  BrokerAndSubscriber bs;
+  ASSERT_TRUE(bs.start());
+  Mosquitto& broker = bs.broker;
+  Subscriber& sub = *bs.sub;
   Bulkhead b(mqtt_sink_toml(broker, "",
                             "breaker_failures = 3\nbreaker_recovery = \"20s\"\nbackoff_base = \"2s\"\nbackoff_cap = \"20s\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
@@ -188,12 +208,11 @@ TEST(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
     }
   }
   ASSERT_TRUE(all) << sub.seqs().size() << " of 3000 seen\n" << b.log() << broker.log();
-  auto seen = sub.seqs();
-  for (auto s : backlog) ASSERT_TRUE(seen.count(s)) << "seq " << s << " lost";
+  ASSERT_TRUE(every_seq_seen(sub, backlog));
   std::set<std::uint64_t> first;
   std::uint64_t prev = 0;
   for (const auto& l : sub.lines()) {  // first arrivals ascend (DUP resends may repeat a seq)
-    auto s = std::stoull(l.substr(l.find("\"seq\":") + 6));
+    auto s = seq_of(l);
     if (!first.insert(s).second) continue;
     EXPECT_GT(s, prev) << "seq " << s << " arrived after " << prev;
     prev = s;
@@ -221,8 +240,8 @@ TEST(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
   b.child()->wait(5s);
   ASSERT_TRUE(b.start()) << b.log();
   ASSERT_TRUE(sub.wait_distinct(acked.size(), 60s)) << sub.seqs().size() << " of " << acked.size() << "\n" << b.log();
+  ASSERT_TRUE(every_seq_seen(sub, acked));
   auto seen = sub.seqs();
-  for (auto s : acked) ASSERT_TRUE(seen.count(s)) << "seq " << s << " lost";
   // Repeats: at most the window in flight plus the acknowledged events whose cursor step was not
   // yet written (< 1024, or 100 ms' worth), all next to each other.
   std::vector<std::uint64_t> dups;
