@@ -367,7 +367,14 @@ Task<Sink::MqttStep> Sink::mqtt_read(SinkConn& c, Clock::duration d, bool want_p
       std::memmove(c.rbuf, c.rbuf + p.size, rlen_ - p.size);
       rlen_ -= p.size;
     }
-    if (got_any && (!want_pingresp || got_pingresp)) co_return MqttStep::ok;
+    if (got_any && (!want_pingresp || got_pingresp)) {
+      // Every PUBACK already in the kernel's buffer too, without a timer or a reactor round trip:
+      // one cycle settles many, so the refill is one store read and one write of many PUBLISHes.
+      const std::size_t more = c.link.read_ready(std::span<char>(c.rbuf + rlen_, SinkConn::kReadBytes - rlen_));
+      if (more == 0) co_return MqttStep::ok;
+      rlen_ += more;
+      continue;
+    }
     auto [ec, n] = co_await net_.read_some(c.link, std::span<char>(c.rbuf + rlen_, SinkConn::kReadBytes - rlen_), d);
     if (ec) {
       if (ec == errc::timeout) {

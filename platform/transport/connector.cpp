@@ -9,6 +9,7 @@
 #include <mbedtls/ssl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <string>
@@ -70,6 +71,12 @@ bool Link::readable_while_idle() noexcept {
     return true;
   pollfd p{sock.native_handle(), POLLIN, 0};
   return ::poll(&p, 1, 0) != 0;
+}
+
+std::size_t Link::read_ready(std::span<char> buf) noexcept {
+  if (tls || buf.empty() || !sock.is_open()) return 0;
+  const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 // ---- ConnectorBase

@@ -68,6 +68,11 @@ class Link {
   // (bytes, EOF, a reset, or TLS records already buffered): the peer is done with it. Never blocks;
   // a failing poll() counts as readable too.
   bool readable_while_idle() noexcept;
+  // Bytes the kernel already holds for this plain-TCP link, copied into `buf` without waiting: one
+  // recv(MSG_DONTWAIT), no timer, no reactor round trip (a pipelined protocol drains every answer
+  // already here before its next write). 0 when nothing is buffered, on EOF or an error (the next
+  // timed read reports those) and always on a TLS link (mbedTLS owns its records).
+  std::size_t read_ready(std::span<char> buf) noexcept;
 
   Socket sock;
   TlsStream* tls = nullptr;  // set by Connector::open on a TLS endpoint, else null

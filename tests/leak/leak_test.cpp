@@ -31,6 +31,9 @@
 
 #include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/mosquitto.hpp"
+#include "tests/support/source_peers.hpp"
 #include "tests/support/test_sink.hpp"
 #include "tests/support/tls_peer.hpp"
 
@@ -292,6 +295,30 @@ TEST(Leak, TlsDeliveries) {
   census_rounds(b, [&](int) {
     total += send_events(b.ingest_port(), 100).size();
     ASSERT_TRUE(peer.wait_lines(total, slow(20000ms))) << b.log() << peer.log();
+  });
+}
+
+TEST(Leak, MqttDeliveries) {
+  // An MQTT sink keeps one connection (its session); every round the broker restarts, so the
+  // round loses that connection mid-session and makes a new one: the census must be back to the
+  // one socket, the window empty.
+  if (!have_mosquitto()) GTEST_SKIP() << "mosquitto not installed (toolchain/deps.sh)";
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Subscriber sub(broker, "leak/#");
+  ASSERT_TRUE(sub.ready()) << broker.log();
+  ASSERT_TRUE(sub.persisted()) << broker.log();
+  Bulkhead b(std::string(kSmallCache) + "[[sink]]\nname = \"m\"\ntype = \"mqtt\"\nurl = \"" + broker.url() +
+             "\"\ntopic = \"leak/events\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n");
+  std::size_t total = 0;
+  census_rounds(b, [&](int round) {
+    if (round > 0) {
+      broker.stop();
+      ASSERT_TRUE(broker.start()) << broker.log();
+    }
+    total += send_events(b.ingest_port(), 200).size();
+    ASSERT_TRUE(sub.wait_distinct(total, slow(20000ms))) << sub.seqs().size() << " of " << total << "\n" << b.log();
+    ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}") == 0; }, slow(5000ms)));
   });
 }
 
