@@ -200,18 +200,6 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
-// Every stop must be clean: exit 0 means every pool was back at zero. With no_heap, the log must
-// also say nothing was allocated after the seal (the admin server serves from fixed memory).
-void expect_clean_stop(Bulkhead& b, bool no_heap = false) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-  if (no_heap) {
-    EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
-  }
-}
-
 int count_of(const std::string& s, const std::string& what) {
   int n = 0;
   for (std::size_t at = 0; (at = s.find(what, at)) != std::string::npos; at += what.size()) ++n;
@@ -250,7 +238,7 @@ TEST(Admin, HealthzIsOkWhileTheChecksHold) {
   EXPECT_EQ(h->status, 200);
   EXPECT_EQ(h->header("content-length"), "3");
   c.close();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, HealthzIs503NamingTheFailingCheck) {
@@ -356,7 +344,7 @@ TEST(Admin, MetricsReflectIngest) {
   EXPECT_GE(*sample(after, "bulkhead_store_last_seq"), 3.0);
   EXPECT_EQ(sample(after, "bulkhead_pool_in_use{pool=\"ingest_conn\"}"), 1.0);
   c.close();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, MetricsFitTheBufferForTheLargestConfig) {
@@ -409,7 +397,7 @@ TEST(Admin, PostGoodEventsAreCommittedWithSeqs) {
   std::string m = metrics_text(b);
   EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"ok\"}"), 3.0);
   EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 4.0);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, PostEveryLineBadIs400WithTheLineNumbers) {
@@ -425,7 +413,7 @@ TEST(Admin, PostEveryLineBadIs400WithTheLineNumbers) {
   std::string m = metrics_text(b);
   EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 0.0);
   EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"bad_json\"}"), 3.0);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, PostMixedIs200WithPerLineResults) {
@@ -441,7 +429,7 @@ TEST(Admin, PostMixedIs200WithPerLineResults) {
                          "},{\"line\":2,\"error\":\"bad_json\"},{\"line\":4,\"error\":\"too_large\"},{\"line\":5,"
                          "\"seq\":" + std::to_string(seqs[1]) + "},{\"line\":6,\"seq\":" + std::to_string(seqs[2]) +
                          "}]}\n");
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, PostAnEmptyBodyIs200WithNoResults) {
@@ -520,7 +508,7 @@ TEST(Admin, PostALargeBodyIsStreamedLineByLine) {
   }
   std::string m = metrics_text(b);
   EXPECT_EQ(sample(m, "bulkhead_store_appended_total"), 40000.0);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, PostWhenTheStoreIsFullIsBusy) {
@@ -617,7 +605,7 @@ TEST(Admin, MalformedRequestsGet400AndTheConnectionCloses) {
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->header("allow"), "POST");
   c.close();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, ConnectionsBeyondThePoolGet503AndAreClosed) {
@@ -694,7 +682,7 @@ TEST(Admin, KeepAliveAndPipelinedRequestsAreServedInOrder) {
   EXPECT_EQ(r10->status, 200);
   EXPECT_TRUE(d.wait_closed(2s));
   d.close();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Admin, IdleAndSlowConnectionsAreClosedAtTheTimeout) {
@@ -782,7 +770,7 @@ TEST(Admin, FdsReturnToBaselineAfterConnectionChurn) {
   std::string m = metrics_text(b);
   EXPECT_EQ(sample(m, "bulkhead_admin_events_total{result=\"ok\"}"), 40.0);
   EXPECT_EQ(sample(m, "bulkhead_pool_high_water{pool=\"admin_conn\"}"), 8.0);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 // ---- Dead letters --------------------------------------------------------------------------------
@@ -971,7 +959,7 @@ TEST(AdminToken, MutationsWithoutTheRightTokenGet401AndChangeNothing) {
   EXPECT_EQ(sample(m, "bulkhead_admin_auth_peers_tracked"), 0.0) << m;  // success forgets the peer
   EXPECT_NE(b.log().find("token required for changes"), std::string::npos) << b.log();
   EXPECT_EQ(b.log().find(kAdminToken), std::string::npos) << b.log();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(AdminToken, AllModeProtectsMetricsHealthzAndTheDeadLetterList) {
@@ -1154,7 +1142,7 @@ TEST(Status, EveryFieldMatchesTheRuntimesOwnCounters) {
   auto r = request(b.admin_port(), post("/v1/status", ""));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Status, AFailingSinkShowsItsBreakerBacklogAndLastError) {
@@ -1180,7 +1168,7 @@ TEST(Status, AFailingSinkShowsItsBreakerBacklogAndLastError) {
   const std::string m = metrics_text(b);
   EXPECT_EQ(sample(m, "bulkhead_sink_breaker_status{sink=\"t\",state=\"open\"}"), 1.0);
   EXPECT_EQ(static_cast<double>(st->u("/sinks/0/retries")), *sample(m, "bulkhead_sink_retries_total{sink=\"t\"}"));
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Status, FitsItsBufferForTheLargestConfig) {
@@ -1204,7 +1192,7 @@ TEST(Status, FitsItsBufferForTheLargestConfig) {
   EXPECT_EQ(st->s("/sources/7/name"), std::string(64, 'l'));
   const double buffer = *sample(metrics_text(b), "bulkhead_admin_metrics_buffer_bytes");
   EXPECT_LT(static_cast<double>(st->text.size()), buffer / 4) << st->text.size() << " of " << buffer;
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Status, ThePageIsServedWholeFromStaticMemory) {
@@ -1258,7 +1246,7 @@ TEST(Status, ThePageIsServedWholeFromStaticMemory) {
   EXPECT_EQ(sample(m, "bulkhead_admin_status_requests_total"), 20.0);
   c.close();
   h.close();
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 TEST(Status, SourcesArePausedAndResumedOverHttp) {
@@ -1307,7 +1295,7 @@ TEST(Status, SourcesArePausedAndResumedOverHttp) {
   r = request(b.admin_port(), post("/v1/sources/feed/stop", ""));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  expect_clean_stop(b, /*no_heap=*/true);
+  expect_clean_stop(b);
 }
 
 }  // namespace

@@ -158,7 +158,6 @@ void expect_clean_exit(Bulkhead& b, std::optional<int> code) {
   EXPECT_TRUE(has(b.log(), "0 pool(s) not at zero")) << b.log();
   EXPECT_TRUE(has(b.log(), "0 heap allocation(s) after seal")) << b.log();
 }
-void expect_clean_stop(Bulkhead& b) { expect_clean_exit(b, b.stop()); }
 
 std::pair<int, std::string> console(const Bulkhead& b, std::vector<std::string> cmd) {
   std::vector<std::string> args{"console", "--socket", sock_path(b)};

@@ -22,12 +22,6 @@ std::string sink_toml(const TestSink& s, const std::string& extra = "") {
   return "[[sink]]\nname = \"t\"\nurl = \"" + s.url() + "\"\nbackoff_base = \"20ms\"\nbackoff_cap = \"100ms\"\n" + extra;
 }
 
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-}
-
 int64_t query_int(const std::string& db_path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);

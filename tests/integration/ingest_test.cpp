@@ -34,14 +34,6 @@ int child_fds(int pid) {
   return n;
 }
 
-// Every stop in these tests must be clean: exit 0 means every pool was back at zero.
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-}
-
 TEST(Ingest, EveryReplyCaseInOrder) {
   CensusGuard census;
   Bulkhead b;

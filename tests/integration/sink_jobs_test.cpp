@@ -73,13 +73,6 @@ std::string query_text(const std::string& db_path, const std::string& sql) {
   return v;
 }
 
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
-}
-
 // n requests have arrived, and no more can come before the test's next step: the sink is parked in
 // a wait (its Retry-After, rate limit, backoff or open breaker: only the test's clock ends it) or
 // has nothing left to send. Either way a premature request would already be counted.

@@ -76,13 +76,6 @@ bool pool_shows(const Bulkhead& b, const std::string& name, const std::string& u
   return false;
 }
 
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-}
-
 // ---- ingest --------------------------------------------------------------------------------------
 
 TEST(SlowClients, IngestLineTrickledByteByByteIsCutAtLineTimeout) {

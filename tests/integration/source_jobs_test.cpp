@@ -97,14 +97,6 @@ std::vector<std::string> rows(const std::string& db_path, const std::string& sql
   return out;
 }
 
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
-}
-
 const std::string kRoomy = "[watchdog]\nmemory_budget = \"1GiB\"\n";
 
 // One Etherscan-style transfer: `value` in units of 10^-6 (tokenDecimal 6).

@@ -51,13 +51,6 @@ std::size_t count(const std::string& hay, const std::string& needle) {
   return n;
 }
 
-void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-}
-
 // The shutdown summary: "sink s: TLS: H handshake(s) (R resumed), E handshake error(s),
 // V certificate rejection(s), T handshake timeout(s)".
 struct Summary {

@@ -1,6 +1,8 @@
 // Integration harness implementation: fork/exec, poll-based reads, config generation.
 #include "tests/support/harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -326,6 +328,14 @@ std::vector<std::uint64_t> send_events(std::uint16_t port, int n, const std::str
   }
   EXPECT_EQ(seqs.size(), static_cast<std::size_t>(n));
   return seqs;
+}
+
+void expect_clean_stop(Bulkhead& b) {
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
+  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
 }
 
 }  // namespace bh::test

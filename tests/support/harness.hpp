@@ -109,6 +109,10 @@ class Bulkhead {
   std::unique_ptr<Child> child_;
 };
 
+// SIGTERM and the checks every integration test ends with (GoogleTest failures): the process
+// exits 0, every pool back at zero, and no heap allocation after seal.
+void expect_clean_stop(Bulkhead& b);
+
 // Runs `bulkhead <args>` to completion; returns {exit code, stdout+stderr}.
 std::pair<int, std::string> run_bulkhead(const std::vector<std::string>& args,
                                          std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));

@@ -122,14 +122,6 @@ inline std::pair<int, std::string> console(const Bulkhead& b, const std::vector<
   return run_bulkhead(args);
 }
 
-inline void expect_clean_stop(Bulkhead& b) {
-  auto code = b.stop();
-  ASSERT_TRUE(code.has_value()) << "bulkhead did not exit after SIGTERM\n" << b.log();
-  EXPECT_EQ(*code, 0) << b.log();
-  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
-  EXPECT_NE(b.log().find(" 0 heap allocation(s) after seal"), std::string::npos) << b.log();
-}
-
 // Lines of the peer's events.log that contain every one of `parts`.
 inline std::size_t peer_events(const PyPeer& p, std::initializer_list<std::string> parts) {
   std::size_t n = 0;
