@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/scoped_env.hpp"
 #include "tests/support/test_sink.hpp"
@@ -44,11 +45,7 @@ std::string read_file(const std::string& path) {
 template <class Probe>
 std::string wait_for(Probe probe, std::string_view needle, std::chrono::milliseconds timeout = 10s) {
   std::string got;
-  for (auto until = std::chrono::steady_clock::now() + slow(timeout); std::chrono::steady_clock::now() < until;) {
-    got = probe();
-    if (has(got, needle)) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  eventually([&] { return has(got = probe(), needle); }, timeout, 20ms);
   return got;
 }
 
@@ -77,8 +74,7 @@ TEST(Secrets, NoOutputShowsATokenFromTheEnvironmentOrAFile) {
   ASSERT_EQ(send_events(b.ingest_port(), 3, "s").size(), 3u) << b.log();
 
   // The refusing sink saw the expanded token in its path: the reference was really expanded.
-  for (auto until = std::chrono::steady_clock::now() + slow(10s); refusing.request_count() == 0 && std::chrono::steady_clock::now() < until;)
-    std::this_thread::sleep_for(20ms);
+  eventually([&] { return refusing.request_count() > 0; });
   auto reqs = refusing.requests();
   ASSERT_FALSE(reqs.empty()) << b.log();
   EXPECT_EQ(reqs[0].target, "/bot" + env_token + "/sendMessage");
@@ -184,9 +180,7 @@ TEST(Secrets, NoOutputShowsTheAdminTokenHeaderValuesOrASourceToken) {
   ASSERT_EQ(send_events(b.ingest_port(), 2, "s").size(), 2u) << b.log();
 
   // The references were really expanded and sent.
-  for (auto until = std::chrono::steady_clock::now() + slow(10s);
-       (hook.request_count() == 0 || feed.request_count() < 3) && std::chrono::steady_clock::now() < until;)
-    std::this_thread::sleep_for(20ms);
+  eventually([&] { return hook.request_count() > 0 && feed.request_count() >= 3; });
   ASSERT_FALSE(hook.requests().empty()) << b.log();
   ASSERT_GE(feed.requests().size(), 3u) << b.log();
   const SinkRequest sent = hook.requests()[0];
