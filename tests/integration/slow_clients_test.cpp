@@ -79,17 +79,19 @@ bool pool_shows(const Bulkhead& b, const std::string& name, const std::string& u
 // ---- ingest --------------------------------------------------------------------------------------
 
 TEST(SlowClients, IngestLineTrickledByteByByteIsCutAtLineTimeout) {
-  Bulkhead b("[ingest]\nline_timeout = \"1s\"\n");
+  // Times on the test's clock, long enough that the real time the test takes (a slow sanitizer
+  // build, a loaded machine) never adds up to a deadline.
+  Bulkhead b("[ingest]\nline_timeout = \"1h\"\nidle_timeout = \"1d\"\n");
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   LineClient c;
   ASSERT_TRUE(c.connect(b.ingest_port()));
   ASSERT_TRUE(c.send("{\"a\":"));
-  for (int i = 0; i < 3; ++i) {  // a byte every 250 ms: 750 ms into the line, still open
-    ASSERT_TRUE(advance_clock(b, 250ms));
+  for (int i = 0; i < 3; ++i) {  // a byte every 15 minutes: 45 minutes into the line, still open
+    ASSERT_TRUE(advance_clock(b, std::chrono::minutes(15)));
     ASSERT_TRUE(c.send("1"));
   }
   EXPECT_FALSE(c.wait_closed(200ms)) << "closed before its line deadline";
-  ASSERT_TRUE(advance_clock(b, 300ms));  // 1.05 s since the line's first byte
+  ASSERT_TRUE(advance_clock(b, std::chrono::minutes(20)));  // 65 minutes since the line's first byte
   (void)c.send("2");
   EXPECT_TRUE(c.wait_closed(3s)) << "a trickled line kept its slot past line_timeout";
   EXPECT_EQ(closes(b, "ingest", "line_timeout"), 1.0);
@@ -196,7 +198,7 @@ TEST(SlowClients, AdminFullPoolOfStalledHeadsStillServesAScrape) {
 // ---- console control socket ----------------------------------------------------------------------
 
 TEST(SlowClients, ConsoleFullPoolOfStalledSessionsStillServesAnOperator) {
-  Bulkhead b("[pools]\nconsole_session = 2\n[console]\nline_timeout = \"1s\"\n");
+  Bulkhead b("[pools]\nconsole_session = 2\n[console]\nline_timeout = \"1h\"\n");
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   ASSERT_FALSE(console(b, "version").empty()) << b.log();
   const int base = settled_fds(b);
@@ -208,7 +210,7 @@ TEST(SlowClients, ConsoleFullPoolOfStalledSessionsStillServesAnOperator) {
   }
   // Both slots taken: the operator's `clock advance` gets in by evicting the longest-stalled
   // session (once it has been stalled a moment); the clock then passes the other's line deadline.
-  ASSERT_TRUE(advance_clock(b, 1100ms));
+  ASSERT_TRUE(advance_clock(b, std::chrono::minutes(61)));
   EXPECT_TRUE(stalled[0].wait_closed(3s)) << "the longest-stalled session was not evicted";
   EXPECT_TRUE(stalled[1].wait_closed(3s)) << "a trickled command line kept its session past line_timeout";
 

@@ -185,7 +185,8 @@ TEST(MqttCodec, SubscribeAndSuback) {
 }
 
 TEST(MqttCodec, EveryPrefixNeedsMoreAndNonMinimalLengthIsMalformed) {
-  Publish in{.topic = "a/b", .payload = std::string(300, 'x'), .packet_id = 1, .qos = 1};
+  const std::string payload(300, 'x');  // Publish holds views: the bytes must outlive it
+  Publish in{.topic = "a/b", .payload = payload, .packet_id = 1, .qos = 1};
   char buf[512];
   std::size_t n = encode_publish(buf, in);
   Packet p;
