@@ -330,5 +330,59 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   expect_clean_stop(b);
 }
 
+// Runs mosquitto_pub with `args` (QoS 1 to dev/t unless the args say otherwise) and waits for it.
+::testing::AssertionResult publish(const Mosquitto& broker, const std::string& args, const TempDir& d,
+                                   const std::string& id = "bh-test-pub") {
+  Child pub({"/bin/sh", "-c",
+             "exec /usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker.port()) + " -i " + id + " " + args},
+            d.file(id + ".log"));
+  auto rc = pub.wait(30s);
+  if (!rc || *rc != 0) return ::testing::AssertionFailure() << "mosquitto_pub " << args << " failed";
+  return ::testing::AssertionSuccess();
+}
+
+// A PUBLISH over the source's 16 KiB read buffer is a poison message if it is a protocol error:
+// the broker redelivers it on every reconnect and nothing behind it arrives. It is refused
+// (counted as too_large, acknowledged, read past) and the session goes on.
+TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtt_source_toml(broker));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 1 dev/#") != std::string::npos; }, 10s))
+      << broker.log() << b.log();
+  TempDir d;
+  {
+    std::ofstream big(d.file("big"));
+    big << "{\"pad\":\"" << std::string(40 * 1024, 'x') << "\"}";
+    std::ofstream f(d.file("lines"));
+    for (int i = 0; i < 10; ++i) f << "{\"i\":" << i << "}\n";
+  }
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/big -f " + d.file("big"), d, "bh-test-big"));
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
+  EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 1);
+  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << "the big message made it reconnect\n"
+                                                                          << b.log();
+  // A text payload still goes in as {"topic":..,"text":..}.
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/txt -m 'not json'", d, "bh-test-txt"));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 11; }, 10s)) << b.log();
+  auto last = query_rows(b.db_path(), "SELECT CAST(body AS TEXT) FROM events WHERE source = 'mq' ORDER BY seq DESC LIMIT 1");
+  ASSERT_FALSE(last.empty());
+  EXPECT_EQ(last[0], "{\"topic\":\"dev/txt\",\"text\":\"not json\"}");
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
+  // The big one was acknowledged: a restarted bulkhead (same persistent session) is not sent it again.
+  ASSERT_EQ(b.stop(), 0) << b.log();
+  ASSERT_TRUE(b.start()) << b.log();
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_connected_total{source=\"mq\"}") == 1; }, 10s)) << b.log();
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/after -m '{\"after\":1}'", d, "bh-test-after"));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 12; }, 10s)) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 0) << "redelivered";
+  expect_clean_stop(b);
+}
+
 }  // namespace
 }  // namespace bh::test
