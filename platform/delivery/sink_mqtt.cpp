@@ -499,6 +499,7 @@ Task<void> Sink::run_mqtt() {
   }
   mqtt_settle(true);
   mqtt_link_ = nullptr;
+  log_tls_summary();
   running_ = false;
 }
 

@@ -22,6 +22,7 @@
 #include "tests/support/harness.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/source_peers.hpp"
+#include "tests/support/tls_peer.hpp"
 
 namespace bh::test {
 namespace {
@@ -280,6 +281,61 @@ TEST(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
   expect_clean_stop(b);
 }
 
+// ---- mqtts://: the broker's TLS listener, the sink verified against the test CA
+
+std::string mqtts_sink_toml(const Mosquitto& m, const std::string& ca, const std::string& pacing = kFastRetry) {
+  return "[[sink]]\nname = \"m\"\ntype = \"mqtt\"\nurl = \"" + m.tls_url() +
+         "\"\ntopic = \"site/{{/source}}/events\"\nread_timeout = \"3s\"\nconnect_timeout = \"2s\"\nca_file = \"" + ca +
+         "\"\n" + pacing;
+}
+
+TEST(MqttSink, DeliversOverMqttsVerifiedAgainstTheTestCa) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Subscriber sub(broker, "site/#");  // on the plain listener: the broker routes between them
+  ASSERT_TRUE(sub.ready()) << broker.log();
+  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca")));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  constexpr int kN = 2000;
+  auto acked = send_events(b.ingest_port(), kN, "e", 60s);
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
+  ASSERT_TRUE(sub.wait_distinct(kN, 60s)) << sub.seqs().size() << " seen\n" << b.log() << broker.log();
+  EXPECT_TRUE(every_seq_seen(sub, acked));
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 10s));
+  EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT sink allocated over TLS";
+  expect_clean_stop(b);
+  EXPECT_NE(b.log().find("TLS: 1 handshake(s)"), std::string::npos) << b.log();
+}
+
+TEST(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca2"),
+                             "breaker_failures = 3\nbreaker_recovery = \"1s\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"1s\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  auto acked = send_events(b.ingest_port(), 5, "n");
+  ASSERT_EQ(acked.size(), 5u);
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}") >= 3; }, 10s)) << b.log();
+  const double e0 = metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}");
+  auto t0 = std::chrono::steady_clock::now();
+  // Three seconds of an open breaker (1 s recovery) and backoff: a handful of attempts, not thousands.
+  eventually([&] { return std::chrono::steady_clock::now() - t0 >= 3s; }, 5s, 100ms);
+  EXPECT_LE(metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}") - e0, 8) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}"), 0);
+  EXPECT_NE(b.log().find("server certificate not signed by a trusted CA"), std::string::npos) << b.log();
+  expect_clean_stop(b);
+  EXPECT_NE(b.log().find("TLS: 0 handshake(s) (0 resumed), 0 handshake error(s)"), std::string::npos) << b.log();
+}
+
 // ---- Source
 
 std::string mqtt_source_toml(const Mosquitto& m) {
@@ -381,6 +437,37 @@ TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
   ASSERT_TRUE(publish(broker, "-q 1 -t dev/after -m '{\"after\":1}'", d, "bh-test-after"));
   EXPECT_TRUE(eventually([&] { return stored(b) == 12; }, 10s)) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 0) << "redelivered";
+  expect_clean_stop(b);
+}
+
+TEST(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  const std::string pacing = "backoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n";
+  Bulkhead b("[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() + "\"\ntopics = [\"dev/#\"]\nca_file = \"" +
+             certs.crt("ca") + "\"\n" + pacing + "[[source]]\nname = \"bad\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() +
+             "\"\ntopics = [\"dev/#\"]\nca_file = \"" + certs.crt("ca2") + "\"\n" + pacing);
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 1 dev/#") != std::string::npos; }, 10s))
+      << broker.log() << b.log();
+  TempDir d;
+  {
+    std::ofstream f(d.file("lines"));
+    for (int i = 0; i < 10; ++i) f << "{\"i\":" << i << "}\n";
+  }
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_errors_total{source=\"bad\",kind=\"tls\"}") >= 2; }, 10s))
+      << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_source_events_total{source=\"bad\"}"), 0);
+  EXPECT_EQ(broker.log().find("bulkhead-bad 1 dev/#"), std::string::npos) << broker.log();
+  EXPECT_NE(b.log().find("source bad: TLS handshake with localhost:"), std::string::npos) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated over TLS";
   expect_clean_stop(b);
 }
 
