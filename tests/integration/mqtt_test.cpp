@@ -336,11 +336,40 @@ TEST(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
   EXPECT_NE(b.log().find("TLS: 0 handshake(s) (0 resumed), 0 handshake error(s)"), std::string::npos) << b.log();
 }
 
+// QoS 0 only when asked for: no PUBACK comes, so a written PUBLISH is delivered and the cursor
+// moves over it (a sink waiting for PUBACKs would stall each window for read_timeout and reconnect).
+TEST(MqttSink, Qos0DeliversWithoutWaitingForPubacks) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Subscriber sub(broker, "site/#", "bh-test-sub", true);  // subscribed at QoS 1: the QoS seen is the publisher's
+  ASSERT_TRUE(sub.ready()) << broker.log();
+  Bulkhead b(mqtt_sink_toml(broker, "qos = \"0\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  constexpr int kN = 500;  // 25 windows of 20
+  auto acked = send_events(b.ingest_port(), kN, "e", 30s);
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
+  ASSERT_TRUE(sub.wait_distinct(kN, 10s)) << sub.seqs().size() << " seen\n" << b.log();
+  EXPECT_TRUE(every_seq_seen(sub, acked));
+  EXPECT_EQ(sub.lines().size(), static_cast<std::size_t>(kN)) << "repeats at QoS 0";
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 5s))
+      << metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}");
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}"), 0);
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_ack_timeouts_total{sink=\"m\"}"), 0) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_resent_total{sink=\"m\"}"), 0);
+  EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
+  for (const auto& l : sub.lines()) ASSERT_EQ(l.rfind("site/ingest/events q0 {", 0), 0u) << l;
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_cursor{sink=\"m\"}") == acked.back(); }, 5s))
+      << metric(b, "bulkhead_sink_cursor{sink=\"m\"}");
+  expect_clean_stop(b);
+}
+
 // ---- Source
 
-std::string mqtt_source_toml(const Mosquitto& m) {
+std::string mqtt_source_toml(const Mosquitto& m, const std::string& extra = "") {
   return "[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + m.url() +
-         "\"\ntopics = [\"dev/#\"]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n";
+         "\"\ntopics = [\"dev/#\"]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n" + extra;
 }
 
 std::int64_t stored(const Bulkhead& b, const std::string& what = "count(*)") {
@@ -468,6 +497,29 @@ TEST(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
   EXPECT_EQ(broker.log().find("bulkhead-bad 1 dev/#"), std::string::npos) << broker.log();
   EXPECT_NE(b.log().find("source bad: TLS handshake with localhost:"), std::string::npos) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated over TLS";
+  expect_clean_stop(b);
+}
+
+// A QoS 0 subscription: the broker downgrades the QoS 1 publications, nothing is acknowledged, every message is stored.
+TEST(MqttSource, Qos0SubscriptionStoresEveryMessage) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtt_source_toml(broker, "qos = \"0\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 0 dev/#") != std::string::npos; }, 10s))
+      << broker.log() << b.log();
+  TempDir d;
+  {
+    std::ofstream f(d.file("lines"));
+    for (int i = 0; i < 200; ++i) f << "{\"i\":" << i << "}\n";
+  }
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 200; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 200);
+  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << b.log() << broker.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   expect_clean_stop(b);
 }
 

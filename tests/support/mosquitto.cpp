@@ -92,11 +92,11 @@ void Mosquitto::kill9() {
 
 std::string Mosquitto::log() const { return read_file(dir_.file("broker.log")) + read_file(dir_.file("stdout.log")); }
 
-Subscriber::Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id)
+Subscriber::Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id, bool show_qos)
     : broker_(broker), id_(id) {
-  child_ = std::make_unique<Child>(std::vector<std::string>{kSub, "-h", "127.0.0.1", "-p", std::to_string(broker.port()),
-                                                            "-v", "-q", "1", "-c", "-i", id, "-t", filter},
-                                   dir_.file("sub.out"));
+  std::vector<std::string> args{kSub, "-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-v", "-q", "1", "-c", "-i", id, "-t", filter};
+  if (show_qos) args.insert(args.begin() + 5, {"-F", "%t q%q %p"});  // -F overrides -v
+  child_ = std::make_unique<Child>(std::move(args), dir_.file("sub.out"));
 }
 
 Subscriber::~Subscriber() {

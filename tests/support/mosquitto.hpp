@@ -58,7 +58,9 @@ class Mosquitto {
 // ("topic payload") go to a file; seqs() parses the envelopes' "seq" fields.
 class Subscriber {
  public:
-  Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id = "bh-test-sub");
+  // show_qos: lines are "topic q<QoS as received> payload".
+  Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id = "bh-test-sub",
+             bool show_qos = false);
   ~Subscriber();
   // Waits until the broker logged this client's SUBSCRIBE.
   bool ready(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
