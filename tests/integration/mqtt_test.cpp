@@ -426,6 +426,20 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   return ::testing::AssertionSuccess();
 }
 
+// The broker logged the source mq's subscription to dev/# at `qos`.
+bool subscribed(const Mosquitto& broker, char qos = '1') {
+  return eventually([&] { return broker.log().find(std::string("bulkhead-mq ") + qos + " dev/#") != std::string::npos; }, 10s);
+}
+
+// Publishes n QoS 1 messages {"i":0}..{"i":n-1} to dev/t (one mosquitto_pub -l) and waits for it.
+::testing::AssertionResult publish_lines(const Mosquitto& broker, const TempDir& d, int n) {
+  {
+    std::ofstream f(d.file("lines"));
+    for (int i = 0; i < n; ++i) f << "{\"i\":" << i << "}\n";
+  }
+  return publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d);
+}
+
 // A PUBLISH over the source's 16 KiB read buffer is a poison message if it is a protocol error:
 // the broker redelivers it on every reconnect and nothing behind it arrives. It is refused
 // (counted as too_large, acknowledged, read past) and the session goes on.
@@ -436,17 +450,12 @@ TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
   ASSERT_TRUE(broker.start()) << broker.log();
   Bulkhead b(mqtt_source_toml(broker));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 1 dev/#") != std::string::npos; }, 10s))
+  ASSERT_TRUE(subscribed(broker))
       << broker.log() << b.log();
   TempDir d;
-  {
-    std::ofstream big(d.file("big"));
-    big << "{\"pad\":\"" << std::string(40 * 1024, 'x') << "\"}";
-    std::ofstream f(d.file("lines"));
-    for (int i = 0; i < 10; ++i) f << "{\"i\":" << i << "}\n";
-  }
+  std::ofstream(d.file("big")) << "{\"pad\":\"" << std::string(40 * 1024, 'x') << "\"}";
   ASSERT_TRUE(publish(broker, "-q 1 -t dev/big -f " + d.file("big"), d, "bh-test-big"));
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  ASSERT_TRUE(publish_lines(broker, d, 10));
   EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
   EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 1);
@@ -481,14 +490,10 @@ TEST(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
              certs.crt("ca") + "\"\n" + pacing + "[[source]]\nname = \"bad\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() +
              "\"\ntopics = [\"dev/#\"]\nca_file = \"" + certs.crt("ca2") + "\"\n" + pacing);
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 1 dev/#") != std::string::npos; }, 10s))
+  ASSERT_TRUE(subscribed(broker))
       << broker.log() << b.log();
   TempDir d;
-  {
-    std::ofstream f(d.file("lines"));
-    for (int i = 0; i < 10; ++i) f << "{\"i\":" << i << "}\n";
-  }
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  ASSERT_TRUE(publish_lines(broker, d, 10));
   EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_errors_total{source=\"bad\",kind=\"tls\"}") >= 2; }, 10s))
@@ -508,14 +513,10 @@ TEST(MqttSource, Qos0SubscriptionStoresEveryMessage) {
   ASSERT_TRUE(broker.start()) << broker.log();
   Bulkhead b(mqtt_source_toml(broker, "qos = \"0\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 0 dev/#") != std::string::npos; }, 10s))
+  ASSERT_TRUE(subscribed(broker, '0'))
       << broker.log() << b.log();
   TempDir d;
-  {
-    std::ofstream f(d.file("lines"));
-    for (int i = 0; i < 200; ++i) f << "{\"i\":" << i << "}\n";
-  }
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d));
+  ASSERT_TRUE(publish_lines(broker, d, 200));
   EXPECT_TRUE(eventually([&] { return stored(b) == 200; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 200);
   EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << b.log() << broker.log();
