@@ -218,6 +218,7 @@ constexpr MetricRow<Sink> kSinkRows[] = {
     {"bulkhead_sink_mqtt_pings_total", Kind::counter, "MQTT: PINGREQs sent (keep-alive).", [](const Sink& s) -> V { return s.stats().mqtt_pings; }},
     {"bulkhead_sink_mqtt_ack_timeouts_total", Kind::counter, "MQTT: no CONNACK, PUBACK or PINGRESP within its deadline (the connection is dropped, the window resent).", [](const Sink& s) -> V { return s.stats().mqtt_ack_timeouts; }},
     {"bulkhead_sink_mqtt_stray_acks_total", Kind::counter, "MQTT: PUBACKs for no PUBLISH in flight (ignored).", [](const Sink& s) -> V { return s.stats().mqtt_stray_acks; }},
+    {"bulkhead_sink_tls_rejections_total", Kind::counter, "TLS handshakes refused because the server's certificate or host name was rejected (https:// and mqtts://).", [](const Sink& s) -> V { return s.stats().tls_verify_errors; }},
 };
 static_assert(static_cast<int>(Breaker::State::closed) == 0 && static_cast<int>(Breaker::State::open) == 1 &&
               static_cast<int>(Breaker::State::half_open) == 2, "bulkhead_*_breaker_state documents 0/1/2");

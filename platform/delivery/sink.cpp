@@ -468,12 +468,16 @@ Task<void> Sink::run() {
       break;
     }
   }
+  log_tls_summary();
+  running_ = false;
+}
+
+void Sink::log_tls_summary() const noexcept {
   if (url_.secure())
     log::info("sink {}: TLS: {} handshake(s) ({} resumed), {} handshake error(s), {} certificate rejection(s), "
               "{} handshake timeout(s)",
               opts_.name, stats_.tls_handshakes, stats_.tls_resumed, stats_.tls_handshake_errors,
               stats_.tls_verify_errors, stats_.handshake_timeouts);
-  running_ = false;
 }
 
 Task<Sink::Attempt> Sink::post() {

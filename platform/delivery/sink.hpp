@@ -276,6 +276,8 @@ class Sink {
   // Compiles `filter` and, for a templated sink, `body` (both protocols). Errors: invalid_argument (logged).
   std::error_code compile_shape();
   Task<void> run_mqtt();
+  // At the end of run()/run_mqtt() on a TLS sink: one line of handshake, resumption and refusal counts.
+  void log_tls_summary() const noexcept;
   Task<MqttStep> mqtt_connect(SinkConn& c, std::uint32_t slot);
   Task<MqttStep> mqtt_write_unsent(SinkConn& c);
   Task<MqttStep> mqtt_read(SinkConn& c, Clock::duration d, bool want_pingresp);

@@ -477,6 +477,9 @@ Task<void> Sink::run_mqtt() {
         }
         continue;
       }
+      // More committed than read (QoS 0 settles a window as soon as it is written, while events
+      // keep arriving; the store's wake-up may have come during the write): the next window now.
+      if (read_to_ < store_.durable_seq()) continue;
       co_await wake_.wait(std::min<Clock::duration>(opts_.idle_poll, last_write_ + ping_every - now));
       continue;
     }
@@ -499,6 +502,7 @@ Task<void> Sink::run_mqtt() {
   }
   mqtt_settle(true);
   mqtt_link_ = nullptr;
+  log_tls_summary();
   running_ = false;
 }
 

@@ -3,6 +3,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -188,14 +189,19 @@ std::size_t encode_remaining(std::span<char> out, std::uint32_t v) noexcept {
   return n;
 }
 
-Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet) noexcept {
+namespace {
+
+// The fixed header at the start of `in`: type, flags (checked per type, §2.2.2) and the remaining
+// length (at most 4 bytes, minimally encoded); `i` becomes the fixed header's size.
+Decoded fixed_header(std::string_view in, Type& type, std::uint8_t& flags, std::uint32_t& remaining,
+                     std::size_t& i) noexcept {
   if (in.empty()) return Decoded{Status::need_more, {}};
   const auto b0 = static_cast<std::uint8_t>(in[0]);
   const auto type_n = static_cast<std::uint8_t>(b0 >> 4);
-  const std::uint8_t flags = b0 & 0x0F;
+  flags = b0 & 0x0F;
   if (type_n == 0 || type_n == 15 || type_n == static_cast<std::uint8_t>(Type::unsubscribe))
     return bad("unsupported packet type");
-  const auto type = static_cast<Type>(type_n);
+  type = static_cast<Type>(type_n);
   // §2.2.2: fixed flags per type.
   if (type == Type::publish) {
     const std::uint8_t q = (flags >> 1) & 0x03;
@@ -207,8 +213,8 @@ Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet) noexc
     return bad("bad fixed-header flags");
   }
   // Remaining length: at most 4 bytes, minimally encoded.
-  std::uint32_t remaining = 0;
-  std::size_t i = 1;
+  remaining = 0;
+  i = 1;
   for (unsigned shift = 0;; shift += 7) {
     if (i >= in.size()) return Decoded{Status::need_more, {}};
     if (i > 4) return bad("bad remaining length");
@@ -220,6 +226,17 @@ Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet) noexc
     }
     if (i > 4) return bad("bad remaining length");
   }
+  return Decoded{Status::ok, {}};
+}
+
+}  // namespace
+
+Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet) noexcept {
+  Type type{};
+  std::uint8_t flags = 0;
+  std::uint32_t remaining = 0;
+  std::size_t i = 0;
+  if (Decoded d = fixed_header(in, type, flags, remaining, i); d.status != Status::ok) return d;
   const std::uint64_t total = i + std::uint64_t{remaining};
   if (total > max_packet) return bad("packet too large");
   // Fixed-size packets are checked before their bytes arrive.
@@ -282,6 +299,30 @@ Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet) noexc
     case Type::disconnect: return Decoded{Status::ok, {}};
     default: return bad("unsupported packet type");
   }
+}
+
+Decoded decode_publish_head(std::string_view in, Packet& out) noexcept {
+  Type type{};
+  std::uint8_t flags = 0;
+  std::uint32_t remaining = 0;
+  std::size_t i = 0;
+  if (Decoded d = fixed_header(in, type, flags, remaining, i); d.status != Status::ok) return d;
+  if (type != Type::publish) return bad("not a PUBLISH");
+  // The topic's length, the topic and the packet id: only these bytes must be there.
+  const std::size_t avail = std::min<std::size_t>(in.size() - i, remaining);
+  if (avail < 2) return remaining < 2 ? bad("PUBLISH cut short") : Decoded{Status::need_more, {}};
+  const std::size_t topic_len = (static_cast<std::size_t>(static_cast<std::uint8_t>(in[i])) << 8) |
+                                static_cast<std::uint8_t>(in[i + 1]);
+  const std::size_t head = 2 + topic_len + (((flags >> 1) & 0x03) > 0 ? 2 : 0);
+  if (head > remaining) return bad("PUBLISH cut short");
+  if (avail < head) return Decoded{Status::need_more, {}};
+  Reader r{in.substr(i, head)};
+  if (Decoded d = decode_publish(r, flags, out); d.status != Status::ok) return d;
+  out.type = type;
+  out.size = static_cast<std::uint32_t>(i + std::uint64_t{remaining});
+  out.packet_id = 0;
+  out.list = {};
+  return Decoded{Status::ok, {}};
 }
 
 bool next_filter(std::string_view list, std::size_t& pos, std::string_view& filter, std::uint8_t& qos) noexcept {

@@ -120,6 +120,13 @@ struct Decoded {
 //            handle(p); buf = buf.substr(p.size); }
 Decoded decode(std::string_view in, Packet& out, std::uint32_t max_packet = kMaxRemaining + kMaxFixedHeader) noexcept;
 
+// The head of a PUBLISH too long to buffer (decode() said "packet too large"): the fixed header,
+// topic and packet id are checked as decode() checks them, and only their bytes need be in `in`.
+// ok: out.publish holds qos, dup, retain, topic and packet_id, its payload is empty, and out.size
+// is the whole packet's size (the caller reads past its remaining bytes). need_more: read more.
+// malformed: not a PUBLISH, or its head is bad.
+Decoded decode_publish_head(std::string_view in, Packet& out) noexcept;
+
 // One filter of a decoded SUBSCRIBE's list: the next (filter, qos) at `pos`; false at the end.
 bool next_filter(std::string_view list, std::size_t& pos, std::string_view& filter, std::uint8_t& qos) noexcept;
 

@@ -109,12 +109,35 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
   bool ping_out = false;
   Clock::time_point ping_at{};
   const auto setup_deadline = Clock::now() + opts_.connect_timeout;
+  std::uint64_t skip = 0;  // bytes of a refused oversized PUBLISH still to read past
   for (;;) {
     // Every whole packet buffered.
     std::size_t off = 0;
     for (;;) {
+      if (skip > 0) {  // discarded as they arrive, never stored
+        const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(skip, have - off));
+        off += k;
+        skip -= k;
+        if (skip > 0) break;
+      }
       mqtt::Packet p;
-      const mqtt::Decoded d = mqtt::decode(std::string_view(c.rbuf + off, have - off), p, sizeof c.rbuf);
+      mqtt::Decoded d = mqtt::decode(std::string_view(c.rbuf + off, have - off), p, sizeof c.rbuf);
+      if (d.status == mqtt::Status::malformed && connacked && d.why == "packet too large") {
+        // A PUBLISH over the read buffer: refused like one over max_event_bytes (counted, logged
+        // once, acknowledged) and read past, so it cannot wedge the subscription. Its head is
+        // still checked.
+        d = mqtt::decode_publish_head(std::string_view(c.rbuf + off, have - off), p);
+        if (d.status == mqtt::Status::ok) {
+          skip = p.size;
+          ++stats_.messages;
+          ++stats_.too_large;
+          record_data_error("a message of {} bytes exceeds the {}-byte read buffer: not stored (counted)", p.size,
+                            sizeof c.rbuf);
+          if (p.publish.qos == 1) pending_[npending_++] = p.publish.packet_id;
+          if (npending_ == kMaxPending) break;
+          continue;
+        }
+      }
       if (d.status == mqtt::Status::need_more) break;
       if (d.status == mqtt::Status::malformed) {
         ++stats_.protocol_errors;

@@ -12,7 +12,10 @@
 // store is behind, the socket is not read (the broker's own in-flight window then holds the rest).
 // If an event is not stored (store error, queue drop), no PUBACK goes and the session ends: the
 // broker sends the unacknowledged messages again on the next connection. Messages never stored on
-// purpose (filtered, deduped, over max_event_bytes: counted) are acknowledged.
+// purpose (filtered, deduped, over max_event_bytes: counted) are acknowledged. So is a PUBLISH
+// over the 16 KiB read buffer (counted as too_large, logged once): its head is decoded, the rest of
+// its bytes read past in buffer-sized chunks and dropped, so one poison message cannot wedge the
+// session in a reconnect/redeliver loop.
 // Keep-alive: a PINGREQ after ping_interval without a write; its PINGRESP within pong_timeout.
 // Reactor thread only; no heap after prepare_mqtt().
 #pragma once

@@ -4,6 +4,7 @@
 // decoded packet is not `need_more`, if a view leaves the input, or if a malformed result has no
 // reason. Built and run by `make test-fuzz` (tests/fuzz/CMakeLists.txt, tests/fuzz/run.sh).
 // Input: byte 0 picks the packet-size limit (0 = none, else byte * 64), then the bytes.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -69,6 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int guard = 0; guard < 1000 && !in.empty(); ++guard) {
     Packet p;
     Decoded d = decode(in, p, limit);
+    if (Packet h; decode_publish_head(in, h).status == Status::ok) {  // the head a skipping reader acts on
+      check(h.type == Type::publish && h.publish.payload.empty() && inside(h.publish.topic, in.substr(0, std::min<std::size_t>(h.size, in.size()))));
+      if (d.status == Status::ok) check(h.size == p.size && h.publish.topic == p.publish.topic && h.publish.packet_id == p.publish.packet_id);
+    }
     if (d.status == Status::need_more) return 0;
     if (d.status == Status::malformed) {
       check(!d.why.empty());

@@ -22,6 +22,7 @@
 #include "tests/support/harness.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/source_peers.hpp"
+#include "tests/support/tls_peer.hpp"
 
 namespace bh::test {
 namespace {
@@ -280,11 +281,95 @@ TEST(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
   expect_clean_stop(b);
 }
 
+// ---- mqtts://: the broker's TLS listener, the sink verified against the test CA
+
+std::string mqtts_sink_toml(const Mosquitto& m, const std::string& ca, const std::string& pacing = kFastRetry) {
+  return "[[sink]]\nname = \"m\"\ntype = \"mqtt\"\nurl = \"" + m.tls_url() +
+         "\"\ntopic = \"site/{{/source}}/events\"\nread_timeout = \"3s\"\nconnect_timeout = \"2s\"\nca_file = \"" + ca +
+         "\"\n" + pacing;
+}
+
+TEST(MqttSink, DeliversOverMqttsVerifiedAgainstTheTestCa) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Subscriber sub(broker, "site/#");  // on the plain listener: the broker routes between them
+  ASSERT_TRUE(sub.ready()) << broker.log();
+  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca")));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  constexpr int kN = 2000;
+  auto acked = send_events(b.ingest_port(), kN, "e", 60s);
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
+  ASSERT_TRUE(sub.wait_distinct(kN, 60s)) << sub.seqs().size() << " seen\n" << b.log() << broker.log();
+  EXPECT_TRUE(every_seq_seen(sub, acked));
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 10s));
+  EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT sink allocated over TLS";
+  expect_clean_stop(b);
+  EXPECT_NE(b.log().find("TLS: 1 handshake(s)"), std::string::npos) << b.log();
+}
+
+TEST(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca2"),
+                             "breaker_failures = 3\nbreaker_recovery = \"1s\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"1s\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  auto acked = send_events(b.ingest_port(), 5, "n");
+  ASSERT_EQ(acked.size(), 5u);
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}") >= 3; }, 10s)) << b.log();
+  const double e0 = metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}");
+  auto t0 = std::chrono::steady_clock::now();
+  // Three seconds of an open breaker (1 s recovery) and backoff: a handful of attempts, not thousands.
+  eventually([&] { return std::chrono::steady_clock::now() - t0 >= 3s; }, 5s, 100ms);
+  EXPECT_LE(metric(b, "bulkhead_sink_tls_rejections_total{sink=\"m\"}") - e0, 8) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}"), 0);
+  EXPECT_NE(b.log().find("server certificate not signed by a trusted CA"), std::string::npos) << b.log();
+  expect_clean_stop(b);
+  EXPECT_NE(b.log().find("TLS: 0 handshake(s) (0 resumed), 0 handshake error(s)"), std::string::npos) << b.log();
+}
+
+// QoS 0 only when asked for: no PUBACK comes, so a written PUBLISH is delivered and the cursor
+// moves over it (a sink waiting for PUBACKs would stall each window for read_timeout and reconnect).
+TEST(MqttSink, Qos0DeliversWithoutWaitingForPubacks) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Subscriber sub(broker, "site/#", "bh-test-sub", true);  // subscribed at QoS 1: the QoS seen is the publisher's
+  ASSERT_TRUE(sub.ready()) << broker.log();
+  Bulkhead b(mqtt_sink_toml(broker, "qos = \"0\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  constexpr int kN = 500;  // 25 windows of 20
+  auto acked = send_events(b.ingest_port(), kN, "e", 30s);
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
+  ASSERT_TRUE(sub.wait_distinct(kN, 10s)) << sub.seqs().size() << " seen\n" << b.log();
+  EXPECT_TRUE(every_seq_seen(sub, acked));
+  EXPECT_EQ(sub.lines().size(), static_cast<std::size_t>(kN)) << "repeats at QoS 0";
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 5s))
+      << metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}");
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}"), 0);
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_ack_timeouts_total{sink=\"m\"}"), 0) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_resent_total{sink=\"m\"}"), 0);
+  EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
+  for (const auto& l : sub.lines()) ASSERT_EQ(l.rfind("site/ingest/events q0 {", 0), 0u) << l;
+  EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_cursor{sink=\"m\"}") == acked.back(); }, 5s))
+      << metric(b, "bulkhead_sink_cursor{sink=\"m\"}");
+  expect_clean_stop(b);
+}
+
 // ---- Source
 
-std::string mqtt_source_toml(const Mosquitto& m) {
+std::string mqtt_source_toml(const Mosquitto& m, const std::string& extra = "") {
   return "[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + m.url() +
-         "\"\ntopics = [\"dev/#\"]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n";
+         "\"\ntopics = [\"dev/#\"]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n" + extra;
 }
 
 std::int64_t stored(const Bulkhead& b, const std::string& what = "count(*)") {
@@ -327,6 +412,115 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   std::size_t connections = 0;
   for (std::size_t at = 0; (at = blog.find(" as bulkhead-mq ", at)) != std::string::npos; ++at) ++connections;
   EXPECT_LE(stored(b) - kN, static_cast<std::int64_t>(100 * connections)) << connections << " connection(s)\n" << b.log();
+  expect_clean_stop(b);
+}
+
+// Runs mosquitto_pub with `args` (QoS 1 to dev/t unless the args say otherwise) and waits for it.
+::testing::AssertionResult publish(const Mosquitto& broker, const std::string& args, const TempDir& d,
+                                   const std::string& id = "bh-test-pub") {
+  Child pub({"/bin/sh", "-c",
+             "exec /usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker.port()) + " -i " + id + " " + args},
+            d.file(id + ".log"));
+  auto rc = pub.wait(30s);
+  if (!rc || *rc != 0) return ::testing::AssertionFailure() << "mosquitto_pub " << args << " failed";
+  return ::testing::AssertionSuccess();
+}
+
+// The broker logged the source mq's subscription to dev/# at `qos`.
+bool subscribed(const Mosquitto& broker, char qos = '1') {
+  return eventually([&] { return broker.log().find(std::string("bulkhead-mq ") + qos + " dev/#") != std::string::npos; }, 10s);
+}
+
+// Publishes n QoS 1 messages {"i":0}..{"i":n-1} to dev/t (one mosquitto_pub -l) and waits for it.
+::testing::AssertionResult publish_lines(const Mosquitto& broker, const TempDir& d, int n) {
+  {
+    std::ofstream f(d.file("lines"));
+    for (int i = 0; i < n; ++i) f << "{\"i\":" << i << "}\n";
+  }
+  return publish(broker, "-q 1 -t dev/t -l < " + d.file("lines"), d);
+}
+
+// A PUBLISH over the source's 16 KiB read buffer is a poison message if it is a protocol error:
+// the broker redelivers it on every reconnect and nothing behind it arrives. It is refused
+// (counted as too_large, acknowledged, read past) and the session goes on.
+TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtt_source_toml(broker));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(subscribed(broker))
+      << broker.log() << b.log();
+  TempDir d;
+  std::ofstream(d.file("big")) << "{\"pad\":\"" << std::string(40 * 1024, 'x') << "\"}";
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/big -f " + d.file("big"), d, "bh-test-big"));
+  ASSERT_TRUE(publish_lines(broker, d, 10));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
+  EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 1);
+  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << "the big message made it reconnect\n"
+                                                                          << b.log();
+  // A text payload still goes in as {"topic":..,"text":..}.
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/txt -m 'not json'", d, "bh-test-txt"));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 11; }, 10s)) << b.log();
+  auto last = query_rows(b.db_path(), "SELECT CAST(body AS TEXT) FROM events WHERE source = 'mq' ORDER BY seq DESC LIMIT 1");
+  ASSERT_FALSE(last.empty());
+  EXPECT_EQ(last[0], "{\"topic\":\"dev/txt\",\"text\":\"not json\"}");
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
+  // The big one was acknowledged: a restarted bulkhead (same persistent session) is not sent it again.
+  ASSERT_EQ(b.stop(), 0) << b.log();
+  ASSERT_TRUE(b.start()) << b.log();
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_connected_total{source=\"mq\"}") == 1; }, 10s)) << b.log();
+  ASSERT_TRUE(publish(broker, "-q 1 -t dev/after -m '{\"after\":1}'", d, "bh-test-after"));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 12; }, 10s)) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 0) << "redelivered";
+  expect_clean_stop(b);
+}
+
+TEST(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  Mosquitto broker(MosquittoOptions{.tls = &certs});
+  ASSERT_TRUE(broker.start()) << broker.log();
+  const std::string pacing = "backoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n";
+  Bulkhead b("[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() + "\"\ntopics = [\"dev/#\"]\nca_file = \"" +
+             certs.crt("ca") + "\"\n" + pacing + "[[source]]\nname = \"bad\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() +
+             "\"\ntopics = [\"dev/#\"]\nca_file = \"" + certs.crt("ca2") + "\"\n" + pacing);
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(subscribed(broker))
+      << broker.log() << b.log();
+  TempDir d;
+  ASSERT_TRUE(publish_lines(broker, d, 10));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_errors_total{source=\"bad\",kind=\"tls\"}") >= 2; }, 10s))
+      << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_source_events_total{source=\"bad\"}"), 0);
+  EXPECT_EQ(broker.log().find("bulkhead-bad 1 dev/#"), std::string::npos) << broker.log();
+  EXPECT_NE(b.log().find("source bad: TLS handshake with localhost:"), std::string::npos) << b.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated over TLS";
+  expect_clean_stop(b);
+}
+
+// A QoS 0 subscription: the broker downgrades the QoS 1 publications, nothing is acknowledged, every message is stored.
+TEST(MqttSource, Qos0SubscriptionStoresEveryMessage) {
+  REQUIRE_MOSQUITTO();
+  CensusGuard census;
+  Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.log();
+  Bulkhead b(mqtt_source_toml(broker, "qos = \"0\"\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  ASSERT_TRUE(subscribed(broker, '0'))
+      << broker.log() << b.log();
+  TempDir d;
+  ASSERT_TRUE(publish_lines(broker, d, 200));
+  EXPECT_TRUE(eventually([&] { return stored(b) == 200; }, 10s)) << stored(b) << "\n" << b.log();
+  EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 200);
+  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << b.log() << broker.log();
+  EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   expect_clean_stop(b);
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/tls_peer.hpp"
 
 namespace bh::test {
 namespace {
@@ -50,6 +51,12 @@ Mosquitto::Mosquitto(MosquittoOptions o) : opts_(std::move(o)), port_(free_port(
     << "max_queued_messages 0\nmax_inflight_messages 100\nset_tcp_nodelay true\n"
     << "log_dest file " << dir_.file("broker.log") << "\nlog_type error\nlog_type warning\nlog_type notice\n"
     << "log_type subscribe\nlog_type information\n";
+  if (opts_.tls) {  // the listener's own settings follow its `listener` line
+    do tls_port_ = free_port();
+    while (tls_port_ == port_);
+    c << "listener " << tls_port_ << " 127.0.0.1\ncafile " << opts_.tls->crt("ca") << "\ncertfile "
+      << opts_.tls->crt("server") << "\nkeyfile " << opts_.tls->key("server") << "\n";
+  }
   if (opts_.username.empty()) {
     c << "allow_anonymous true\n";
   } else {
@@ -65,7 +72,8 @@ Mosquitto::~Mosquitto() { stop(); }
 bool Mosquitto::start() {
   child_ = std::make_unique<Child>(std::vector<std::string>{kBroker, "-c", dir_.file("mosquitto.conf")},
                                    dir_.file("stdout.log"), dir_.path());
-  return eventually([&] { return port_accepts(port_); }, std::chrono::milliseconds(10000));
+  return eventually([&] { return port_accepts(port_) && (tls_port_ == 0 || port_accepts(tls_port_)); },
+                    std::chrono::milliseconds(10000));
 }
 
 void Mosquitto::stop() {
@@ -84,11 +92,11 @@ void Mosquitto::kill9() {
 
 std::string Mosquitto::log() const { return read_file(dir_.file("broker.log")) + read_file(dir_.file("stdout.log")); }
 
-Subscriber::Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id)
+Subscriber::Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id, bool show_qos)
     : broker_(broker), id_(id) {
-  child_ = std::make_unique<Child>(std::vector<std::string>{kSub, "-h", "127.0.0.1", "-p", std::to_string(broker.port()),
-                                                            "-v", "-q", "1", "-c", "-i", id, "-t", filter},
-                                   dir_.file("sub.out"));
+  std::vector<std::string> args{kSub, "-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-v", "-q", "1", "-c", "-i", id, "-t", filter};
+  if (show_qos) args.insert(args.begin() + 5, {"-F", "%t q%q %p"});  // -F overrides -v
+  child_ = std::make_unique<Child>(std::move(args), dir_.file("sub.out"));
 }
 
 Subscriber::~Subscriber() {

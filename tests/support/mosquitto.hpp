@@ -17,12 +17,17 @@
 
 namespace bh::test {
 
+class TlsCerts;
+
 // True when the broker and its clients are installed (tests skip otherwise, saying why).
 bool have_mosquitto();
 
 struct MosquittoOptions {
   std::string username;  // non-empty: anonymous clients are refused, this user/password is the only one
   std::string password;
+  // Non-null: a second listener on another free loopback port speaks TLS with the test PKI's
+  // server certificate (CN/SAN localhost, 127.0.0.1); tls_url() names it. Must outlive the broker.
+  const TlsCerts* tls = nullptr;
 };
 
 class Mosquitto {
@@ -36,6 +41,8 @@ class Mosquitto {
   void kill9();
   std::uint16_t port() const { return port_; }
   std::string url() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t tls_port() const { return tls_port_; }
+  std::string tls_url() const { return "mqtts://localhost:" + std::to_string(tls_port_); }
   std::string log() const;
   const std::string& dir() const { return dir_.path(); }
 
@@ -43,6 +50,7 @@ class Mosquitto {
   MosquittoOptions opts_;
   TempDir dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;  // 0: no TLS listener
   std::unique_ptr<Child> child_;
 };
 
@@ -50,7 +58,9 @@ class Mosquitto {
 // ("topic payload") go to a file; seqs() parses the envelopes' "seq" fields.
 class Subscriber {
  public:
-  Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id = "bh-test-sub");
+  // show_qos: lines are "topic q<QoS as received> payload".
+  Subscriber(const Mosquitto& broker, const std::string& filter, const std::string& id = "bh-test-sub",
+             bool show_qos = false);
   ~Subscriber();
   // Waits until the broker logged this client's SUBSCRIBE.
   bool ready(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));

@@ -135,6 +135,32 @@ TEST(MqttCodec, PublishStrictness) {
   EXPECT_EQ(enc([&](std::span<char> o) { return encode_publish(o, bad); }), "");     // zero id refused
 }
 
+// A PUBLISH too long to buffer: decode() refuses it, decode_publish_head() reads its head from
+// the first bytes alone so the caller can acknowledge it and read past the rest.
+TEST(MqttCodec, PublishHeadOfAnOversizedPacket) {
+  const std::string payload(40 * 1024, 'x');
+  Publish in{.topic = "dev/big", .payload = payload, .packet_id = 9, .qos = 1};
+  std::string b(payload.size() + 64, '\0');
+  b.resize(encode_publish(std::span<char>(b.data(), b.size()), in));
+  ASSERT_FALSE(b.empty());
+  Packet p;
+  const std::string_view first(b.data(), 16 * 1024);
+  EXPECT_EQ(decode(first, p, 16 * 1024).why, "packet too large");
+  ASSERT_EQ(decode_publish_head(first, p).status, Status::ok);
+  EXPECT_EQ(p.type, Type::publish);
+  EXPECT_EQ(p.size, b.size());
+  EXPECT_EQ(p.publish.topic, "dev/big");
+  EXPECT_EQ(p.publish.packet_id, 9);
+  EXPECT_EQ(p.publish.qos, 1);
+  EXPECT_TRUE(p.publish.payload.empty());
+  // Every prefix shorter than the head needs more; the head's own checks still apply.
+  for (std::size_t k = 0; k < 4 + 2 + 7 + 2; ++k) EXPECT_EQ(decode_publish_head(b.substr(0, k), p).status, Status::need_more) << k;
+  EXPECT_EQ(decode_publish_head(std::string("\x32\x05\x00\x01t\x00\x00", 7), p).status, Status::malformed);  // zero id
+  EXPECT_EQ(decode_publish_head(std::string("\x30\x04\x00\x01+x", 6), p).status, Status::malformed);         // wildcard
+  EXPECT_EQ(decode_publish_head(std::string("\x30\x03\x00\x05t", 5), p).status, Status::malformed);          // topic past the end
+  EXPECT_EQ(decode_publish_head(std::string("\x40\x02\x00\x01", 4), p).status, Status::malformed);           // a PUBACK
+}
+
 TEST(MqttCodec, AcksPingsDisconnect) {
   Packet p;
   std::string ack = enc([](std::span<char> o) { return encode_ack(o, Type::puback, 0x1234); });
