@@ -169,8 +169,10 @@ TEST(Ingest, FdsReturnToBaselineAfterConnectionChurn) {
     for (auto& c : cs) ASSERT_TRUE(c.send("{\"a\":1}\n"));
     for (auto& c : cs) ASSERT_TRUE(c.read_line().has_value());
   }
+  // Back to the baseline, or below it: the baseline may still hold the harness's readiness probe,
+  // a connection that was closing when it was counted.
   int now = -1;
-  EXPECT_TRUE(eventually([&] { return (now = child_fds(b.child()->pid())) == base; }, 2000ms)) << now << " vs " << base;
+  EXPECT_TRUE(eventually([&] { return (now = child_fds(b.child()->pid())) <= base; }, 2000ms)) << now << " vs " << base;
   expect_clean_stop(b);
 }
 
