@@ -183,7 +183,7 @@ TEST(Jobs, TokenAlertsReachTelegramExactlyOnceAcrossAKill9) {
   // No delivery in flight, and the page of 5 seen again and again (dedupe at work): now kill -9.
   ASSERT_TRUE(eventually([&] {
     return delivered_all(b, 3) && entries(etherscan, [](const Json& e) { return e.num("/step") == 5; }).size() >= 3;
-  })) << b.log();
+  }, kCursorsWritten)) << b.log();
   b.kill9();
   ASSERT_TRUE(b.start()) << b.log();
   // After the restart the same page of 5 is polled again: nothing is new.
@@ -264,7 +264,7 @@ TEST(Jobs, StreamNotificationsReachDiscordExactlyOnceAcrossCloseCodesAndAKill9) 
     return entries(pusher, [&](const Json& e) { return e.str("/event") == event; });
   };
   ASSERT_TRUE(eventually([&] { return posted().size() >= 4; }, 20s)) << b.log() << pusher.log_text() << discord.log_text();
-  ASSERT_TRUE(eventually([&] { return delivered_all(b, 4); })) << b.log();
+  ASSERT_TRUE(eventually([&] { return delivered_all(b, 4); }, kCursorsWritten)) << b.log();
   ASSERT_EQ(pusher_events("connect").size(), 3u) << pusher.log_text();
   b.kill9();
   // 4 (after the restart): the last live event again (the dedupe window survived), a new one,
@@ -340,7 +340,7 @@ TEST(Jobs, CalendarChangesReachTheWebhookOnceEachAcrossAKill9) {
   auto served = [&](int status) { return entries(ics, with_status(status)).size(); };
   ASSERT_TRUE(eventually([&] { return posted().size() >= 3; }, 20s)) << b.log() << ics.log_text();
   // Unchanged: conditional GETs answered 304, nothing new.
-  ASSERT_TRUE(eventually([&] { return served(304) >= 3 && delivered_all(b, 3); })) << b.log() << ics.log_text();
+  ASSERT_TRUE(eventually([&] { return served(304) >= 3 && delivered_all(b, 3); }, kCursorsWritten)) << b.log() << ics.log_text();
   for (const auto& e : entries(ics, with_status(304))) EXPECT_FALSE(e.str("/inm").empty());
   b.kill9();
   ASSERT_TRUE(b.start()) << b.log();
@@ -356,7 +356,7 @@ TEST(Jobs, CalendarChangesReachTheWebhookOnceEachAcrossAKill9) {
     return entries(ics, [&](const Json& e) { return e.str("/calendar") == "v3" && e.num("/status") == status; }).size();
   };
   ASSERT_TRUE(eventually([&] { return served_v3(200) >= 1 && served_v3(304) >= 2; })) << b.log() << ics.log_text();
-  ASSERT_TRUE(eventually([&] { return delivered_all(b, 5); })) << b.log();
+  ASSERT_TRUE(eventually([&] { return delivered_all(b, 5); }, kCursorsWritten)) << b.log();
 
   auto got = posted();
   ASSERT_EQ(got.size(), 5u) << b.log();
@@ -400,7 +400,7 @@ TEST(Jobs, EventProcessorDeliversEveryAckedEventExactlyOnceAcrossAKill9) {
   ASSERT_TRUE(running(b)) << b.log();
   auto first = send_events(b.ingest_port(), 300, "a");
   ASSERT_TRUE(sink.wait_delivered(300, slow(20s))) << b.log();
-  ASSERT_TRUE(eventually([&] { return delivered_all(b, 300); })) << b.log();
+  ASSERT_TRUE(eventually([&] { return delivered_all(b, 300); }, kCursorsWritten)) << b.log();
   b.kill9();
   ASSERT_TRUE(b.start()) << b.log();
   auto second = send_events(b.ingest_port(), 300, "b");

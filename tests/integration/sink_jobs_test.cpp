@@ -272,8 +272,8 @@ TEST(SinkJobs, TemplateRequestsOnePerEventFilteredSkippedUnrenderableDeadLettere
   ASSERT_TRUE(exactly(b, sink, 1, "tg")) << "resent before Telegram's retry_after\n" << b.log();
   ASSERT_TRUE(advance_clock(b, 2s));
   ASSERT_TRUE(exactly(b, sink, 3, "tg")) << b.log();
-  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 'tg'") ==
-                                      static_cast<std::int64_t>(seqs[4]); }, 10s))
+  ASSERT_TRUE(eventually([&] { return sample(metrics(b), "bulkhead_sink_cursor{sink=\"tg\"}").value_or(0) ==
+                                      static_cast<double>(seqs[4]); }, 10s))
       << "the cursor passes the filtered tail\n" << b.log();
 
   auto reqs = sink.requests();
@@ -322,8 +322,8 @@ TEST(SinkJobs, DiscordStyleNoContentAnswersAndAConfiguredContentType) {
   EXPECT_EQ(reqs[0].body, "{\"content\":\"héllo…\"}");
   EXPECT_EQ(reqs[1].body, R"({"content":"ok"})");
   for (auto& r : reqs) EXPECT_EQ(r.content_type, "application/json; charset=utf-8");
-  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 'dc'") ==
-                                      static_cast<std::int64_t>(seqs[2]); }, 10s)) << b.log();
+  ASSERT_TRUE(eventually([&] { return sample(metrics(b), "bulkhead_sink_cursor{sink=\"dc\"}").value_or(0) ==
+                                      static_cast<double>(seqs[2]); }, 10s)) << b.log();
   EXPECT_EQ(query_int(b.db_path(), "SELECT count(*) FROM dead_letters"), 0);
   expect_clean_stop(b);
 }
@@ -357,8 +357,8 @@ TEST(SinkJobs, AFilterOnAnEnvelopeSinkSkipsEventsAndTheBatchStaysByteForByte) {
                                            R"({"level":"debug","n":3})", R"({"level":"error","n":4})"});
   ASSERT_EQ(seqs.size(), 4u);
   ASSERT_TRUE(sink.wait_delivered(2, 10s)) << b.log();
-  ASSERT_TRUE(eventually([&] { return query_int(b.db_path(), "SELECT cursor FROM sinks WHERE name = 't'") ==
-                                      static_cast<std::int64_t>(seqs[3]); }, 10s)) << b.log();
+  ASSERT_TRUE(eventually([&] { return sample(metrics(b), "bulkhead_sink_cursor{sink=\"t\"}").value_or(0) ==
+                                      static_cast<double>(seqs[3]); }, 10s)) << b.log();
   EXPECT_EQ(sink.delivered_seqs(), (std::vector<std::uint64_t>{seqs[1], seqs[3]}));
   for (auto& r : sink.requests()) {
     EXPECT_EQ(r.content_type, "application/x-ndjson");

@@ -85,6 +85,9 @@ class ScopedEnvList {
 // No delivery in flight: every stored event is delivered (the store's sink cursors, as committed,
 // reach its last seq) and at least `at_least` events are stored.
 bool delivered_all(const Bulkhead& b, std::int64_t at_least);
+// How long to wait for delivered_all: the store writes sink cursors at most every 5 s while
+// delivering and at housekeeping (every 10 s) once delivery stopped (Store::kCursorPersist).
+inline constexpr std::chrono::seconds kCursorsWritten{30};
 // The number of Unicode code points in UTF-8 text.
 std::size_t code_points(std::string_view utf8);
 
