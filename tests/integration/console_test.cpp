@@ -310,15 +310,15 @@ TEST(Console, SessionsBeyondThePoolAreToldSoAndClosed) {
     ASSERT_TRUE(connect_console(*peers.back(), b));
     EXPECT_EQ(peers.back()->ask("version\n"), "bulkhead " BH_VERSION "\n") << i;
   }
-  Peer extra;  // N+1
+  // N+1 while every session has just been answered: none has stalled long enough to be evicted
+  // (the acceptor's policy; SlowClients.Console* covers the eviction), so the newcomer is refused.
+  for (auto& p : peers) EXPECT_EQ(p->ask("version\n"), "bulkhead " BH_VERSION "\n");
+  Peer extra;
   ASSERT_TRUE(connect_console(extra, b));
   EXPECT_EQ(extra.answer(), "error: console busy: all 4 sessions in use, try again later\n");
   EXPECT_TRUE(extra.closed_by_peer());
-  auto [rc, out] = console(b, {"status"});
-  EXPECT_EQ(rc, 1) << out;
-  EXPECT_TRUE(has(out, "console busy")) << out;
   std::string pools = peers[0]->ask("pools\n");
-  EXPECT_TRUE(std::regex_search(pools, std::regex("console_session +4/4 +4 +4 +2 "))) << pools;
+  EXPECT_TRUE(std::regex_search(pools, std::regex("console_session +4/4 +4 +4 +1 "))) << pools;
   peers.pop_back();
   Peer again;
   bool ok = false;
