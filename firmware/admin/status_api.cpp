@@ -9,6 +9,7 @@
 #include <mbedtls/sha256.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 
@@ -189,7 +190,8 @@ std::size_t write_status(const RuntimeView& v, char* out, std::size_t cap) {
   JsonOut j(out, cap);
   const std::int64_t now_ms = hal::unix_ms();
   j.put("{{\"version\":\"{}\",\"time_ms\":{},\"uptime_s\":{:.1f},\"state\":\"{}\",\"auth\":\"{}\",", BH_VERSION, now_ms,
-        seconds_since(v.started), v.reactor ? run_state_name(v.reactor->state()) : std::string_view("unknown"),
+        std::floor(seconds_since(v.started) * 10) / 10,  // truncated: the status never runs ahead of /metrics
+        v.reactor ? run_state_name(v.reactor->state()) : std::string_view("unknown"),
         mutation_auth(v.config));
   put_health(j, v.watchdog);
   const EventTotals t = event_totals(v);
