@@ -9,8 +9,10 @@ session echoes what we type; answers are read up to the next prompt, with the ru
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 QEMU = "qemu-system-aarch64"
@@ -30,6 +32,21 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_data_disk(path, size_mb=32, files=None):
+    """A fresh ext4 data disk (a raw image file) for bulkhead.data=: the store's filesystem, made
+    as on a Pi's card, with `files` ({name: text}) at its root, e.g. a config for
+    bulkhead.config=/var/lib/bulkhead/<name> (init mounts the disk there before reading it)."""
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    with open(path, "wb") as f:
+        f.truncate(size_mb * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="bulkhead-disk-") as root:
+        for name, text in (files or {}).items():
+            with open(os.path.join(root, name), "w") as f:
+                f.write(text)
+        subprocess.run([mkfs, "-q", "-F", "-L", "bulkhead", "-d", root, path], check=True)
+    return path
 
 
 def check(cond, msg):

@@ -29,12 +29,11 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-from guest import BOOT_DEADLINE, PROMPT, STOP_DEADLINE, QEMU, Fail, Guest, check, field, free_port, send_events
+from guest import BOOT_DEADLINE, PROMPT, STOP_DEADLINE, QEMU, Fail, Guest, check, field, free_port, make_data_disk, send_events
 
 # The image's [watchdog] timeout (toolchain/image/bulkhead.toml); the i6300esb resets the guest
 # a few seconds after it (its second stage).
@@ -218,11 +217,7 @@ def main():
             return 1
     t0 = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="bulkhead-image-")
-    disk = os.path.join(workdir, "data.img")
-    with open(disk, "wb") as f:
-        f.truncate(32 * 1024 * 1024)
-    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
-    subprocess.run([mkfs, "-q", "-F", "-L", "bulkhead", disk], check=True)
+    disk = make_data_disk(os.path.join(workdir, "data.img"))
     names = ["boot1", "boot2"] + ([] if args.no_watchdog_reset else ["boot3"])
     try:
         b1 = boot_and_serve(image, workdir, disk, "boot1", 1, args.events, True)
