@@ -76,39 +76,66 @@ std::uint64_t seq_of(const std::string& line) { return std::stoull(line.substr(l
   return ::testing::AssertionSuccess();
 }
 
-// A broker with persistence and a subscriber on site/# whose session survives a broker restart.
-struct BrokerAndSubscriber {
-  Mosquitto broker;
-  std::optional<Subscriber> sub;
-  ::testing::AssertionResult start() {
-    if (!broker.start()) return ::testing::AssertionFailure() << broker.log();
-    sub.emplace(broker, "site/#");
-    // The subscriber's session must survive a restart (else what arrives before it resubscribes
-    // has no subscriber: MQTT drops it, nothing to do with the sink).
-    if (!sub->ready() || !sub->persisted()) return ::testing::AssertionFailure() << broker.log();
-    return ::testing::AssertionSuccess();
-  }
-};
-
 #define REQUIRE_MOSQUITTO() \
   if (!have_mosquitto()) GTEST_SKIP() << "mosquitto / mosquitto_sub / mosquitto_passwd not installed (toolchain/deps.sh)"
 
-TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#");
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  Bulkhead b(mqtt_sink_toml(broker));
+// What to start before a test's bulkhead: the broker (with these options; tls: the test PKI made
+// first and the broker's TLS listener on), and a QoS 1 subscriber on site/# if asked.
+struct MqttSetUp {
+  MosquittoOptions broker;
+  bool tls = false;
+  bool subscriber = false;
+  bool persisted = false;  // the subscriber's session saved by the broker: it survives a broker restart
+  bool show_qos = false;   // the subscriber's lines say the QoS received ("topic q<n> payload")
+};
+
+// The set-up every MQTT test shares: skipped without Mosquitto, a census of FDs and pools, and
+// what start() asked for, stopped in reverse order after the test (and its bulkhead) ends.
+class MqttTest : public ::testing::Test {
+ protected:
+  void SetUp() override { REQUIRE_MOSQUITTO(); }
+
+  ::testing::AssertionResult start(MqttSetUp s = {}) {
+    if (s.tls) {
+      certs_.emplace();
+      if (!certs_->ok()) return ::testing::AssertionFailure() << certs_->error();
+      s.broker.tls = &*certs_;
+    }
+    broker_.emplace(s.broker);
+    if (!broker_->start()) return ::testing::AssertionFailure() << broker_->log();
+    if (!s.subscriber) return ::testing::AssertionSuccess();
+    sub_.emplace(*broker_, "site/#", "bh-test-sub", s.show_qos);
+    if (!sub_->ready()) return ::testing::AssertionFailure() << "no subscription\n" << broker_->log();
+    // Else what arrives after a restart, before it resubscribes, has no subscriber: MQTT drops it,
+    // nothing to do with the sink.
+    if (s.persisted && !sub_->persisted()) return ::testing::AssertionFailure() << "session not saved\n" << broker_->log();
+    return ::testing::AssertionSuccess();
+  }
+
+  Mosquitto& broker() { return *broker_; }
+  Subscriber& sub() { return *sub_; }
+  const TlsCerts& certs() const { return *certs_; }
+
+ private:
+  CensusGuard census_;
+  std::optional<TlsCerts> certs_;  // outlives the broker that serves its certificate
+  std::optional<Mosquitto> broker_;
+  std::optional<Subscriber> sub_;
+};
+
+class MqttSink : public MqttTest {};
+
+TEST_F(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
+  ASSERT_TRUE(start({.subscriber = true}));
+  Bulkhead b(mqtt_sink_toml(broker()));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   const int fds_before = fds_of(b.child()->pid());
   constexpr int kN = 20000;
   auto acked = send_events(b.ingest_port(), kN, "e", 60s);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
-  ASSERT_TRUE(sub.wait_distinct(kN, 60s)) << sub.seqs().size() << " seen\n" << b.log();
-  ASSERT_TRUE(every_seq_seen(sub, acked));
-  auto lines = sub.lines();
+  ASSERT_TRUE(sub().wait_distinct(kN, 60s)) << sub().seqs().size() << " seen\n" << b.log();
+  ASSERT_TRUE(every_seq_seen(sub(), acked));
+  auto lines = sub().lines();
   EXPECT_EQ(lines.front().rfind("site/ingest/events {\"seq\":", 0), 0u) << lines.front();
   // In order: the subscriber sees ascending seqs (one connection, in-order resends).
   std::uint64_t prev = 0;
@@ -129,14 +156,9 @@ TEST(MqttSink, DeliversEverySeqToAPersistentSubscriber) {
 // The broker is stopped with SIGTERM (it saves its database on the way out). Mosquitto PUBACKs a
 // QoS 1 message before its periodic save, so after a SIGKILL the broker itself may lose what it
 // acknowledged in its last second: that would test Mosquitto, not the sink.
-TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  BrokerAndSubscriber bs;
-  ASSERT_TRUE(bs.start());
-  Mosquitto& broker = bs.broker;
-  Subscriber& sub = *bs.sub;
-  Bulkhead b(mqtt_sink_toml(broker));
+TEST_F(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
+  ASSERT_TRUE(start({.subscriber = true, .persisted = true}));
+  Bulkhead b(mqtt_sink_toml(broker()));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   const int pid = b.child()->pid();
   int fds_up = 0;
@@ -145,7 +167,7 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
   auto acked = stream(b, 60, [&](std::size_t n) {
     if (!killed && n >= 2000) {
       fds_up = fds_of(pid);
-      broker.stop();
+      broker().stop();
       killed = true;
     } else if (killed) {
       fds_down_max = std::max(fds_down_max, fds_of(pid));
@@ -157,10 +179,10 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_connect_errors_total{sink=\"m\"}") >= 3; }, 10s));
   fds_down_max = std::max(fds_down_max, fds_of(pid));
   EXPECT_LE(fds_down_max, fds_up) << "FDs grew while the broker was down";
-  ASSERT_TRUE(broker.start()) << broker.log();
-  ASSERT_TRUE(sub.wait_distinct(acked.size(), 60s))
-      << sub.seqs().size() << " of " << acked.size() << " seen\n" << b.log() << broker.log();
-  ASSERT_TRUE(every_seq_seen(sub, acked));
+  ASSERT_TRUE(broker().start()) << broker().log();
+  ASSERT_TRUE(sub().wait_distinct(acked.size(), 60s))
+      << sub().seqs().size() << " of " << acked.size() << " seen\n" << b.log() << broker().log();
+  ASSERT_TRUE(every_seq_seen(sub(), acked));
   expect_clean_stop(b);
 }
 
@@ -168,22 +190,17 @@ TEST(MqttSink, BrokerStoppedAndRestartedMidStreamLosesNothing) {
 // waiting): reconnect attempts are paced by backoff and the breaker (a few, not a hot loop), FDs stay
 // flat, the backlog taken meanwhile is kept, and after the broker returns every event arrives, the
 // first arrivals in seq order.
-TEST(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  BrokerAndSubscriber bs;
-  ASSERT_TRUE(bs.start());
-  Mosquitto& broker = bs.broker;
-  Subscriber& sub = *bs.sub;
-  Bulkhead b(mqtt_sink_toml(broker, "",
+TEST_F(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
+  ASSERT_TRUE(start({.subscriber = true, .persisted = true}));
+  Bulkhead b(mqtt_sink_toml(broker(), "",
                             "breaker_failures = 3\nbreaker_recovery = \"20s\"\nbackoff_base = \"2s\"\nbackoff_cap = \"20s\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   const int pid = b.child()->pid();
   auto acked = send_events(b.ingest_port(), 1000, "before", 30s);
   ASSERT_EQ(acked.size(), 1000u);
-  ASSERT_TRUE(sub.wait_distinct(1000, 30s)) << b.log();
+  ASSERT_TRUE(sub().wait_distinct(1000, 30s)) << b.log();
   const int fds_up = fds_of(pid);
-  broker.stop();
+  broker().stop();
   auto backlog = send_events(b.ingest_port(), 2000, "during", 30s);
   ASSERT_EQ(backlog.size(), 2000u);
   const double delivered_down = metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}");
@@ -200,19 +217,19 @@ TEST(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
   EXPECT_LE(attempts, 40) << "reconnects not paced by backoff and the breaker";
   EXPECT_LE(fds_down_max, fds_up) << "FDs grew while the broker was down";
   EXPECT_EQ(metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}"), delivered_down) << "delivered with no broker";
-  ASSERT_TRUE(broker.start()) << broker.log();
+  ASSERT_TRUE(broker().start()) << broker().log();
   bool all = false;
   for (int i = 0; i < 10 && !all; ++i) {
-    all = sub.wait_distinct(3000, 5s);
+    all = sub().wait_distinct(3000, 5s);
     if (!all) {
       ASSERT_TRUE(advance_clock(b, 30s));  // past the pending backoff / breaker recovery
     }
   }
-  ASSERT_TRUE(all) << sub.seqs().size() << " of 3000 seen\n" << b.log() << broker.log();
-  ASSERT_TRUE(every_seq_seen(sub, backlog));
+  ASSERT_TRUE(all) << sub().seqs().size() << " of 3000 seen\n" << b.log() << broker().log();
+  ASSERT_TRUE(every_seq_seen(sub(), backlog));
   std::set<std::uint64_t> first;
   std::uint64_t prev = 0;
-  for (const auto& l : sub.lines()) {  // first arrivals ascend (DUP resends may repeat a seq)
+  for (const auto& l : sub().lines()) {  // first arrivals ascend (DUP resends may repeat a seq)
     auto s = seq_of(l);
     if (!first.insert(s).second) continue;
     EXPECT_GT(s, prev) << "seq " << s << " arrived after " << prev;
@@ -221,28 +238,23 @@ TEST(MqttSink, BrokerDownSixtySecondsKeepsBacklogOrderAndFds) {
   expect_clean_stop(b);
 }
 
-TEST(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#");
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  Bulkhead b(mqtt_sink_toml(broker, "max_inflight = " + std::to_string(kInflight) + "\n"));
+TEST_F(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
+  ASSERT_TRUE(start({.subscriber = true}));
+  Bulkhead b(mqtt_sink_toml(broker(), "max_inflight = " + std::to_string(kInflight) + "\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   bool killed = false;
   auto acked = stream(b, 300, [&](std::size_t) {
-    if (!killed && sub.seqs().size() >= 1500) {
+    if (!killed && sub().seqs().size() >= 1500) {
       b.child()->signal(SIGKILL);
       killed = true;
     }
   });
-  ASSERT_TRUE(killed) << acked.size() << " acked, " << sub.seqs().size() << " seen";
+  ASSERT_TRUE(killed) << acked.size() << " acked, " << sub().seqs().size() << " seen";
   b.child()->wait(5s);
   ASSERT_TRUE(b.start()) << b.log();
-  ASSERT_TRUE(sub.wait_distinct(acked.size(), 60s)) << sub.seqs().size() << " of " << acked.size() << "\n" << b.log();
-  ASSERT_TRUE(every_seq_seen(sub, acked));
-  auto seen = sub.seqs();
+  ASSERT_TRUE(sub().wait_distinct(acked.size(), 60s)) << sub().seqs().size() << " of " << acked.size() << "\n" << b.log();
+  ASSERT_TRUE(every_seq_seen(sub(), acked));
+  auto seen = sub().seqs();
   // Repeats only around the crash: the acknowledged events after the last cursor the store wrote
   // (it writes a sink's cursor at most every 5 s, to spare the flash) and the window in flight,
   // one run of consecutive seqs.
@@ -256,12 +268,9 @@ TEST(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
   expect_clean_stop(b);
 }
 
-TEST(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker(MosquittoOptions{"dev", "right"});
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Bulkhead b(mqtt_sink_toml(broker, "username = \"dev\"\npassword = \"wrong-pw\"\n",
+TEST_F(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
+  ASSERT_TRUE(start({.broker = {"dev", "right"}}));
+  Bulkhead b(mqtt_sink_toml(broker(), "username = \"dev\"\npassword = \"wrong-pw\"\n",
                             "breaker_failures = 3\nbreaker_recovery = \"1s\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"1s\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_mqtt_refusals_total{sink=\"m\"}") >= 3; }, 10s)) << b.log();
@@ -289,22 +298,15 @@ std::string mqtts_sink_toml(const Mosquitto& m, const std::string& ca, const std
          "\"\n" + pacing;
 }
 
-TEST(MqttSink, DeliversOverMqttsVerifiedAgainstTheTestCa) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  TlsCerts certs;
-  ASSERT_TRUE(certs.ok()) << certs.error();
-  Mosquitto broker(MosquittoOptions{.tls = &certs});
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#");  // on the plain listener: the broker routes between them
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca")));
+TEST_F(MqttSink, DeliversOverMqttsVerifiedAgainstTheTestCa) {
+  ASSERT_TRUE(start({.tls = true, .subscriber = true}));  // the subscriber on the plain listener: the broker routes between them
+  Bulkhead b(mqtts_sink_toml(broker(), certs().crt("ca")));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   constexpr int kN = 2000;
   auto acked = send_events(b.ingest_port(), kN, "e", 60s);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
-  ASSERT_TRUE(sub.wait_distinct(kN, 60s)) << sub.seqs().size() << " seen\n" << b.log() << broker.log();
-  EXPECT_TRUE(every_seq_seen(sub, acked));
+  ASSERT_TRUE(sub().wait_distinct(kN, 60s)) << sub().seqs().size() << " seen\n" << b.log() << broker().log();
+  EXPECT_TRUE(every_seq_seen(sub(), acked));
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 10s));
   EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT sink allocated over TLS";
@@ -312,14 +314,9 @@ TEST(MqttSink, DeliversOverMqttsVerifiedAgainstTheTestCa) {
   EXPECT_NE(b.log().find("TLS: 1 handshake(s)"), std::string::npos) << b.log();
 }
 
-TEST(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  TlsCerts certs;
-  ASSERT_TRUE(certs.ok()) << certs.error();
-  Mosquitto broker(MosquittoOptions{.tls = &certs});
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Bulkhead b(mqtts_sink_toml(broker, certs.crt("ca2"),
+TEST_F(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
+  ASSERT_TRUE(start({.tls = true}));
+  Bulkhead b(mqtts_sink_toml(broker(), certs().crt("ca2"),
                              "breaker_failures = 3\nbreaker_recovery = \"1s\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"1s\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   auto acked = send_events(b.ingest_port(), 5, "n");
@@ -338,28 +335,23 @@ TEST(MqttSink, MqttsWithTheWrongCaIsRefusedCountedAndPaced) {
 
 // QoS 0 only when asked for: no PUBACK comes, so a written PUBLISH is delivered and the cursor
 // moves over it (a sink waiting for PUBACKs would stall each window for read_timeout and reconnect).
-TEST(MqttSink, Qos0DeliversWithoutWaitingForPubacks) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Subscriber sub(broker, "site/#", "bh-test-sub", true);  // subscribed at QoS 1: the QoS seen is the publisher's
-  ASSERT_TRUE(sub.ready()) << broker.log();
-  Bulkhead b(mqtt_sink_toml(broker, "qos = \"0\"\n"));
+TEST_F(MqttSink, Qos0DeliversWithoutWaitingForPubacks) {
+  ASSERT_TRUE(start({.subscriber = true, .show_qos = true}));  // subscribed at QoS 1: the QoS seen is the publisher's
+  Bulkhead b(mqtt_sink_toml(broker(), "qos = \"0\"\n"));
   ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
   constexpr int kN = 500;  // 25 windows of 20
   auto acked = send_events(b.ingest_port(), kN, "e", 30s);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kN));
-  ASSERT_TRUE(sub.wait_distinct(kN, 10s)) << sub.seqs().size() << " seen\n" << b.log();
-  EXPECT_TRUE(every_seq_seen(sub, acked));
-  EXPECT_EQ(sub.lines().size(), static_cast<std::size_t>(kN)) << "repeats at QoS 0";
+  ASSERT_TRUE(sub().wait_distinct(kN, 10s)) << sub().seqs().size() << " seen\n" << b.log();
+  EXPECT_TRUE(every_seq_seen(sub(), acked));
+  EXPECT_EQ(sub().lines().size(), static_cast<std::size_t>(kN)) << "repeats at QoS 0";
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}") == kN; }, 5s))
       << metric(b, "bulkhead_sink_delivered_total{sink=\"m\"}");
   EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_inflight{sink=\"m\"}"), 0);
   EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_ack_timeouts_total{sink=\"m\"}"), 0) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_sink_mqtt_resent_total{sink=\"m\"}"), 0);
   EXPECT_EQ(metric(b, "bulkhead_sink_connects_total{sink=\"m\"}"), 1) << b.log();
-  for (const auto& l : sub.lines()) ASSERT_EQ(l.rfind("site/ingest/events q0 {", 0), 0u) << l;
+  for (const auto& l : sub().lines()) ASSERT_EQ(l.rfind("site/ingest/events q0 {", 0), 0u) << l;
   EXPECT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_cursor{sink=\"m\"}") == acked.back(); }, 5s))
       << metric(b, "bulkhead_sink_cursor{sink=\"m\"}");
   expect_clean_stop(b);
@@ -377,15 +369,22 @@ std::int64_t stored(const Bulkhead& b, const std::string& what = "count(*)") {
   return rows.empty() || rows[0].empty() ? 0 : std::stoll(rows[0]);
 }
 
-TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Bulkhead b(mqtt_source_toml(broker));
-  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(eventually([&] { return broker.log().find("bulkhead-mq 1 dev/#") != std::string::npos; }, 10s))
-      << broker.log() << b.log();
+class MqttSource : public MqttTest {
+ protected:
+  // `b` is running and the broker logged its source mq's subscription to dev/# at `qos`.
+  ::testing::AssertionResult running_and_subscribed(const Bulkhead& b, char qos = '1') {
+    if (!log_shows(b, kRunning)) return ::testing::AssertionFailure() << b.log();
+    const std::string line = std::string("bulkhead-mq ") + qos + " dev/#";
+    if (!eventually([&] { return broker().log().find(line) != std::string::npos; }, 10s))
+      return ::testing::AssertionFailure() << "no " << line << "\n" << broker().log() << b.log();
+    return ::testing::AssertionSuccess();
+  }
+};
+
+TEST_F(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
+  ASSERT_TRUE(start());
+  Bulkhead b(mqtt_source_toml(broker()));
+  ASSERT_TRUE(running_and_subscribed(b));
   constexpr int kN = 20000;
   TempDir d;
   {
@@ -393,7 +392,7 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
     for (int i = 0; i < kN; ++i) f << "{\"i\":" << i << "}\n";
   }
   Child pub({"/bin/sh", "-c",
-             "exec /usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker.port()) +
+             "exec /usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker().port()) +
                  " -q 1 -l -t dev/t -i bh-test-pub < " + d.file("lines")},
             d.file("pub.log"));
   ASSERT_TRUE(eventually([&] { return stored(b) >= 3000; }, 30s)) << stored(b) << "\n" << b.log();
@@ -408,7 +407,7 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   // Repeats only of what the broker redelivered: at most its in-flight window (the fixture's
   // max_inflight_messages 100) per connection that ended with messages unacknowledged.
-  const std::string blog = broker.log();
+  const std::string blog = broker().log();
   std::size_t connections = 0;
   for (std::size_t at = 0; (at = blog.find(" as bulkhead-mq ", at)) != std::string::npos; ++at) ++connections;
   EXPECT_LE(stored(b) - kN, static_cast<std::int64_t>(100 * connections)) << connections << " connection(s)\n" << b.log();
@@ -426,11 +425,6 @@ TEST(MqttSource, KillNineMidStreamEveryMessageIsStoredAtLeastOnce) {
   return ::testing::AssertionSuccess();
 }
 
-// The broker logged the source mq's subscription to dev/# at `qos`.
-bool subscribed(const Mosquitto& broker, char qos = '1') {
-  return eventually([&] { return broker.log().find(std::string("bulkhead-mq ") + qos + " dev/#") != std::string::npos; }, 10s);
-}
-
 // Publishes n QoS 1 messages {"i":0}..{"i":n-1} to dev/t (one mosquitto_pub -l) and waits for it.
 ::testing::AssertionResult publish_lines(const Mosquitto& broker, const TempDir& d, int n) {
   {
@@ -443,26 +437,21 @@ bool subscribed(const Mosquitto& broker, char qos = '1') {
 // A PUBLISH over the source's 16 KiB read buffer is a poison message if it is a protocol error:
 // the broker redelivers it on every reconnect and nothing behind it arrives. It is refused
 // (counted as too_large, acknowledged, read past) and the session goes on.
-TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Bulkhead b(mqtt_source_toml(broker));
-  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(subscribed(broker))
-      << broker.log() << b.log();
+TEST_F(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
+  ASSERT_TRUE(start());
+  Bulkhead b(mqtt_source_toml(broker()));
+  ASSERT_TRUE(running_and_subscribed(b));
   TempDir d;
   std::ofstream(d.file("big")) << "{\"pad\":\"" << std::string(40 * 1024, 'x') << "\"}";
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/big -f " + d.file("big"), d, "bh-test-big"));
-  ASSERT_TRUE(publish_lines(broker, d, 10));
+  ASSERT_TRUE(publish(broker(), "-q 1 -t dev/big -f " + d.file("big"), d, "bh-test-big"));
+  ASSERT_TRUE(publish_lines(broker(), d, 10));
   EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
   EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 1);
   EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << "the big message made it reconnect\n"
                                                                           << b.log();
   // A text payload still goes in as {"topic":..,"text":..}.
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/txt -m 'not json'", d, "bh-test-txt"));
+  ASSERT_TRUE(publish(broker(), "-q 1 -t dev/txt -m 'not json'", d, "bh-test-txt"));
   EXPECT_TRUE(eventually([&] { return stored(b) == 11; }, 10s)) << b.log();
   auto last = query_rows(b.db_path(), "SELECT CAST(body AS TEXT) FROM events WHERE source = 'mq' ORDER BY seq DESC LIMIT 1");
   ASSERT_FALSE(last.empty());
@@ -472,54 +461,42 @@ TEST(MqttSource, OversizedMessageIsSkippedCountedAndDoesNotWedgeTheSession) {
   ASSERT_EQ(b.stop(), 0) << b.log();
   ASSERT_TRUE(b.start()) << b.log();
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_connected_total{source=\"mq\"}") == 1; }, 10s)) << b.log();
-  ASSERT_TRUE(publish(broker, "-q 1 -t dev/after -m '{\"after\":1}'", d, "bh-test-after"));
+  ASSERT_TRUE(publish(broker(), "-q 1 -t dev/after -m '{\"after\":1}'", d, "bh-test-after"));
   EXPECT_TRUE(eventually([&] { return stored(b) == 12; }, 10s)) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_source_rejected_total{source=\"mq\",reason=\"too_large\"}"), 0) << "redelivered";
   expect_clean_stop(b);
 }
 
-TEST(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  TlsCerts certs;
-  ASSERT_TRUE(certs.ok()) << certs.error();
-  Mosquitto broker(MosquittoOptions{.tls = &certs});
-  ASSERT_TRUE(broker.start()) << broker.log();
+TEST_F(MqttSource, ReceivesOverMqttsAndTheWrongCaIsRefused) {
+  ASSERT_TRUE(start({.tls = true}));
   const std::string pacing = "backoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\nbreaker_recovery = \"200ms\"\n";
-  Bulkhead b("[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() + "\"\ntopics = [\"dev/#\"]\nca_file = \"" +
-             certs.crt("ca") + "\"\n" + pacing + "[[source]]\nname = \"bad\"\ntype = \"mqtt\"\nurl = \"" + broker.tls_url() +
-             "\"\ntopics = [\"dev/#\"]\nca_file = \"" + certs.crt("ca2") + "\"\n" + pacing);
-  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(subscribed(broker))
-      << broker.log() << b.log();
+  Bulkhead b("[[source]]\nname = \"mq\"\ntype = \"mqtt\"\nurl = \"" + broker().tls_url() + "\"\ntopics = [\"dev/#\"]\nca_file = \"" +
+             certs().crt("ca") + "\"\n" + pacing + "[[source]]\nname = \"bad\"\ntype = \"mqtt\"\nurl = \"" + broker().tls_url() +
+             "\"\ntopics = [\"dev/#\"]\nca_file = \"" + certs().crt("ca2") + "\"\n" + pacing);
+  ASSERT_TRUE(running_and_subscribed(b));
   TempDir d;
-  ASSERT_TRUE(publish_lines(broker, d, 10));
+  ASSERT_TRUE(publish_lines(broker(), d, 10));
   EXPECT_TRUE(eventually([&] { return stored(b) == 10; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 10);
   ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_source_errors_total{source=\"bad\",kind=\"tls\"}") >= 2; }, 10s))
       << b.log();
   EXPECT_EQ(metric(b, "bulkhead_source_events_total{source=\"bad\"}"), 0);
-  EXPECT_EQ(broker.log().find("bulkhead-bad 1 dev/#"), std::string::npos) << broker.log();
+  EXPECT_EQ(broker().log().find("bulkhead-bad 1 dev/#"), std::string::npos) << broker().log();
   EXPECT_NE(b.log().find("source bad: TLS handshake with localhost:"), std::string::npos) << b.log();
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated over TLS";
   expect_clean_stop(b);
 }
 
 // A QoS 0 subscription: the broker downgrades the QoS 1 publications, nothing is acknowledged, every message is stored.
-TEST(MqttSource, Qos0SubscriptionStoresEveryMessage) {
-  REQUIRE_MOSQUITTO();
-  CensusGuard census;
-  Mosquitto broker;
-  ASSERT_TRUE(broker.start()) << broker.log();
-  Bulkhead b(mqtt_source_toml(broker, "qos = \"0\"\n"));
-  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
-  ASSERT_TRUE(subscribed(broker, '0'))
-      << broker.log() << b.log();
+TEST_F(MqttSource, Qos0SubscriptionStoresEveryMessage) {
+  ASSERT_TRUE(start());
+  Bulkhead b(mqtt_source_toml(broker(), "qos = \"0\"\n"));
+  ASSERT_TRUE(running_and_subscribed(b, '0'));
   TempDir d;
-  ASSERT_TRUE(publish_lines(broker, d, 200));
+  ASSERT_TRUE(publish_lines(broker(), d, 200));
   EXPECT_TRUE(eventually([&] { return stored(b) == 200; }, 10s)) << stored(b) << "\n" << b.log();
   EXPECT_EQ(stored(b, "count(DISTINCT json_extract(CAST(body AS TEXT), '$.data.i'))"), 200);
-  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << b.log() << broker.log();
+  EXPECT_EQ(metric(b, "bulkhead_source_connects_total{source=\"mq\"}"), 1) << b.log() << broker().log();
   EXPECT_EQ(metric(b, "bulkhead_heap_allocations_after_seal_total"), 0) << "rule 1: the MQTT source allocated";
   expect_clean_stop(b);
 }
