@@ -124,6 +124,40 @@ bool san_has_ip(const mbedtls_x509_crt& crt, const unsigned char* ip, std::size_
   }
   return false;
 }
+
+// A config key and the file it names ("tls_cert", "/etc/bulkhead/server.crt"), for errors.
+struct KeyedFile {
+  const char* key;
+  const std::string& path;
+};
+
+// The own certificate + private key step of both configs (a client's for mutual TLS, a server's):
+// parses the PEM files into `crt`/`pk`, checks the key is the certificate's, and hands the pair to
+// `conf`. False with `error` naming the key and file on the first problem.
+bool use_own_cert(mbedtls_ssl_config& conf, mbedtls_x509_crt& crt, mbedtls_pk_context& pk, KeyedFile cert,
+                  KeyedFile key, std::string& error) {
+  int ret = mbedtls_x509_crt_parse_file(&crt, cert.path.c_str());
+  if (ret != 0) {
+    error = fmt::format("{} {}: {}", cert.key, cert.path,
+                        ret < 0 ? strerror_mbedtls(ret) : "a certificate in it cannot be parsed");
+    return false;
+  }
+  ret = mbedtls_pk_parse_keyfile(&pk, key.path.c_str(), nullptr);
+  if (ret != 0) {
+    error = fmt::format("{} {}: {}", key.key, key.path, strerror_mbedtls(ret));
+    return false;
+  }
+  if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0) {
+    error = fmt::format("{} {} does not match {} {}", key.key, key.path, cert.key, cert.path);
+    return false;
+  }
+  ret = mbedtls_ssl_conf_own_cert(&conf, &crt, &pk);
+  if (ret != 0) {
+    error = "mbedtls_ssl_conf_own_cert: " + strerror_mbedtls(ret);
+    return false;
+  }
+  return true;
+}
 }  // namespace
 
 // ---- TlsClientConfig ------------------------------------------------------------------------------
@@ -205,27 +239,8 @@ std::error_code TlsClientConfig::init(const TlsOptions& o, std::string_view host
       error = "client_cert and client_key must be set together";
       return cfg_error;
     }
-    ret = mbedtls_x509_crt_parse_file(&own_cert_, o.client_cert.c_str());
-    if (ret != 0) {
-      error = fmt::format("client_cert {}: {}",
-                          o.client_cert, ret < 0 ? strerror_mbedtls(ret) : "a certificate in it cannot be parsed");
+    if (!use_own_cert(conf_, own_cert_, own_key_, {"client_cert", o.client_cert}, {"client_key", o.client_key}, error))
       return cfg_error;
-    }
-    ret = mbedtls_pk_parse_keyfile(&own_key_, o.client_key.c_str(), nullptr);
-    if (ret != 0) {
-      error = fmt::format("client_key {}: {}", o.client_key, strerror_mbedtls(ret));
-      return cfg_error;
-    }
-    ret = mbedtls_pk_check_pair(&own_cert_.pk, &own_key_);
-    if (ret != 0) {
-      error = fmt::format("client_key {} does not match client_cert {}", o.client_key, o.client_cert);
-      return cfg_error;
-    }
-    ret = mbedtls_ssl_conf_own_cert(&conf_, &own_cert_, &own_key_);
-    if (ret != 0) {
-      error = "mbedtls_ssl_conf_own_cert: " + strerror_mbedtls(ret);
-      return cfg_error;
-    }
   }
   ready_ = true;
   return {};
@@ -296,27 +311,14 @@ std::error_code TlsServerConfig::init(const TlsServerOptions& o, std::string& er
     error = "cannot seed the random generator: " + strerror_mbedtls(r.seeded);
     return cfg_error;
   }
-  int ret = mbedtls_x509_crt_parse_file(&own_cert_, o.cert_file.c_str());
-  if (ret != 0) {
-    error = fmt::format("tls_cert {}: {}", o.cert_file,
-                        ret < 0 ? strerror_mbedtls(ret) : "a certificate in it cannot be parsed");
-    return cfg_error;
-  }
-  ret = mbedtls_pk_parse_keyfile(&own_key_, o.key_file.c_str(), nullptr);
-  if (ret != 0) {
-    error = fmt::format("tls_key {}: {}", o.key_file, strerror_mbedtls(ret));
-    return cfg_error;
-  }
-  if (mbedtls_pk_check_pair(&own_cert_.pk, &own_key_) != 0) {
-    error = fmt::format("tls_key {} does not match tls_cert {}", o.key_file, o.cert_file);
-    return cfg_error;
-  }
-  ret = mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                    MBEDTLS_SSL_PRESET_DEFAULT);
+  int ret = mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                        MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret) {
     error = "mbedtls_ssl_config_defaults: " + strerror_mbedtls(ret);
     return cfg_error;
   }
+  if (!use_own_cert(conf_, own_cert_, own_key_, {"tls_cert", o.cert_file}, {"tls_key", o.key_file}, error))
+    return cfg_error;
   mbedtls_ssl_conf_min_version(&conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_max_version(&conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_ciphersuites(&conf_, kServerSuites);
@@ -333,11 +335,6 @@ std::error_code TlsServerConfig::init(const TlsServerOptions& o, std::string& er
     verify_clients_ = true;
   } else {
     mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_NONE);
-  }
-  ret = mbedtls_ssl_conf_own_cert(&conf_, &own_cert_, &own_key_);
-  if (ret != 0) {
-    error = "mbedtls_ssl_conf_own_cert: " + strerror_mbedtls(ret);
-    return cfg_error;
   }
   ready_ = true;
   return {};
