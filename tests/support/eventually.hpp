@@ -4,11 +4,14 @@
 // with the fake clock instead (tests/support/fake_clock.hpp).
 #pragma once
 #include <chrono>
+#include <cstdint>
+#include <fstream>
 #include <string>
 #include <string_view>
-#include <thread>
+#include <utility>
 
 #include "tests/support/harness.hpp"
+#include "tests/support/poll.hpp"
 
 namespace bh::test {
 
@@ -17,12 +20,19 @@ namespace bh::test {
 template <typename Cond>
 bool eventually(Cond&& cond, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
                 std::chrono::milliseconds step = std::chrono::milliseconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + slow(timeout);
-  for (;;) {
-    if (cond()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
+  return poll_until(std::forward<Cond>(cond), slow(timeout), step);
+}
+
+// The port a helper process (a Python peer or fake, a TLS peer) listens on, once it wrote it to
+// `path` as a decimal number; 0 if `child` exits or `timeout` (times slow_factor()) passes first.
+inline std::uint16_t wait_port_file(const std::string& path, Child& child,
+                                    std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
+  unsigned port = 0;
+  eventually([&] {
+    std::ifstream f(path);
+    return (f >> port && port != 0) || !child.running();
+  }, timeout, std::chrono::milliseconds(10));
+  return static_cast<std::uint16_t>(port);
 }
 
 // True once the process's log holds `text` (e.g. kRunning: start-up is complete).

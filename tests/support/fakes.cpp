@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/eventually.hpp"
 
 namespace bh::test {
 namespace {
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 bool at(simdjson::dom::element root, std::string_view pointer, simdjson::dom::element& out) {
   if (pointer.empty()) {
@@ -63,13 +63,7 @@ Fake::Fake(const std::string& name, const std::string& control_json) {
       std::vector<std::string>{"/usr/bin/python3", std::string(BH_SOURCE_DIR) + "/tests/support/fakes/" + name + "_fake.py",
                                dir_.path()},
       dir_.file("output.log"));
-  for (auto until = Clock::now() + slow(10s); Clock::now() < until && child_->running(); std::this_thread::sleep_for(10ms)) {
-    std::string p = read_file(dir_.file("port"));
-    if (!p.empty()) {
-      port_ = static_cast<std::uint16_t>(std::stoi(p));
-      break;
-    }
-  }
+  port_ = wait_port_file(dir_.file("port"), *child_);
 }
 
 Fake::~Fake() {

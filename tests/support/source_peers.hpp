@@ -13,13 +13,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "tests/support/census.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
@@ -41,16 +41,7 @@ class PyPeer {
                                   dir_.path()};
     argv.insert(argv.end(), tls.begin(), tls.end());
     child_ = std::make_unique<Child>(argv, dir_.file("peer.log"));
-    using Clock = std::chrono::steady_clock;
-    for (auto until = Clock::now() + slow(std::chrono::seconds(10)); Clock::now() < until;
-         std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
-      std::string p = read_file(dir_.file("port"));
-      if (!p.empty()) {
-        port_ = static_cast<std::uint16_t>(std::stoi(p));
-        break;
-      }
-      if (!child_->running()) break;
-    }
+    port_ = wait_port_file(dir_.file("port"), *child_);
   }
   ~PyPeer() {
     if (child_ && child_->running()) {

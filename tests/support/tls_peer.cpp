@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/eventually.hpp"
 
 namespace bh::test {
 namespace {
-using Clock = std::chrono::steady_clock;
 
 constexpr const char* kGenScript = R"SH(set -e
 k() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
@@ -168,16 +168,7 @@ TlsPeer::TlsPeer(const TlsCerts& certs, const std::string& name, TlsPeerMode mod
   if (!client_ca.empty()) argv.push_back(client_ca);
   child_ = std::make_unique<Child>(argv, dir_.file("server.log"), dir_.path());
   // Python starts slowly on a loaded machine: up to 30 s for the port file.
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (Clock::now() < deadline && child_->running()) {
-    std::ifstream f(dir_.file("port"));
-    unsigned p = 0;
-    if (f >> p && p != 0) {
-      port_ = static_cast<std::uint16_t>(p);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  port_ = wait_port_file(dir_.file("port"), *child_, std::chrono::seconds(30));
 }
 
 TlsPeer::~TlsPeer() {
@@ -214,21 +205,11 @@ std::vector<std::string> TlsPeer::lines() const {
 }
 
 bool TlsPeer::wait_lines(std::size_t n, std::chrono::milliseconds timeout) const {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (lines().size() >= n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return lines().size() >= n;
+  return eventually([&] { return lines().size() >= n; }, timeout, std::chrono::milliseconds(20));
 }
 
 bool TlsPeer::wait_failed(int n, std::chrono::milliseconds timeout) const {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (counts().failed >= n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return counts().failed >= n;
+  return eventually([&] { return counts().failed >= n; }, timeout, std::chrono::milliseconds(20));
 }
 
 std::string TlsPeer::log() const { return slurp(dir_.file("server.log")); }

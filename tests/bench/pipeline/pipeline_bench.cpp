@@ -52,6 +52,7 @@
 #include "tests/bench/raw_sqlite.hpp"
 #include "tests/bench/pipeline/bench_sink.hpp"
 #include "tests/bench/pipeline/load_gen.hpp"
+#include "tests/support/poll.hpp"
 
 #ifndef BH_BINARY
 #define BH_BINARY ""
@@ -60,6 +61,9 @@
 namespace {
 using namespace bh::bench;
 using Clock = std::chrono::steady_clock;
+using bh::test::poll_until;
+
+Clock::duration seconds_of(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
 
 struct Options {
   std::string bulkhead = BH_BINARY;
@@ -372,13 +376,14 @@ int spawn(const std::string& bin, const std::string& config, const std::string& 
 
 // Exit code (128+signal if killed), or -1 on timeout.
 int wait_exit(int pid, double seconds) {
-  auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  for (;;) {
+  int code = -1;
+  poll_until([&] {
     int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (Clock::now() >= deadline) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+    if (::waitpid(pid, &st, WNOHANG) != pid) return false;
+    code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }, seconds_of(seconds), std::chrono::milliseconds(10));
+  return code;
 }
 
 // ---- figures ---------------------------------------------------------------------------------
@@ -570,19 +575,12 @@ RunResult run_once(const Options& o, int index) {
   }
   const std::string log = dir + "/bulkhead.log";
   int pid = spawn(o.bulkhead, dir + "/bulkhead.toml", dir, log);
-  bool up = false;
-  for (auto deadline = Clock::now() + std::chrono::seconds(15); Clock::now() < deadline;) {
+  // Up until the listener accepts; not if the process exited first.
+  const bool up = poll_until([&] {
     int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) {
-      pid = -1;
-      break;
-    }
-    if (port_accepts(ingest_port)) {
-      up = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    if (::waitpid(pid, &st, WNOHANG) == pid) pid = -1;
+    return pid < 0 || port_accepts(ingest_port);
+  }, std::chrono::seconds(15), std::chrono::milliseconds(20)) && pid > 0;
   auto tail = [&] {
     std::string l = read_file(log);
     return l.size() > 3000 ? l.substr(l.size() - 3000) : l;
@@ -599,9 +597,8 @@ RunResult run_once(const Options& o, int index) {
 
   // Start-up is over when bulkhead logs "running" (after Reactor::warm_up, whose burst of FDs is
   // not what the runtime holds); figures are sampled from then on.
-  for (auto deadline = Clock::now() + std::chrono::seconds(15);
-       Clock::now() < deadline && read_file(log).find(" running") == std::string::npos;)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  poll_until([&] { return read_file(log).find(" running") != std::string::npos; }, std::chrono::seconds(15),
+             std::chrono::milliseconds(20));
   std::fprintf(stderr, "[run %d] bulkhead pid %d\n", index, pid);
   // Sampler: RSS and FDs of the child every 100 ms.
   std::atomic<bool> sampling{true};
@@ -621,11 +618,10 @@ RunResult run_once(const Options& o, int index) {
   auto sink_distinct = [&] { return o.sink ? sink.distinct() : 0; };
   auto wait_sink = [&](double& secs) {
     auto t0 = Clock::now();
-    auto deadline = t0 + std::chrono::duration<double>(o.catchup_seconds);
-    while (o.sink && sink.distinct() < load.acked_total() && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const bool caught_up =
+        poll_until([&] { return !o.sink || sink.distinct() >= load.acked_total(); }, seconds_of(o.catchup_seconds));
     secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    return !o.sink || sink.distinct() >= load.acked_total();
+    return caught_up;
   };
 
   if (!load.connect(ingest_port, err)) problem(err);

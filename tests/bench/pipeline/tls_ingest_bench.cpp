@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/poll.hpp"
+
 namespace {
 using Steady = std::chrono::steady_clock;
 
@@ -169,15 +171,11 @@ struct Bulkhead {
       ::execl(BH_BINARY, BH_BINARY, "run", "--config", cfg.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 1000; ++i) {  // up to 10 s for the listener
+    return bh::test::poll_until([&] {  // up to 10 s for the listener
       const int fd = tcp_connect(port);
-      if (fd >= 0) {
-        ::close(fd);
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+      if (fd >= 0) ::close(fd);
+      return fd >= 0;
+    }, std::chrono::seconds(10), std::chrono::milliseconds(10));
   }
   void stop() {
     if (pid <= 0) return;
