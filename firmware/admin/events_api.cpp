@@ -1,5 +1,7 @@
 // POST /v1/events: the body's NDJSON lines through the same validation and Committer admission as
-// TCP ingest (source `ingest`), answered as JSON once every line is committed or refused.
+// TCP ingest (source `ingest`), answered as JSON once every line is committed or refused. Over
+// mutual TLS ([admin] tls_client_ca) each event carries the client certificate's identity, as TCP
+// ingest's do.
 //
 // In rounds (as a TCP ingest connection does): body bytes are read into the slot's line buffer,
 // complete lines are framed, validated and admitted to the Committer, then the round waits until
@@ -47,7 +49,8 @@ AdminConn::Take AdminConn::take_lines(bool end) noexcept {
     } else if (line.kind == LineFramer::Kind::event) {
       errc c = errc::bad_json;
       if (v.json->is_object(line.text)) {  // the buffer keeps kPadding bytes past any line
-        c = v.committer->submit(kIngestSourceName, line.text, ts, this, round_n_);
+        // Over mutual TLS the client certificate's identity goes with the event, as on TCP ingest.
+        c = v.committer->submit(kIngestSourceName, line.text, ts, this, round_n_, nullptr, peer_identity());
         if (c == errc::ok) ++outstanding_;
       }
       code = static_cast<std::uint8_t>(c);

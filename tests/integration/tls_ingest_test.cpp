@@ -5,7 +5,7 @@
 // certificate, a certificate from another CA, an expired one and a plain-TCP client are refused,
 // counted per reason on /metrics, and none of them disturbs a connection that is open meanwhile;
 // FDs come back to where they were. The admin listener over TLS serves /healthz and
-// POST /v1/events. A key file readable by others and a broken PEM stop start-up with exit 2.
+// POST /v1/events (over mutual TLS, its events carry the client's identity too). A key file readable by others and a broken PEM stop start-up with exit 2.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -289,6 +289,32 @@ TEST_F(TlsIngest, AdminOverTlsServesHealthzAndEvents) {
   ASSERT_TRUE(code.has_value()) << b.log();
   EXPECT_EQ(*code, 0) << b.log();
   EXPECT_EQ(stored_identities(b.db_path()).size(), 1u);
+}
+
+// POST /v1/events over mutual TLS: the events carry the client certificate's identity, as on TCP
+// ingest (stored and in the envelope); a client without a certificate is refused at the handshake.
+TEST_F(TlsIngest, AdminOverMutualTlsStoresTheClientIdentityWithPostedEvents) {
+  TestSink sink;
+  Bulkhead b(tls_toml("admin", true) + "[[sink]]\nname = \"s\"\nurl = \"" + sink.url() + "\"\n");
+  ASSERT_TRUE(b.child() && b.child()->running()) << b.log();
+  const std::string port = std::to_string(b.admin_port());
+  const std::string ca = certs().crt("ca");
+  const std::string out = run({"https", "127.0.0.1", port, ca, certs().crt("client"), certs().key("client"), "POST",
+                               "/v1/events", "{\"a\":1}\n{\"a\":2}\n"});
+  EXPECT_NE(out.find("STATUS 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"ok\":2"), std::string::npos) << out;
+  EXPECT_NE(run({"https", "127.0.0.1", port, ca, "-", "-", "POST", "/v1/events", "{\"a\":3}\n"}).find("ERROR"),
+            std::string::npos);
+  ASSERT_TRUE(sink.wait_delivered(2, slow(20s))) << b.log();
+  std::string bodies;
+  for (const auto& r : sink.requests()) bodies += r.body;
+  EXPECT_NE(bodies.find(R"("source":"ingest","identity":"bh-client","data":{"a":1}})"), std::string::npos) << bodies;
+  EXPECT_NE(bodies.find(R"("source":"ingest","identity":"bh-client","data":{"a":2}})"), std::string::npos) << bodies;
+  EXPECT_EQ(bodies.find("\"a\":3"), std::string::npos) << bodies;
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_EQ(stored_identities(b.db_path()), (std::vector<std::string>{"bh-client", "bh-client"}));
 }
 
 TEST_F(TlsIngest, KeyReadableByOthersAndBadPemAreConfigErrors) {
