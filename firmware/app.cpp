@@ -423,8 +423,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
     std::string why;
     if (a.ingest_tls->init("ingest", TlsServerOptions{c.ingest.tls_cert, c.ingest.tls_key, c.ingest.tls_client_ca}, why))
       return "ingest: TLS: " + why;
-    // The handshake deadline: the idle timeout, at most kTlsHandshakeTimeout.
-    a.ingest->tcp_acceptor().set_handshake(a.ingest_tls.get(), std::min<Clock::duration>(c.ingest.idle_timeout, kTlsHandshakeTimeout));
+    a.ingest->tcp_acceptor().set_handshake(a.ingest_tls.get(), c.ingest.handshake_timeout);
   }
   a.committer->on_commit(&App::Impl::wake_sinks, &a);
   for (auto& s : a.sinks)

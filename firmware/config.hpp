@@ -114,7 +114,8 @@ constexpr Spec spec() { return {}; }
   K(line_timeout, Millis, Millis{10'000}, spec().range(100, kHour), "A line must end (its `\\n`) within this of its first byte, however slowly it trickles; else the connection is closed (counted `line_timeout`)") \
   K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for TLS on the TCP listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only); the Unix socket stays plain") \
   K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
-  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every ingest client must present a certificate it signed (mutual TLS); its subject CN (else first SAN DNS name) is stored with each event as its identity")
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every ingest client must present a certificate it signed (mutual TLS); its subject CN (else first SAN DNS name) is stored with each event as its identity") \
+  K(handshake_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "With TLS: a connection's TLS handshake must complete within this of its accept; else it is closed (counted `handshake_timeout`)")
 
 #define BH_CONFIG_STORE(K)                                                                        \
   K(path, std::string, "./var/bulkhead.db", spec().len(4096), "SQLite database file") \
@@ -228,7 +229,8 @@ constexpr Spec spec() { return {}; }
   K(header_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "A request head (request line and headers) must be complete within this of its first byte; else `408` and the connection closes. `timeout` bounds the whole request and a keep-alive connection's idle time") \
   K(tls_cert, std::string, "", spec().len(4096), "PEM certificate (then its chain) for HTTPS on the admin listener; with tls_key turns TLS on (TLS 1.2, ECDHE + AEAD suites only)") \
   K(tls_key, std::string, "", spec().len(4096), "PEM private key for tls_cert (unencrypted); refused if readable by group or others") \
-  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every admin client must present a certificate it signed (mutual TLS)")
+  K(tls_client_ca, std::string, "", spec().len(4096), "PEM CA bundle: every admin client must present a certificate it signed (mutual TLS); its subject CN (else first SAN DNS name) is stored with each event it posts as its identity") \
+  K(handshake_timeout, Millis, Millis{10'000}, spec().range(100, 10 * kMinute), "With TLS: a connection's TLS handshake must complete within this of its accept; else it is closed (counted `handshake_timeout`)")
 
 #define BH_CONFIG_CONSOLE(K)                                                                      \
   K(socket, std::string, "./var/bulkhead.sock", spec().len(107), "Control Unix socket; empty = none") \

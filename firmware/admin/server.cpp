@@ -153,7 +153,7 @@ std::string AdminService::start() {
   if (!c.tls_cert.empty()) {
     std::string why;
     if (a.tls.init("admin", TlsServerOptions{c.tls_cert, c.tls_key, c.tls_client_ca}, why)) return "TLS: " + why;
-    a.server.acceptor().set_handshake(&a.tls, c.timeout);
+    a.server.acceptor().set_handshake(&a.tls, c.handshake_timeout);
     a.view.admin_tls = &a.tls.stats();
   }
   if (auto e = a.server.listen(ep)) return fmt::format("cannot listen on {}: {}", c.listen, e.message());

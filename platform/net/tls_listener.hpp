@@ -1,8 +1,9 @@
 // TlsListener: the TLS server side of one listener (ingest TCP, admin HTTP): its TlsServerConfig
 // and one TlsStream per connection slot, set up at start-up (the record buffers are allocated
 // then, on mbedTLS's counted heap) and reset per connection. It is the acceptor's Handshake hook:
-// the handshake runs in the connection's own task within the listener's deadline; a failure
-// costs only that connection's slot, is counted by reason and logged at most once a second.
+// the handshake runs in the connection's own task within the deadline its owner gives the acceptor
+// ([ingest] / [admin] handshake_timeout); a failure costs only that connection's slot, is counted
+// by reason and logged at most once a second.
 // After it, the connection reads and writes through ByteStream (platform/net/byte_stream.hpp)
 // with the slot's stream, and the client certificate's identity is the stream's identity().
 // Not a connection pool, not a protocol. Reactor thread only.
@@ -18,10 +19,6 @@
 #include "platform/transport/acceptor.hpp"
 
 namespace bh {
-
-// The longest a listener's TLS handshake may take (ingest uses the shorter of it and idle_timeout;
-// admin its request timeout).
-inline constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 
 // Handshakes a listener refused, by reason (every one closed its connection).
 struct TlsListenerStats {

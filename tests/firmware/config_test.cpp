@@ -524,6 +524,8 @@ TEST_F(ConfigErrors, OutOfRange) {
   EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"50ms\"\n", 2, "ingest.idle_timeout", "50ms is below the minimum 100ms"));
   EXPECT_TRUE(fails("[ingest]\nidle_timeout = \"2d\"\n", 2, "ingest.idle_timeout", "2d exceeds the maximum 1d"));
   EXPECT_TRUE(fails("[admin]\nmax_body_bytes = \"1GiB\"\n", 2, "admin.max_body_bytes", "1GiB exceeds the maximum 64MiB"));
+  EXPECT_TRUE(fails("[ingest]\nhandshake_timeout = \"11m\"\n", 2, "ingest.handshake_timeout", "11m exceeds the maximum 10m"));
+  EXPECT_TRUE(fails("[admin]\nhandshake_timeout = \"10ms\"\n", 2, "admin.handshake_timeout", "10ms is below the minimum 100ms"));
   EXPECT_TRUE(fails("[watchdog]\nwarn_ratio = 1.5\n", 2, "watchdog.warn_ratio", "1.5 is out of range [0.1, 1.0]"));
   EXPECT_TRUE(fails("[console]\nbaud = 9999999999\n", 2, "console.baud", "exceeds the maximum 4000000"));
   EXPECT_TRUE(fails("[ingest]\nunix_socket = \"/" + std::string(200, 'x') + "\"\n", 2, "ingest.unix_socket", "at most 107"));

@@ -1,6 +1,7 @@
 // Slow and stalled clients against the real binary, on every listener: ingest (TCP and Unix),
 // admin HTTP, the console's control socket. A line or request head trickled byte by byte loses
-// its slot at its deadline however steady the trickle; a pool full of stalled clients still
+// its slot at its deadline however steady the trickle, a stalled TLS handshake at its listener's
+// handshake_timeout; a pool full of stalled clients still
 // serves a well-behaved client within seconds (the longest-stalled connection is evicted,
 // platform/transport/acceptor.hpp); every such close is counted on /metrics
 // (bulkhead_listener_closes_total{listener,reason}) and shown by the console's `status`; FDs come
@@ -18,6 +19,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/tls_peer.hpp"
 
 namespace bh::test {
 namespace {
@@ -192,6 +194,44 @@ TEST(SlowClients, AdminFullPoolOfStalledHeadsStillServesAScrape) {
   EXPECT_EQ(closes(b, "admin", "header_timeout"), 1.0);
   EXPECT_EQ(metric(b, "bulkhead_admin_connections_refused_total"), 0.0);
   for (auto& s : stalled) s.close();
+  expect_fds_back(b, base);
+  expect_clean_stop(b);
+}
+
+// ---- TLS handshakes ------------------------------------------------------------------------------
+
+// A client that starts a TLS handshake and stalls (a record header, then nothing) holds its slot
+// until its listener's handshake_timeout and no longer: ingest and admin, each on its own key.
+TEST(SlowClients, StalledTlsHandshakeIsCutAtEachListenersHandshakeTimeout) {
+  TlsCerts certs;
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  const std::string tls = "tls_cert = \"" + certs.crt("server") + "\"\ntls_key = \"" + certs.key("server") + "\"\n";
+  // Deadlines on the test's clock, far beyond the real time the test takes (see the ingest test).
+  Bulkhead b("[pools]\ningest_conn = 4\nadmin_conn = 4\n[ingest]\nidle_timeout = \"1d\"\nhandshake_timeout = \"5m\"\n" + tls +
+             "[admin]\ntimeout = \"10m\"\nheader_timeout = \"10m\"\nhandshake_timeout = \"8m\"\n" + tls);
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  const int base = settled_fds(b);
+  LineClient ingest, admin;
+  const std::string record_header("\x16\x03\x01", 3);  // a handshake record's first bytes
+  ASSERT_TRUE(ingest.connect(b.ingest_port()));
+  ASSERT_TRUE(ingest.send(record_header));
+  ASSERT_TRUE(admin.connect(b.admin_port()));
+  ASSERT_TRUE(admin.send(record_header));
+  ASSERT_TRUE(eventually([&] { return pool_shows(b, "ingest_conn", "1/4") && pool_shows(b, "admin_conn", "1/4"); }))
+      << console(b, "pools");
+
+  ASSERT_TRUE(advance_clock(b, std::chrono::minutes(4)));
+  EXPECT_FALSE(ingest.wait_closed(200ms)) << "cut before [ingest] handshake_timeout";
+  ASSERT_TRUE(advance_clock(b, std::chrono::minutes(2)));  // 6 minutes into both handshakes
+  EXPECT_TRUE(ingest.wait_closed(3s)) << "a stalled handshake kept its ingest slot past handshake_timeout";
+  EXPECT_FALSE(admin.wait_closed(200ms)) << "cut before [admin] handshake_timeout";
+  ASSERT_TRUE(advance_clock(b, std::chrono::minutes(3)));  // 9 minutes
+  EXPECT_TRUE(admin.wait_closed(3s)) << "a stalled handshake kept its admin slot past handshake_timeout";
+
+  EXPECT_NE(b.log().find("ingest: TLS handshake refused (timeout)"), std::string::npos) << b.log();
+  EXPECT_NE(b.log().find("admin: TLS handshake refused (timeout)"), std::string::npos) << b.log();
+  ingest.close();
+  admin.close();
   expect_fds_back(b, base);
   expect_clean_stop(b);
 }
