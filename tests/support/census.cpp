@@ -7,12 +7,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
 
 #include "platform/alloc/alloc.hpp"
 
 #if __has_include("platform/core/pool.hpp")
 #include "platform/core/pool.hpp"
+#include "tests/support/poll.hpp"
 #define BH_HAVE_POOL 1
 #endif
 
@@ -55,11 +55,8 @@ std::string pools_in_use() {
 CensusGuard::CensusGuard() : baseline_(open_fds()) {}
 
 CensusGuard::~CensusGuard() {
-  int now = open_fds();
-  for (int i = 0; i < 200 && now != baseline_; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    now = open_fds();
-  }
+  int now = -1;
+  poll_until([&] { return (now = open_fds()) == baseline_; }, std::chrono::seconds(2), std::chrono::milliseconds(10));
   EXPECT_EQ(now, baseline_) << "file descriptors not back to baseline:\n" << describe_fds();
   EXPECT_EQ(pools_in_use(), "") << "pools still in use at the end of the test";
 }

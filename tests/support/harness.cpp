@@ -18,7 +18,8 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/poll.hpp"
 
 namespace bh::test {
 namespace {
@@ -112,11 +113,7 @@ void Child::signal(int sig) {
 }
 
 std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + slow(timeout);
-  while (running()) {
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  if (!poll_until([&] { return !running(); }, slow(timeout))) return std::nullopt;
   return status_;
 }
 
@@ -124,21 +121,17 @@ LineClient::~LineClient() { close(); }
 LineClient::LineClient(LineClient&& o) noexcept : fd_(std::exchange(o.fd_, -1)), buf_(std::move(o.buf_)) {}
 
 bool LineClient::connect(std::uint16_t port, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + slow(timeout);
-  for (;;) {
+  const bool connected = poll_until([&] {
     close();
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return true;
-    if (Clock::now() >= deadline) {
-      close();
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }, slow(timeout), std::chrono::milliseconds(20));
+  if (!connected) close();
+  return connected;
 }
 
 bool LineClient::connect_unix(const std::string& path) {
@@ -273,14 +266,13 @@ bool Bulkhead::start_once() {
                                    dir_.file("bulkhead.log"), dir_.path());
   // Ready = it says ingest listens (so the port is its, not another process's) and the port accepts.
   LineClient probe;
-  auto deadline = Clock::now() + slow(std::chrono::seconds(10));
-  while (Clock::now() < deadline) {
-    if (!child_->running()) return false;
-    if (log().find("ingest: listening on") != std::string::npos && probe.connect(ingest_port_, std::chrono::milliseconds(50)))
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  bool ready = false;
+  poll_until([&] {
+    if (!child_->running()) return true;
+    ready = log().find("ingest: listening on") != std::string::npos && probe.connect(ingest_port_, std::chrono::milliseconds(50));
+    return ready;
+  }, slow(std::chrono::seconds(10)));
+  return ready;
 }
 
 std::optional<int> Bulkhead::stop(std::chrono::milliseconds timeout) {

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "tests/support/poll.hpp"
+
 namespace bh::test {
 
 std::string SinkRequest::header(const std::string& name) const {
@@ -178,15 +180,10 @@ std::size_t TestSink::request_count() const {
 }
 
 bool TestSink::wait_delivered(std::size_t n, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (delivered_.size() >= n) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+  return poll_until([&] {
+    std::lock_guard<std::mutex> l(mu_);
+    return delivered_.size() >= n;
+  }, timeout, std::chrono::milliseconds(10));
 }
 
 }  // namespace bh::test
