@@ -163,7 +163,7 @@ void Committer::flush() noexcept {
   if (in_flight > stats_.max_in_flight) stats_.max_in_flight = in_flight;
   // A failed commit is answered as soon as the batches before it are; without the syncer the
   // COMMIT was the sync: answered now.
-  if (ec || !store_.async_sync()) complete();
+  if (ec || !store_.async_sync() || ack_before_sync_) complete();
   arm_sync_wait();
 }
 
@@ -204,7 +204,7 @@ void Committer::complete() noexcept {
     errc result;
     if (b.ticket == 0 || b.ticket <= sp.failed_ticket) {
       result = errc::storage;
-    } else if (b.ticket <= sp.durable_ticket) {
+    } else if (b.ticket <= sp.durable_ticket || ack_before_sync_) {
       result = errc::ok;
     } else {
       break;  // not durable yet; neither is anything after it
