@@ -30,18 +30,20 @@ its root (pc.toml: audit.rotate_bytes 64 KiB, store.retention_bytes 1 MiB, store
      its payload or was purged by retention (seq <= meta.purged_upto, the store's own record),
      every audit log parses up to its last complete line.
 Kill points by kind (seeded order and offsets; the same seed gives the same plan):
-  boot        0.3-2.5 s after QEMU starts, before or while the store opens (recovery after the cut before)
+  boot        0-1.5 s after init's first line: mount (journal replay), store open (WAL recovery)
   early       0-1.5 s after "running", under load (the first seconds after boot)
-  load        0.5-3 s into the load
+  load        0.5-3 s into a full-speed load (the other kinds' load is paced at RATE events/s)
+  ack         the instant the host has read the k-th ack (k in 200-5000) of a full-speed load: the
+              SIGKILL comes from the thread that reads the acks, the event's ack is hardly older
   checkpoint  1.0-1.4 s after the load stops: the checkpointer thread's idle checkpoint (1 s
               without commits); under load one runs every 16 WAL pages anyway
   rotation    when the audit log reaches rotate_bytes, predicted on the host from the acked
               lines (the audit line of an event is written just before its ack)
-  retention   10.0-11.5 s after "running", under load: the housekeeping task's first retention
+  retention   10.0-13.0 s after "running", under load: the housekeeping task's first retention
               pass (every 10 s), which deletes rows over the 1 MiB bound
 Self-check (a test that cannot fail is worse than none): one more boot with the kernel option
 bulkhead.test_ack_before_sync=1 (BH_TEST_HOOKS builds: the committer acks before the fsync) is cut
-under load, up to three times, and must lose acked events; if none is lost the test fails ("the
+as an "ack" cut, up to three times, and must lose acked events; if none is lost the test fails ("the
 cut is not harsh enough").
 The last line reads `power-cut: N cuts, M events acked, 0 lost` (or says what was lost).
 Exits 77 (CTest: skipped) when the image has not been built.
@@ -66,7 +68,9 @@ from guest import BOOT_DEADLINE, PROMPT, QEMU, Fail, Guest, check, field, free_p
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTATE_BYTES = 64 * 1024
 RETENTION_PERIOD = 10.0     # firmware/app.cpp housekeeping()
-KINDS = ("boot", "early", "load", "checkpoint", "rotation", "retention")
+# In this order a run of N cuts takes the first N of the repeated list (20: retention twice, each
+# other kind three times), then shuffles them.
+KINDS = ("boot", "early", "load", "ack", "checkpoint", "rotation", "retention")
 WINDOW = 256                # events sent and not yet acked
 RATE = 1500                 # events/s the load generator offers (the guest takes ~5000/s)
 AUDIT_LINE = re.compile(rb"\d+ \d+ \S+ \d+")
@@ -74,10 +78,11 @@ E2FSCK = shutil.which("e2fsck") or "/sbin/e2fsck"
 DEBUGFS = shutil.which("debugfs") or "/sbin/debugfs"
 # What e2fsck -fy prints on a filesystem whose only trouble was the cut (its journal to replay).
 # The superblock's free block and inode counts are not kept up to date by the kernel (the group
-# descriptors are the truth): e2fsck -f corrects them after any unclean stop.
+# descriptors are the truth): e2fsck -f corrects them after any unclean stop, and it releases the
+# orphan inodes (files unlinked while open, e.g. a rotated audit log) as the kernel's mount would.
 E2FSCK_ROUTINE = re.compile(r"^(e2fsck \d|bulkhead: recovering journal|Pass \d|bulkhead: \d+/\d+ files|"
                             r"bulkhead: clean|Free (blocks|inodes) count wrong|Fix\? yes|"
-                            r"bulkhead: \*+ FILE SYSTEM WAS MODIFIED|\s*$)")
+                            r"bulkhead: \*+ FILE SYSTEM WAS MODIFIED|Clearing orphaned inode \d+ |\s*$)")
 
 
 def test_config():
@@ -93,7 +98,9 @@ class Load:
     with its line (replies come in order) and records acks. Ends at stop() (after the replies
     of what was sent) or when the guest dies."""
 
-    def __init__(self, port, cut, rng, on_ack=None):
+    def __init__(self, port, cut, rng, on_ack=None, rate=RATE, kill_at=None):
+        self.rate = rate               # events/s offered; None: as fast as the guest acks
+        self.kill_at = kill_at         # (n, fn): fn() as soon as the n-th ack has been read
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
         self.cut, self.rng, self.on_ack = cut, rng, on_ack
         self.sent = []                 # payloads in send order
@@ -114,7 +121,7 @@ class Load:
         try:
             while not self.stopping.is_set():
                 # Paced: the store grows by what 20 cuts send, and retention runs only every 10 s.
-                ahead = n / RATE - (time.monotonic() - t0)
+                ahead = n / self.rate - (time.monotonic() - t0) if self.rate else 0
                 if ahead > 0:
                     self.stopping.wait(ahead)
                 batch = []
@@ -151,6 +158,8 @@ class Load:
                         self.last_ack_at = time.monotonic()
                         if self.on_ack:
                             self.on_ack(int(m.group(1)), self.sent[i])
+                        if self.kill_at and len(self.acked) == self.kill_at[0]:
+                            self.kill_at[1]()
                     else:
                         self.errors.append(text)
                     i += 1
@@ -166,7 +175,10 @@ class Load:
         check(self.done.wait(deadline_s), "the load's replies did not arrive")
 
     def close(self):
+        """After the cut: the acks already on their way (in the host's socket buffer) still count,
+        so the reader drains the connection to its end first."""
         self.stopping.set()
+        self.done.wait(10)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -197,17 +209,19 @@ def examine(disk, workdir, acked, rotation_size):
     wanted = [n for n in names if n.startswith("bulkhead.db") and not n.endswith("-shm") or n.startswith("audit.log")]
     for n in wanted:
         debugfs(img, f"dump /{n} {os.path.join(out, n)}")
-    check("bulkhead.db" in wanted, f"no bulkhead.db on the disk: {names}")
     found = {"fsck_extra": extra, "files": sorted(wanted)}
-
-    db = sqlite3.connect(os.path.join(out, "bulkhead.db"))
-    try:
-        ic = [r[0] for r in db.execute("PRAGMA integrity_check")]
-        check(ic == ["ok"], f"PRAGMA integrity_check: {ic[:10]}")
-        purged_upto, next_seq = db.execute("SELECT purged_upto, next_seq FROM meta WHERE id = 1").fetchone()
-        rows = dict(db.execute("SELECT seq, body FROM events"))
-    finally:
-        db.close()
+    purged_upto, next_seq, rows = 0, 1, {}
+    if "bulkhead.db" in wanted:
+        db = sqlite3.connect(os.path.join(out, "bulkhead.db"))
+        try:
+            ic = [r[0] for r in db.execute("PRAGMA integrity_check")]
+            check(ic == ["ok"], f"PRAGMA integrity_check: {ic[:10]}")
+            purged_upto, next_seq = db.execute("SELECT purged_upto, next_seq FROM meta WHERE id = 1").fetchone()
+            rows = dict(db.execute("SELECT seq, body FROM events"))
+        finally:
+            db.close()
+    else:  # cut before the store was ever created
+        check(not acked, f"no bulkhead.db on the disk after {len(acked)} acks: {names}")
     lost, wrong, purged = [], [], 0
     for seq, payload in acked.items():
         if seq <= purged_upto:
@@ -235,6 +249,7 @@ def examine(disk, workdir, acked, rotation_size):
                 break
         if n == "audit.log":
             rotation_size[0] = len(data)
+        found["audit_lines"] = found.get("audit_lines", 0) + complete.count(b"\n")
     found["audit_bad"] = audit_bad
     check(not audit_bad, f"audit log unreadable before its last complete line: {audit_bad}")
     return found
@@ -263,11 +278,13 @@ def run(args):
         log.write(text + "\n")
         log.flush()
 
-    disk = make_data_disk(os.path.join(workdir, "data.img"), size_mb=64, files={"pc.toml": test_config()})
+    disk = make_data_disk(os.path.join(workdir, "data.img"), size_mb=128, files={"pc.toml": test_config()})
     server = FlakyDisk(disk, os.path.join(workdir, "nbd.sock"), seed=seed)
     acked = {}
     audit_size = [0]
     purged_total = 0
+    purged_before = 0
+    totals = dict(held_cuts=0, dropped=0, applied=0, fsck_extra=0, audit_lines=0, retention_done=0)
     by_kind = {}
     failed = None
     t_start = time.monotonic()
@@ -284,8 +301,10 @@ def run(args):
         mine = {}
         try:
             if kind == "boot":
-                g.wait_for(r"init: bulkhead \S+ is PID 1", BOOT_DEADLINE, "init's first line")
-                target = g.started + 0.3 + 2.2 * frac
+                # init mounts the disk (journal replay), loads modules, then the store opens (WAL
+                # recovery); "running" follows about a second after init's first line.
+                t_init, _ = g.wait_for(r"init: bulkhead \S+ is PID 1", BOOT_DEADLINE, "init's first line")
+                target = g.started + t_init + 1.5 * frac
                 while time.monotonic() < target and g.proc.poll() is None:
                     g._pump()
                 g.kill()
@@ -308,7 +327,11 @@ def run(args):
                         crossed.set()
                 audit_size[0] += line
 
-            load = Load(port, name, random.Random(f"{seed}-{name}"), on_ack)
+            # Full speed for the plain load cuts and the self-check; paced otherwise, so that the
+            # store does not outgrow the disk between retention passes.
+            kill_at = (200 + int(4800 * frac), g.proc.kill) if kind == "ack" else None
+            load = Load(port, name, random.Random(f"{seed}-{name}"), on_ack,
+                        rate=None if kind in ("load", "ack") else RATE, kill_at=kill_at)
             if kind == "early":
                 deadline = t_run + 1.5 * frac
             else:
@@ -317,8 +340,10 @@ def run(args):
                 last = int(field(a, "last seq"))
                 if acked:
                     check(last >= max(acked), f"status: last seq {last} < {max(acked)}, acked before this boot")
-                if kind == "load" or hook:
+                if kind == "load":
                     deadline = time.monotonic() + 0.5 + 2.5 * frac
+                elif kind == "ack":
+                    deadline = time.monotonic() + 30  # the reader kills QEMU at its ack
                 elif kind == "checkpoint":
                     time.sleep(0.5 + frac)  # load for a while (the time passing is the test's subject)
                     load.stop()
@@ -327,7 +352,7 @@ def run(args):
                     crossed.wait(20)
                     deadline = time.monotonic()
                 else:  # retention
-                    deadline = t_run + RETENTION_PERIOD + 1.5 * frac
+                    deadline = t_run + RETENTION_PERIOD + 3.0 * frac
             while time.monotonic() < deadline and g.proc.poll() is None:
                 g._pump()
             g.kill()
@@ -363,10 +388,20 @@ def run(args):
             break
         by_kind[kind] = by_kind.get(kind, 0) + 1
         purged_total = f["purged"]
+        totals["held_cuts"] += lc[0] > 0
+        totals["dropped"] += lc[1]
+        totals["applied"] += lc[2]
+        totals["fsck_extra"] += bool(f["fsck_extra"])
+        totals["audit_lines"] += f.get("audit_lines", 0)
+        retained = f["purged_upto"] > purged_before
+        if kind == "retention":
+            totals["retention_done"] += retained
+        purged_before = f["purged_upto"]
         say(f"  {name} {kind:10s} {'harsh' if harsh else 'drop '} {time.monotonic() - t0:5.1f} s  "
-            f"acked {len(mine):5d} (total {len(acked)})  held writes at the cut {lc[0]} "
-            f"(dropped {lc[1]}, applied {lc[2]})  db rows {f['rows']} purged_upto {f['purged_upto']}"
-            + f" [nbd {io['writes'] - io_before['writes']} writes, {io['flushes'] - io_before['flushes']} flushes]"
+            f"acked {len(mine):5d} (total {len(acked):6d})  nbd {io['writes'] - io_before['writes']:4d} writes "
+            f"{io['flushes'] - io_before['flushes']:4d} flushes, held at the cut {lc[0]} (dropped {lc[1]}, "
+            f"applied {lc[2]})  rows {f['rows']}, purged_upto {f['purged_upto']}{' (advanced)' if retained else ''}, "
+            f"audit lines on disk {f.get('audit_lines', 0)}"
             + (f"  e2fsck repaired more than the journal: {f['fsck_extra']}" if f["fsck_extra"] else ""))
         if f["lost"] or f["wrong"]:
             failed = (f"{len(f['lost'])} acked event(s) lost (first seqs {f['lost'][:5]}), "
@@ -380,14 +415,18 @@ def run(args):
     if failed is None and args.self_check:
         for attempt in range(3):
             name = f"selfcheck{attempt + 1}"
-            mine, err = cut(name, "load", rng.random(), False, hook=True)
+            mine, err = cut(name, "ack", rng.random(), False, hook=True)
             server.wait_idle()
             if err:
                 failed = f"{name}: {err}"
                 break
             acked_hook = dict(acked)
             acked_hook.update(mine)
-            f = examine(disk, workdir, acked_hook, audit_size)
+            try:
+                f = examine(disk, workdir, acked_hook, audit_size)
+            except Fail as e:
+                failed = f"{name}: {e}"
+                break
             lost_by_hook = (len(f["lost"]), len(mine))
             say(f"  {name} ack-before-sync build: acked {len(mine)}, lost {len(f['lost'])}"
                 f" (seqs {f['lost'][:3]}..{f['lost'][-1:]})")
@@ -401,6 +440,10 @@ def run(args):
     say(f"power-cut: kill points: {kinds_text}; {len(acked)} acked events checked "
         f"({purged_total} purged by retention); {run_s:.0f} s for the cuts, "
         f"{time.monotonic() - t_start:.0f} s with the self-check")
+    say(f"power-cut: the disk: {totals['held_cuts']} cut(s) found unflushed writes held, {totals['dropped']} "
+        f"dropped, {totals['applied']} applied out of order (harsh); e2fsck repaired more than the journal after "
+        f"{totals['fsck_extra']} cut(s); retention committed before {totals['retention_done']} of "
+        f"{by_kind.get('retention', 0)} retention cut(s); {totals['audit_lines']} audit lines found on disk in all")
     if lost_by_hook:
         say(f"power-cut: self-check: the ack-before-sync build lost {lost_by_hook[0]} of {lost_by_hook[1]} "
             f"acked events in one cut")
