@@ -29,7 +29,8 @@ its root (pc.toml: audit.rotate_bytes 64 KiB, store.retention_bytes 1 MiB, store
      audit logs; Python's sqlite3: PRAGMA integrity_check is ok, every acked seq is present with
      its payload or was purged by retention (seq <= meta.purged_upto, the store's own record),
      every audit log parses up to its last complete line.
-Kill points by kind (seeded order and offsets; the same seed gives the same plan):
+Kill points by kind (seeded order, offsets and drop/harsh; the same seed gives the same plan, the
+exact instants still follow the guest's timing):
   boot        0-1.5 s after init's first line: mount (journal replay), store open (WAL recovery)
   early       0-1.5 s after "running", under load (the first seconds after boot)
   load        0.5-3 s into a full-speed load (the other kinds' load is paced at RATE events/s)
@@ -285,7 +286,8 @@ def run(args):
         log.write(text + "\n")
         log.flush()
 
-    disk = make_data_disk(os.path.join(workdir, "data.img"), size_mb=128, files={"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES)})
+    configs = {"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES)}
+    disk = make_data_disk(os.path.join(workdir, "data.img"), size_mb=128, files=configs)
     server = FlakyDisk(disk, os.path.join(workdir, "nbd.sock"), seed=seed)
     acked = {}
     audit_size = [0]
@@ -297,7 +299,7 @@ def run(args):
     t_start = time.monotonic()
 
     def cut(name, kind, frac, harsh, hook=False):
-        """One boot, its load and its cut; returns (this boot's acks, findings)."""
+        """One boot, its load and its cut; returns (this boot's acks {seq: payload}, a Fail or None)."""
         server.wait_idle()
         server.harsh = harsh
         port = free_port()
