@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <variant>
 
@@ -409,6 +410,14 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   if (!a.json.init(c.ingest.max_event_bytes)) return "cannot size the JSON validator";
   a.committer = std::make_unique<Committer>(a.reactor.io(), a.store, c.audit.enabled ? &a.audit : nullptr,
                                             c.store.max_batch, c.store.max_pending, c.store.commit_window);
+#ifdef BH_TEST_HOOKS
+  // Test hook: the power-cut test's self-check (toolchain/image/power_cut.py) runs a build that
+  // acks before the fsync, and must see its cuts lose acked events.
+  if (const char* v = std::getenv("BH_TEST_ACK_BEFORE_SYNC"); v && std::string_view(v) == "1") {
+    a.committer->test_ack_before_sync();
+    log::warn("TEST HOOK: BH_TEST_ACK_BEFORE_SYNC=1: events are acked before their fsync (a deliberately broken build)");
+  }
+#endif
 
   IngestOptions io;
   io.source = kIngestSourceName;

@@ -125,9 +125,13 @@ InitOptions parse_kernel_cmdline(std::string_view cmdline, std::vector<std::stri
       if (val.empty() || val.find('=') == std::string_view::npos ||
           val.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789=,") != std::string_view::npos) bad();
       else o.test_watchdog = std::string(val);
+    } else if (key == "test_ack_before_sync") {
+      if (val != "1" && val != "0") bad();
+      else o.test_ack_before_sync = val == "1";
     } else {
       warn_to(warnings, fmt::format("bulkhead.{}: unknown option (known: config, modules, net, data, store_size, "
-                                    "hostname, echo, on_failure, console, test_watchdog)", key));
+                                    "hostname, echo, on_failure, console, test_watchdog, "
+                                    "test_ack_before_sync)", key));
     }
   }
   return o;
@@ -289,6 +293,14 @@ std::optional<Config> load_init_config(const std::string& path) {
     log::warn("init: TEST HOOK: BH_TEST_WATCHDOG={} for the runtime (bulkhead.test_watchdog)", o.test_watchdog);
 #else
     log::warn("init: bulkhead.test_watchdog ignored: this build has no test hooks");
+#endif
+  }
+  if (o.test_ack_before_sync) {
+#ifdef BH_TEST_HOOKS
+    ::setenv("BH_TEST_ACK_BEFORE_SYNC", "1", 1);
+    log::warn("init: TEST HOOK: BH_TEST_ACK_BEFORE_SYNC=1 for the runtime (bulkhead.test_ack_before_sync)");
+#else
+    log::warn("init: bulkhead.test_ack_before_sync ignored: this build has no test hooks");
 #endif
   }
   int code = 1;

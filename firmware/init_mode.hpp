@@ -44,6 +44,10 @@ struct InitOptions {
   // bulkhead.test_watchdog=KEY=V[,KEY=V]: BH_TEST_WATCHDOG for the runtime (BH_TEST_HOOKS builds
   // only, e.g. stall_ms=60000 to stall the reactor and see the hardware watchdog reset the board).
   std::string test_watchdog;
+  // bulkhead.test_ack_before_sync=1: BH_TEST_ACK_BEFORE_SYNC=1 for the runtime (BH_TEST_HOOKS
+  // builds only): a deliberately broken committer that acks before the fsync, for the power-cut
+  // test's self-check (toolchain/image/power_cut.py).
+  bool test_ack_before_sync = false;
   bool operator==(const InitOptions&) const = default;
 };
 

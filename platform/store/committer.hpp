@@ -91,6 +91,14 @@ class Committer {
   // Nothing waiting to be committed or acked, and no wait on the syncer pending.
   bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }
   const CommitterStats& stats() const noexcept { return stats_; }
+  // TEST ONLY, a deliberately broken committer: acks each batch as soon as its COMMIT returns and
+  // asks the WAL syncer for no fdatasync (the events become durable only when a later checkpoint
+  // syncs the WAL: synchronous=NORMAL's promise). Only the power-cut test's self-check sets it
+  // (BH_TEST_ACK_BEFORE_SYNC, BH_TEST_HOOKS builds, firmware/app.cpp), to show that its cuts lose
+  // what such a build acked. (An ack that merely precedes a sync that still follows at once is
+  // not caught under QEMU: the ack reaches the host later than the sync reaches the disk.)
+  // Start-up only.
+  void test_ack_before_sync() noexcept { ack_before_sync_ = true; }
   // Called whenever batches became durable (the delivery side wakes its sinks). ctx is passed back.
   void on_commit(void (*fn)(void*), void* ctx) noexcept { commit_fn_ = fn, commit_ctx_ = ctx; }
 
@@ -133,6 +141,7 @@ class Committer {
   bool flush_posted_ = false;
   bool sync_waiting_ = false;
   bool completing_ = false;
+  bool ack_before_sync_ = false;  // test_ack_before_sync(): never set outside that test
   std::uint32_t n_ = 0;  // events gathered for the next commit: ring [tail_ - n_, tail_)
   std::uint64_t n_bytes_ = 0;  // their bodies and source names
   std::uint64_t head_ = 0, tail_ = 0;     // ring positions: oldest un-acked entry, next free one

@@ -87,6 +87,17 @@ TEST(InitCmdline, ConsoleAndTestWatchdog) {
   EXPECT_EQ(w.size(), 5u);
 }
 
+TEST(InitCmdline, TestAckBeforeSync) {
+  std::vector<std::string> w;
+  EXPECT_TRUE(parse_kernel_cmdline("bulkhead.test_ack_before_sync=1", &w).test_ack_before_sync);
+  EXPECT_TRUE(w.empty());
+  EXPECT_FALSE(parse_kernel_cmdline("bulkhead.test_ack_before_sync=0", &w).test_ack_before_sync);
+  EXPECT_TRUE(w.empty());
+  // Only 0 or 1: anything else keeps the default, with a warning.
+  EXPECT_EQ(parse_kernel_cmdline("bulkhead.test_ack_before_sync=yes", &w), InitOptions{});
+  EXPECT_EQ(w.size(), 1u);
+}
+
 TEST(InitConsole, TheKernelsPreferredConsoleIsTheLastActiveOne) {
   EXPECT_EQ(kernel_console_device("ttyAMA0"), "/dev/ttyAMA0");
   EXPECT_EQ(kernel_console_device("tty1 ttyS1\n"), "/dev/ttyS1");

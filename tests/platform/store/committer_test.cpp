@@ -276,6 +276,24 @@ TEST(Committer, WithoutTheSyncerACommitIsAckedAtOnce) {
   EXPECT_TRUE(c.idle());
 }
 
+// The power-cut test's self-check hook (toolchain/image/power_cut.py): a deliberately broken
+// committer acks at COMMIT and asks for no sync, so the acked events are not durable (the cut must
+// lose them). Checked here so that the self-check's premise cannot silently go away.
+TEST(Committer, TheTestHookAcksBeforeAnySync) {
+  Rig g;
+  Committer c(g.io, g.s, &g.audit, 100, 1000);
+  c.test_ack_before_sync();
+  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &g.r, i), errc::ok);
+  c.flush();
+  ASSERT_EQ(g.r.got.size(), 3u) << "not acked at the commit";
+  EXPECT_EQ(g.r.got[2].seq, 3u);
+  EXPECT_EQ(g.r.got[2].code, errc::ok);
+  EXPECT_TRUE(c.idle());
+  // Every sync asked for has answered, and none covered the events: none was asked for.
+  EXPECT_TRUE(g.s.wait_sync(std::chrono::milliseconds(5000)));
+  EXPECT_EQ(g.s.durable_seq(), 0u);
+}
+
 // ---- commit window (store.commit_window) ----------------------------------------------------------
 
 // Checks at each ack that the sync covering the event has returned (durable_seq is raised only by
