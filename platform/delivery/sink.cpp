@@ -21,9 +21,11 @@ namespace {
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
 // An event's envelope at most: its body, its identity member if any ("identity":"..." with the
-// identity's bytes escaped to 6 each at worst), and the fixed overhead.
+// identity's bytes escaped to 6 each at worst), its clock flag if any, and the fixed overhead.
+constexpr std::string_view kClockUnsynced = ",\"clock_synced\":false";
 std::size_t envelope_bytes(const EventOut& e) noexcept {
-  return e.body.size() + kEnvelopeOverhead + (e.identity.empty() ? 0 : 16 + 6 * e.identity.size());
+  return e.body.size() + kEnvelopeOverhead + (e.identity.empty() ? 0 : 16 + 6 * e.identity.size()) +
+         (e.clock_unsynced ? kClockUnsynced.size() : 0);
 }
 
 using hal::unix_ms;
@@ -161,7 +163,12 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
       n = put_json_chars(out, n + kIdentity.size(), room, e.identity);
     }
   }
-  static constexpr std::string_view kData = "\",\"data\":";
+  if (n < room) out[n++] = '"';
+  if (e.clock_unsynced && n + kClockUnsynced.size() < room) {  // only then, as identity (wire.md)
+    std::memcpy(out + n, kClockUnsynced.data(), kClockUnsynced.size());
+    n += kClockUnsynced.size();
+  }
+  static constexpr std::string_view kData = ",\"data\":";
   if (n + kData.size() + e.body.size() + 2 > room) return 0;  // build_batch reserves room
   std::memcpy(out + n, kData.data(), kData.size());
   n += kData.size();
