@@ -8,6 +8,8 @@
 #   qemu        boot the image with the console on this terminal (QEMU_PORT, QEMU_DATA)
 #   test-image  boot it three times under QEMU: console, ingest, the data disk, a clean power-off,
 #               and a hardware-watchdog reset of a stalled reactor
+#   test-clock  boot it with the RTC in 1970, step the wall clock by decades and back by hours
+#               (toolchain/image/clock_test.py): timers, the watchdog, retention and event flags
 #   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package), from
 #               builds without the test hooks
 # The cross tree (CROSS_DIR) is built with BH_TEST_HOOKS: its tests need them, and so does the
@@ -31,7 +33,7 @@ STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
   -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev)
 RELEASE_CMAKE = -DBH_TESTS=OFF -DBH_TEST_HOOKS=OFF
 
-.PHONY: deps-cross cross cross-test static image qemu test-image package
+.PHONY: deps-cross cross cross-test static image qemu test-image package test-clock
 
 deps-cross:
 	@toolchain/deps-cross.sh
@@ -75,6 +77,9 @@ qemu: image
 
 test-image: image
 	/usr/bin/python3 toolchain/image/test_image.py --image $(IMAGE_DIR)
+
+test-clock: image
+	/usr/bin/python3 toolchain/image/clock_test.py --image $(IMAGE_DIR)
 
 $(HOST_STATIC_DIR)/CMakeCache.txt:
 	cmake --no-warn-unused-cli -S . -B $(HOST_STATIC_DIR) -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/toolchain/static-deps.cmake \
