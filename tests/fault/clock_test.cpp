@@ -31,6 +31,19 @@ void set_offset(const std::string& file, const std::string& offset) {
   ::rename((file + ".tmp").c_str(), file.c_str());
 }
 
+// The environment of a bulkhead child under libfaketime, its wall clock moved by writing `file`
+// (set_offset), the monotonic clock left alone.
+struct Faketime {
+  TempDir dir;
+  std::string file = dir.file("faketime");
+  bool at_zero = (set_offset(file, "+0"), true);
+  ScopedEnv preload{"LD_PRELOAD", kFaketime};
+  ScopedEnv timestamp_file{"FAKETIME_TIMESTAMP_FILE", file};
+  ScopedEnv no_cache{"FAKETIME_NO_CACHE", "1"};
+  ScopedEnv real_monotonic{"FAKETIME_DONT_FAKE_MONOTONIC", "1"};
+  ScopedEnv asan{"ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1"};
+};
+
 // An idle connection opened now is closed by the 1.5 s idle timeout after that real time, whatever
 // the wall clock does meanwhile (the jump comes 300 ms in).
 void idle_close_survives_jump(Bulkhead& b, const std::string& ts_file, const std::string& offset) {
@@ -56,14 +69,8 @@ void idle_close_survives_jump(Bulkhead& b, const std::string& ts_file, const std
 TEST(Clock, WallClockJumpsDoNotBreakTimeouts) {
   if (sizeof(BH_EXEC_WRAPPER) > 1) GTEST_SKIP() << "libfaketime is preloaded into native binaries only";
   ASSERT_EQ(::access(kFaketime, R_OK), 0) << "install Debian's faketime package (toolchain/deps.sh does)";
-  TempDir dir;
-  const std::string ts = dir.file("faketime");
-  set_offset(ts, "+0");
-  ScopedEnv e1("LD_PRELOAD", kFaketime);
-  ScopedEnv e2("FAKETIME_TIMESTAMP_FILE", ts);
-  ScopedEnv e3("FAKETIME_NO_CACHE", "1");
-  ScopedEnv e4("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-  ScopedEnv e5("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1");
+  Faketime fake;
+  const std::string& ts = fake.file;
   Bulkhead b("[ingest]\nidle_timeout = \"1500ms\"\n[watchdog]\nperiod = \"100ms\"\n");
   ASSERT_TRUE(b.child()->running()) << b.log();
   idle_close_survives_jump(b, ts, "+1d");
@@ -133,14 +140,8 @@ void housekeeping_passes(const Bulkhead& b) {
 TEST(Clock, RetentionKeepsFreshEventsAcrossALargeForwardJump) {
   if (sizeof(BH_EXEC_WRAPPER) > 1) GTEST_SKIP() << "libfaketime is preloaded into native binaries only";
   ASSERT_EQ(::access(kFaketime, R_OK), 0) << "install Debian's faketime package (toolchain/deps.sh does)";
-  TempDir dir;
-  const std::string ts = dir.file("faketime");
-  set_offset(ts, "+0");
-  ScopedEnv e1("LD_PRELOAD", kFaketime);
-  ScopedEnv e2("FAKETIME_TIMESTAMP_FILE", ts);
-  ScopedEnv e3("FAKETIME_NO_CACHE", "1");
-  ScopedEnv e4("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-  ScopedEnv e5("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1");
+  Faketime fake;
+  const std::string& ts = fake.file;
   Bulkhead b("[store]\nretention_age = \"1h\"\n[watchdog]\nperiod = \"100ms\"\n");
   ASSERT_TRUE(b.child()->running()) << b.log();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(send_ok(b, "{\"before\":" + std::to_string(i) + "}"));
