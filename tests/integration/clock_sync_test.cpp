@@ -89,5 +89,36 @@ TEST(ClockSync, OffByDefaultAndEnvelopesUnchanged) {
             (std::vector<std::string>{"null"}));
 }
 
+// `/@clock_synced` in a sink's filter and template: false for a flagged event, else true, put first
+// so that an event's own "@clock_synced" member cannot pose as it.
+TEST(ClockSync, FiltersAndTemplatesSeeTheFlag) {
+  const bool synced = kernel_synced();
+  TestSink flagged, all;
+  Bulkhead b("[clock]\nsync_check = \"kernel\"\n"
+             "[[sink]]\nname = \"flagged\"\nurl = \"" + flagged.url() + "\"\nfilter = '/@clock_synced == false'\n"
+             "[[sink]]\nname = \"all\"\nurl = \"" + all.url() +
+             "\"\nformat = \"template\"\nbody = '{\"synced\": {{ /@clock_synced }}, \"n\": {{ /n }}}'\n");
+  ASSERT_TRUE(b.child()->running()) << b.log();
+  {
+    LineClient c;
+    ASSERT_TRUE(c.connect(b.ingest_port()));
+    ASSERT_TRUE(c.send("{\"@clock_synced\":false,\"n\":1}\n"));  // claims the flag itself
+    auto ack = c.read_line(slow(10s));
+    ASSERT_TRUE(ack && ack->rfind("ok ", 0) == 0);
+  }
+  ASSERT_TRUE(eventually([&] { return !all.requests().empty(); }, slow(20s))) << b.log();
+  EXPECT_EQ(all.requests()[0].body, synced ? R"({"synced":true,"n":1})" : R"({"synced":false,"n":1})");
+  if (synced) {
+    ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_sink_filtered_total{sink=\"flagged\"}") == 1; }, slow(20s)))
+        << http_get(b.admin_port(), "/metrics");
+    EXPECT_EQ(flagged.request_count(), 0u);
+  } else {
+    ASSERT_TRUE(flagged.wait_delivered(1, slow(20s))) << b.log();
+  }
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+}
+
 }  // namespace
 }  // namespace bh::test
