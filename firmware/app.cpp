@@ -29,6 +29,7 @@
 #include "platform/sources/http_poll_source.hpp"
 #include "platform/sources/websocket_source.hpp"
 #include "platform/sources/mqtt_source.hpp"
+#include "platform/observe/clock_watch.hpp"
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 
@@ -103,6 +104,7 @@ struct App::Impl {
   Store& store = *store_lease;
   AuditLog& audit = *audit_lease;
   JsonCheck json;
+  std::unique_ptr<ClockWatch> clock;  // before the committer: it stamps events with the sync state
   std::unique_ptr<Committer> committer;
   std::unique_ptr<IngestServer<budget::capacity(PoolId::ingest_conn)>> ingest;
   std::unique_ptr<TlsListener<budget::capacity(PoolId::ingest_conn)>> ingest_tls;  // with [ingest] tls_cert
@@ -152,7 +154,9 @@ struct App::Impl {
       if (stopping || cancelled()) break;
       auto now = hal::unix_ms();
       std::uint64_t purged = 0;
-      if (auto e = store.apply_retention(now, purged)) {
+      // Earlier runs' events are aged by their wall ts only while the clock is not known to be wrong.
+      const bool wall_trusted = !clock || clock->status().sync != ClockSync::not_synced;
+      if (auto e = store.apply_retention(now, purged, wall_trusted)) {
         log::warn("retention failed: {}", e.message());
       } else if (purged) {
         log::debug("retention: purged {} event(s)", purged);
@@ -408,6 +412,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   }
 
   if (!a.json.init(c.ingest.max_event_bytes)) return "cannot size the JSON validator";
+  a.clock = std::make_unique<ClockWatch>(c.clock.sync_check == "kernel" ? ClockSyncCheck::kernel : ClockSyncCheck::off);
   a.committer = std::make_unique<Committer>(a.reactor.io(), a.store, c.audit.enabled ? &a.audit : nullptr,
                                             c.store.max_batch, c.store.max_pending, c.store.commit_window);
 #ifdef BH_TEST_HOOKS
@@ -448,6 +453,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
                        std::span<Sink* const>(a.sink_ptrs.data(), nsinks),
                        std::span<Source* const>(a.source_ptrs.data(), a.nsources), &a.source_set, nullptr,
                        hal::Clock::now(), std::chrono::system_clock::now()};
+  a.view.clock = a.clock.get();
 
   // SIGTERM/SIGINT are ours before any listener accepts: a supervisor that signals as soon as a
   // port answers gets the graceful drain, not the default action (killed, exit 143).

@@ -94,6 +94,7 @@ constexpr auto kAdminRows = BH_CONFIG_ROWS(AdminConfig, BH_CONFIG_ADMIN);
 constexpr auto kConsoleRows = BH_CONFIG_ROWS(ConsoleConfig, BH_CONFIG_CONSOLE);
 constexpr auto kWatchdogRows = BH_CONFIG_ROWS(WatchdogConfig, BH_CONFIG_WATCHDOG);
 constexpr auto kRuntimeRows = BH_CONFIG_ROWS(RuntimeConfig, BH_CONFIG_RUNTIME);
+constexpr auto kClockRows = BH_CONFIG_ROWS(ClockConfig, BH_CONFIG_CLOCK);
 
 #undef BH_CONFIG_ROWS
 #undef BH_CONFIG_ROW
@@ -194,6 +195,7 @@ const std::array kSections{
     table_section<&Config::console>("console", kConsoleRows, "The line console (Unix socket, serial line, PTY or stdio)."),
     table_section<&Config::watchdog>("watchdog", kWatchdogRows, "Health checks, the hardware watchdog and systemd notification."),
     table_section<&Config::runtime>("runtime", kRuntimeRows, "Process-wide settings."),
+    table_section<&Config::clock>("clock", kClockRows, "The wall clock's health: its sync check (timers, deadlines and retention ages never use the wall clock)."),
     Section{"pools", Shape::pools, {}, "Lower limits for the compiled resource pools (firmware/budget.hpp): `name = limit`, 1..capacity. A pool left out keeps its compiled capacity.",
             nullptr, nullptr, nullptr, 0, {}},
 };

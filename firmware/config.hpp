@@ -45,6 +45,7 @@ inline constexpr std::array<std::string_view, 2> kSinkFormats{"envelope", "templ
 inline constexpr std::array<std::string_view, 2> kTokenScopes{"mutations", "all"};
 inline constexpr std::array<std::string_view, 2> kSinkTypes{"http", "mqtt"};
 inline constexpr std::array<std::string_view, 2> kMqttQos{"0", "1"};
+inline constexpr std::array<std::string_view, 2> kClockSyncChecks{"off", "kernel"};
 
 // Value checks beyond type and range.
 enum class Check : std::uint8_t {
@@ -256,6 +257,9 @@ constexpr Spec spec() { return {}; }
   K(shutdown_grace, Millis, Millis{5'000}, spec().range(0, 10 * kMinute), "Drain time on shutdown before connections are cut") \
   K(log_level, std::string, "info", spec().one_of(kLogLevels), "Initial log level (the console's `log level` changes it)")
 
+#define BH_CONFIG_CLOCK(K)                                                                        \
+  K(sync_check, std::string, "off", spec().one_of(kClockSyncChecks), "`kernel`: ask adjtimex whether the wall clock is synchronised (NTP); events stamped while it is not are stored and delivered with \"clock_synced\":false. `off`: unchecked (some VMs report unsynchronised although right)")
+
 #define BH_CONFIG_MEMBER(key, type, def, sp, help) type key = def;
 
 struct IngestConfig { BH_CONFIG_INGEST(BH_CONFIG_MEMBER) bool operator==(const IngestConfig&) const = default; };
@@ -273,6 +277,7 @@ struct AdminConfig { BH_CONFIG_ADMIN(BH_CONFIG_MEMBER) bool operator==(const Adm
 struct ConsoleConfig { BH_CONFIG_CONSOLE(BH_CONFIG_MEMBER) bool operator==(const ConsoleConfig&) const = default; };
 struct WatchdogConfig { BH_CONFIG_WATCHDOG(BH_CONFIG_MEMBER) bool operator==(const WatchdogConfig&) const = default; };
 struct RuntimeConfig { BH_CONFIG_RUNTIME(BH_CONFIG_MEMBER) bool operator==(const RuntimeConfig&) const = default; };
+struct ClockConfig { BH_CONFIG_CLOCK(BH_CONFIG_MEMBER) bool operator==(const ClockConfig&) const = default; };
 
 #undef BH_CONFIG_MEMBER
 
@@ -302,6 +307,7 @@ struct Config {
   ConsoleConfig console;
   WatchdogConfig watchdog;
   RuntimeConfig runtime;
+  ClockConfig clock;
   PoolLimits pool_limits = compiled_pool_limits();  // [pools]: 1..capacity, indexed like kPools
   std::string origin;  // file path, or kEmbeddedOrigin
   // Every value that came from an expansion, by key (see ConfigReference).

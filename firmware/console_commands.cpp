@@ -137,6 +137,14 @@ void cmd_status(CommandContext& c) {
   const EventTotals t = event_totals(v);
   o.print("{:<12} in {}  acked {}  delivered {}  pending {}\n", "events", t.in, t.acked, t.delivered, t.pending);
   if (v.store) o.print("{:<12} {}\n", "last seq", v.store->last_seq());
+  if (v.clock) {  // the wall clock: sync state, and its last step (size, how long ago on the monotonic clock)
+    const ClockStatus& k = v.clock->status();
+    o.print("{:<12} {}", "clock", clock_sync_name(k.sync));
+    if (k.jumps == 0) o.write(", no jump\n");
+    else
+      o.print(", last jump {:+.3f} s {} ago ({} jumps)\n", static_cast<double>(k.last_jump_ns) / 1e9,
+              duration(seconds_since(k.last_jump_at)).sv(), k.jumps);
+  }
   if (v.watchdog) {
     o.print("{:<12} {:.1f} ms\n", "loop lag", v.watchdog->loop_lag_ms());
   } else {
@@ -716,6 +724,38 @@ void cmd_clock_advance(CommandContext& c) {
   c.out.print("clock advanced {} ms (offset {} ms)\n", d.count(),
               std::chrono::duration_cast<Millis>(hal::Clock::offset()).count());
 }
+
+// `clock step <+|-duration>` (test hook, hidden; for the emulated board only, never in a native
+// test: it moves the machine's clock): clock_settime(CLOCK_REALTIME) by that much, as an NTP step.
+// The clock watch looks at once, so `status` shows the jump when this answers.
+void cmd_clock_step(CommandContext& c) {
+  std::string_view a = c.arg(0);
+  const bool back = !a.empty() && a.front() == '-';
+  if (!a.empty() && (a.front() == '-' || a.front() == '+')) a.remove_prefix(1);
+  Millis d{};
+  if (!parse_duration(a, d) || d.count() <= 0) {
+    c.usage();
+    return;
+  }
+  if (auto ec = hal::step_wall(back ? -d : d)) {
+    print_error(c, "clock step", ec);
+    return;
+  }
+  if (RuntimeView& v = view(c); v.clock) v.clock->tick(Clock::now());
+  c.out.print("clock stepped {}{} ms\n", back ? '-' : '+', d.count());
+}
+
+// `clock synced` (test hook, hidden; emulated board only): clears STA_UNSYNC and the max error
+// with adjtimex, as systemd-timesyncd does after setting the time; the clock watch looks at once.
+void cmd_clock_synced(CommandContext& c) {
+  if (auto ec = hal::mark_kernel_synced()) {
+    print_error(c, "clock synced", ec);
+    return;
+  }
+  RuntimeView& v = view(c);
+  if (v.clock) v.clock->tick(Clock::now());
+  c.out.print("clock {}\n", v.clock ? clock_sync_name(v.clock->status().sync) : "unwatched");
+}
 #endif
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -741,6 +781,9 @@ constexpr Command kLogSub[] = {
 constexpr Command kClockSub[] = {
     {"advance", "move the monotonic clock on (timers due by then fire)", "clock advance <duration>", 1, 1,
      cmd_clock_advance},
+    {"step", "step the wall clock (clock_settime) by a signed duration", "clock step <+|-duration>", 1, 1,
+     cmd_clock_step},
+    {"synced", "mark the kernel clock synchronised (adjtimex)", "clock synced", 0, 0, cmd_clock_synced},
 };
 #endif
 
@@ -764,7 +807,7 @@ constexpr Command kCommands[] = {
     {"version", "the version", "version", 0, 0, cmd_version},
     {"shutdown", "drain and stop bulkhead (exits 0 when every pool is back at zero)", "shutdown", 0, 0, cmd_shutdown},
 #ifdef BH_TEST_HOOKS
-    {"clock", "test hook: the monotonic clock", "clock advance <duration>", 0, 0, nullptr, kClockSub, true},
+    {"clock", "test hook: the monotonic and wall clocks", "clock advance <duration>|step <+|-duration>|synced", 0, 0, nullptr, kClockSub, true},
 #endif
 };
 

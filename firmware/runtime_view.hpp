@@ -21,6 +21,7 @@
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 #include "platform/core/task.hpp"
+#include "platform/observe/clock_watch.hpp"
 #include "platform/observe/watchdog.hpp"
 
 namespace bh {
@@ -49,6 +50,7 @@ struct RuntimeView {
   const ListenerCloses* console_closes = nullptr;
   const TlsListenerStats* ingest_tls = nullptr;  // nullptr: ingest TCP is plain
   const TlsListenerStats* admin_tls = nullptr;   // nullptr: admin HTTP is plain
+  ClockWatch* clock = nullptr;  // the wall clock's sync state and jumps (the watchdog ticks it)
 };
 
 // Events through the pipeline: lines read by TCP/HTTP ingest, events acked durable by the

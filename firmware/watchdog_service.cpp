@@ -161,6 +161,7 @@ struct WatchdogService::Impl {
       // (it is what the loop lag was when SQLite synced inside COMMIT, on this thread).
       if (view.store) lag = std::max(lag, view.store->sync_stall(now));
       checks->tick(now, lag);
+      if (view.clock) view.clock->tick(now);
       due = (lag > period || jump > Clock::duration::zero() ? now : due) + period;
       stall_hook();
       if (co_await wake.wait(due - Clock::now())) break;  // notified: stop()

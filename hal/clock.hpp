@@ -21,9 +21,14 @@
 //
 // unix_ms() is the wall clock (system_clock, milliseconds since the epoch) for timestamps in
 // records and answers; libfaketime moves it in tests/fault/clock_test.cpp. It is never advanced.
+//
+// The wall clock's health (issue 17, a board without a battery-backed clock): what the kernel says
+// of its synchronisation (adjtimex), and wall - monotonic, whose change is a step of the wall
+// clock (an NTP sync, an operator's date -s). platform/observe/clock_watch.hpp reads both.
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <system_error>
 
 namespace bh::hal {
 
@@ -43,5 +48,20 @@ struct Clock {
 
 // Wall-clock milliseconds since the Unix epoch.
 std::int64_t unix_ms() noexcept;
+
+// adjtimex(modes = 0): true when the kernel's clock is synchronised: neither TIME_ERROR nor
+// STA_UNSYNC, which chrony, systemd-timesyncd and ntpd clear once they have set the time. A call
+// that fails reads as not synchronised.
+bool kernel_clock_synced() noexcept;
+
+// CLOCK_REALTIME - CLOCK_MONOTONIC in nanoseconds (not moved by Clock::advance()): constant but for
+// NTP's slewing, until someone steps the wall clock.
+std::int64_t wall_minus_mono_ns() noexcept;
+
+// Test hooks (the hidden console commands `clock step` and `clock synced`; never in native tests:
+// they move the machine's clock). step_wall: clock_settime(CLOCK_REALTIME, now + d), an NTP step.
+// mark_kernel_synced: adjtimex(ADJ_STATUS | ADJ_MAXERROR) clearing STA_UNSYNC, as timesyncd does.
+std::error_code step_wall(std::chrono::nanoseconds d) noexcept;
+std::error_code mark_kernel_synced() noexcept;
 
 }  // namespace bh::hal

@@ -11,6 +11,8 @@
 #   test-power-cut  CUTS (20) power cuts under load on one ext4 data disk served by a disk that
 #               loses unflushed writes (toolchain/image/power_cut.py); SEED=S replays a run's
 #               kill points (every run prints its seed)
+#   test-clock  boot it with the RTC in 1970, step the wall clock by decades and back by hours
+#               (toolchain/image/clock_test.py): timers, the watchdog, retention and event flags
 #   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package), from
 #               builds without the test hooks
 # The cross tree (CROSS_DIR) is built with BH_TEST_HOOKS: its tests need them, and so does the
@@ -36,7 +38,7 @@ STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
   -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev)
 RELEASE_CMAKE = -DBH_TESTS=OFF -DBH_TEST_HOOKS=OFF
 
-.PHONY: deps-cross cross cross-test static image qemu test-image test-power-cut package
+.PHONY: deps-cross cross cross-test static image qemu test-image test-power-cut test-clock package
 
 deps-cross:
 	@toolchain/deps-cross.sh
@@ -83,6 +85,8 @@ test-image: image
 
 test-power-cut: image
 	/usr/bin/python3 toolchain/image/power_cut.py --image $(IMAGE_DIR) --cuts $(CUTS) $(if $(SEED),--seed $(SEED))
+test-clock: image
+	/usr/bin/python3 toolchain/image/clock_test.py --image $(IMAGE_DIR)
 
 $(HOST_STATIC_DIR)/CMakeCache.txt:
 	cmake --no-warn-unused-cli -S . -B $(HOST_STATIC_DIR) -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/toolchain/static-deps.cmake \

@@ -69,6 +69,15 @@ constexpr MetricRow<WN> kWatchdogRows[] = {
     {"bulkhead_watchdog_notify_errors_total", Kind::counter, "Failed sd_notify datagrams.", [](const WN& w) -> V { return w.c.notify_errors; }},
 };
 
+// ---- The wall clock (platform/observe/clock_watch.hpp) ---------------------------------------------
+
+constexpr MetricRow<ClockStatus> kClockRows[] = {
+    {"bulkhead_clock_synced", Kind::gauge, "1 while the kernel says the wall clock is synchronised, 0 while not (events are flagged), -1 unchecked ([clock] sync_check = \"off\").", [](const ClockStatus& c) -> V { return c.sync == ClockSync::unchecked ? -1 : c.sync == ClockSync::synced ? 1 : 0; }},
+    {"bulkhead_clock_jumps_total", Kind::counter, "Steps of the wall clock (more than 1 s against the monotonic clock) since start.", [](const ClockStatus& c) -> V { return c.jumps; }},
+    {"bulkhead_clock_last_jump_seconds", Kind::gauge, "Signed size of the last step (positive: forward; 0: none).", [](const ClockStatus& c) -> V { return static_cast<double>(c.last_jump_ns) / 1e9; }},
+    {"bulkhead_clock_last_jump_timestamp_seconds", Kind::gauge, "Wall time just after the last step, seconds since the Unix epoch (0: none).", [](const ClockStatus& c) -> V { return static_cast<double>(c.last_jump_wall_ms) / 1e3; }},
+};
+
 // ---- TLS (over every connector) and tasks ---------------------------------------------------------
 
 struct TlsNow {
@@ -391,6 +400,7 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
     for (std::size_t i = 0; i < wd->check_count(); ++i) w.value("check", wd->check(i).name, wd->check(i).failed_ticks);
   }
 
+  if (v.clock) write_rows(w, kClockRows, v.clock->status());
   write_pool_metrics(w);
   write_rows(w, kTlsRows, TlsNow{tls_streams_active(), tls_memory_stats()});
   if (v.tasks) write_rows(w, kTaskRows, *v.tasks);

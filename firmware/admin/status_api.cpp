@@ -211,8 +211,16 @@ std::size_t write_status(const RuntimeView& v, char* out, std::size_t cap) {
   j.put(",\"memory\":{{\"rss_bytes\":{},\"peak_rss_bytes\":{},\"budget_bytes\":{},\"heap_allocations_after_seal\":{}}},",
         hal::rss_bytes(), hal::peak_rss_bytes(), v.config ? v.config->watchdog.memory_budget : 0, alloc::since_seal());
   put_store(j, v);
-  // Flash writes today and the clock's sync state: added here (as "flash_written_today_bytes" and
-  // "clock") once the runtime measures them; absent until then, and the page hides them.
+  // The wall clock (platform/observe/clock_watch.hpp): "state" is what the page shows.
+  if (v.clock) {
+    const ClockStatus& k = v.clock->status();
+    j.put(",\"clock\":{{\"state\":\"{}\",\"jumps\":{},\"last_jump_s\":{:.3f},\"last_jump_age_s\":", clock_sync_name(k.sync),
+          k.jumps, static_cast<double>(k.last_jump_ns) / 1e9);
+    if (k.jumps) j.put("{:.1f}}}", std::chrono::duration<double>(hal::Clock::now() - k.last_jump_at).count());
+    else j.put("null}}");
+  }
+  // Flash writes today: added here (as "flash_written_today_bytes") once the runtime measures
+  // them; absent until then, and the page hides it.
   j.put("}}\n");
   return j.ok() ? j.text().size() : 0;
 }

@@ -21,9 +21,11 @@ namespace {
 // and a source name of up to 64 bytes, escaped (x6 worst case is not reserved: names are plain).
 constexpr std::size_t kEnvelopeOverhead = 40 + 20 + 20 + 96;
 // An event's envelope at most: its body, its identity member if any ("identity":"..." with the
-// identity's bytes escaped to 6 each at worst), and the fixed overhead.
+// identity's bytes escaped to 6 each at worst), its clock flag if any, and the fixed overhead.
+constexpr std::string_view kClockUnsynced = ",\"clock_synced\":false";
 std::size_t envelope_bytes(const EventOut& e) noexcept {
-  return e.body.size() + kEnvelopeOverhead + (e.identity.empty() ? 0 : 16 + 6 * e.identity.size());
+  return e.body.size() + kEnvelopeOverhead + (e.identity.empty() ? 0 : 16 + 6 * e.identity.size()) +
+         (e.clock_unsynced ? kClockUnsynced.size() : 0);
 }
 
 using hal::unix_ms;
@@ -61,6 +63,8 @@ std::error_code Sink::prepare() {
   parse_events_ = !filter_.empty() || opts_.format == SinkFormat::templated;
   uses_identity_ = opts_.filter.find(kIdentityPointer) != std::string::npos ||
                    (opts_.format == SinkFormat::templated && opts_.body.find(kIdentityPointer) != std::string::npos);
+  uses_clock_ = opts_.filter.find(kClockPointer) != std::string::npos ||
+                (opts_.format == SinkFormat::templated && opts_.body.find(kClockPointer) != std::string::npos);
   if (parse_events_) {
     // The parser is sized and its tape warmed now: parsing an event later allocates nothing. The
     // event area at the end of the body buffer is not for requests.
@@ -161,7 +165,12 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
       n = put_json_chars(out, n + kIdentity.size(), room, e.identity);
     }
   }
-  static constexpr std::string_view kData = "\",\"data\":";
+  if (n < room) out[n++] = '"';
+  if (e.clock_unsynced && n + kClockUnsynced.size() < room) {  // only then, as identity (wire.md)
+    std::memcpy(out + n, kClockUnsynced.data(), kClockUnsynced.size());
+    n += kClockUnsynced.size();
+  }
+  static constexpr std::string_view kData = ",\"data\":";
   if (n + kData.size() + e.body.size() + 2 > room) return 0;  // build_batch reserves room
   std::memcpy(out + n, kData.data(), kData.size());
   n += kData.size();
@@ -173,23 +182,34 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
 }
 
 std::size_t Sink::with_identity(const EventOut& e, char* area) const noexcept {
-  // {"@identity":"<id>" or null, then the event's own members (a body that is no object: as is).
+  // {"@identity":"<id>" or null and/or "@clock_synced":true|false (as the filter or template names
+  // them), then the event's own members (a body that is no object: as is).
   std::size_t at = 0;
   while (at < e.body.size() && (e.body[at] == ' ' || e.body[at] == '\t' || e.body[at] == '\r' || e.body[at] == '\n')) ++at;
   if (at == e.body.size() || e.body[at] != '{') {
     std::memcpy(area, e.body.data(), e.body.size());
     return e.body.size();
   }
-  static constexpr std::string_view kHead = "{\"@identity\":";
-  std::size_t n = kHead.size();
-  std::memcpy(area, kHead.data(), n);
-  if (e.identity.empty()) {
-    std::memcpy(area + n, "null", 4);
-    n += 4;
-  } else {
-    area[n++] = '"';
-    n = put_json_chars(area, n, kEventBytes + kIdentityRoom - 1 - (e.body.size() - at), e.identity);
-    area[n++] = '"';
+  std::size_t n = 0;
+  area[n++] = '{';
+  if (uses_identity_) {
+    static constexpr std::string_view kHead = "\"@identity\":";
+    std::memcpy(area + n, kHead.data(), kHead.size());
+    n += kHead.size();
+    if (e.identity.empty()) {
+      std::memcpy(area + n, "null", 4);
+      n += 4;
+    } else {
+      area[n++] = '"';
+      n = put_json_chars(area, n, kEventBytes + kIdentityRoom - 1 - kClockRoom - (e.body.size() - at), e.identity);
+      area[n++] = '"';
+    }
+  }
+  if (uses_clock_) {
+    const std::string_view member = e.clock_unsynced ? "\"@clock_synced\":false" : "\"@clock_synced\":true";
+    if (uses_identity_) area[n++] = ',';
+    std::memcpy(area + n, member.data(), member.size());
+    n += member.size();
   }
   std::size_t rest = at + 1;
   while (rest < e.body.size() && (e.body[rest] == ' ' || e.body[rest] == '\t' || e.body[rest] == '\r' || e.body[rest] == '\n')) ++rest;
@@ -205,8 +225,9 @@ Sink::Pick Sink::pick(const EventOut& e, simdjson::dom::element& root) noexcept 
   bool parsed = false;
   if (e.body.size() <= kEventBytes) {
     char* area = body_.data() + kBodyBytes - kEventArea;
-    const std::size_t n = uses_identity_ ? with_identity(e, area) : e.body.size();
-    if (!uses_identity_) std::memcpy(area, e.body.data(), e.body.size());
+    const bool meta = uses_identity_ || uses_clock_;
+    const std::size_t n = meta ? with_identity(e, area) : e.body.size();
+    if (!meta) std::memcpy(area, e.body.data(), e.body.size());
     std::memset(area + n, ' ', JsonCheck::kPadding);
     parsed = json_.parse_object(std::string_view(area, n), root);
   }

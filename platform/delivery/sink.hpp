@@ -179,6 +179,10 @@ class Sink {
   // sent in the event itself is shadowed (JSON Pointer takes the first): this room holds it.
   static constexpr std::size_t kIdentityRoom = 512;
   static constexpr std::string_view kIdentityPointer = "/@identity";
+  // Likewise `/@clock_synced`: false for an event stamped while the wall clock was not synced
+  // (EventOut::clock_unsynced), else true; its member takes at most kClockRoom of kIdentityRoom.
+  static constexpr std::string_view kClockPointer = "/@clock_synced";
+  static constexpr std::size_t kClockRoom = 24;
   static constexpr std::size_t kEventArea = kEventBytes + kIdentityRoom + JsonCheck::kPadding;
   // templated: events read from the store per look for the next one to send.
   static constexpr std::uint32_t kTemplateWindow = 32;
@@ -252,7 +256,8 @@ class Sink {
   std::error_code build_range(std::uint64_t from, std::uint64_t to, std::uint64_t& first, std::uint64_t& last,
                               std::uint32_t& routed);
   void append_envelope(const EventOut& e) noexcept;
-  // Writes e's body with the "@identity" member put first into `area`; returns its length.
+  // Writes e's body with the "@identity" and/or "@clock_synced" members put first into `area`;
+  // returns its length.
   std::size_t with_identity(const EventOut& e, char* area) const noexcept;
   // The envelope JSON of `e` (with a trailing '\n') into out[0, room); its size, 0 if it does not fit.
   static std::size_t format_envelope(const EventOut& e, char* out, std::size_t room) noexcept;
@@ -332,6 +337,7 @@ class Sink {
   JsonCheck json_;       // sized and warmed by prepare() when a filter or template reads events
   bool parse_events_ = false;
   bool uses_identity_ = false;  // the filter or the template names kIdentityPointer
+  bool uses_clock_ = false;     // the filter or the template names kClockPointer
   bool unrenderable_ = false;  // the request being built: its event cannot be rendered (reason_)
   std::size_t unrenderable_len_ = 0;
   std::int64_t replay_id_ = 0;   // templated replay: the dead letter in progress and its next seq

@@ -33,8 +33,8 @@
 
 namespace bh {
 namespace {
-// Envelope bytes besides the body (as sink.cpp's kEnvelopeOverhead).
-constexpr std::size_t kEnvelopeExtra = 40 + 20 + 20 + 96;
+// Envelope bytes besides the body (as sink.cpp's kEnvelopeOverhead, plus ,"clock_synced":false).
+constexpr std::size_t kEnvelopeExtra = 40 + 20 + 20 + 96 + 24;
 // The parse area at the end of body_: an envelope of the largest event, with simdjson's padding.
 constexpr std::size_t kParseArea = Sink::kEventBytes + kEnvelopeExtra + JsonCheck::kPadding;
 // body_ = [PUBLISH ring][parse area][rendered topic].

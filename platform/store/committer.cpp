@@ -1,5 +1,6 @@
 // Committer: admission, the posted flush, commit, then (once durable) audit and ack.
 #include "platform/store/committer.hpp"
+#include "platform/observe/clock_watch.hpp"
 
 #include <asio/post.hpp>
 
@@ -79,7 +80,8 @@ errc Committer::submit(std::string_view source, std::string_view body, std::int6
   }
   BH_ASSERT_MSG(n_ < max_batch_ && tail_ - head_ < kRing, "batch {} of {}, ring {} of {}", n_, max_batch_,
                 tail_ - head_, kRing);
-  events_[n_] = EventIn{source, body, ts_ms, dedupe, identity};
+  // Stamped while the wall clock is not synced (platform/observe/clock_watch.hpp): stored flagged.
+  events_[n_] = EventIn{source, body, ts_ms, dedupe, identity, ClockWatch::stamp_unsynced()};
   at(tail_) = Entry{client, tag};
   audit_at(tail_) = AuditRecord{0, ts_ms, source, body.size()};
   ++tail_;

@@ -59,12 +59,21 @@ class StoreCategory final : public std::error_category {
 
 // Schema versions: 1 (events, sinks, dead letters); 2 (issue #13) adds `dedupe`, the sources'
 // dedupe keys; 3 (issue #14) adds the nullable `events.identity`, the authenticated client of a
-// TLS ingest connection. The script is idempotent (IF NOT EXISTS): run on an older database it is
-// the migration (new tables are created, nothing else changes); the column is added by
-// kAddIdentity before it when the events table lacks it. A newer version is refused.
-constexpr int kSchemaVersion = 3;
-constexpr const char* kHasIdentity = "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'identity'";
-constexpr const char* kAddIdentity = "ALTER TABLE events ADD COLUMN identity TEXT";
+// TLS ingest connection; 4 (issue #17) adds the nullable `events.clock_unsynced` (1: stamped while
+// the wall clock was not synced). The script is idempotent (IF NOT EXISTS): run on an older
+// database it is the migration (new tables are created, nothing else changes); the columns of
+// kAddedColumns are added before it when the events table lacks them. A newer version is refused.
+constexpr int kSchemaVersion = 4;
+struct AddedColumn {
+  const char* has;  // counts the column (0: missing)
+  const char* add;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"SELECT count(*) FROM pragma_table_info('events') WHERE name = 'identity'",
+     "ALTER TABLE events ADD COLUMN identity TEXT"},
+    {"SELECT count(*) FROM pragma_table_info('events') WHERE name = 'clock_unsynced'",
+     "ALTER TABLE events ADD COLUMN clock_unsynced INTEGER"},
+};
 
 constexpr const char* kSchema =
     "BEGIN IMMEDIATE;"
@@ -72,7 +81,7 @@ constexpr const char* kSchema =
     " next_seq INTEGER NOT NULL, purged_upto INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(id, next_seq, purged_upto) VALUES(1, 1, 0);"
     "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
-    " source TEXT NOT NULL, body BLOB NOT NULL, identity TEXT);"
+    " source TEXT NOT NULL, body BLOB NOT NULL, identity TEXT, clock_unsynced INTEGER);"
     "CREATE TABLE IF NOT EXISTS sinks(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " cursor INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -82,7 +91,7 @@ constexpr const char* kSchema =
     "CREATE INDEX IF NOT EXISTS dead_letters_by_status ON dead_letters(status, sink, id);"
     "CREATE TABLE IF NOT EXISTS dedupe(source TEXT NOT NULL, seq INTEGER NOT NULL, key BLOB NOT NULL,"
     " PRIMARY KEY(source, seq)) WITHOUT ROWID;"
-    "PRAGMA user_version = 3;"
+    "PRAGMA user_version = 4;"
     "COMMIT;";
 
 // Events inside a 'dead'/'replaying' dead letter are kept for replay.
@@ -214,12 +223,13 @@ std::error_code Store::open_steps() {
   std::int64_t version = 0;
   if (auto ec = query_int(h, "PRAGMA user_version", version)) return ec;
   if (version > kSchemaVersion) return err(StoreErrc::schema);
-  if (version > 0) {  // an existing database: the events table may predate the identity column
-    std::int64_t has = 0;
-    if (auto ec = query_int(h, kHasIdentity, has)) return ec;
-    if (has == 0) {
-      if (auto ec = db_.exec(kAddIdentity)) return ec;
-      bh::log::info("store: schema migrated to version {} (events.identity)", kSchemaVersion);
+  if (version > 0) {  // an existing database: the events table may predate a column
+    for (const AddedColumn& c : kAddedColumns) {
+      std::int64_t has = 0;
+      if (auto ec = query_int(h, c.has, has)) return ec;
+      if (has != 0) continue;
+      if (auto ec = db_.exec(c.add)) return ec;
+      bh::log::info("store: schema migrated to version {} ({})", kSchemaVersion, c.add);
     }
   }
   if (auto ec = db_.exec(kSchema)) {
@@ -239,7 +249,7 @@ std::error_code Store::prepare_all() {
     const char* q;
   };
   const Entry entries[] = {
-      {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body, identity) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st_.insert, "INSERT INTO events(seq, ts_ms, source, body, identity, clock_unsynced) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
       {&st_.set_next_seq, "UPDATE meta SET next_seq = ?1 WHERE id = 1"},
       {&st_.undo, "DELETE FROM events WHERE seq > ?1"},
       {&st_.undo_dedupe, "DELETE FROM dedupe WHERE seq > ?1"},
@@ -249,8 +259,8 @@ std::error_code Store::prepare_all() {
        "DELETE FROM dedupe WHERE source = ?1 AND seq <= "
        "(SELECT seq FROM dedupe WHERE source = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},
       {&st_.read_batch,
-       "SELECT seq, ts_ms, source, body, identity FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
-      {&st_.read_range, "SELECT seq, ts_ms, source, body, identity FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
+       "SELECT seq, ts_ms, source, body, identity, clock_unsynced FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
+      {&st_.read_range, "SELECT seq, ts_ms, source, body, identity, clock_unsynced FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
       {&st_.set_cursor, "UPDATE sinks SET cursor = ?2 WHERE id = ?1"},
       {&st_.raise_cursors, "UPDATE sinks SET cursor = ?1 WHERE cursor < ?1"},
       {&st_.ins_dead,
@@ -264,7 +274,10 @@ std::error_code Store::prepare_all() {
        "SELECT " BH_DEAD_COLS " FROM dead_letters WHERE status = 'replaying' AND sink = ?1 ORDER BY id LIMIT 1"},
       {&st_.finish_replay, "UPDATE dead_letters SET status = ?2 WHERE id = ?1 AND status = 'replaying'"},
       {&st_.purge_dead, "DELETE FROM dead_letters WHERE ?1 = 0 OR id = ?1"},
-      {&st_.first_young, "SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2 AND ts_ms >= ?3 ORDER BY seq LIMIT 1"},
+      // Earlier runs' events: the first too young by its wall ts, or flagged (its ts is not to be trusted).
+      {&st_.first_young,
+       "SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2 AND (ts_ms >= ?3 OR clock_unsynced IS NOT NULL)"
+       " ORDER BY seq LIMIT 1"},
       {&st_.delete_prefix, "DELETE FROM events WHERE seq BETWEEN ?1 AND ?2" BH_UNPROTECTED},
       {&st_.delete_islands, "DELETE FROM events WHERE seq < ?1" BH_UNPROTECTED},
       {&st_.set_purged, "UPDATE meta SET purged_upto = ?1, next_seq = max(next_seq, ?2) WHERE id = 1"},
@@ -308,6 +321,8 @@ std::error_code Store::load_state() {
   counters_ = {};
   islands_dirty_ = true;
   durable_seq_ = last_seq();  // what an earlier process committed (the syncer's start syncs it first)
+  run_first_ = next_seq_;
+  age_head_ = age_n_ = 0;
   return {};
 }
 
@@ -373,6 +388,7 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     ins.bind_text(3, e.source);
     ins.bind_blob(4, e.body);
     if (!e.identity.empty()) ins.bind_text(5, e.identity);  // else NULL (reset clears bindings)
+    if (e.clock_unsynced) ins.bind(6, std::int64_t{1});      // else NULL
     int rc = step_or_fault(ins);
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
@@ -641,7 +657,8 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   std::uint64_t bytes = 0;
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
-    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4)};
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4),
+               s.column_int64(5) != 0};
     if (count > 0 && bytes + e.body.size() > max_bytes) break;
     bytes += e.body.size();
     visit(e);
@@ -850,7 +867,8 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
   s.bind(2, i64(last));
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
-    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4)};
+    EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4),
+               s.column_int64(5) != 0};
     visit(e);
     ++count;
   }
@@ -904,30 +922,65 @@ std::error_code Store::live_bytes(std::uint64_t& db_bytes, std::uint64_t& live) 
   return {};
 }
 
-std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept {
+// One sample per retention_age / (kAgeSamples / 2) at most, so that the ring spans twice the
+// retention age: the sample that makes an event old enough is still there when it is.
+void Store::sample_age(hal::Clock::time_point now) noexcept {
+  const auto spacing = std::chrono::milliseconds(std::max<std::int64_t>(opts_.retention_age_ms / (kAgeSamples / 2), 0));
+  if (age_n_ > 0) {
+    const AgeSample& newest = age_ring_[(age_head_ + age_n_ - 1) % kAgeSamples];
+    if (newest.seq == last_seq() || now - newest.at < spacing) return;
+  }
+  if (age_n_ == kAgeSamples) {
+    age_ring_[age_head_] = AgeSample{last_seq(), now};
+    age_head_ = (age_head_ + 1) % kAgeSamples;
+  } else {
+    age_ring_[(age_head_ + age_n_++) % kAgeSamples] = AgeSample{last_seq(), now};
+  }
+}
+
+// The highest seq of this run known to be at least retention_age old on the monotonic clock (the
+// seq of the newest sample taken that long ago), or run_first_ - 1 when none is.
+std::uint64_t Store::mono_old_upto(hal::Clock::time_point now) const noexcept {
+  const auto age = std::chrono::milliseconds(opts_.retention_age_ms);
+  std::uint64_t upto = run_first_ - 1;
+  for (std::uint32_t i = 0; i < age_n_; ++i) {
+    const AgeSample& a = age_ring_[(age_head_ + i) % kAgeSamples];
+    if (now - a.at < age) break;  // samples are in time order
+    upto = std::max(upto, a.seq);
+  }
+  return upto;
+}
+
+std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& deleted, bool wall_trusted) noexcept {
   BH_ASSERT(on_reactor_thread());
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
   // Housekeeping's period bounds how stale a persisted cursor gets once delivery has stopped.
   (void)persist_cursors();  // a failure is counted and logged; the cursors stay to be written
+  const hal::Clock::time_point mono_now = hal::Clock::now();
+  sample_age(mono_now);
   // Only what every sink has seen may go; with no sink, everything may.
   std::uint64_t bound = sink_count_ ? min_cursor_ : durable_seq_;
   bound = std::min(bound, oldest_ + kRetentionChunk - 1);
 
   std::uint64_t upto = oldest_ - 1;  // delete [oldest_, upto]
   if (bound >= oldest_) {
-    // Age: the prefix of events older than the cutoff (seq order ~ ingest time order).
-    sql::Stmt& y = st_.first_young;
-    {
+    // Age, earlier runs: the prefix of events older than the cutoff by their wall ts (seq order ~
+    // ingest time order), up to the first flagged one; nothing while the wall clock is not trusted.
+    const std::uint64_t earlier = std::min(bound, run_first_ - 1);
+    if (earlier >= oldest_ && wall_trusted) {
+      sql::Stmt& y = st_.first_young;
       sql::StmtScope scope(y);
       y.bind(1, i64(oldest_));
-      y.bind(2, i64(bound));
+      y.bind(2, i64(earlier));
       y.bind(3, now_ms - opts_.retention_age_ms);
       int rc = y.step();
       if (rc == SQLITE_ROW) upto = u64(y.column_int64(0)) - 1;
-      else if (rc == SQLITE_DONE) upto = bound;
+      else if (rc == SQLITE_DONE) upto = earlier;
       else return sql::make_error(rc);
     }
+    // Age, this run: by the monotonic clock, once every earlier event is gone or going.
+    if (upto + 1 >= run_first_) upto = std::max(upto, std::min(bound, mono_old_upto(mono_now)));
     // Size: more of the oldest delivered ones, estimated from the mean row size of the tail.
     std::uint64_t db_bytes = 0, live = 0;
     if (auto ec = live_bytes(db_bytes, live)) return ec;

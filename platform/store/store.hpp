@@ -59,6 +59,7 @@ struct EventIn {
   std::int64_t ts_ms;
   const DedupeKey* dedupe = nullptr;  // stored in `dedupe` in the event's transaction (or none)
   std::string_view identity{};        // the authenticated client (TLS client certificate); empty: none (NULL)
+  bool clock_unsynced = false;        // ts_ms was read while the wall clock was not synced (stored 1, else NULL)
 };
 
 // Views are valid during the visitor call only.
@@ -68,6 +69,7 @@ struct EventOut {
   std::string_view source;
   std::string_view body;
   std::string_view identity{};  // empty: the event has none
+  bool clock_unsynced = false;  // stamped while the wall clock was not synced: its ts is not to be trusted
 };
 
 enum class DeadStatus : std::uint8_t { dead, replaying, replayed };
@@ -298,8 +300,21 @@ class Store {
   // more of the oldest delivered ones while live bytes exceed retention_bytes. Never deletes an
   // undelivered event nor one inside a 'dead'/'replaying' dead letter. Then a passive checkpoint
   // (by the checkpointer thread when it runs).
+  // How old an event is, with a wall clock that may jump (issue 17):
+  // - events of this run (seq >= run_first_seq()): by their age on the monotonic clock only. Each
+  //   call samples (last_seq, hal::Clock::now()) into a fixed ring of kAgeSamples (at most one
+  //   sample per retention_age / (kAgeSamples / 2), so the ring spans twice the age); every event
+  //   with seq <= a sample's seq existed at its time, so events up to the newest sample at least
+  //   retention_age old are old enough. They go at most retention_age / 32 (or one housekeeping
+  //   period) late, never early, whatever the wall clock did;
+  // - events of earlier runs: by their wall ts against now_ms, as before, but only while
+  //   wall_trusted (the caller's clock check does not say "not synced"), and never those stored
+  //   flagged clock_unsynced: only the byte bound deletes those.
   // Errors: SQLite codes (nothing deleted). deleted = rows deleted.
-  std::error_code apply_retention(std::int64_t now_ms, std::uint64_t& deleted) noexcept;
+  std::error_code apply_retention(std::int64_t now_ms, std::uint64_t& deleted, bool wall_trusted = true) noexcept;
+  static constexpr std::uint32_t kAgeSamples = 64;
+  // First seq this process stored (next_seq at open).
+  std::uint64_t run_first_seq() const noexcept { return run_first_; }
 
   // Counters and gauges. Runs two PRAGMAs (db size); not for the hot path.
   StoreStats stats() noexcept;
@@ -361,6 +376,16 @@ class Store {
   std::int64_t page_size_ = 4096;
   StoreStats counters_{};
   hal::Clock::time_point cursors_persisted_{};
+  // Retention's age samples of this run (see apply_retention): a ring, oldest at age_head_.
+  struct AgeSample {
+    std::uint64_t seq = 0;  // last_seq when taken: every seq <= it existed at `at`
+    hal::Clock::time_point at{};
+  };
+  std::array<AgeSample, kAgeSamples> age_ring_{};
+  std::uint32_t age_head_ = 0, age_n_ = 0;
+  std::uint64_t run_first_ = 1;
+  void sample_age(hal::Clock::time_point now) noexcept;
+  std::uint64_t mono_old_upto(hal::Clock::time_point now) const noexcept;
   static int on_commit_hook(void* self) noexcept;
 };
 

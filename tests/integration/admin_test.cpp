@@ -1137,7 +1137,12 @@ TEST(Status, EveryFieldMatchesTheRuntimesOwnCounters) {
   EXPECT_EQ(static_cast<double>(st->u("/store/max_pending")), *sample(m, "bulkhead_store_max_pending_events"));
   // Not measured yet: absent, not zero.
   EXPECT_EQ(st->root["flash_written_today_bytes"].error(), simdjson::NO_SUCH_FIELD);
-  EXPECT_EQ(st->root["clock"].error(), simdjson::NO_SUCH_FIELD);
+  // The wall clock: unchecked by default (sync_check "off"), as /metrics says (-1), no jump.
+  std::string_view clock_state;
+  ASSERT_EQ(st->root["clock"]["state"].get(clock_state), simdjson::SUCCESS);
+  EXPECT_EQ(clock_state, "unchecked");
+  EXPECT_EQ(*sample(m, "bulkhead_clock_synced"), -1);
+  EXPECT_EQ(st->u("/clock/jumps"), static_cast<std::uint64_t>(*sample(m, "bulkhead_clock_jumps_total")));
   // Only GET and HEAD.
   auto r = request(b.admin_port(), post("/v1/status", ""));
   ASSERT_TRUE(r);

@@ -146,7 +146,7 @@ TEST(StoreDedupe, VersionOneDatabaseIsMigrated) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 4;", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 5;", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
   }
   EXPECT_EQ(s.open(opts_for(dir)), make_error_code(StoreErrc::schema));

@@ -94,7 +94,7 @@ TEST(StoreIdentity, VersionTwoDatabaseGetsTheColumn) {
   ASSERT_FALSE(s.open(opts_for(dir)));
   EXPECT_EQ(rows(s, 3, 3), (std::vector<Row>{{3, "{\"a\":3}", "meter-7"}}));
   s.close();
-  EXPECT_EQ(query_int(path, "PRAGMA user_version"), 3);
+  EXPECT_EQ(query_int(path, "PRAGMA user_version"), 4);
 }
 
 }  // namespace
