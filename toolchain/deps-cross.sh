@@ -10,6 +10,7 @@ pkgs=(cmake make g++ pkg-config python3 libasio-dev
       # header, libsimdjson14:arm64 the library.
       libsqlite3-dev:arm64 libmbedtls-dev:arm64 libfmt-dev:arm64 libsimdjson-dev libsimdjson14:arm64
       libtomlplusplus-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
+      tcl  # tclsh: makes SQLite's amalgamation (toolchain/sqlite-amalgamation.sh)
       qemu-user-static qemu-system-arm xz-utils e2fsprogs file lintian "$@")
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive

@@ -35,7 +35,8 @@ QEMU_DATA      ?=
 CUTS           ?= 20
 SEED           ?=
 STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
-  -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev)
+  -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev) \
+  -DBH_SQLITE_AMALGAMATION=$$(toolchain/sqlite-amalgamation.sh)
 RELEASE_CMAKE = -DBH_TESTS=OFF -DBH_TEST_HOOKS=OFF
 
 .PHONY: deps-cross cross cross-test static image qemu test-image test-power-cut test-clock package
