@@ -14,10 +14,11 @@
 // itself once the WAL has grown past restart_pages, and only while the thread is idle: by then
 // the thread has copied all but the latest commits, so this copies a few frames and costs one
 // fsync; the next write starts the WAL from its beginning. The WAL stays bounded near
-// restart_pages. SQLite syncs the database only after a checkpoint that copied every frame, which
-// under load the thread never does; so the thread syncs the database itself after each partial
-// checkpoint, and the catch-up's sync on the reactor thread finds next to nothing left to flush
-// (issue 16: it was the whole WAL's worth of copied pages, 35 ms at half load).
+// restart_pages. SQLite syncs the database only after a checkpoint that copied up to the WAL's
+// current end, which under load the thread never does (the writer appends during the copy); so
+// the thread syncs the database itself after each checkpoint that copied frames, and the
+// catch-up's sync on the reactor thread finds next to nothing left to flush (issue 16: it was
+// the whole WAL's worth of copied pages, 35 ms at half load).
 //
 // Start-up allocates (the thread, the connection); after that nothing here allocates. Every wait
 // has a deadline (the thread wakes at least every `idle_period` and checkpoints a WAL that had no
@@ -96,7 +97,7 @@ class WalCheckpointer {
   CheckpointerOptions opts_;
   sqlite3* writer_ = nullptr;
   sql::Db db_;  // the thread's connection
-  sqlite3_file* db_file_ = nullptr;  // its database file (synced after partial checkpoints)
+  sqlite3_file* db_file_ = nullptr;  // its database file (synced after each checkpoint that copied)
   std::thread thread_;
   std::mutex m_;
   std::condition_variable cv_;

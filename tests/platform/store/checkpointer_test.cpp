@@ -1,7 +1,7 @@
 // WalCheckpointer on its own (the store's use of it is in store_test.cpp): the WAL hook wakes the
 // thread once trigger_pages frames are un-copied, kick() asks for a checkpoint, an idle WAL is
 // copied once it stayed quiet for an idle_period, the hook itself catches up past restart_pages so the WAL rewinds,
-// a checkpoint that stops short of the WAL's end syncs the database itself, the store's WAL size limit
+// a checkpoint that copied frames syncs the database itself, the store's WAL size limit
 // covers the rewind size, a failed start leaves nothing open, and stop() gives the writer SQLite's auto-checkpoint back.
 // Waits on the thread poll its counters with a deadline; nothing sleeps for time to pass.
 #include "platform/store/checkpointer.hpp"
@@ -135,12 +135,12 @@ TEST(Checkpointer, APartialCheckpointSyncsTheDatabaseItCopiedInto) {
       << "the copied pages were left unsynced";
   EXPECT_EQ(c.stats().errors, 0u);
   ASSERT_FALSE(reader.exec("COMMIT;"));
-  // A checkpoint that copies every frame is synced by SQLite: exactly one more sync, not two.
+  // Copying the rest: synced too (by SQLite when nothing was appended meanwhile, and by the thread).
   const std::uint64_t before_full = store_io_counters().db_syncs;
   c.kick();
   ASSERT_TRUE(test::eventually([&] { return c.stats().checkpoints == 2; }));
   EXPECT_EQ(c.stats().frames_copied, c.stats().wal_frames);
-  EXPECT_EQ(store_io_counters().db_syncs, before_full + 1);
+  EXPECT_TRUE(test::eventually([&] { return store_io_counters().db_syncs > before_full; }));
 }
 
 // The store's journal_size_limit covers the rewind size plus an eighth, so a WAL rewound at
