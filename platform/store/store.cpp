@@ -206,9 +206,8 @@ std::error_code Store::open_steps() {
 
   char pragmas[256];
   auto r = fmt::format_to_n(pragmas, sizeof pragmas - 1,
-                            "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA journal_size_limit={};"
-                            " PRAGMA temp_store=MEMORY;",
-                            opts_.sync_full ? "FULL" : "NORMAL", std::max(opts_.cache_kib, 64), 64 << 20);
+                            "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
+                            opts_.sync_full ? "FULL" : "NORMAL", std::max(opts_.cache_kib, 64));
   *r.out = '\0';
   if (auto ec = db_.exec(pragmas)) return ec;
 
@@ -237,6 +236,16 @@ std::error_code Store::open_steps() {
     return ec;
   }
   if (auto ec = query_int(h, "PRAGMA page_size", page_size_)) return ec;
+  {
+    // The WAL is rewound in place, never cut back while the store runs (issue 16; see
+    // wal_size_limit() in checkpointer.hpp).
+    char q[64];
+    auto w = fmt::format_to_n(q, sizeof q - 1, "PRAGMA journal_size_limit={}",
+                              wal_size_limit(page_size_, opts_.wal_restart_pages));
+    *w.out = '\0';
+    std::int64_t applied = 0;
+    if (auto ec = query_int(h, q, applied)) return ec;
+  }
   sqlite3_commit_hook(h, &Store::on_commit_hook, this);
   if (auto ec = prepare_all()) return ec;
   return load_state();

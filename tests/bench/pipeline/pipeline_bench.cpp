@@ -69,6 +69,7 @@ struct Options {
   std::string bulkhead = BH_BINARY;
   double seconds = 20;
   double half_seconds = -1;  // < 0: same as seconds
+  double half_rate = 0;   // phase 2's fixed rate (comparing builds under a noisy load); 0 = half the e2e rate
   double floor_rate = 0;  // phase 3 (e.g. 50 000: half the issue-3 100 000 ev/s floor); 0 = skip
   std::vector<double> paced = {100, 1};  // further fixed-rate phases (issue 16)
   std::uint64_t max_events = 1'000'000;  // a phase window ends at this many acks or --seconds
@@ -101,6 +102,8 @@ void usage() {
       "  --bulkhead PATH       the bulkhead binary (Release build)\n"
       "  --seconds S           phase-1 (max rate) window, default 20\n"
       "  --half-seconds S      phase-2 (half rate) and phase-3 windows, default = --seconds\n"
+      "  --half-rate R         phase-2 fixed rate instead of half the measured e2e rate (to compare\n"
+      "                        builds on a busy machine); default 0 = half\n"
       "  --floor-rate R        phase-3 fixed rate (50000 = half the 100k ev/s floor); default 0 = skip\n"
       "  --phases LIST         further fixed-rate phases in ev/s, comma-separated, default 100,1; none = skip\n"
       "  --events N            a phase window also ends after N acks, default 1000000\n"
@@ -143,6 +146,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     } else if (a == "--bulkhead") o.bulkhead = next();
     else if (a == "--seconds") o.seconds = std::stod(next());
     else if (a == "--half-seconds") o.half_seconds = std::stod(next());
+    else if (a == "--half-rate") o.half_rate = std::stod(next());
     else if (a == "--floor-rate") o.floor_rate = std::stod(next());
     else if (a == "--phases") {
       o.paced.clear();
@@ -401,6 +405,7 @@ std::string fmt_num(double v, int decimals);
 // Where the bytes went over one phase (warm-up, window and drain): read before and after.
 struct WearMark {
   double proc = 0, dev = 0, wal = 0, db = 0, commits = 0, fsyncs = 0, audit = 0, acked = 0;
+  double syncs = 0, sync_s = 0, checkpoints = 0;  // the WAL syncer's fdatasyncs and their time; checkpoints
 };
 // With a device: its filesystem is synced first (syncfs), so that what the last phase left dirty
 // (checkpointed pages, the audit log, the journal) is counted in that phase, not the next.
@@ -420,6 +425,9 @@ WearMark wear_mark(int pid, const std::string& device, std::uint16_t admin, cons
   w.db = m["bulkhead_store_db_write_bytes_total"];
   w.commits = m["bulkhead_store_commits_total"];
   w.fsyncs = m["bulkhead_store_fsyncs_total"];
+  w.syncs = m["bulkhead_store_wal_syncs_total"];
+  w.sync_s = m["bulkhead_store_wal_sync_duration_seconds_sum"];
+  w.checkpoints = m["bulkhead_store_checkpoints_total"];
   w.audit = static_cast<double>(file_bytes(dir + "/var/audit.log"));
   w.acked = static_cast<double>(acked);
   return w;
@@ -436,7 +444,8 @@ const PhaseFigure kPhaseFigures[] = {
     {"p99_ms", "p99 ms", 2},           {"p999_ms", "p999 ms", 2},       {"proc_B_ev", "proc B/ev", 0},
     {"dev_B_ev", "dev B/ev", 0},       {"wal_B_ev", "WAL B/ev", 0},     {"db_B_ev", "db B/ev", 0},
     {"audit_B_ev", "audit B/ev", 0},   {"commits_ev", "commits/ev", 3}, {"fsyncs_ev", "fsyncs/ev", 3},
-    {"proc_GB_day", "proc GB/day", 2}, {"dev_GB_day", "dev GB/day", 2},
+    {"proc_GB_day", "proc GB/day", 2}, {"dev_GB_day", "dev GB/day", 2}, {"sync_ms", "sync avg ms", 2},
+    {"ckpt_s", "ckpt/s", 1},           {"rq_wait_pct", "rq wait %", 1},
 };
 
 struct RunResult {
@@ -638,6 +647,8 @@ RunResult run_once(const Options& o, int index) {
     rr.f[k + "fsyncs_ev"] = per(b.fsyncs - a.fsyncs);
     rr.f[k + "proc_GB_day"] = rr.f[k + "proc_B_ev"] * rate * 86400 / 1e9;
     rr.f[k + "dev_GB_day"] = rr.f[k + "dev_B_ev"] * rate * 86400 / 1e9;
+    rr.f[k + "sync_ms"] = b.syncs > a.syncs ? 1e3 * (b.sync_s - a.sync_s) / (b.syncs - a.syncs) : NAN;
+    rr.f[k + "ckpt_s"] = rate > 0 && ev > 0 ? (b.checkpoints - a.checkpoints) * rate / ev : NAN;
   };
   std::uint64_t err_busy = 0;
   if (rr.ok) {
@@ -713,7 +724,13 @@ RunResult run_once(const Options& o, int index) {
       // checkpoint is counted in that phase, not in this one.
       std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_seconds));
       const WearMark wa = wear_mark(pid, o.device, admin_port, dir, load.acked_total());
+      const auto q0 = reactor_sched_ns(pid);
+      const auto tq0 = Clock::now();
       PhaseResult r = load.run(po, sink_distinct);
+      const auto q1 = reactor_sched_ns(pid);
+      // The reactor thread's runqueue wait (runnable, no CPU: the machine's other load) in % of the phase.
+      rr.f[k + "rq_wait_pct"] = 100 * (q1.second - q0.second) / 1e9 /
+                                std::chrono::duration<double>(Clock::now() - tq0).count();
       const WearMark wb = wear_mark(pid, o.device, admin_port, dir, load.acked_total());
       const std::string name = "phase " + std::to_string(phase) + ": ";
       if (!r.failure.empty()) problem(r.failure);
@@ -733,7 +750,7 @@ RunResult run_once(const Options& o, int index) {
       std::fprintf(stderr, "[run %d] phase %d: %.0f acked/s, p99 %.2f ms\n", index, phase, rr.f[k + "acked_rate"],
                    rr.f[k + "p99_ms"]);
     };
-    rate_phase(2, "half_", (o.sink ? rr.f["e2e_rate"] : acked) / 2);
+    rate_phase(2, "half_", o.half_rate > 0 ? o.half_rate : (o.sink ? rr.f["e2e_rate"] : acked) / 2);
     rate_phase(3, "floor_", o.floor_rate);
     for (std::size_t i = 0; i < o.paced.size(); ++i)
       rate_phase(static_cast<int>(4 + i), "r" + fmt_num(o.paced[i], 0) + "_", o.paced[i]);

@@ -1,11 +1,13 @@
 // WalCheckpointer on its own (the store's use of it is in store_test.cpp): the WAL hook wakes the
 // thread once trigger_pages frames are un-copied, kick() asks for a checkpoint, an idle WAL is
 // copied once it stayed quiet for an idle_period, the hook itself catches up past restart_pages so the WAL rewinds,
-// a failed start leaves nothing open, and stop() gives the writer SQLite's auto-checkpoint back.
+// a checkpoint that copied frames syncs the database itself, the store's WAL size limit
+// covers the rewind size, a failed start leaves nothing open, and stop() gives the writer SQLite's auto-checkpoint back.
 // Waits on the thread poll its counters with a deadline; nothing sleeps for time to pass.
 #include "platform/store/checkpointer.hpp"
 
 #include <gtest/gtest.h>
+#include "platform/store/fault_vfs.hpp"
 #include <sqlite3.h>
 
 #include <string>
@@ -109,6 +111,48 @@ TEST(Checkpointer, TheHookCatchesUpPastRestartPagesSoTheWalRewinds) {
   w.write(1);  // every frame was backfilled: this write starts the WAL from its beginning
   EXPECT_LT(c.stats().wal_frames, 8u) << "the WAL did not rewind";
   EXPECT_EQ(c.stats().catch_ups, 1u);
+}
+
+// Issue 16: SQLite syncs the database only after a checkpoint that copied every frame. A reader's
+// snapshot stops the thread's checkpoint short of the WAL's end (as the writer's next commits do
+// under load): the thread syncs the pages it copied itself, so the catch-up on the reactor thread
+// does not have to flush all of them at once.
+TEST(Checkpointer, APartialCheckpointSyncsTheDatabaseItCopiedInto) {
+  Writer w;
+  WalCheckpointer c;
+  ASSERT_FALSE(c.start(w.db.get(), w.opts()));
+  w.write(8);
+  sql::Db reader;
+  ASSERT_FALSE(reader.open(w.path.c_str(), SQLITE_OPEN_READONLY, nullptr, 1000));
+  ASSERT_FALSE(reader.exec("BEGIN; SELECT count(*) FROM t;"));  // a snapshot at the first 8 rows' frames
+  w.write(8);  // frames the snapshot does not see: the checkpoint may not copy them yet
+  const std::uint64_t syncs = store_io_counters().db_syncs;
+  c.kick();
+  ASSERT_TRUE(test::eventually([&] { return c.stats().checkpoints == 1; }));
+  ASSERT_GT(c.stats().frames_copied, 0u);
+  ASSERT_LT(c.stats().frames_copied, c.stats().wal_frames) << "the checkpoint was not partial";
+  EXPECT_TRUE(test::eventually([&] { return store_io_counters().db_syncs > syncs; }))
+      << "the copied pages were left unsynced";
+  EXPECT_EQ(c.stats().errors, 0u);
+  ASSERT_FALSE(reader.exec("COMMIT;"));
+  // Copying the rest: synced too (by SQLite when nothing was appended meanwhile, and by the thread).
+  const std::uint64_t before_full = store_io_counters().db_syncs;
+  c.kick();
+  ASSERT_TRUE(test::eventually([&] { return c.stats().checkpoints == 2; }));
+  EXPECT_EQ(c.stats().frames_copied, c.stats().wal_frames);
+  EXPECT_TRUE(test::eventually([&] { return store_io_counters().db_syncs > before_full; }));
+}
+
+// The store's journal_size_limit covers the rewind size plus an eighth, so a WAL rewound at
+// restart_pages is reused in place, never truncated and regrown on the reactor thread; never below
+// the former 64 MiB.
+TEST(Checkpointer, TheWalSizeLimitCoversTheRewindSize) {
+  constexpr std::int64_t kMiB = 1 << 20;
+  EXPECT_EQ(wal_size_limit(4096, 256), 64 * kMiB);
+  const std::int64_t rewind = 16384 * (4096 + 24);  // the store's default: 67.5 MB, past 64 MiB
+  EXPECT_GE(wal_size_limit(4096, 16384), rewind + rewind / 8);
+  EXPECT_LT(wal_size_limit(4096, 16384), rewind + rewind / 4);
+  EXPECT_GE(wal_size_limit(1024, 100000), std::int64_t{100000} * (1024 + 24));
 }
 
 TEST(Checkpointer, AFailedStartLeavesNothingOpen) {
