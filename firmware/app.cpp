@@ -29,7 +29,11 @@
 #include "platform/sources/http_poll_source.hpp"
 #include "platform/sources/websocket_source.hpp"
 #include "platform/sources/mqtt_source.hpp"
+<<<<<<< HEAD
 #include "platform/observe/clock_watch.hpp"
+=======
+#include "platform/store/audit_catchup.hpp"
+>>>>>>> audit-catchup
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 
@@ -408,7 +412,12 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   if (c.audit.enabled) {
     if (std::string err = ensure_parent_dir(c.audit.path); !err.empty()) return err;
     AuditOptions ao{c.audit.path, c.audit.rotate_bytes, c.audit.keep};
-    if (auto e = a.audit.open(ao)) log::warn("audit: cannot open {}: {} (will retry on append)", ao.path, e.message());
+    if (auto e = a.audit.open(ao)) {
+      log::warn("audit: cannot open {}: {} (will retry on append)", ao.path, e.message());
+    } else {
+      AuditCatchUp caught;  // lines a crash kept from the disk, written again from the store
+      (void)catch_up_audit(a.audit, a.store, caught);  // logged and counted; best effort like every audit write
+    }
   }
 
   if (!a.json.init(c.ingest.max_event_bytes)) return "cannot size the JSON validator";

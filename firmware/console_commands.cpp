@@ -413,8 +413,9 @@ void cmd_store(CommandContext& c) {
             s.sinks[i].pending);
   if (v.audit) {
     AuditStats a = v.audit->stats();
-    o.print("{:<12} {} {} ({}), {} line(s) written, {} lost, {} rotation(s)\n", "audit", v.audit->path(),
-            a.open ? "open" : "CLOSED", bytes(a.file_bytes).sv(), a.lines, a.lost_lines, a.rotations);
+    o.print("{:<12} {} {} ({}), {} line(s) written, {} lost, {} rotation(s), {} recovered at start ({} gap)\n", "audit",
+            v.audit->path(), a.open ? "open" : "CLOSED", bytes(a.file_bytes).sv(), a.lines, a.lost_lines, a.rotations,
+            a.recovered_lines, a.unrecoverable_seqs);
   } else {
     o.print("{:<12} disabled\n", "audit");
   }

@@ -16,6 +16,7 @@
 #include "hal/clock.hpp"
 #include "platform/net/tls.hpp"
 #include "platform/observe/prom_writer.hpp"
+#include "platform/store/audit_log.hpp"
 #include "platform/util/log.hpp"
 
 namespace bh {
@@ -143,6 +144,19 @@ constexpr MetricRow<SN> kStoreRows[] = {
     {"bulkhead_store_fsyncs_total", Kind::counter, "fsync/fdatasync calls for the store: the WAL syncer's and SQLite's own (checkpoints).", [](const SN& n) -> V { return n.s.fsyncs; }},
     {"bulkhead_store_wal_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the WAL file.", [](const SN& n) -> V { return n.s.io.wal_bytes; }},
     {"bulkhead_store_db_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the database file (checkpoints).", [](const SN& n) -> V { return n.s.io.db_bytes; }},
+};
+
+// ---- Audit log -------------------------------------------------------------------------------------
+
+using AS = AuditStats;
+constexpr MetricRow<AS> kAuditRows[] = {
+    {"bulkhead_audit_lines_total", Kind::counter, "Audit lines written since start (recovered ones included).", [](const AS& a) -> V { return a.lines; }},
+    {"bulkhead_audit_lost_lines_total", Kind::counter, "Audit lines not written because of open/write/rotate failures.", [](const AS& a) -> V { return a.lost_lines; }},
+    {"bulkhead_audit_write_errors_total", Kind::counter, "Failed audit log open/write/rotate steps.", [](const AS& a) -> V { return a.write_errors; }},
+    {"bulkhead_audit_rotations_total", Kind::counter, "Audit log rotations.", [](const AS& a) -> V { return a.rotations; }},
+    {"bulkhead_audit_file_bytes", Kind::gauge, "Size of the current audit log file.", [](const AS& a) -> V { return a.file_bytes; }},
+    {"bulkhead_audit_recovered_lines_total", Kind::counter, "Audit lines written at start-up from the store for events the log had lost (crash, power cut).", [](const AS& a) -> V { return a.recovered_lines; }},
+    {"bulkhead_audit_unrecoverable_seqs_total", Kind::counter, "Seqs missing from the audit log at start-up that the store no longer held (purged): a gap in the trail.", [](const AS& a) -> V { return a.unrecoverable_seqs; }},
 };
 
 // ---- Committer and TCP ingest ---------------------------------------------------------------------
@@ -405,6 +419,7 @@ std::size_t write_metrics(const RuntimeView& v, const AdminMetrics& admin, char*
   write_rows(w, kTlsRows, TlsNow{tls_streams_active(), tls_memory_stats()});
   if (v.tasks) write_rows(w, kTaskRows, *v.tasks);
   if (v.store) write_rows(w, kStoreRows, StoreNow{v.store->stats(), v.config ? v.config->store.max_pending : 0});
+  if (v.audit) write_rows(w, kAuditRows, v.audit->stats());
 
   if (v.committer) {
     const CommitterStats& c = v.committer->stats();

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "platform/util/fault.hpp"
 #include "platform/util/log.hpp"
@@ -27,7 +29,114 @@ void numbered(const std::string& path, std::uint32_t n, char (&out)[kMaxName]) n
   auto r = n ? fmt::format_to_n(out, kMaxName - 1, "{}.{}", path, n) : fmt::format_to_n(out, kMaxName - 1, "{}", path);
   *r.out = '\0';
 }
+
+// The seq of one line as format() writes it (`<seq> <ts_ms> <source> <size>`, no '\n'), or
+// nothing when it is not such a line (cut short, garbled, zeros).
+std::optional<std::uint64_t> parse_line(std::string_view l) noexcept {
+  const char* p = l.data();
+  const char* end = p + l.size();
+  std::uint64_t seq = 0;
+  std::int64_t ts = 0;
+  std::uint64_t size = 0;
+  auto r = std::from_chars(p, end, seq);
+  if (r.ec != std::errc() || r.ptr == end || *r.ptr != ' ') return std::nullopt;
+  r = std::from_chars(r.ptr + 1, end, ts);
+  if (r.ec != std::errc() || r.ptr == end || *r.ptr != ' ') return std::nullopt;
+  const char* src = r.ptr + 1;
+  const char* q = src;
+  while (q < end && *q != ' ') {
+    const auto c = static_cast<unsigned char>(*q);
+    if (c < ' ' || c == 0x7f) return std::nullopt;
+    ++q;
+  }
+  if (q == src || q == end || static_cast<std::size_t>(q - src) > AuditLog::kMaxSource) return std::nullopt;
+  r = std::from_chars(q + 1, end, size);
+  if (r.ec != std::errc() || r.ptr != end || q + 1 == end) return std::nullopt;
+  return seq;
+}
+
+struct FileTail {
+  bool found = false;
+  std::uint64_t last_seq = 0;
+  std::uint64_t size = 0;  // file size
+  std::uint64_t cut = 0;   // end of the last complete line (size when the tail is intact)
+};
+
+// Scans `fd` backwards from its end, a block at a time, for the last complete line that parses.
+std::error_code scan_tail(int fd, FileTail& out) noexcept {
+  constexpr std::size_t kBlock = 4096;
+  static_assert(kBlock > kMaxLine);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return {errno, std::system_category()};
+  out.size = out.cut = static_cast<std::uint64_t>(st.st_size);
+  char buf[kBlock];
+  while (out.cut > 0) {
+    const std::uint64_t lo = out.cut > kBlock ? out.cut - kBlock : 0;
+    const auto want = static_cast<std::size_t>(out.cut - lo);
+    std::size_t got = 0;
+    while (got < want) {
+      ssize_t n = ::pread(fd, buf + got, want - got, static_cast<off_t>(lo + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return {errno, std::system_category()};
+      if (n == 0) return {EIO, std::system_category()};  // shrank under us
+      got += static_cast<std::size_t>(n);
+    }
+    std::string_view data(buf, want);
+    if (data.back() != '\n') {  // an incomplete last line: cut it off
+      const auto nl = data.rfind('\n');
+      out.cut = nl == std::string_view::npos ? lo : lo + nl + 1;
+      continue;
+    }
+    data.remove_suffix(1);
+    const auto nl = data.rfind('\n');
+    if (nl == std::string_view::npos && lo > 0) {  // longer than any line we write: garbage
+      out.cut = lo;
+      continue;
+    }
+    const std::size_t start = nl == std::string_view::npos ? 0 : nl + 1;
+    if (auto seq = parse_line(data.substr(start))) {
+      out.found = true;
+      out.last_seq = *seq;
+      return {};
+    }
+    out.cut = lo + start;  // a garbled line: drop it too, look at the one before
+  }
+  return {};
+}
 }  // namespace
+
+std::error_code AuditLog::find_tail(AuditTail& out) {
+  out = {};
+  if (opts_.path.empty()) return {EINVAL, std::system_category()};
+  char name[kMaxName];
+  for (std::uint32_t i = 0; i <= opts_.keep; ++i) {
+    numbered(opts_.path, i, name);
+    const int fd = ::open(name, (i == 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return {errno, std::system_category()};
+    }
+    FileTail t;
+    std::error_code ec = scan_tail(fd, t);
+    if (!ec && i == 0 && t.cut < t.size) {  // appends must start on a line boundary
+      if (::ftruncate(fd, static_cast<off_t>(t.cut)) != 0) {
+        ec = {errno, std::system_category()};
+      } else {
+        out.dropped_bytes = t.size - t.cut;
+        if (fd_ >= 0) file_bytes_ = t.cut;  // O_APPEND: the next write goes to the new end
+      }
+    }
+    ::close(fd);
+    if (ec) return ec;
+    if (t.found) {
+      out.found = true;
+      out.last_seq = t.last_seq;
+      out.file = i;
+      return {};
+    }
+  }
+  return {};
+}
 
 std::error_code AuditLog::open(const AuditOptions& opts) {
   close();

@@ -3,6 +3,8 @@
 // with one write() normally, and the file is rotated by size (path -> path.1 -> ... -> path.<keep>).
 // It is best-effort and fast, not durable (no fsync: the store is the durable record), and it
 // never throws: failures are counted, the fd is closed, and the next append tries to reopen.
+// What a crash or power cut keeps from reaching the disk is written back from the store at the next
+// start (platform/store/audit_catchup.hpp, with find_tail below).
 #pragma once
 #include <array>
 #include <cstddef>
@@ -35,6 +37,19 @@ struct AuditStats {
   std::uint64_t lost_lines = 0;    // lines not written because of those failures
   std::uint64_t file_bytes = 0;    // size of the current file
   bool open = false;               // fd held now
+  // Start-up catch-up (platform/store/audit_catchup.hpp): lines written from the store for events
+  // the trail missed (they are in `lines` too), and seqs the trail missed that the store no longer
+  // holds (purged or dropped before the restart: a gap, never invented).
+  std::uint64_t recovered_lines = 0;
+  std::uint64_t unrecoverable_seqs = 0;
+};
+
+// Where the trail ends (AuditLog::find_tail): the last complete line's seq, in which file.
+struct AuditTail {
+  bool found = false;             // a complete line was found (else last_seq is 0)
+  std::uint64_t last_seq = 0;
+  std::uint32_t file = 0;         // 0: the current file, n: path.<n>
+  std::uint64_t dropped_bytes = 0;  // incomplete/garbled tail cut from the current file
 };
 
 class AuditLog {
@@ -59,6 +74,18 @@ class AuditLog {
   // rotate_bytes. Errors: errno of the failed open/write/rename (also counted in write_errors);
   // the fd is then closed and the next call reopens. Notes: no heap, no fsync, never throws.
   std::error_code append(std::span<const AuditRecord> records) noexcept;
+
+  // Start-up (after open): the seq of the trail's last complete line: in the current file or, if it
+  // has none, in the newest rotated file that has one. An incomplete or garbled tail of the current
+  // file (a power cut keeps a prefix of what was written, or zeros) is truncated away so appends
+  // start on a line boundary. Reads backwards from the end, one 4 KiB block when the tail is intact.
+  // Errors: errno values of the read/truncate (out is then as far as it got).
+  std::error_code find_tail(AuditTail& out);
+  // Start-up: counts the catch-up's result in stats() (recovered_lines, unrecoverable_seqs).
+  void count_catch_up(std::uint64_t recovered, std::uint64_t unrecoverable) noexcept {
+    stats_.recovered_lines += recovered;
+    stats_.unrecoverable_seqs += unrecoverable;
+  }
 
   // True when the file is open and the last open/write/rotate succeeded.
   bool healthy() const noexcept { return fd_ >= 0 && last_ok_; }

@@ -269,7 +269,7 @@ std::error_code Store::prepare_all() {
        "(SELECT seq FROM dedupe WHERE source = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)"},
       {&st_.read_batch,
        "SELECT seq, ts_ms, source, body, identity, clock_unsynced FROM events WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"},
-      {&st_.read_range, "SELECT seq, ts_ms, source, body, identity, clock_unsynced FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"},
+      {&st_.read_range, "SELECT seq, ts_ms, source, body, identity, clock_unsynced FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq LIMIT ?3"},
       {&st_.set_cursor, "UPDATE sinks SET cursor = ?2 WHERE id = ?1"},
       {&st_.raise_cursors, "UPDATE sinks SET cursor = ?1 WHERE cursor < ?1"},
       {&st_.ins_dead,
@@ -865,7 +865,7 @@ std::error_code Store::next_replay(int sink, DeadLetter& out, bool& found) noexc
 }
 
 std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, FunctionRef<void(const EventOut&)> visit,
-                                  std::uint32_t& count) noexcept {
+                                  std::uint32_t& count, std::uint32_t max_events) noexcept {
   BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
@@ -874,6 +874,7 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
   sql::StmtScope scope(s);
   s.bind(1, i64(first));
   s.bind(2, i64(last));
+  s.bind(3, static_cast<std::int64_t>(max_events));
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
     EventOut e{u64(s.column_int64(0)), s.column_int64(1), s.column_text(2), s.column_blob(3), s.column_text(4),

@@ -285,10 +285,11 @@ class Store {
   std::error_code mark_replay_seq(std::uint64_t seq, std::uint64_t& count) noexcept;
   // The oldest 'replaying' dead letter of `sink`; found = false if none.
   std::error_code next_replay(int sink, DeadLetter& out, bool& found) noexcept;
-  // Visits the events [first, last] (for a replay); count = events visited. Errors: SQLite codes.
+  // Visits the events [first, last] (for a replay), the first max_events of them at most (the audit
+  // log's start-up catch-up reads in bounded chunks); count = events visited. Errors: SQLite codes.
   // Notes: an event purged by retention is simply absent (dead/replaying ranges are never purged).
   std::error_code read_range(std::uint64_t first, std::uint64_t last, FunctionRef<void(const EventOut&)> visit,
-                             std::uint32_t& count) noexcept;
+                             std::uint32_t& count, std::uint32_t max_events = UINT32_MAX) noexcept;
   // Ends a replay: 'replaying' -> 'replayed' if delivered, else back to 'dead'.
   // Errors: StoreErrc::invalid_argument if no such 'replaying' row, SQLite codes.
   std::error_code finish_replay(std::int64_t id, bool delivered) noexcept;

@@ -20,16 +20,10 @@
 
 #include "tests/support/census.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/harness.hpp"
 
 namespace bh::test {
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // A Python peer started for one test, in its own scratch directory; killed at the end.
 class PyPeer {

@@ -42,6 +42,11 @@ exact instants still follow the guest's timing):
               lines (the audit line of an event is written just before its ack)
   retention   10.0-13.0 s after "running", under load: the housekeeping task's first retention
               pass (every 10 s), which deletes rows over the 1 MiB bound
+The audit log is written without fsync, so a cut loses its last lines; each boot's start-up writes
+them back from the store (platform/store/audit_catchup.hpp; the serial log's "audit: N line(s)
+recovered from the store" lines are summed). After the cuts, one more boot without a cut, a clean
+`shutdown` (init syncs), and the disk: the audit logs hold one line per stored seq in order from
+their first line on (older ones rotated away), and every acked, unpurged seq has its line.
 Self-check (a test that cannot fail is worse than none): one more boot with the kernel option
 bulkhead.test_ack_before_sync=1 (BH_TEST_HOOKS builds: the committer acks before the fsync) is cut
 as an "ack" cut, up to three times, and must lose acked events; if none is lost the test fails ("the
@@ -67,7 +72,7 @@ import threading
 import time
 
 from flaky_disk import FlakyDisk
-from guest import BOOT_DEADLINE, PROMPT, QEMU, Fail, Guest, check, field, free_port, make_data_disk
+from guest import BOOT_DEADLINE, PROMPT, QEMU, STOP_DEADLINE, Fail, Guest, check, field, free_port, make_data_disk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTATE_BYTES = 64 * 1024
@@ -82,6 +87,8 @@ WINDOW = 256                # events sent and not yet acked
 SELF_CHECK_PAGES = 1000
 RATE = 1500                 # events/s the load generator offers (the guest takes ~5000/s)
 AUDIT_LINE = re.compile(rb"\d+ \d+ \S+ \d+")
+# bulkhead's start-up catch-up (platform/store/audit_catchup.hpp): the lines a cut kept from the disk.
+AUDIT_RECOVERED = re.compile(r"audit: (\d+) line\(s\) recovered from the store")
 E2FSCK = shutil.which("e2fsck") or "/sbin/e2fsck"
 DEBUGFS = shutil.which("debugfs") or "/sbin/debugfs"
 # What e2fsck -fy prints on a filesystem whose only trouble was the cut (its journal to replay).
@@ -226,6 +233,7 @@ def examine(disk, workdir, acked, rotation_size):
             check(ic == ["ok"], f"PRAGMA integrity_check: {ic[:10]}")
             purged_upto, next_seq = db.execute("SELECT purged_upto, next_seq FROM meta WHERE id = 1").fetchone()
             rows = dict(db.execute("SELECT seq, body FROM events"))
+            found["row_seqs"] = sorted(rows)
         finally:
             db.close()
     else:  # cut before the store was ever created
@@ -245,9 +253,10 @@ def examine(disk, workdir, acked, rotation_size):
                  rows=len(rows), last_seq=last_seq)
 
     audit_bad = []
-    for n in wanted:
-        if not n.startswith("audit.log"):
-            continue
+    audit_seqs = []  # every complete line's seq, oldest file (audit.log.<keep>) first
+    audit_files = sorted((n for n in wanted if n.startswith("audit.log")),
+                         key=lambda n: -int(n.rsplit(".", 1)[1]) if n != "audit.log" else 0)
+    for n in audit_files:
         with open(os.path.join(out, n), "rb") as f:
             data = f.read()
         complete = data[:data.rfind(b"\n") + 1]
@@ -255,12 +264,34 @@ def examine(disk, workdir, acked, rotation_size):
             if not AUDIT_LINE.fullmatch(ln):
                 audit_bad.append(f"{n}:{k + 1}: {ln[:60]!r}")
                 break
+            audit_seqs.append(int(ln.split(b" ", 1)[0]))
         if n == "audit.log":
             rotation_size[0] = len(data)
         found["audit_lines"] = found.get("audit_lines", 0) + complete.count(b"\n")
     found["audit_bad"] = audit_bad
+    found["audit_seqs"] = audit_seqs
     check(not audit_bad, f"audit log unreadable before its last complete line: {audit_bad}")
     return found
+
+
+def check_audit_trail(f, acked):
+    """After a clean boot (its catch-up) and a clean stop: the audit logs hold one line per stored
+    seq, in order. Returns (lines checked, first seq of the trail on disk)."""
+    seqs = f["audit_seqs"]
+    disorder = [(a, b) for a, b in zip(seqs, seqs[1:]) if b <= a]
+    check(not disorder, f"audit trail out of order or repeated: {disorder[:5]}")
+    if not seqs:
+        check(not f.get("row_seqs"), f"no audit line on the disk, {len(f.get('row_seqs', []))} stored events")
+        return 0, 0
+    # Rotation keeps `keep` files: older lines are gone on purpose; what is left must be complete.
+    have = set(seqs)
+    first = seqs[0]
+    missing = [s for s in f.get("row_seqs", []) if s >= first and s not in have]
+    check(not missing, f"{len(missing)} stored seq(s) without an audit line (first {missing[:5]})")
+    unlined = [s for s in acked if s >= first and s > f["purged_upto"] and s not in have]
+    check(not unlined, f"{len(unlined)} acked, unpurged seq(s) without an audit line (first {sorted(unlined)[:5]})")
+    check(seqs[-1] <= f["last_seq"], f"audit line for seq {seqs[-1]} beyond the store's last seq {f['last_seq']}")
+    return len(seqs), first
 
 
 def run(args):
@@ -293,7 +324,8 @@ def run(args):
     audit_size = [0]
     purged_total = 0
     purged_before = 0
-    totals = dict(held_cuts=0, dropped=0, applied=0, fsck_extra=0, audit_lines=0, retention_done=0)
+    totals = dict(held_cuts=0, dropped=0, applied=0, fsck_extra=0, audit_lines=0, retention_done=0,
+                  audit_recovered=0, audit_recovering_boots=0)
     by_kind = {}
     failed = None
     t_start = time.monotonic()
@@ -306,6 +338,14 @@ def run(args):
         g = Guest(args.image, workdir, name, port, drive=server.drive(),
                   extra_append=("bulkhead.config=/var/lib/bulkhead/pc-selfcheck.toml bulkhead.test_ack_before_sync=1"
                                 if hook else "bulkhead.config=/var/lib/bulkhead/pc.toml"))
+        try:
+            return boot_load_cut(g, name, port, kind, frac, hook)
+        finally:  # what this boot's start-up wrote back to the audit log from the store
+            got = [int(n) for n in AUDIT_RECOVERED.findall(g.out)]
+            totals["audit_recovered"] += sum(got)
+            totals["audit_recovering_boots"] += bool(sum(got))
+
+    def boot_load_cut(g, name, port, kind, frac, hook):
         load = None
         mine = {}
         try:
@@ -377,6 +417,34 @@ def run(args):
                 mine = dict(load.acked)
             return mine, e
 
+    def final_boot():
+        """One more boot, no cut: its start-up catches the audit log up from the store; then a clean
+        `shutdown` (init syncs) and the disk: every acked, unpurged seq has its audit line."""
+        server.wait_idle()
+        server.harsh = False
+        g = Guest(args.image, workdir, "final", free_port(), drive=server.drive(),
+                  extra_append="bulkhead.config=/var/lib/bulkhead/pc.toml")
+        try:
+            g.wait_for(r"bulkhead \S+ running", BOOT_DEADLINE, '"running"')
+            g.wait_for(re.escape(PROMPT), BOOT_DEADLINE, "the console prompt")
+            a = g.command("status")
+            check(field(a, "state") == "running", f"status: state: {a}")
+            if acked:
+                last = int(field(a, "last seq"))
+                check(last >= max(acked), f"status: last seq {last} < {max(acked)}, acked before this boot")
+            console = next((ln.strip() for ln in g.command("store") if ln.startswith("audit")), "")
+            check(g.command("shutdown") == ["shutting down"], "shutdown: unexpected answer")
+            g.wait_exit(STOP_DEADLINE)
+            check("init: bulkhead exited: exit code 0" in g.out, "bulkhead did not exit 0 after `shutdown`")
+            recovered = sum(int(n) for n in AUDIT_RECOVERED.findall(g.out))
+        finally:
+            g.kill()
+        server.wait_idle()
+        f = examine(disk, workdir, acked, audit_size)
+        check(not f["lost"] and not f["wrong"], f"{len(f['lost'])} acked event(s) lost after a clean stop")
+        lines, first = check_audit_trail(f, acked)
+        return lines, first, recovered, console
+
     for i, (kind, frac, harsh) in enumerate(plan):
         name = f"cut{i + 1:02d}"
         t0 = time.monotonic()
@@ -419,6 +487,18 @@ def run(args):
             shutil.copy(os.path.join(workdir, f"{name}.serial.log"), args.image)
             break
 
+    audit_trail = None
+    if failed is None:
+        try:
+            audit_trail = final_boot()
+            say(f"  final      clean boot: {audit_trail[2]} audit line(s) recovered; after `shutdown` the audit "
+                f"logs hold {audit_trail[0]} lines from seq {audit_trail[1]}, one per stored seq, in order "
+                f"(console: {audit_trail[3]})")
+        except Fail as e:
+            failed = f"final boot: {e}"
+            say(f"  final      FAILED: {e} (serial log: {args.image}/final.serial.log)")
+            if os.path.exists(os.path.join(workdir, "final.serial.log")):
+                shutil.copy(os.path.join(workdir, "final.serial.log"), args.image)
     run_s = time.monotonic() - t_start
     n_acked = len(acked)  # the self-check's acks are not the real build's promises
     lost_by_hook = None
@@ -454,6 +534,9 @@ def run(args):
         f"dropped, {totals['applied']} applied out of order (harsh); e2fsck repaired more than the journal after "
         f"{totals['fsck_extra']} cut(s); retention committed before {totals['retention_done']} of "
         f"{by_kind.get('retention', 0)} retention cut(s); {totals['audit_lines']} audit lines found on disk in all")
+    say(f"power-cut: audit catch-up: {totals['audit_recovered']} line(s) written back from the store at "
+        f"{totals['audit_recovering_boots']} boot(s) after a cut"
+        + (f"; the trail is complete after the final clean boot ({audit_trail[0]} lines)" if audit_trail else ""))
     if lost_by_hook:
         say(f"power-cut: self-check: the ack-before-sync build lost {lost_by_hook[0]} of {lost_by_hook[1]} "
             f"acked events in one cut")

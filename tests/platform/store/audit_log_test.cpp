@@ -15,16 +15,12 @@
 #include <vector>
 
 #include "tests/support/census.hpp"
+#include "tests/support/files.hpp"
 
 namespace bh {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_file;
 
 std::size_t count_lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -38,7 +34,7 @@ TEST(AuditLog, FormatsOneLinePerRecord) {
                                 {2, -5, "with space\tand\ncontrol", 0},
                                 {18446744073709551615ull, 0, "", 16384}};
   ASSERT_FALSE(log.append(recs));
-  EXPECT_EQ(slurp(dir.file("audit.log")),
+  EXPECT_EQ(read_file(dir.file("audit.log")),
             "1 1700000000123 tcp 42\n"
             "2 -5 with_space_and_control 0\n"
             "18446744073709551615 0 - 16384\n");
@@ -53,7 +49,7 @@ TEST(AuditLog, FormatsOneLinePerRecord) {
   EXPECT_FALSE(log.stats().open);
   ASSERT_FALSE(log.open({.path = dir.file("audit.log")}));
   ASSERT_FALSE(log.append(std::span(recs).first(1)));
-  EXPECT_EQ(count_lines(slurp(dir.file("audit.log"))), 4u);
+  EXPECT_EQ(count_lines(read_file(dir.file("audit.log"))), 4u);
   struct stat sb {};
   ASSERT_EQ(::stat(dir.file("audit.log").c_str(), &sb), 0);
   const mode_t mask = ::umask(0);
@@ -69,7 +65,7 @@ TEST(AuditLog, LongSourcesAreCutAndBigBatchesSpanSeveralWrites) {
   std::vector<AuditRecord> recs;
   for (std::uint64_t i = 1; i <= 3000; ++i) recs.push_back({i, 1, long_src, i});  // ~450 KB > 64 KiB buffer
   ASSERT_FALSE(log.append(recs));
-  const auto text = slurp(dir.file("a.log"));
+  const auto text = read_file(dir.file("a.log"));
   EXPECT_EQ(count_lines(text), 3000u);
   EXPECT_EQ(text.substr(0, text.find('\n')), "1 1 " + std::string(AuditLog::kMaxSource, 's') + " 1");
   EXPECT_EQ(log.stats().lines, 3000u);
@@ -92,7 +88,7 @@ TEST(AuditLog, RotatesKeepingKeepFiles) {
   EXPECT_TRUE(fs::exists(path + ".2"));
   EXPECT_FALSE(fs::exists(path + ".3"));
   for (const auto& p : {path, path + ".1", path + ".2"}) EXPECT_LE(fs::file_size(p), 100u) << p;
-  const auto cur = slurp(path), one = slurp(path + ".1"), two = slurp(path + ".2");
+  const auto cur = read_file(path), one = read_file(path + ".1"), two = read_file(path + ".2");
   // Newest in path, then .1, then .2; the lines continue seamlessly across files.
   EXPECT_EQ(cur.substr(cur.rfind('\n', cur.size() - 2) + 1), "100 0 src 1\n");
   const auto first_seq = [](const std::string& s) { return std::stoull(s.substr(0, s.find(' '))); };
@@ -132,7 +128,7 @@ TEST(AuditLog, OpenFailureIsCountedAndHealsOnTheNextAppend) {
   std::filesystem::create_directory(sub);
   ASSERT_FALSE(log.append(std::span(&r, 1)));
   EXPECT_TRUE(log.healthy());
-  EXPECT_EQ(slurp(sub + "/audit.log"), "1 2 s 3\n");
+  EXPECT_EQ(read_file(sub + "/audit.log"), "1 2 s 3\n");
 }
 
 TEST(AuditLog, WriteErrorOnFullDevice) {
