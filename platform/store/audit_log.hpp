@@ -1,7 +1,8 @@
 // AuditLog: a plain-text trail of committed events, one line each: `<seq> <ts_ms> <source> <size>\n`.
 // The file is opened once and kept (O_APPEND), a batch is formatted into a fixed buffer and written
 // with one write() normally, and the file is rotated by size (path -> path.1 -> ... -> path.<keep>).
-// It is best-effort and fast, not durable (no fsync: the store is the durable record), and it
+// It is best-effort and fast, not durable (no fsync but one before each rotation: the store is the
+// durable record, and start-up rewrites a lost tail from it, see audit_catchup.hpp), and it
 // never throws: failures are counted, the fd is closed, and the next append tries to reopen.
 // What a crash or power cut keeps from reaching the disk is written back from the store at the next
 // start (platform/store/audit_catchup.hpp, with find_tail below).
