@@ -29,11 +29,8 @@
 #include "platform/sources/http_poll_source.hpp"
 #include "platform/sources/websocket_source.hpp"
 #include "platform/sources/mqtt_source.hpp"
-<<<<<<< HEAD
 #include "platform/observe/clock_watch.hpp"
-=======
 #include "platform/store/audit_catchup.hpp"
->>>>>>> audit-catchup
 #include "platform/store/audit_log.hpp"
 #include "platform/store/store.hpp"
 
