@@ -8,7 +8,8 @@
 #   (dpkg-deb, systemd-analyze, lintian) and device.image (three QEMU boots:
 #   console, ingest, power cycle, hardware-watchdog reset)                 ~2-3 min
 #   and device.power_cut (20 SIGKILLs of QEMU under load on a disk that drops
-#   unflushed writes, a disk check after each, the broken build's self-check)  ~3 min
+#   unflushed writes, a disk check after each, the broken build's self-check;
+#   2 parallel lanes)                                                       ~1.5 min
 # The amd64 .deb (another full build) is left to `make package`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,9 +8,10 @@
 #   qemu        boot the image with the console on this terminal (QEMU_PORT, QEMU_DATA)
 #   test-image  boot it three times under QEMU: console, ingest, the data disk, a clean power-off,
 #               and a hardware-watchdog reset of a stalled reactor
-#   test-power-cut  CUTS (20) power cuts under load on one ext4 data disk served by a disk that
-#               loses unflushed writes (toolchain/image/power_cut.py); SEED=S replays a run's
-#               kill points (every run prints its seed)
+#   test-power-cut  CUTS (20) power cuts under load in LANES (2) parallel lanes, each on its own
+#               ext4 data disk served by a disk that loses unflushed writes
+#               (toolchain/image/power_cut.py); SEED=S replays a run's kill points per lane
+#               (every run prints its seed)
 #   test-clock  boot it with the RTC in 1970, step the wall clock by decades and back by hours
 #               (toolchain/image/clock_test.py): timers, the watchdog, retention and event flags
 #   package     bulkhead_<version>-1_<arch>.deb for PACKAGE_ARCHES (build/cross-package), from
@@ -34,6 +35,7 @@ QEMU_PORT      ?= 7700
 QEMU_DATA      ?=
 CUTS           ?= 20
 SEED           ?=
+LANES          ?=
 STATIC_CMAKE = -DBH_STATIC=ON -DBH_BENCH=OFF -DCMAKE_BUILD_TYPE=Release \
   -DBH_SIMDJSON_SOURCE=$$(toolchain/debian-source.sh simdjson libsimdjson-dev) \
   -DBH_SQLITE_AMALGAMATION=$$(toolchain/sqlite-amalgamation.sh)
@@ -85,7 +87,7 @@ test-image: image
 	/usr/bin/python3 toolchain/image/test_image.py --image $(IMAGE_DIR)
 
 test-power-cut: image
-	/usr/bin/python3 toolchain/image/power_cut.py --image $(IMAGE_DIR) --cuts $(CUTS) $(if $(SEED),--seed $(SEED))
+	/usr/bin/python3 toolchain/image/power_cut.py --image $(IMAGE_DIR) --cuts $(CUTS) $(if $(SEED),--seed $(SEED)) $(if $(LANES),--lanes $(LANES))
 test-clock: image
 	/usr/bin/python3 toolchain/image/clock_test.py --image $(IMAGE_DIR)
 

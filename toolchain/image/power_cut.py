@@ -16,9 +16,14 @@ seeded random subset of them is applied in random order, as a disk's volatile ca
 written some back. (QEMU's blklogwrites driver plus a replayer up to the last flush would do too,
 with more moving parts.)
 
-One ext4 data disk (made here, as on a Pi's card) serves the whole run, with the test's config at
-its root (pc.toml: audit.rotate_bytes 64 KiB, store.retention_bytes 1 MiB, store.checkpoint_pages
-16, so that rotations, retention and checkpoints happen within seconds). Each cut:
+The cuts run in LANES (2) parallel lanes (QEMU's TCG keeps one host core busy per guest, the
+host's checks run while the other lane's guest works): each lane has its own ext4 data disk (made
+here, as on a Pi's card), NBD server, guests (ports, serial and QMP sockets), acks and a seed
+derived from the run's seed; its cuts run one after another, each boot on the lane's previous
+cut's disk. The disk has the test's config at its root (pc.toml: audit.rotate_bytes 64 KiB,
+store.retention_bytes 1 MiB, store.checkpoint_pages 16, so that rotations, retention and
+checkpoints happen within seconds). Every boot takes the image's initramfs uncompressed (the same
+cpio: the guest's gunzip would cost ~0.5 s of each boot under TCG). Each cut:
   1. boots on the previous cut's disk without help (ext4 journal replay, SQLite WAL recovery),
      waits for "running" and the console prompt and checks `status`: running, and last seq >=
      every seq acked so far;
@@ -29,8 +34,8 @@ its root (pc.toml: audit.rotate_bytes 64 KiB, store.retention_bytes 1 MiB, store
      audit logs; Python's sqlite3: PRAGMA integrity_check is ok, every acked seq is present with
      its payload or was purged by retention (seq <= meta.purged_upto, the store's own record),
      every audit log parses up to its last complete line.
-Kill points by kind (seeded order, offsets and drop/harsh; the same seed gives the same plan, the
-exact instants still follow the guest's timing):
+Kill points by kind (seeded order, offsets and drop/harsh, dealt to the lanes by make_plan; the
+same seed gives the same plan per lane, the exact instants still follow the guest's timing):
   boot        0-1.5 s after init's first line: mount (journal replay), store open (WAL recovery)
   early       0-1.5 s after "running", under load (the first seconds after boot)
   load        0.5-3 s into a full-speed load (the other kinds' load is paced at RATE events/s)
@@ -42,19 +47,22 @@ exact instants still follow the guest's timing):
               lines (the audit line of an event is written just before its ack)
   retention   10.0-13.0 s after "running", under load: the housekeeping task's first retention
               pass (every 10 s), which deletes rows over the 1 MiB bound
-The audit log is written without fsync, so a cut loses its last lines; each boot's start-up writes
-them back from the store (platform/store/audit_catchup.hpp; the serial log's "audit: N line(s)
-recovered from the store" lines are summed). After the cuts, one more boot without a cut, a clean
-`shutdown` (init syncs), and the disk: the audit logs hold one line per stored seq in order from
-their first line on (older ones rotated away), and every acked, unpurged seq has its line.
-Self-check (a test that cannot fail is worse than none): one more boot with the kernel option
+The audit log is written without fsync (but before a rotation), so a cut loses its last lines;
+each boot's start-up writes them back from the store (platform/store/audit_catchup.hpp; the serial
+log's "audit: N line(s) recovered from the store" lines are summed). After its cuts, each lane
+boots once more without a cut, stops cleanly (`shutdown`: init syncs) and checks its disk: the
+audit logs hold one line per stored seq in order from their first line on (older ones rotated
+away), and every acked, unpurged seq has its line.
+Self-check (a test that cannot fail is worse than none): at the end of the lane planned to finish
+first, one more boot with the kernel option
 bulkhead.test_ack_before_sync=1 (BH_TEST_HOOKS builds: the committer acks before the fsync) is cut
 as an "ack" cut, up to three times, and must lose acked events; if none is lost the test fails ("the
 cut is not harsh enough"). That boot reads pc-selfcheck.toml (checkpoint_pages 1000: the WAL is
 synced by a checkpoint only every 4 MiB, so what it acked stays unsynced long enough to be lost).
 An ack merely ahead of a sync that follows at once was tried first and is not caught: under QEMU
 the ack reaches the host later than the guest's flush reaches the disk.
-The last line reads `power-cut: N cuts, M events acked, 0 lost` (or says what was lost).
+A cut's log line starts with its lane (`lane2-cut07`). The last line reads
+`power-cut: N cuts, M events acked, 0 lost` (N and M over all lanes; or it says what was lost).
 Exits 77 (CTest: skipped) when the image has not been built.
 """
 import argparse
@@ -72,23 +80,22 @@ import threading
 import time
 
 from flaky_disk import FlakyDisk
-from guest import BOOT_DEADLINE, PROMPT, QEMU, STOP_DEADLINE, Fail, Guest, check, field, free_port, make_data_disk
+from guest import (BOOT_DEADLINE, PROMPT, QEMU, STOP_DEADLINE, Fail, Guest, check, field, free_port, make_data_disk,
+                   uncompressed_initrd)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTATE_BYTES = 64 * 1024
 RETENTION_PERIOD = 10.0     # firmware/app.cpp housekeeping()
-# In this order a run of N cuts takes the first N of the repeated list (20: retention twice, each
-# other kind three times), then shuffles them.
+# The kill point kinds; make_plan says how a run of N cuts chooses them.
 KINDS = ("boot", "early", "load", "ack", "checkpoint", "rotation", "retention")
 WINDOW = 256                # events sent and not yet acked
 # The self-check's boot checkpoints (and so syncs the WAL) only every 4 MiB of WAL: what the
 # broken build acked stays unsynced long enough for any cut to find it (with 16 pages the WAL is
 # synced every ~50 ms at full speed and a cut may fall just after such a sync).
 SELF_CHECK_PAGES = 1000
+AUDIT_RECOVERED = re.compile(r"audit: (\d+) line\(s\) recovered from the store")
 RATE = 1500                 # events/s the load generator offers (the guest takes ~5000/s)
 AUDIT_LINE = re.compile(rb"\d+ \d+ \S+ \d+")
-# bulkhead's start-up catch-up (platform/store/audit_catchup.hpp): the lines a cut kept from the disk.
-AUDIT_RECOVERED = re.compile(r"audit: (\d+) line\(s\) recovered from the store")
 E2FSCK = shutil.which("e2fsck") or "/sbin/e2fsck"
 DEBUGFS = shutil.which("debugfs") or "/sbin/debugfs"
 # What e2fsck -fy prints on a filesystem whose only trouble was the cut (its journal to replay).
@@ -294,58 +301,93 @@ def check_audit_trail(f, acked):
     return len(seqs), first
 
 
-def run(args):
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
-    print(f"power-cut: seed {seed} ({args.cuts} cuts; replay with SEED={seed})", flush=True)
+LANES = 2                   # cuts run in this many parallel lanes (QEMU's TCG takes one core each)
+# Rough seconds per cut kind (boot, load, kill, checks) on a 2-core host: the plan deals each cut
+# to the lane with the least estimated time so far, so the lanes end together.
+ESTIMATE = dict(boot=5, early=6, load=9, ack=7, checkpoint=8, rotation=8, retention=16, selfcheck=8)
+
+
+def make_plan(seed, cuts, lanes):
+    """The kill points of a run: [(kind, offset fraction, harsh)] per lane, and the lane that runs
+    the self-check. In this order a run of N cuts takes the first N of the repeated KINDS (20:
+    retention twice, each other kind three times), then shuffles them; the longest cuts are dealt
+    first, each to the lane with the least estimated time so far (the lanes end together, the
+    retention cuts' waits land in different lanes); a lane keeps the shuffled order, retention not
+    among its first two cuts (the store must be able to be over its bound). The same seed gives
+    the same plan."""
     rng = random.Random(seed)
-    # The plan: every kind at least once, retention only once the store can be over its bound.
-    kinds = [KINDS[i % len(KINDS)] for i in range(args.cuts)]
+    kinds = [KINDS[i % len(KINDS)] for i in range(cuts)]
     rng.shuffle(kinds)
-    if args.cuts >= len(KINDS) and "retention" in kinds[:4]:
-        late = [k for k in range(4, len(kinds)) if kinds[k] != "retention"]
-        for k in range(4):
-            if kinds[k] == "retention" and late:
+    order = sorted(range(cuts), key=lambda i: -ESTIMATE[kinds[i]])
+    dealt = [[] for _ in range(lanes)]
+    load = [0] * lanes
+    for i in order:
+        n = load.index(min(load))
+        dealt[n].append(i)
+        load[n] += ESTIMATE[kinds[i]]
+    plan = []
+    for idx in dealt:
+        lane = [kinds[i] for i in sorted(idx)]
+        late = [k for k in range(2, len(lane)) if lane[k] != "retention"]
+        for k in range(min(2, len(lane))):
+            if lane[k] == "retention" and late:
                 j = late.pop(rng.randrange(len(late)))
-                kinds[k], kinds[j] = kinds[j], kinds[k]
-    plan = [(k, rng.random(), rng.random() < 0.5) for k in kinds]  # kind, offset fraction, harsh
+                lane[k], lane[j] = lane[j], lane[k]
+        plan.append([(k, rng.random(), rng.random() < 0.5) for k in lane])  # kind, offset fraction, harsh
+    return plan, load.index(min(load))
 
-    workdir = tempfile.mkdtemp(prefix="bulkhead-power-cut-")
-    log = open(os.path.join(args.image, "power-cut.log"), "w")
 
-    def say(text):
-        print(text, flush=True)
-        log.write(text + "\n")
-        log.flush()
+class Lane:
+    """One lane of a run: its own data disk, NBD server, guests (ports, serial and QMP sockets),
+    seed and acks; its cuts run one after another, each boot on the previous cut's disk."""
 
-    configs = {"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES)}
-    disk = make_data_disk(os.path.join(workdir, "data.img"), size_mb=128, files=configs)
-    server = FlakyDisk(disk, os.path.join(workdir, "nbd.sock"), seed=seed)
-    acked = {}
-    audit_size = [0]
-    purged_total = 0
-    purged_before = 0
-    totals = dict(held_cuts=0, dropped=0, applied=0, fsck_extra=0, audit_lines=0, retention_done=0,
-                  audit_recovered=0, audit_recovering_boots=0)
-    by_kind = {}
-    failed = None
-    t_start = time.monotonic()
+    def __init__(self, n, args, seed, workdir, initrd, configs, plan, self_check, say, stop):
+        self.n, self.args, self.plan, self.self_check, self.say, self.stop = n, args, plan, self_check, say, stop
+        self.initrd = initrd
+        self.seed = f"{seed}-lane{n}"
+        self.rng = random.Random(self.seed)
+        self.workdir = os.path.join(workdir, f"lane{n}")
+        os.makedirs(self.workdir)
+        self.disk = make_data_disk(os.path.join(self.workdir, "data.img"), size_mb=128, files=configs)
+        self.server = FlakyDisk(self.disk, os.path.join(self.workdir, "nbd.sock"), seed=self.seed)
+        self.acked = {}
+        self.audit_size = [0]
+        self.purged_total = 0
+        self.totals = dict(held_cuts=0, dropped=0, applied=0, fsck_extra=0, audit_lines=0, retention_done=0,
+                           audit_recovered=0, audit_recovering_boots=0)
+        self.audit_trail = None
+        self.by_kind = {}
+        self.failed = None
+        self.n_acked = 0
+        self.lost_by_hook = None
+        self.seconds = 0.0
 
-    def cut(name, kind, frac, harsh, hook=False):
+    def fail(self, text, name=None):
+        self.failed = text
+        self.stop.set()
+        if name:
+            log = os.path.join(self.workdir, f"{name}.serial.log")
+            if os.path.exists(log):
+                shutil.copy(log, self.args.image)
+
+    def cut(self, name, kind, frac, harsh, hook=False):
         """One boot, its load and its cut; returns (this boot's acks {seq: payload}, a Fail or None)."""
+        server = self.server
         server.wait_idle()
         server.harsh = harsh
         port = free_port()
-        g = Guest(args.image, workdir, name, port, drive=server.drive(),
+        g = Guest(self.args.image, self.workdir, name, port, drive=server.drive(), initrd=self.initrd,
                   extra_append=("bulkhead.config=/var/lib/bulkhead/pc-selfcheck.toml bulkhead.test_ack_before_sync=1"
                                 if hook else "bulkhead.config=/var/lib/bulkhead/pc.toml"))
         try:
-            return boot_load_cut(g, name, port, kind, frac, hook)
+            return self._boot_load_cut(g, name, port, kind, frac, hook)
         finally:  # what this boot's start-up wrote back to the audit log from the store
-            got = [int(n) for n in AUDIT_RECOVERED.findall(g.out)]
-            totals["audit_recovered"] += sum(got)
-            totals["audit_recovering_boots"] += bool(sum(got))
+            got = sum(int(n) for n in AUDIT_RECOVERED.findall(g.out))
+            self.totals["audit_recovered"] += got
+            self.totals["audit_recovering_boots"] += bool(got)
 
-    def boot_load_cut(g, name, port, kind, frac, hook):
+    def _boot_load_cut(self, g, name, port, kind, frac, hook):
+        acked, audit_size, say = self.acked, self.audit_size, self.say
         load = None
         mine = {}
         try:
@@ -379,7 +421,7 @@ def run(args):
             # Full speed for the plain load cuts and the self-check; paced otherwise, so that the
             # store does not outgrow the disk between retention passes.
             kill_at = (200 + int(4800 * frac), g.proc.kill) if kind == "ack" else None
-            load = Load(port, name, random.Random(f"{seed}-{name}"), on_ack,
+            load = Load(port, name, random.Random(f"{self.seed}-{name}"), on_ack,
                         rate=None if kind in ("load", "ack") else RATE, kill_at=kill_at)
             if kind == "early":
                 deadline = t_run + 1.5 * frac
@@ -417,12 +459,82 @@ def run(args):
                 mine = dict(load.acked)
             return mine, e
 
-    def final_boot():
+    def run(self):
+        t_start = time.monotonic()
+        try:
+            self._cuts()
+            if self.failed is None and not self.stop.is_set():
+                name = f"lane{self.n}-final"
+                try:
+                    self.audit_trail = self._final_boot()
+                    self.say(f"  {name} clean boot: {self.audit_trail[2]} audit line(s) recovered; after `shutdown` the "
+                             f"audit logs hold {self.audit_trail[0]} lines from seq {self.audit_trail[1]}, one per stored "
+                             f"seq, in order (console: {self.audit_trail[3]})")
+                except Fail as e:
+                    self.fail(f"{name}: {e}", name)
+                    self.say(f"  {name} FAILED: {e} (serial log: {self.args.image}/{name}.serial.log)")
+            if self.failed is None and self.self_check and not self.stop.is_set():
+                self._self_check()
+        except Exception as e:  # noqa: BLE001 (a lane's crash must end the run, not hang it)
+            self.fail(f"lane{self.n}: {type(e).__name__}: {e}")
+        finally:
+            self.seconds = time.monotonic() - t_start
+            self.server.close()
+
+    def _cuts(self):
+        server, say = self.server, self.say
+        purged_before = 0
+        for i, (kind, frac, harsh) in enumerate(self.plan):
+            if self.stop.is_set():
+                return
+            name = f"lane{self.n}-cut{i + 1:02d}"
+            t0 = time.monotonic()
+            io_before = dict(server.stats)
+            mine, err = self.cut(name, kind, frac, harsh)
+            self.acked.update(mine)
+            self.n_acked = len(self.acked)
+            server.wait_idle()
+            lc = server.last_cut or (0, 0, 0)
+            io = dict(server.stats)
+            try:
+                if err:
+                    raise err
+                f = examine(self.disk, self.workdir, self.acked, self.audit_size)
+            except Fail as e:
+                self.fail(f"{name} ({kind}): {e}", name)
+                say(f"  {name} {kind:10s} FAILED: {e} (serial log: {self.args.image}/{name}.serial.log)")
+                return
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            self.purged_total = f["purged"]
+            t = self.totals
+            t["held_cuts"] += lc[0] > 0
+            t["dropped"] += lc[1]
+            t["applied"] += lc[2]
+            t["fsck_extra"] += bool(f["fsck_extra"])
+            t["audit_lines"] += f.get("audit_lines", 0)
+            retained = f["purged_upto"] > purged_before
+            if kind == "retention":
+                t["retention_done"] += retained
+            purged_before = f["purged_upto"]
+            say(f"  {name} {kind:10s} {'harsh' if harsh else 'drop '} {time.monotonic() - t0:5.1f} s  "
+                f"acked {len(mine):5d} (total {len(self.acked):6d})  nbd {io['writes'] - io_before['writes']:4d} writes "
+                f"{io['flushes'] - io_before['flushes']:4d} flushes, held at the cut {lc[0]} (dropped {lc[1]}, "
+                f"applied {lc[2]})  rows {f['rows']}, purged_upto {f['purged_upto']}{' (advanced)' if retained else ''}, "
+                f"audit lines on disk {f.get('audit_lines', 0)}"
+                + (f"  e2fsck repaired more than the journal: {f['fsck_extra']}" if f["fsck_extra"] else ""))
+            if f["lost"] or f["wrong"]:
+                self.fail(f"{name}: {len(f['lost'])} acked event(s) lost (first seqs {f['lost'][:5]}), "
+                          f"{len(f['wrong'])} with a wrong payload", name)
+                say(f"  {self.failed}")
+                return
+
+    def _final_boot(self):
         """One more boot, no cut: its start-up catches the audit log up from the store; then a clean
         `shutdown` (init syncs) and the disk: every acked, unpurged seq has its audit line."""
+        server, acked = self.server, self.acked
         server.wait_idle()
         server.harsh = False
-        g = Guest(args.image, workdir, "final", free_port(), drive=server.drive(),
+        g = Guest(self.args.image, self.workdir, f"lane{self.n}-final", free_port(), drive=server.drive(), initrd=self.initrd,
                   extra_append="bulkhead.config=/var/lib/bulkhead/pc.toml")
         try:
             g.wait_for(r"bulkhead \S+ running", BOOT_DEADLINE, '"running"')
@@ -440,103 +552,88 @@ def run(args):
         finally:
             g.kill()
         server.wait_idle()
-        f = examine(disk, workdir, acked, audit_size)
+        f = examine(self.disk, self.workdir, acked, self.audit_size)
         check(not f["lost"] and not f["wrong"], f"{len(f['lost'])} acked event(s) lost after a clean stop")
         lines, first = check_audit_trail(f, acked)
         return lines, first, recovered, console
 
-    for i, (kind, frac, harsh) in enumerate(plan):
-        name = f"cut{i + 1:02d}"
-        t0 = time.monotonic()
-        io_before = dict(server.stats)
-        mine, err = cut(name, kind, frac, harsh)
-        acked.update(mine)
-        server.wait_idle()
-        lc = server.last_cut or (0, 0, 0)
-        io = dict(server.stats)
-        try:
-            if err:
-                raise err
-            f = examine(disk, workdir, acked, audit_size)
-        except Fail as e:
-            failed = f"{name} ({kind}): {e}"
-            shutil.copy(os.path.join(workdir, f"{name}.serial.log"), args.image)
-            say(f"  {name} {kind:10s} FAILED: {e} (serial log: {args.image}/{name}.serial.log)")
-            break
-        by_kind[kind] = by_kind.get(kind, 0) + 1
-        purged_total = f["purged"]
-        totals["held_cuts"] += lc[0] > 0
-        totals["dropped"] += lc[1]
-        totals["applied"] += lc[2]
-        totals["fsck_extra"] += bool(f["fsck_extra"])
-        totals["audit_lines"] += f.get("audit_lines", 0)
-        retained = f["purged_upto"] > purged_before
-        if kind == "retention":
-            totals["retention_done"] += retained
-        purged_before = f["purged_upto"]
-        say(f"  {name} {kind:10s} {'harsh' if harsh else 'drop '} {time.monotonic() - t0:5.1f} s  "
-            f"acked {len(mine):5d} (total {len(acked):6d})  nbd {io['writes'] - io_before['writes']:4d} writes "
-            f"{io['flushes'] - io_before['flushes']:4d} flushes, held at the cut {lc[0]} (dropped {lc[1]}, "
-            f"applied {lc[2]})  rows {f['rows']}, purged_upto {f['purged_upto']}{' (advanced)' if retained else ''}, "
-            f"audit lines on disk {f.get('audit_lines', 0)}"
-            + (f"  e2fsck repaired more than the journal: {f['fsck_extra']}" if f["fsck_extra"] else ""))
-        if f["lost"] or f["wrong"]:
-            failed = (f"{len(f['lost'])} acked event(s) lost (first seqs {f['lost'][:5]}), "
-                      f"{len(f['wrong'])} with a wrong payload")
-            say(f"  {name}: {failed}")
-            shutil.copy(os.path.join(workdir, f"{name}.serial.log"), args.image)
-            break
-
-    audit_trail = None
-    if failed is None:
-        try:
-            audit_trail = final_boot()
-            say(f"  final      clean boot: {audit_trail[2]} audit line(s) recovered; after `shutdown` the audit "
-                f"logs hold {audit_trail[0]} lines from seq {audit_trail[1]}, one per stored seq, in order "
-                f"(console: {audit_trail[3]})")
-        except Fail as e:
-            failed = f"final boot: {e}"
-            say(f"  final      FAILED: {e} (serial log: {args.image}/final.serial.log)")
-            if os.path.exists(os.path.join(workdir, "final.serial.log")):
-                shutil.copy(os.path.join(workdir, "final.serial.log"), args.image)
-    run_s = time.monotonic() - t_start
-    n_acked = len(acked)  # the self-check's acks are not the real build's promises
-    lost_by_hook = None
-    if failed is None and args.self_check:
+    def _self_check(self):
+        """The ack-before-sync build, cut as an "ack" cut up to three times, must lose acked events.
+        Its acks are not the real build's promises (n_acked leaves them out)."""
+        acked = self.acked
         for attempt in range(3):
-            name = f"selfcheck{attempt + 1}"
-            mine, err = cut(name, "ack", rng.random(), False, hook=True)
-            server.wait_idle()
+            name = f"lane{self.n}-selfcheck{attempt + 1}"
+            mine, err = self.cut(name, "ack", self.rng.random(), False, hook=True)
+            self.server.wait_idle()
             if err:
-                failed = f"{name}: {err}"
-                break
+                self.fail(f"{name}: {err}", name)
+                return
             acked_hook = dict(acked)
             acked_hook.update(mine)
             try:
-                f = examine(disk, workdir, acked_hook, audit_size)
+                f = examine(self.disk, self.workdir, acked_hook, self.audit_size)
             except Fail as e:
-                failed = f"{name}: {e}"
-                break
-            lost_by_hook = (len(f["lost"]), len(mine))
-            say(f"  {name} ack-before-sync build: acked {len(mine)}, lost {len(f['lost'])}"
-                f" (seqs {f['lost'][:3]}..{f['lost'][-1:]})")
+                self.fail(f"{name}: {e}", name)
+                return
+            self.lost_by_hook = (len(f["lost"]), len(mine))
+            self.say(f"  {name} ack-before-sync build: acked {len(mine)}, lost {len(f['lost'])}"
+                     f" (seqs {f['lost'][:3]}..{f['lost'][-1:]})")
             if f["lost"]:
-                break
-            acked = acked_hook  # nothing lost: still a promise kept, checked by the next attempt
-        if failed is None and not lost_by_hook[0]:
-            failed = "self-check: the ack-before-sync build lost no acked event: the cut is not harsh enough"
-    server.close()
-    kinds_text = ", ".join(f"{k} {by_kind.get(k, 0)}" for k in KINDS)
+                return
+            acked = self.acked = acked_hook  # nothing lost: still a promise kept, checked by the next attempt
+        self.fail("self-check: the ack-before-sync build lost no acked event: the cut is not harsh enough")
+
+
+def run(args):
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
+    lanes_n = max(1, min(args.lanes, args.cuts))
+    print(f"power-cut: seed {seed} ({args.cuts} cuts in {lanes_n} lanes; replay with SEED={seed})", flush=True)
+    plan, self_check_lane = make_plan(seed, args.cuts, lanes_n)
+
+    workdir = tempfile.mkdtemp(prefix="bulkhead-power-cut-")
+    log = open(os.path.join(args.image, "power-cut.log"), "w")
+    lock = threading.Lock()
+
+    def say(text):
+        with lock:
+            print(text, flush=True)
+            log.write(text + "\n")
+            log.flush()
+
+    configs = {"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES)}
+    stop = threading.Event()  # a lane failed: the others stop after their current cut
+    t_start = time.monotonic()
+    initrd = uncompressed_initrd(args.image, workdir)
+    lanes = [Lane(n + 1, args, seed, workdir, initrd, configs, plan[n], args.self_check and n == self_check_lane, say, stop)
+             for n in range(lanes_n)]
+    for lane in lanes:
+        say(f"  lane{lane.n}: {len(lane.plan)} cuts: {' '.join(k for k, _, _ in lane.plan)}"
+            + (" + self-check" if lane.self_check else ""))
+    threads = [threading.Thread(target=lane.run, daemon=True) for lane in lanes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    by_kind = {k: sum(lane.by_kind.get(k, 0) for lane in lanes) for k in KINDS}
+    totals = {k: sum(lane.totals[k] for lane in lanes) for k in lanes[0].totals}
+    n_acked = sum(lane.n_acked for lane in lanes)
+    purged_total = sum(lane.purged_total for lane in lanes)
+    failed = next((lane.failed for lane in lanes if lane.failed), None)
+    lost_by_hook = next((lane.lost_by_hook for lane in lanes if lane.lost_by_hook), None)
+    kinds_text = ", ".join(f"{k} {by_kind[k]}" for k in KINDS)
+    lanes_text = ", ".join(f"lane{lane.n} {lane.seconds:.0f} s" for lane in lanes)
     say(f"power-cut: kill points: {kinds_text}; {n_acked} acked events checked after every cut "
-        f"({purged_total} purged by retention); {run_s:.0f} s for the cuts, "
-        f"{time.monotonic() - t_start:.0f} s with the self-check")
+        f"({purged_total} purged by retention); {time.monotonic() - t_start:.0f} s with the self-check "
+        f"({lanes_text})")
     say(f"power-cut: the disk: {totals['held_cuts']} cut(s) found unflushed writes held, {totals['dropped']} "
         f"dropped, {totals['applied']} applied out of order (harsh); e2fsck repaired more than the journal after "
         f"{totals['fsck_extra']} cut(s); retention committed before {totals['retention_done']} of "
-        f"{by_kind.get('retention', 0)} retention cut(s); {totals['audit_lines']} audit lines found on disk in all")
+        f"{by_kind['retention']} retention cut(s); {totals['audit_lines']} audit lines found on disk in all")
+    trail = sum(lane.audit_trail[0] for lane in lanes if lane.audit_trail)
     say(f"power-cut: audit catch-up: {totals['audit_recovered']} line(s) written back from the store at "
-        f"{totals['audit_recovering_boots']} boot(s) after a cut"
-        + (f"; the trail is complete after the final clean boot ({audit_trail[0]} lines)" if audit_trail else ""))
+        f"{totals['audit_recovering_boots']} boot(s); after each lane's final clean boot the trail is complete "
+        f"({trail} lines)")
     if lost_by_hook:
         say(f"power-cut: self-check: the ack-before-sync build lost {lost_by_hook[0]} of {lost_by_hook[1]} "
             f"acked events in one cut")
@@ -554,6 +651,8 @@ def main():
     ap.add_argument("--image", required=True, help="make image's output (vmlinuz, initramfs.cpio.gz)")
     ap.add_argument("--cuts", type=int, default=int(os.environ.get("CUTS") or 20))
     ap.add_argument("--seed", type=int, default=int(os.environ["SEED"]) if os.environ.get("SEED") else None)
+    ap.add_argument("--lanes", type=int, default=int(os.environ.get("LANES") or LANES),
+                    help="cuts run in this many parallel lanes, each on its own disk (default %(default)s)")
     ap.add_argument("--no-self-check", dest="self_check", action="store_false",
                     help="skip the ack-before-sync build's cut")
     args = ap.parse_args()
