@@ -101,6 +101,10 @@ if(BH_SQLITE_AMALGAMATION)
     SQLITE_MAX_PAGE_COUNT=1073741823 SQLITE_MAX_SCHEMA_RETRY=25 SQLITE_MAX_SQL_LENGTH=1000000000
     SQLITE_MAX_TRIGGER_DEPTH=1000 SQLITE_MAX_VARIABLE_NUMBER=250000 SQLITE_MAX_VDBE_OP=250000000
     SQLITE_ENABLE_UPDATE_DELETE_LIMIT SQLITE_ENABLE_MATH_FUNCTIONS HAVE_ISNAN
+    # What Debian's configure finds in glibc (sqlite_cfg.h). Without HAVE_USLEEP the busy handler
+    # sleeps in whole seconds, so a busy_timeout under 1 s gives up at once.
+    HAVE_USLEEP=1 HAVE_FDATASYNC=1 HAVE_GMTIME_R=1 HAVE_LOCALTIME_R=1 HAVE_MALLOC_H=1
+    HAVE_MALLOC_USABLE_SIZE=1 HAVE_STRCHRNUL=1 HAVE_UTIME=1
     # Left out: FTS3/4/5, R*Tree, sessions, the pre-update hook, dbstat, stmt vtab, column
     # metadata, unlock-notify, soundex, loadable extensions and the deprecated APIs.
     SQLITE_OMIT_LOAD_EXTENSION SQLITE_OMIT_DEPRECATED)
