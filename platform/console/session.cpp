@@ -142,7 +142,10 @@ Task<void> ConsoleSession::run() {
       LineEditor::Event ev = editor_.feed(std::string_view(rbuf_, rlen_), rpos_, &out_);
       if (ev == LineEditor::Event::none) break;
       if (ev == LineEditor::Event::line) {
-        alive = co_await execute(editor_.line());
+        // The echo goes out before the command runs: the log shares a serial line, and a line it
+        // writes while the command runs must not land inside the echo of what was typed.
+        if (!out_.empty()) alive = co_await send();
+        if (alive) alive = co_await execute(editor_.line());
       } else {
         if (ev == LineEditor::Event::overlong) {
           ++sh_.stats.overlong;

@@ -21,8 +21,9 @@ BOOT_DEADLINE = 60.0      # QEMU start -> "running" (TCG on a busy 2-core machin
 ANSWER_DEADLINE = 20.0    # a console command -> its answer and the next prompt
 STOP_DEADLINE = 30.0      # `shutdown` -> QEMU exited
 PROMPT = "bulkhead> "
-# The runtime's log lines and the kernel's messages share the serial line with the console.
-NOISE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (debug|info|warn|error) |\[\s*\d+\.\d+\] )")
+# The runtime's log lines and the kernel's messages share the serial line with the console, and
+# may land anywhere in it, even inside the echo of what we typed (it comes back in pieces).
+NOISE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (debug|info|warn|error) |\[\s*\d+\.\d+\] )[^\n]*\n")
 
 
 class Fail(Exception):
@@ -217,11 +218,14 @@ class Guest:
         start = len(self.out)
         self.type(line)
         # The echo of what we typed, then the answer, then the next prompt.
-        _, echo = self.wait_for(re.escape(line) + r"\n", ANSWER_DEADLINE, f"echo of `{line}`", start)
-        _, prompt = self.wait_for(re.escape(PROMPT), ANSWER_DEADLINE, f"answer to `{line}` and the prompt",
-                                  echo.end())
-        text = self.out[echo.end():prompt.start()]
-        return [ln for ln in text.split("\n") if ln and not NOISE.match(ln)]
+        answer = re.compile(re.escape(line) + r"\n(.*?)" + re.escape(PROMPT), re.S)
+        end = time.monotonic() + ANSWER_DEADLINE
+        while not (m := answer.search(NOISE.sub("", self.out[start:]))):
+            if time.monotonic() > end:
+                raise Fail(f"no echo of `{line}`, its answer and the prompt within {ANSWER_DEADLINE:.0f} s")
+            if not self._pump() and self.proc.poll() is not None:
+                raise Fail(f"QEMU exited ({self.proc.returncode}) before answering `{line}`")
+        return [ln for ln in m.group(1).split("\n") if ln]
 
     def wait_exit(self, deadline_s, what="shutdown"):
         end = time.monotonic() + deadline_s

@@ -148,6 +148,7 @@ struct TestState {
   int calls = 0;
   std::vector<std::string> last_args;
   bool stop = false;
+  int log_fd = -1;                // `log` writes here directly, as the runtime's log does
   std::function<void()> on_stop;  // what an application's shutdown does: stop the server
 };
 TestState& st(CommandContext& c) { return *static_cast<TestState*>(c.user); }
@@ -183,6 +184,12 @@ void h_stop(CommandContext& c) {
   c.out.write("stopping\n");
   if (st(c).on_stop) st(c).on_stop();
 }
+void h_log(CommandContext& c) {
+  if (st(c).log_fd >= 0) {
+    EXPECT_EQ(::write(st(c).log_fd, "LOG\r\n", 5), 5);
+  }
+  c.out.write("logged\n");
+}
 void h_a(CommandContext& c) { c.out.write("sub a\n"); }
 void h_b(CommandContext& c) { c.out.print("sub b {}\n", c.arg(0)); }
 
@@ -199,6 +206,7 @@ constexpr Command kTestCommands[] = {
     {"flood", "too much output", "flood", 0, 0, h_flood},
     {"grp", "a group", "grp a|b <x>", 0, 0, nullptr, kSub},
     {"stop", "ask the test to stop", "stop", 0, 0, h_stop},
+    {"log", "write a log line", "log", 0, 0, h_log},
     {"secret", "hidden", "secret", 0, 0, h_a, {}, true},
 };
 constexpr CommandTable kTestTable{kTestCommands};
@@ -609,6 +617,14 @@ TEST(ConsoleSerial, RawLineOverAPtySlaveAndBadBaudRates) {
     EXPECT_EQ(p.ask(""), "") << "a terminal shows the prompt at once";
     EXPECT_EQ(p.ask("pair 1 2\r"), "pair 1 2\r\n1+2\r\n");
     EXPECT_EQ(p.ask(std::string("\0\0echo z\r", 9)), "echo z\r\nz\r\n");
+    // A log line written while a command runs follows the whole echo, even when the line came in
+    // two reads and the first part was echoed already.
+    rig.state.log_fd = ::open(slave, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(rig.state.log_fd, 0);
+    p.send("lo");
+    p.pump(20ms);
+    EXPECT_EQ(p.ask("g\r"), "log\r\nLOG\r\nlogged\r\n");
+    ::close(std::exchange(rig.state.log_fd, -1));
     p.fd = -1;  // closed below, after the session
   }
   ::close(master);
