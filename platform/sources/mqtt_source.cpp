@@ -202,7 +202,10 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
     if (npending_ > 0) {
       const std::uint64_t lost_before = stats_.store_errors + stats_.dropped;
       const bool ok = co_await drained(opts_.read_timeout);
-      if (halted()) co_return Outcome::ended;
+      if (halted()) {
+        co_await goodbye(c, lost_before);
+        co_return Outcome::ended;
+      }
       if (!ok || stats_.store_errors + stats_.dropped != lost_before) {
         record_error("the store did not take every message: reconnecting without acknowledging them");
         co_return Outcome::ended;
@@ -217,7 +220,10 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
       last_write = Clock::now();
       continue;  // more may be buffered
     }
-    if (halted()) co_return Outcome::ended;
+    if (halted()) {
+      co_await goodbye(c, stats_.store_errors + stats_.dropped);
+      co_return Outcome::ended;
+    }
     // Keep-alive, and the read's deadline.
     auto now = Clock::now();
     Clock::duration wait;
@@ -256,7 +262,10 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
       co_return up ? Outcome::ended : Outcome::failed;
     }
     auto [ec, n] = co_await read_some(c, std::span<char>(c.rbuf + have, sizeof c.rbuf - have), wait);
-    if (halted()) co_return Outcome::ended;
+    if (halted()) {  // a read interrupted: nothing is pending (acknowledged before every read)
+      co_await goodbye(c, stats_.store_errors + stats_.dropped);
+      co_return Outcome::ended;
+    }
     if (ec == errc::timeout) continue;  // the deadlines above decide
     if (ec) {
       ++stats_.peer_closes;
@@ -265,6 +274,20 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
     }
     have += n;
   }
+}
+
+Task<void> MqttSource::goodbye(SourceConn& c, std::uint64_t lost_before) {
+  const Clock::duration bound = std::min<Clock::duration>(opts_.read_timeout, kGoodbye);
+  std::size_t n = 0;
+  if (npending_ > 0 && co_await drained(bound, true) && stats_.store_errors + stats_.dropped == lost_before)
+    for (std::uint32_t i = 0; i < npending_; ++i)
+      n += mqtt::encode_ack(std::span<char>(c.ctrl + n, sizeof c.ctrl - n), mqtt::Type::puback, pending_[i]);
+  npending_ = 0;
+  if (cancelled() || (n > 0 && co_await write_all(c, std::string_view(c.ctrl, n), bound))) co_return;
+  if (cancelled()) co_return;
+  char bye[2];
+  mqtt::encode_empty(bye, mqtt::Type::disconnect);
+  (void)co_await write_all(c, std::string_view(bye, 2), bound);
 }
 
 }  // namespace bh

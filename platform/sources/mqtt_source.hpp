@@ -17,6 +17,7 @@
 // its bytes read past in buffer-sized chunks and dropped, so one poison message cannot wedge the
 // session in a reconnect/redeliver loop.
 // Keep-alive: a PINGREQ after ping_interval without a write; its PINGRESP within pong_timeout.
+// A stop or pause acknowledges what was stored and sends DISCONNECT (goodbye()).
 // Reactor thread only; no heap after prepare_mqtt().
 #pragma once
 #include <array>
@@ -54,6 +55,12 @@ class MqttSource final : public Source {
   Clock::duration after_ok() const noexcept override { return Clock::duration::zero(); }
   // One PUBLISH as an event (deliver()), built in c.event.
   void take(SourceConn& c, std::string_view topic, std::string_view payload) noexcept;
+  // A stop or pause ends the session politely: the PUBACKs for what the store took (the broker
+  // would send those messages again to the next session: duplicates), then DISCONNECT. Each step
+  // within kGoodbye (at most read_timeout); a cancel (the shutdown's grace is over) ends it. `lost_before`: the source's
+  // store_errors + dropped when the pending messages were taken.
+  Task<void> goodbye(SourceConn& c, std::uint64_t lost_before);
+  static constexpr Clock::duration kGoodbye = std::chrono::seconds(1);
 
   MqttSourceOptions m_;
   std::string connect_;    // the CONNECT packet

@@ -357,12 +357,12 @@ Task<void> Source::settle() {
   }
 }
 
-Task<bool> Source::drained(Clock::duration d) {
+Task<bool> Source::drained(Clock::duration d, bool after_halt) {
   const auto deadline = Clock::now() + d;
   for (;;) {
     if (ring_.queued() == 0 && ring_.in_flight() == 0) co_return true;
     const auto left = deadline - Clock::now();
-    if (halted() || left <= Clock::duration::zero()) co_return false;
+    if ((after_halt ? cancelled() : halted()) || left <= Clock::duration::zero()) co_return false;
     pump_wake_.notify();
     co_await room_.wait(std::min<Clock::duration>(left, std::chrono::milliseconds(50)));
   }

@@ -235,8 +235,9 @@ class Source : public CommitClient {
   Task<void> settle();
   // Waits at most `d` until every event queued so far has been reported by the store (committed
   // or failed: compare stats().events / store_errors / dropped before and after). False on
-  // timeout or halt. For sources that acknowledge upstream only what is durable (MQTT).
-  Task<bool> drained(Clock::duration d);
+  // timeout, or on a halt unless `after_halt` (a session's goodbye; then only a cancel ends it).
+  // For sources that acknowledge upstream only what is durable (MQTT).
+  Task<bool> drained(Clock::duration d, bool after_halt = false);
   // One complete event cut from the stream. `bytes` lies in a SourceConn::event buffer (padding
   // after it). JSON objects are queued as they are; a split item that is not one is counted
   // (bad_json); anything else is wrapped as {"content_type":..,"body":"<text>"}.
