@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of a fuzz build for a fixed time each (`make test-fuzz`).
 # Usage: tests/fuzz/run.sh BUILD_DIR [SECONDS_PER_TARGET]   (default 20; env FUZZ_TARGETS="a b" to pick)
+# Targets run JOBS (nproc) at a time; the table and any failure's report come out in target order.
 # Each target <name>_fuzz starts from tests/fuzz/corpus/<name>/ copied to a scratch directory (the
 # repository's seeds never grow here) and uses tests/fuzz/<name>.dict if there is one. Any crash,
 # trap, sanitizer report, leak, timeout (10 s per input) or out-of-memory fails the run; the
@@ -25,9 +26,9 @@ else
 fi
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz: no *_fuzz targets in $build" >&2; exit 1; }
 
-failed=()
-printf '%-22s %8s %10s %8s %7s  %s\n' target seconds runs exec/s corpus result
-for exe in "${targets[@]}"; do
+# One target: its table row in $scratch/<name>.row, then its report if it failed.
+run_one() {
+  local exe=$1 base name corpus log rc runs rate files result
   base=$(basename "$exe")
   name=${base%_fuzz}
   corpus="$scratch/corpus/$name"
@@ -37,8 +38,8 @@ for exe in "${targets[@]}"; do
   else
     echo "fuzz: warning: no seed corpus tests/fuzz/corpus/$name/" >&2
   fi
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$build/artifacts/$name-")
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+              -artifact_prefix="$build/artifacts/$name-")
   [ -f "$here/$name.dict" ] && args+=(-dict="$here/$name.dict")
   log="$build/artifacts/$name.log"
   rm -f "$build/artifacts/$name-"*  # reproducers of an earlier run
@@ -47,22 +48,36 @@ for exe in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   files=$(find "$corpus" -type f | wc -l)
-  if [ $rc -eq 0 ]; then
-    result=ok
-  else
-    result="FAILED (exit $rc)"
-    failed+=("$name")
-  fi
-  printf '%-22s %8s %10s %8s %7s  %s\n' "$base" "$seconds" "${runs:-?}" "${rate:-?}" "$files" "$result"
-  if [ $rc -ne 0 ]; then
-    echo "---- $log (last 60 lines)"
-    tail -60 "$log"
-    for a in "$build/artifacts/$name-"*; do
-      case "$a" in *.log) continue ;; esac
-      [ -f "$a" ] && echo "reproduce: $exe $a"
-    done
-    echo "----"
-  fi
+  result=ok
+  [ $rc -eq 0 ] || result="FAILED (exit $rc)"
+  {
+    printf '%-22s %8s %10s %8s %7s  %s\n' "$base" "$seconds" "${runs:-?}" "${rate:-?}" "$files" "$result"
+    if [ $rc -ne 0 ]; then
+      echo "---- $log (last 60 lines)"
+      tail -60 "$log"
+      for a in "$build/artifacts/$name-"*; do
+        case "$a" in *.log) continue ;; esac
+        [ -f "$a" ] && echo "reproduce: $exe $a"
+      done
+      echo "----"
+    fi
+  } >"$scratch/$name.row"
+}
+
+parallel=${JOBS:-$(nproc)}
+for exe in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  run_one "$exe" &
+done
+wait
+failed=()
+printf '%-22s %8s %10s %8s %7s  %s\n' target seconds runs exec/s corpus result
+for exe in "${targets[@]}"; do
+  name=$(basename "$exe")
+  name=${name%_fuzz}
+  row="$scratch/$name.row"
+  [ -f "$row" ] && cat "$row" || echo "$name: no result"
+  [ -f "$row" ] && head -1 "$row" | grep -q ' ok$' || failed+=("$name")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
