@@ -23,6 +23,7 @@ namespace bh {
 namespace {
 constexpr std::size_t kMaxLine = 20 + 1 + 20 + 1 + AuditLog::kMaxSource + 1 + 20 + 1;
 constexpr std::size_t kMaxName = PATH_MAX;  // path + ".<n>" must fit
+constexpr std::uint64_t kPageBytes = 4096;  // the page cache's (and ext4's) unit of writeback
 
 // "<path>.<n>" (n > 0) or "<path>" into out.
 void numbered(const std::string& path, std::uint32_t n, char (&out)[kMaxName]) noexcept {
@@ -123,7 +124,10 @@ std::error_code AuditLog::find_tail(AuditTail& out) {
         ec = {errno, std::system_category()};
       } else {
         out.dropped_bytes = t.size - t.cut;
-        if (fd_ >= 0) file_bytes_ = t.cut;  // O_APPEND: the next write goes to the new end
+        if (fd_ >= 0) {  // O_APPEND: the next write goes to the new end
+          file_bytes_ = t.cut;
+          writeback_from_ = std::min(writeback_from_, t.cut & ~(kPageBytes - 1));
+        }
       }
     }
     ::close(fd);
@@ -177,6 +181,7 @@ std::error_code AuditLog::reopen() noexcept {
   }
   fd_ = fd;
   file_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  writeback_from_ = file_bytes_ & ~(kPageBytes - 1);
   last_ok_ = true;
   return {};
 }
@@ -221,7 +226,22 @@ std::error_code AuditLog::flush() noexcept {
   stats_.lines += used_lines_;
   used_ = used_lines_ = 0;
   last_ok_ = true;
+  start_writeback();
   return {};
+}
+
+// The fdatasync before a rotation had up to rotate_bytes of dirty pages to write and stalled the
+// reactor thread for it (about 100 ms per 64 MiB at 180 000 ev/s: the half-load p999 ack latency).
+// So each full chunk of written pages is handed to the kernel's writeback at once
+// (SYNC_FILE_RANGE_WRITE starts the I/O and does not wait for it) and the fdatasync finds little
+// left. The same bytes reach the disk, only sooner; never a partial page (it would be written
+// twice), and at a low rate a chunk takes minutes to gather, longer than the kernel waits anyway.
+void AuditLog::start_writeback() noexcept {
+  const std::uint64_t end = file_bytes_ & ~(kPageBytes - 1);
+  if (end < writeback_from_ + kWritebackChunk) return;
+  (void)::sync_file_range(fd_, static_cast<off64_t>(writeback_from_), static_cast<off64_t>(end - writeback_from_),
+                          SYNC_FILE_RANGE_WRITE);
+  writeback_from_ = end;
 }
 
 std::size_t AuditLog::format(const AuditRecord& r, char* out) const noexcept {

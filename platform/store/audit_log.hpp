@@ -56,6 +56,8 @@ struct AuditTail {
 class AuditLog {
  public:
   static constexpr std::size_t kBufferBytes = 64 * 1024;
+  // Written bytes handed to the kernel's writeback in chunks this large (start_writeback()).
+  static constexpr std::uint64_t kWritebackChunk = 1ULL << 20;
   static constexpr std::size_t kMaxSource = 128;
 
   AuditLog() = default;
@@ -97,6 +99,7 @@ class AuditLog {
   std::error_code reopen() noexcept;
   std::error_code rotate() noexcept;
   std::error_code flush() noexcept;
+  void start_writeback() noexcept;
   std::error_code fail(int e, const char* what) noexcept;
   std::size_t format(const AuditRecord& r, char* out) const noexcept;
 
@@ -104,6 +107,7 @@ class AuditLog {
   int fd_ = -1;
   bool last_ok_ = false;
   std::uint64_t file_bytes_ = 0;
+  std::uint64_t writeback_from_ = 0;  // page-aligned: the bytes before it went to start_writeback()
   std::size_t used_ = 0;        // bytes formatted in buf_, not yet written
   std::size_t used_lines_ = 0;  // lines in buf_
   AuditStats stats_{};
