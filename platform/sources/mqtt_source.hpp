@@ -57,8 +57,8 @@ class MqttSource final : public Source {
   void take(SourceConn& c, std::string_view topic, std::string_view payload) noexcept;
   // A stop or pause ends the session politely: the PUBACKs for what the store took (the broker
   // would send those messages again to the next session: duplicates), then DISCONNECT. Each step
-  // within kGoodbye (at most read_timeout); a cancel (the shutdown's grace is over) ends it. `lost_before`: the source's
-  // store_errors + dropped when the pending messages were taken.
+  // within kGoodbye (at most read_timeout); a cancel (the shutdown's grace is over) ends it.
+  // `lost_before`: the source's store_errors + dropped when the pending messages were taken.
   Task<void> goodbye(SourceConn& c, std::uint64_t lost_before);
   static constexpr Clock::duration kGoodbye = std::chrono::seconds(1);
 
