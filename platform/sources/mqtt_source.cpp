@@ -210,9 +210,7 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
         record_error("the store did not take every message: reconnecting without acknowledging them");
         co_return Outcome::ended;
       }
-      std::size_t n = 0;
-      for (std::uint32_t i = 0; i < npending_; ++i) n += mqtt::encode_ack(std::span<char>(c.ctrl + n, sizeof c.ctrl - n), mqtt::Type::puback, pending_[i]);
-      npending_ = 0;
+      const std::size_t n = take_pubacks(c);
       if (auto ec = co_await write_all(c, std::string_view(c.ctrl, n), opts_.read_timeout)) {
         note_io_failure("write", ec);
         co_return Outcome::ended;
@@ -276,14 +274,19 @@ Task<Source::Outcome> MqttSource::session(SourceConn& c) {
   }
 }
 
+std::size_t MqttSource::take_pubacks(SourceConn& c) noexcept {
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < npending_; ++i)
+    n += mqtt::encode_ack(std::span<char>(c.ctrl + n, sizeof c.ctrl - n), mqtt::Type::puback, pending_[i]);
+  npending_ = 0;
+  return n;
+}
+
 Task<void> MqttSource::goodbye(SourceConn& c, std::uint64_t lost_before) {
   const Clock::duration bound = std::min<Clock::duration>(opts_.read_timeout, kGoodbye);
-  std::size_t n = 0;
-  if (npending_ > 0 && co_await drained(bound, true) && stats_.store_errors + stats_.dropped == lost_before)
-    for (std::uint32_t i = 0; i < npending_; ++i)
-      n += mqtt::encode_ack(std::span<char>(c.ctrl + n, sizeof c.ctrl - n), mqtt::Type::puback, pending_[i]);
-  npending_ = 0;
-  if (cancelled() || (n > 0 && co_await write_all(c, std::string_view(c.ctrl, n), bound))) co_return;
+  const bool stored = npending_ > 0 && co_await drained(bound, true) && stats_.store_errors + stats_.dropped == lost_before;
+  const std::size_t n = take_pubacks(c);
+  if (stored && !cancelled() && co_await write_all(c, std::string_view(c.ctrl, n), bound)) co_return;  // link broken
   if (cancelled()) co_return;
   char bye[2];
   mqtt::encode_empty(bye, mqtt::Type::disconnect);

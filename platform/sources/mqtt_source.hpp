@@ -60,6 +60,8 @@ class MqttSource final : public Source {
   // within kGoodbye (at most read_timeout); a cancel (the shutdown's grace is over) ends it.
   // `lost_before`: the source's store_errors + dropped when the pending messages were taken.
   Task<void> goodbye(SourceConn& c, std::uint64_t lost_before);
+  // The PUBACKs of every pending message, encoded into c.ctrl (their bytes returned); none pending after.
+  std::size_t take_pubacks(SourceConn& c) noexcept;
   static constexpr Clock::duration kGoodbye = std::chrono::seconds(1);
 
   MqttSourceOptions m_;
