@@ -154,6 +154,7 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
   std::uint64_t sink0 = 0, t_drain0 = 0;
   if (per_conn_rate > 0) res.lat_sched_ns.reserve(static_cast<std::size_t>(o.rate * o.seconds * 1.1));
   res.lat_ns.reserve(static_cast<std::size_t>(std::max(1.0, o.rate > 0 ? o.rate : 150'000.0) * o.seconds * 1.1));
+  res.sent_ns.reserve(res.lat_ns.capacity());
   for (Conn* c : conns_) c->phase_queued = 0;
   std::vector<pollfd> fds(n_);
 
@@ -222,6 +223,7 @@ PhaseResult LoadGen::run(const PhaseOptions& o, const std::function<std::uint64_
           if (count) {
             ++res.acked;
             res.lat_ns.push_back(t - c.t_sent[ln & c.mask]);
+            res.sent_ns.push_back(c.t_sent[ln & c.mask]);
             if (per_conn_rate > 0) res.lat_sched_ns.push_back(t - c.t_sched[ln & c.mask]);
           }
         } else if (line.substr(0, 4) == "err ") {

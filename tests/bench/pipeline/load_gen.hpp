@@ -32,6 +32,7 @@ struct PhaseResult {
   std::uint64_t err_busy = 0, err_storage = 0, err_other = 0;
   std::uint64_t sink_in_window = 0;  // distinct seqs the sink got during the window
   std::vector<std::uint64_t> lat_ns;        // per acked line in the window: send -> reply
+  std::vector<std::uint64_t> sent_ns;       // its send time (CLOCK_MONOTONIC), same order
   std::vector<std::uint64_t> lat_sched_ns;  // rate-limited only: scheduled time -> reply
   std::uint64_t behind_schedule = 0;        // rate-limited: lines sent > 1 ms after their slot
   bool drained = false;            // every line sent got its reply

@@ -13,7 +13,9 @@
 //     process's /proc/<pid>/io write_bytes, SQLite's WAL and database bytes and the commits and
 //     fsyncs (scraped from bulkhead's /metrics), the audit log's growth, and with --device the
 //     block device's own sector counter (/sys/block/<dev>/stat: the filesystem journal included),
-//     each also as GB per day at the phase's rate;
+//     each also as GB per day at the phase's rate; and beside the latency, how long the machine
+//     itself stood still (StallProbe: a VM's host stops its vCPUs) and the p99 of the acks that
+//     met no such stall;
 //  5. waits until the sink has every acked event and checks each one's payload and seq order,
 //     reads bulkhead's peak RSS and FD count from /proc, stops it with SIGTERM and parses its
 //     "stopped: N heap allocation(s) after seal" line.
@@ -52,6 +54,7 @@
 #include "tests/bench/raw_sqlite.hpp"
 #include "tests/bench/pipeline/bench_sink.hpp"
 #include "tests/bench/pipeline/load_gen.hpp"
+#include "tests/bench/pipeline/stall_probe.hpp"
 #include "tests/support/poll.hpp"
 
 #ifndef BH_BINARY
@@ -400,6 +403,25 @@ double pct_ms(std::vector<std::uint64_t>& v, double p) {
   return static_cast<double>(v[k]) / 1e6;
 }
 
+// The host's share of a phase (StallProbe): the time some CPU of this machine did not run, in % of
+// the phase's span, and the p99 of the acks that met no such stall nor the backlog behind it
+// ("calm"): about what bulkhead does on a machine that keeps running. Keys k + "stall_pct",
+// k + "p99_calm_ms". Needs r.lat_ns in its recorded order.
+void host_figures(std::map<std::string, double>& f, const std::string& k, const PhaseResult& r, const StallProbe& probe) {
+  if (r.sent_ns.empty()) return;
+  std::uint64_t t0 = ~0ull, t1 = 0;
+  for (std::size_t i = 0; i < r.sent_ns.size(); ++i) {
+    t0 = std::min(t0, r.sent_ns[i]);
+    t1 = std::max(t1, r.sent_ns[i] + r.lat_ns[i]);
+  }
+  const auto stalls = probe.between(t0, t1);
+  double stalled = 0;
+  for (const auto& st : stalls) stalled += static_cast<double>(std::min(st.end_ns, t1) - std::max(st.begin_ns, t0));
+  f[k + "stall_pct"] = 100 * stalled / static_cast<double>(t1 - t0);
+  auto calm = outside_stalls(r.sent_ns, r.lat_ns, stalls);
+  f[k + "p99_calm_ms"] = calm.size() >= 100 ? pct_ms(calm, 0.99) : NAN;
+}
+
 std::string fmt_num(double v, int decimals);
 
 // Where the bytes went over one phase (warm-up, window and drain): read before and after.
@@ -445,7 +467,8 @@ const PhaseFigure kPhaseFigures[] = {
     {"dev_B_ev", "dev B/ev", 0},       {"wal_B_ev", "WAL B/ev", 0},     {"db_B_ev", "db B/ev", 0},
     {"audit_B_ev", "audit B/ev", 0},   {"commits_ev", "commits/ev", 3}, {"fsyncs_ev", "fsyncs/ev", 3},
     {"proc_GB_day", "proc GB/day", 2}, {"dev_GB_day", "dev GB/day", 2}, {"sync_ms", "sync avg ms", 2},
-    {"ckpt_s", "ckpt/s", 1},           {"rq_wait_pct", "rq wait %", 1},
+    {"ckpt_s", "ckpt/s", 1},           {"rq_wait_pct", "rq wait %", 1}, {"stall_pct", "host stall %", 1},
+    {"p99_calm_ms", "p99 calm ms", 2},
 };
 
 struct RunResult {
@@ -624,6 +647,9 @@ RunResult run_once(const Options& o, int index) {
   });
 
   LoadGen load(o.connections, o.window);
+  StallProbe probe;  // the host's stalls, for "host stall %" and "p99 calm"
+  if (!probe.realtime())
+    std::fprintf(stderr, "[run %d] note: no SCHED_FIFO for the stall probe: its stalls include guest scheduling\n", index);
   auto sink_distinct = [&] { return o.sink ? sink.distinct() : 0; };
   auto wait_sink = [&](double& secs) {
     auto t0 = Clock::now();
@@ -688,6 +714,7 @@ RunResult run_once(const Options& o, int index) {
     rr.f["acked_rate_free_core"] = busy > 0 ? acked * 100 / std::min(100.0, busy) : NAN;
     rr.f["delivered_rate"] = o.sink ? static_cast<double>(r1.sink_in_window) / r1.window_s : NAN;
     rr.f["e2e_rate"] = o.sink ? std::min(acked, rr.f["delivered_rate"]) : NAN;
+    host_figures(rr.f, "full_", r1, probe);  // before pct_ms() reorders lat_ns
     rr.f["lat_p50_ms"] = pct_ms(r1.lat_ns, 0.50);
     rr.f["lat_p99_ms"] = pct_ms(r1.lat_ns, 0.99);
     rr.f["lat_p999_ms"] = pct_ms(r1.lat_ns, 0.999);
@@ -737,6 +764,7 @@ RunResult run_once(const Options& o, int index) {
       if (!r.drained) problem(name + "replies still missing after the window");
       rr.f[k + "acked_rate"] = static_cast<double>(r.acked) / r.window_s;
       rr.f[k + "delivered_rate"] = o.sink ? static_cast<double>(r.sink_in_window) / r.window_s : NAN;
+      host_figures(rr.f, k, r, probe);  // before pct_ms() reorders lat_ns
       rr.f[k + "p50_ms"] = pct_ms(r.lat_ns, 0.50);
       rr.f[k + "p99_ms"] = pct_ms(r.lat_ns, 0.99);
       rr.f[k + "p999_ms"] = pct_ms(r.lat_ns, 0.999);
@@ -895,7 +923,9 @@ int main(int argc, char** argv) {
   for (double r : o.paced) phases.push_back({fmt_num(r, 0) + "/s", "r" + fmt_num(r, 0) + "_"});
   std::printf("\nper phase (medians; B/ev = bytes written per acked event over warm-up + window + drain;\n"
               "proc = /proc/<pid>/io write_bytes, dev = %s sectors written, WAL/db = what SQLite wrote to them,\n"
-              "audit = audit log growth; GB/day at the phase's acked rate)\n%-12s",
+              "audit = audit log growth; GB/day at the phase's acked rate; host stall = time a CPU did not run\n"
+              "(its pinned SCHED_FIFO 1 ms ticker woke >= 1 ms late: a VM's host stopping it); p99 calm = p99\n"
+              "of the acks that met no such stall nor the backlog behind it, as long again)\n%-12s",
               o.device.empty() ? "(no --device)" : ("/sys/block/" + o.device + "/stat").c_str(), "phase");
   for (const PhaseFigure& f : kPhaseFigures) std::printf(" %11s", f.label);
   std::printf("\n");
