@@ -109,7 +109,9 @@ void Sink::stop() noexcept {
   stopping_ = true;
   for (std::uint32_t i = 0; i < idle_n_; ++i) idle_[i].reset();  // idle keep-alive connections close
   idle_n_ = 0;
-  if (mqtt_link_) mqtt_link_->cancel();  // an MQTT session's read or write in progress ends now
+  // An MQTT session's read (or connect) ends now; a write finishes first (within write_timeout),
+  // so that the session can still say DISCONNECT.
+  if (mqtt_link_ && !mqtt_writing_) mqtt_link_->cancel();
   wake_.notify();
   stopped_.notify();
 }

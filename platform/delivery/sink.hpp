@@ -286,6 +286,11 @@ class Sink {
   Task<MqttStep> mqtt_connect(SinkConn& c, std::uint32_t slot);
   Task<MqttStep> mqtt_write_unsent(SinkConn& c);
   Task<MqttStep> mqtt_read(SinkConn& c, Clock::duration d, bool want_pingresp);
+  // One whole write on the session's link; stop() does not interrupt it (a packet cut in half would
+  // leave the session unable to end with a DISCONNECT). A failed write closes the link.
+  Task<std::error_code> mqtt_write(SinkConn& c, std::string_view bytes, Clock::duration timeout);
+  // After a stop on a live session: the PUBACKs on their way (at most a second), then DISCONNECT.
+  Task<void> mqtt_goodbye(SinkConn& c);
   bool mqtt_fill();  // false: stopped on an event to dead-letter
   bool mqtt_encode(const EventOut& e);
   Flight& flight(std::uint32_t i) noexcept { return flights_[(flight_head_ + i) % kMaxInflight]; }
@@ -365,7 +370,8 @@ class Sink {
   std::uint64_t dead_seq_ = 0;    // an event that cannot be published, waiting for the window to drain
   std::uint16_t next_pid_ = 1;
   std::uint8_t refusal_logged_ = 0;  // the CONNACK code last logged (0: none in this episode)
-  Link* mqtt_link_ = nullptr;        // the session's connection, cancelled by stop()
+  Link* mqtt_link_ = nullptr;        // the session's connection, cancelled by stop() between writes
+  bool mqtt_writing_ = false;        // mqtt_write() in progress
   std::size_t rlen_ = 0;          // unparsed bytes at the start of the connection's rbuf
   Clock::time_point last_write_{};
   Clock::time_point last_persist_{};

@@ -16,7 +16,9 @@
 // is counted (mqtt_refusals), logged once per code, and backs off like any failed connect.
 // An event the topic or body template cannot render is dead-lettered alone, once the window
 // before it has drained (dead-lettering moves the cursor). Keep-alive: a PINGREQ when nothing was
-// written for keep_alive / 2, its PINGRESP due within read_timeout. No heap after prepare().
+// written for keep_alive / 2, its PINGRESP due within read_timeout. A stop lets a write in
+// progress finish, waits a moment for the PUBACKs on their way, then says DISCONNECT (the session
+// stays: what is unacknowledged goes again on the next connection). No heap after prepare().
 #include "platform/delivery/sink.hpp"
 #include "platform/core/reactor_thread.hpp"
 #include "platform/util/assert.hpp"
@@ -45,6 +47,8 @@ constexpr std::uint64_t kReadAhead = 64;
 // the window drains: one UPDATE per max_inflight events made the store the limit (~2 000/s).
 constexpr std::uint64_t kPersistEvents = 1024;
 constexpr auto kPersistEvery = std::chrono::milliseconds(100);
+// How long a stop waits for the PUBACKs of what was sent, and for the DISCONNECT's write.
+constexpr auto kGoodbye = std::chrono::seconds(1);
 }  // namespace
 
 std::error_code Sink::prepare_mqtt() {
@@ -251,8 +255,8 @@ Task<Sink::MqttStep> Sink::mqtt_connect(SinkConn& c, std::uint32_t slot) {
   if (auto e = co_await net_.resolve()) co_return MqttStep::lost;
   if (auto e = co_await net_.open(c.link, slot)) co_return MqttStep::lost;
   rlen_ = 0;
-  if (auto ec = co_await net_.write_all(c.link, mqtt_connect_, opts_.connect_timeout)) {
-    net_.note_io_failure(TimedOp::write, ec);
+  if (auto ec = co_await mqtt_write(c, mqtt_connect_, opts_.connect_timeout)) co_return MqttStep::lost;
+  if (stopping_) {  // stop() came during the write and left it alone: no session to say goodbye to yet
     c.link.close();
     co_return MqttStep::lost;
   }
@@ -313,10 +317,8 @@ Task<Sink::MqttStep> Sink::mqtt_write_unsent(SinkConn& c) {
     ++i;
     while (i < flight_n_ && !flight(i).sent && flight(i).off == end) end += flight(i++).len;
     const std::size_t off = flight(first).off;
-    if (auto ec = co_await net_.write_all(c.link, std::string_view(body_.data() + off, end - off), opts_.write_timeout)) {
-      net_.note_io_failure(TimedOp::write, ec);
+    if (co_await mqtt_write(c, std::string_view(body_.data() + off, end - off), opts_.write_timeout))
       co_return MqttStep::lost;
-    }
     last_write_ = Clock::now();
     for (std::uint32_t k = first; k < i; ++k) {
       Flight& f = flight(k);
@@ -377,6 +379,7 @@ Task<Sink::MqttStep> Sink::mqtt_read(SinkConn& c, Clock::duration d, bool want_p
     }
     auto [ec, n] = co_await net_.read_some(c.link, std::span<char>(c.rbuf + rlen_, SinkConn::kReadBytes - rlen_), d);
     if (ec) {
+      if (ec == errc::timeout && stopping_) co_return MqttStep::lost;  // the goodbye's wait ran out
       if (ec == errc::timeout) {
         ++stats_.mqtt_ack_timeouts;
         log::warn("sink {}: no {} within read_timeout; reconnecting", opts_.name, want_pingresp ? "PINGRESP" : "PUBACK");
@@ -386,6 +389,36 @@ Task<Sink::MqttStep> Sink::mqtt_read(SinkConn& c, Clock::duration d, bool want_p
     }
     rlen_ += n;
   }
+}
+
+Task<std::error_code> Sink::mqtt_write(SinkConn& c, std::string_view bytes, Clock::duration timeout) {
+  mqtt_writing_ = true;
+  const std::error_code ec = co_await net_.write_all(c.link, bytes, timeout);
+  mqtt_writing_ = false;
+  if (ec) {
+    net_.note_io_failure(TimedOp::write, ec);
+    c.link.close();  // perhaps cut mid-packet: nothing more can go on this connection
+  }
+  co_return ec;
+}
+
+Task<void> Sink::mqtt_goodbye(SinkConn& c) {
+  const auto until = Clock::now() + std::min<Clock::duration>(opts_.write_timeout, kGoodbye);
+  auto unacked = [&] {
+    for (std::uint32_t k = 0; k < flight_n_; ++k)
+      if (flight(k).sent && !flight(k).acked) return true;
+    return false;
+  };
+  while (unacked() && !cancelled()) {
+    const Clock::duration left = until - Clock::now();
+    if (left <= Clock::duration::zero() || co_await mqtt_read(c, left, false) != MqttStep::ok) break;
+  }
+  if (cancelled() || !c.link.is_open()) co_return;
+  char bye[2];
+  mqtt::encode_empty(bye, mqtt::Type::disconnect);
+  const Clock::duration left = until - Clock::now();
+  (void)co_await mqtt_write(c, std::string_view(bye, 2), std::max<Clock::duration>(left, std::chrono::milliseconds(100)));
+  c.link.close();  // MQTT 3.1.1 3.14.4: the client closes the connection after DISCONNECT
 }
 
 Task<void> Sink::run_mqtt() {
@@ -444,6 +477,7 @@ Task<void> Sink::run_mqtt() {
       if (!stopping_) co_await pause(lost());
       continue;
     }
+    if (stopping_) break;  // stop() came during the write: the goodbye waits for its PUBACKs
     mqtt_settle(false);
     now = Clock::now();
     const Clock::duration ping_every = opts_.keep_alive / 2;
@@ -469,9 +503,9 @@ Task<void> Sink::run_mqtt() {
         char ping[2];
         mqtt::encode_empty(ping, mqtt::Type::pingreq);
         ++stats_.mqtt_pings;
-        auto ec = co_await net_.write_all(c.link, std::string_view(ping, 2), opts_.write_timeout);
-        if (ec) net_.note_io_failure(TimedOp::write, ec);
+        auto ec = co_await mqtt_write(c, std::string_view(ping, 2), opts_.write_timeout);
         last_write_ = Clock::now();
+        if (stopping_) break;
         if (ec || co_await mqtt_read(c, opts_.read_timeout, true) != MqttStep::ok) {
           if (!stopping_) co_await pause(lost());
         }
@@ -487,12 +521,12 @@ Task<void> Sink::run_mqtt() {
       char ping[2];
       mqtt::encode_empty(ping, mqtt::Type::pingreq);
       ++stats_.mqtt_pings;
-      if (auto ec = co_await net_.write_all(c.link, std::string_view(ping, 2), opts_.write_timeout)) {
-        net_.note_io_failure(TimedOp::write, ec);
+      if (co_await mqtt_write(c, std::string_view(ping, 2), opts_.write_timeout)) {
         if (!stopping_) co_await pause(lost());
         continue;
       }
       last_write_ = Clock::now();
+      if (stopping_) break;
     }
     if (co_await mqtt_read(c, opts_.read_timeout, false) != MqttStep::ok) {
       if (!stopping_) co_await pause(lost());
@@ -500,6 +534,8 @@ Task<void> Sink::run_mqtt() {
     }
     mqtt_settle(false);
   }
+  if (connected && lease && lease->link.is_open() && !cancelled()) co_await mqtt_goodbye(*lease);
+  if (lease) lease->link.close();
   mqtt_settle(true);
   mqtt_link_ = nullptr;
   log_tls_summary();

@@ -268,6 +268,33 @@ TEST_F(MqttSink, KillNineMidStreamLosesNothingAndRepeatsOnlyAroundTheCrash) {
   expect_clean_stop(b);
 }
 
+// A stop mid-stream ends the session politely: a write in progress finishes, the PUBACKs on their
+// way are awaited, then DISCONNECT. The broker logs a clean disconnect (not a dropped connection,
+// not a malformed packet), and the restarted sink resumes the session: every acked event arrives.
+TEST_F(MqttSink, StopMidStreamSaysDisconnectAndTheRestartLosesNothing) {
+  ASSERT_TRUE(start({.subscriber = true}));
+  Bulkhead b(mqtt_sink_toml(broker(), "max_inflight = " + std::to_string(kInflight) + "\n"));
+  ASSERT_TRUE(log_shows(b, kRunning)) << b.log();
+  std::optional<int> code;
+  bool stopped = false;
+  auto acked = stream(b, 300, [&](std::size_t) {
+    if (!stopped && sub().seqs().size() >= 1500) {
+      code = b.stop();
+      stopped = true;
+    }
+  });
+  ASSERT_TRUE(stopped) << acked.size() << " acked, " << sub().seqs().size() << " seen";
+  EXPECT_EQ(code, 0) << b.log();
+  EXPECT_TRUE(eventually([&] { return broker().log().find("Client bulkhead-m disconnected.") != std::string::npos; }, 10s))
+      << broker().log();
+  EXPECT_EQ(broker().log().find("Client bulkhead-m closed its connection"), std::string::npos) << broker().log();
+  EXPECT_EQ(broker().log().find("Client bulkhead-m disconnected due to"), std::string::npos) << broker().log();
+  ASSERT_TRUE(b.start()) << b.log();
+  ASSERT_TRUE(sub().wait_distinct(acked.size(), 60s)) << sub().seqs().size() << " of " << acked.size() << "\n" << b.log();
+  ASSERT_TRUE(every_seq_seen(sub(), acked));
+  expect_clean_stop(b);
+}
+
 TEST_F(MqttSink, WrongCredentialsAreCountedAndPacedNotAHotLoop) {
   ASSERT_TRUE(start({.broker = {"dev", "right"}}));
   Bulkhead b(mqtt_sink_toml(broker(), "username = \"dev\"\npassword = \"wrong-pw\"\n",
