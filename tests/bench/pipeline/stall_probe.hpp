@@ -1,4 +1,4 @@
-// StallProbe: sees when the whole machine stops running, so the bench can tell bulkhead's latency
+// StallProbe: sees when a CPU of this machine stops running, so the bench can tell bulkhead's latency
 // from the host's (issue 16).
 //
 // Why: this development VM is a guest whose host caps its CPU in 100 ms periods, and the host's
