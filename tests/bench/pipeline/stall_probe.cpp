@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace bh::bench {
 namespace {
@@ -43,7 +44,7 @@ void StallProbe::run(unsigned cpu) {
   std::uint64_t due = now_ns() + kPeriodNs;
   while (!stop_.load(std::memory_order_relaxed)) {
     const timespec ts{static_cast<time_t>(due / 1'000'000'000u), static_cast<long>(due % 1'000'000'000u)};
-    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
     const std::uint64_t woke = now_ns();
     if (woke - due >= threshold_ns_) {
