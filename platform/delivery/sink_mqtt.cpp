@@ -255,7 +255,7 @@ Task<Sink::MqttStep> Sink::mqtt_connect(SinkConn& c, std::uint32_t slot) {
   if (auto e = co_await net_.resolve()) co_return MqttStep::lost;
   if (auto e = co_await net_.open(c.link, slot)) co_return MqttStep::lost;
   rlen_ = 0;
-  if (auto ec = co_await mqtt_write(c, mqtt_connect_, opts_.connect_timeout)) co_return MqttStep::lost;
+  if (co_await mqtt_write(c, mqtt_connect_, opts_.connect_timeout)) co_return MqttStep::lost;
   if (stopping_) {  // stop() came during the write and left it alone: no session to say goodbye to yet
     c.link.close();
     co_return MqttStep::lost;
@@ -418,7 +418,6 @@ Task<void> Sink::mqtt_goodbye(SinkConn& c) {
   mqtt::encode_empty(bye, mqtt::Type::disconnect);
   const Clock::duration left = until - Clock::now();
   (void)co_await mqtt_write(c, std::string_view(bye, 2), std::max<Clock::duration>(left, std::chrono::milliseconds(100)));
-  c.link.close();  // MQTT 3.1.1 3.14.4: the client closes the connection after DISCONNECT
 }
 
 Task<void> Sink::run_mqtt() {
@@ -535,7 +534,7 @@ Task<void> Sink::run_mqtt() {
     mqtt_settle(false);
   }
   if (connected && lease && lease->link.is_open() && !cancelled()) co_await mqtt_goodbye(*lease);
-  if (lease) lease->link.close();
+  if (lease) lease->link.close();  // after a DISCONNECT too: MQTT 3.1.1 3.14.4, the client closes
   mqtt_settle(true);
   mqtt_link_ = nullptr;
   log_tls_summary();
