@@ -351,6 +351,7 @@ std::string start_all(App::Impl& a, const RunOptions& opts) {
   so.checkpoint_thread = c.store.checkpoint_thread;
   so.checkpoint_pages = c.store.checkpoint_pages;
   so.sync_thread = c.store.sync_thread;
+  so.ack_log = c.store.ack_log;
   std::error_code ec;
   for (int attempt = 1; attempt <= 3; ++attempt) {
     ec = a.store.open(so);

@@ -391,6 +391,10 @@ void cmd_store(CommandContext& c) {
     o.print("{:<12} {} WAL sync(s) by the syncer thread, avg {:.2f} ms, max {:.2f} ms; {} failed, {} event(s) undone\n",
             "syncs", s.syncer.syncs, avg, static_cast<double>(s.syncer.max_us) / 1000.0, s.syncer.failures, s.undone);
   }
+  if (s.ack_log || s.log.replayed) {
+    o.print("{:<12} {}: {} batch(es) in {} block(s); {} held commit(s){}; {} event(s) replayed at start\n", "ack log",
+            s.ack_log ? "on" : "off", s.log.records, s.log.blocks, s.settles, s.held ? ", one open now" : "", s.log.replayed);
+  }
   o.print("{:<12} {} (cap {}, overflow {})\n", "pending", s.pending, cfg ? cfg->store.max_pending : 0,
           cfg ? kOverflowNames[static_cast<std::size_t>(cfg->store.overflow)] : "?");
   o.print("{:<12} {} event(s) in {} commit(s) since start\n", "appended", s.appended, s.batches);

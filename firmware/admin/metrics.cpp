@@ -134,7 +134,7 @@ constexpr MetricRow<SN> kStoreRows[] = {
     {"bulkhead_store_checkpoints_total", Kind::counter, "WAL checkpoints by the checkpointer thread.", [](const SN& n) -> V { return n.s.checkpointer.checkpoints; }},
     {"bulkhead_store_wal_frames", Kind::gauge, "Frames in the WAL after the last commit.", [](const SN& n) -> V { return n.s.checkpointer.wal_frames; }},
     {"bulkhead_store_durable_seq", Kind::gauge, "Highest sequence number known durable (sinks read up to it).", [](const SN& n) -> V { return n.s.durable_seq; }},
-    {"bulkhead_store_wal_syncs_total", Kind::counter, "WAL fdatasync calls by the syncer thread.", [](const SN& n) -> V { return n.s.syncer.syncs; }},
+    {"bulkhead_store_wal_syncs_total", Kind::counter, "fdatasync calls by the syncer thread (the WAL, and the ack log with store.ack_log).", [](const SN& n) -> V { return n.s.syncer.syncs; }},
     {"bulkhead_store_wal_sync_failures_total", Kind::counter, "WAL syncs that failed (the un-acked commits were undone, err storage).", [](const SN& n) -> V { return n.s.syncer.failures; }},
     {"bulkhead_store_wal_sync_duration_seconds", Kind::summary, "Time spent in WAL syncs by the syncer thread.", [](const SN& n) -> V { return us_to_s(n.s.syncer.total_us); }, nullptr, [](const SN& n) -> V { return n.s.syncer.syncs; }},
     {"bulkhead_store_wal_sync_duration_max_seconds", Kind::gauge, "Longest WAL sync.", [](const SN& n) -> V { return us_to_s(n.s.syncer.max_us); }},
@@ -144,6 +144,8 @@ constexpr MetricRow<SN> kStoreRows[] = {
     {"bulkhead_store_fsyncs_total", Kind::counter, "fsync/fdatasync calls for the store: the WAL syncer's and SQLite's own (checkpoints).", [](const SN& n) -> V { return n.s.fsyncs; }},
     {"bulkhead_store_wal_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the WAL file.", [](const SN& n) -> V { return n.s.io.wal_bytes; }},
     {"bulkhead_store_db_write_bytes_total", Kind::counter, "Bytes SQLite wrote to the database file (checkpoints).", [](const SN& n) -> V { return n.s.io.db_bytes; }},
+    {"bulkhead_store_ack_log_write_bytes_total", Kind::counter, "Bytes written to the ack log (store.ack_log: whole 4 KiB blocks, one record each).", [](const SN& n) -> V { return n.s.log.blocks * AckLog::kBlock; }},
+    {"bulkhead_store_ack_log_settles_total", Kind::counter, "Held append transactions committed (store.ack_log).", [](const SN& n) -> V { return n.s.settles; }},
 };
 
 // ---- Audit log -------------------------------------------------------------------------------------

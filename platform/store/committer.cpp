@@ -13,8 +13,8 @@ namespace bh {
 namespace {
 // The committer's completion handlers (the posted flush, the wait on the syncer) live in static
 // storage, not in the Committer: a handler still queued when the reactor is stopped by force is
-// destroyed with the io_context, after the Committer is gone. Three at most per committer (the
-// flush, the sync wait, the commit window's timer).
+// destroyed with the io_context, after the Committer is gone. Four at most per committer (the
+// flush, the sync wait, the commit window's timer, the hold timer).
 HandlerArena& handler_arena() noexcept {
   static HandlerArena arena;
   return arena;
@@ -42,6 +42,7 @@ Committer::Committer(asio::io_context& io, Store& store, AuditLog* audit, std::u
       max_pending_(max_pending),
       window_(commit_window < hal::Clock::duration::zero() ? hal::Clock::duration::zero() : commit_window),
       window_timer_(io.get_executor()),
+      hold_timer_(io.get_executor()),
       sync_ev_(io) {
   if (store_.async_sync()) {
     std::error_code ec;
@@ -115,6 +116,31 @@ void Committer::on_window() noexcept {
   }
 }
 
+// The store holds its append transaction open (ack log): it is committed by its deadline even when
+// no append comes to do it. One wait at most.
+void Committer::arm_hold() noexcept {
+  if (hold_armed_ || !store_.holding()) return;
+  hold_armed_ = true;
+  hold_timer_.expires_at(store_.hold_deadline());
+  hold_timer_.async_wait(WaitHandler<&Committer::on_hold>{this});
+}
+
+void Committer::on_hold() noexcept {
+  hold_armed_ = false;
+  if (!store_.holding()) return;
+  const auto now = hal::Clock::now();
+  if (now >= store_.hold_deadline()) {
+    if (store_.settle()) {
+      hold_armed_ = true;  // it failed (counted and logged by the store): again in a second
+      hold_timer_.expires_at(now + std::chrono::seconds(1));
+      hold_timer_.async_wait(WaitHandler<&Committer::on_hold>{this});
+      return;
+    }
+    (void)store_.request_sync();  // the WAL sync that frees the ack log's half; no batch waits on it
+  }
+  arm_hold();
+}
+
 void Committer::post_flush() noexcept {
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -167,6 +193,7 @@ void Committer::flush() noexcept {
   // COMMIT was the sync: answered now.
   if (ec || !store_.async_sync() || ack_before_sync_) complete();
   arm_sync_wait();
+  arm_hold();
 }
 
 void Committer::arm_sync_wait() noexcept {

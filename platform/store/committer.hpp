@@ -13,7 +13,8 @@
 // the next ones (pipelining: one sync covers every batch committed before it began), and their
 // acks go out, in commit order, when the syncer's eventfd says so. Without it the COMMIT itself was
 // the sync and the batch is acked at once. Admission is where the pending cap and shutdown refuse
-// work. Reactor thread only.
+// work. With the store's ack log, a timer commits the store's held transaction when no append came
+// to do it (Store::hold_deadline()). Reactor thread only.
 #pragma once
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -118,6 +119,8 @@ class Committer {
   void post_flush() noexcept;
   void arm_window() noexcept;
   void on_window() noexcept;
+  void arm_hold() noexcept;
+  void on_hold() noexcept;
   void on_sync_event() noexcept;
   template <void (Committer::*Member)() noexcept>
   struct WaitHandler;
@@ -137,6 +140,8 @@ class Committer {
   hal::Clock::time_point window_due_{};  // the gathering batch commits by then (with a window)
   bool window_armed_ = false;            // the window timer has a wait pending (one at most)
   Timer window_timer_;
+  bool hold_armed_ = false;  // the hold timer has a wait pending (the store's ack log)
+  Timer hold_timer_;
   bool admitting_ = true;
   bool flush_posted_ = false;
   bool sync_waiting_ = false;

@@ -67,6 +67,9 @@ void Db::close() noexcept {
   begin_.finalize();
   commit_.finalize();
   rollback_.finalize();
+  savepoint_.finalize();
+  release_.finalize();
+  rollback_to_.finalize();
   if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   int rc = sqlite3_close(db_);
   if (rc != SQLITE_OK) {
@@ -104,6 +107,14 @@ std::error_code Db::commit() noexcept { return run(commit_, "COMMIT"); }
 std::error_code Db::rollback() noexcept {
   if (!in_transaction()) return {};
   return run(rollback_, "ROLLBACK");
+}
+
+std::error_code Db::savepoint() noexcept { return run(savepoint_, "SAVEPOINT batch"); }
+std::error_code Db::release() noexcept { return run(release_, "RELEASE batch"); }
+std::error_code Db::rollback_to() noexcept {
+  auto ec = run(rollback_to_, "ROLLBACK TO batch");
+  auto ec2 = release();
+  return ec ? ec : ec2;
 }
 
 std::error_code TxnGuard::begin() noexcept {

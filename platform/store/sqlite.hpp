@@ -127,12 +127,17 @@ class Db {
   std::error_code commit() noexcept;
   // Notes: a no-op if no transaction is open (SQLite may already have rolled back on IOERR/FULL).
   std::error_code rollback() noexcept;
+  // One batch inside a transaction held open (the store's ack log): SAVEPOINT, RELEASE, and
+  // ROLLBACK TO + RELEASE (undoes the batch only; the transaction stays open).
+  std::error_code savepoint() noexcept;
+  std::error_code release() noexcept;
+  std::error_code rollback_to() noexcept;
 
  private:
   std::error_code run(Stmt& s, const char* sql) noexcept;
 
   sqlite3* db_ = nullptr;
-  Stmt begin_, commit_, rollback_;
+  Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
 };
 
 // A write transaction that rolls back in its destructor unless commit() succeeded.

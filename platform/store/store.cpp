@@ -14,7 +14,9 @@
 //   connection is back in autocommit mode and the in-memory state is unchanged.
 #include "platform/store/store.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -173,15 +175,25 @@ std::error_code Store::open(const StoreOptions& opts) {
       bh::log::warn("store: checkpointer thread not started ({}); SQLite checkpoints inside commits", e.message());
   }
   if (!checkpointer_.running()) sqlite3_wal_autocheckpoint(db_.get(), static_cast<int>(opts_.checkpoint_pages));
+  if (auto e = open_ack_log()) {
+    bh::log::error("store: ack log {}-acklog: {}", opts_.path, e.message());
+    close();
+    return e;
+  }
   if (opts_.sync_full && opts_.sync_thread) {
     // The syncer makes commits durable; SQLite's COMMIT then only writes (synchronous=NORMAL keeps
     // the WAL synced before checkpoints and the database after them).
-    if (auto e = syncer_.start(opts_.path + "-wal")) {
+    if (auto e = syncer_.start(opts_.path + "-wal", log_.is_open() ? log_.path() : std::string{})) {
       bh::log::warn("store: WAL syncer not started ({}); SQLite syncs inside each commit", e.message());
     } else if (auto e2 = db_.exec("PRAGMA synchronous=NORMAL")) {
       syncer_.stop();
       bh::log::warn("store: WAL syncer not used ({}); SQLite syncs inside each commit", e2.message());
     }
+  }
+  log_on_ = log_.is_open() && syncer_.running();
+  if (opts_.ack_log && !log_on_) {
+    bh::log::warn("store: ack log not used: it needs synchronous = \"full\" and the sync thread");
+    log_.close();
   }
   return ec;
 }
@@ -338,7 +350,13 @@ std::error_code Store::load_state() {
 void Store::close() noexcept {
   BH_ASSERT(on_reactor_thread());
   if (is_open() && persist_cursors()) bh::log::warn("store: sink cursors not persisted at close; the last deliveries may repeat");
+  if (is_open() && held_) {
+    if (settle()) bh::log::warn("store: held events not committed at close; the ack log replays them at the next start");
+  }
+  if (syncer_.running() && settled_) request_sync();  // the syncer's stop finishes this last sync
   syncer_.stop();
+  log_.close();
+  log_on_ = held_ = settled_ = replay_pending_ = want_wal_sync_ = want_log_sync_ = false;
   checkpointer_.stop();
   st_.finalize_all();
   db_.close();
@@ -349,6 +367,57 @@ void Store::close() noexcept {
   min_cursor_ = 0;
   ticket_ = durable_ticket_ = failed_ticket_ = 0;
   undo_pending_ = false;
+}
+
+// Start-up, before the syncer: replays what an ack log (store.ack_log) holds beyond the database,
+// in one transaction synced before the log is written again; then keeps the log open if this run
+// uses it, or deletes it.
+std::error_code Store::open_ack_log() {
+  const std::string path = opts_.path + "-acklog";
+  const bool want = opts_.ack_log && opts_.sync_full && opts_.sync_thread;
+  if (auto ec = log_.open(path, false)) {
+    // A log that is there but cannot be opened may hold acked events: the store does not start.
+    if (ec != std::errc::no_such_file_or_directory) return ec;
+    if (want) {
+      if (auto e2 = log_.open(path, true))
+        bh::log::warn("store: ack log {} not created ({}); every batch waits for a WAL sync", path, e2.message());
+    }
+    return {};
+  }
+  std::uint64_t n = 0, next = next_seq_;
+  std::error_code failed;
+  sql::TxnGuard txn(db_);
+  if (auto ec = txn.begin()) return ec;
+  if (auto ec = log_.recover([&](const EventIn& e, std::uint64_t seq) {
+        if (failed || seq < next_seq_) return;
+        failed = insert_rows({&e, 1}, seq);
+        next = std::max(next, seq + 1);
+        ++n;
+      }))
+    return ec;
+  if (failed) return failed;
+  if (auto ec = txn.commit()) return ec;
+  if (n > 0) {
+    // Durable before the log is written again (without sync_full that COMMIT did not sync).
+    const std::string wal = opts_.path + "-wal";
+    const int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fdatasync(fd) != 0) {
+      const std::error_code ec{errno, std::generic_category()};
+      if (fd >= 0) ::close(fd);
+      return ec;
+    }
+    ::close(fd);
+    bh::log::warn("store: {} acked event(s) the database did not hold replayed from the ack log", n);
+    log_.count_replayed(n);
+    next_seq_ = next;
+    durable_seq_ = last_seq();
+    run_first_ = next_seq_;
+  }
+  if (!want) {
+    log_.close();
+    if (::unlink(path.c_str()) != 0) bh::log::warn("store: ack log {} replayed but not removed: {}", path, std::strerror(errno));
+  }
+  return {};
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -387,10 +456,34 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     if (auto ec = undo_unsynced()) return ec;
   }
 
-  sql::TxnGuard txn(db_);
-  if (auto ec = begin_or_fault(txn)) return write_error(ec, "append begin");
+  if (replay_pending_) {
+    if (auto ec = replay_held()) return ec;
+  }
+  if (log_on_) {
+    // Small batches go to the ack log (and the held transaction); a big one, or one the log has no
+    // room for, is committed as before, after the held transaction.
+    if (held_ && hal::Clock::now() - held_since_ >= kHoldMax) (void)settle();
+    const std::size_t rec = AckLog::record_bytes(events);
+    if (rec != 0 && (log_.room(rec) || (!held_ && log_.try_switch(durable_ticket_)))) {
+      if (auto ec = append_logged(events)) return ec;
+    } else {
+      if (auto ec = settle()) return ec;
+      if (auto ec = append_committed(events)) return ec;
+    }
+  } else if (auto ec = append_committed(events)) {
+    return ec;
+  }
+  for (std::size_t i = 0; i < n; ++i) seqs_out[i] = next_seq_ + i;
+  next_seq_ += n;
+  if (!syncer_.running()) durable_seq_ = last_seq();
+  counters_.appended += n;
+  ++counters_.batches;
+  return {};
+}
+
+std::error_code Store::insert_rows(std::span<const EventIn> events, std::uint64_t first_seq) noexcept {
   sql::Stmt& ins = st_.insert;
-  std::uint64_t seq = next_seq_;
+  std::uint64_t seq = first_seq;
   for (const EventIn& e : events) {
     ins.bind(1, i64(seq));
     ins.bind(2, e.ts_ms);
@@ -403,17 +496,107 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
     ++seq;
   }
-  if (auto ec = store_keys(events, next_seq_)) return ec;
+  return store_keys(events, first_seq);
+}
+
+// One transaction per batch: the COMMIT (and, with the syncer, the WAL sync after it) is what makes
+// the batch durable.
+std::error_code Store::append_committed(std::span<const EventIn> events) noexcept {
+  sql::TxnGuard txn(db_);
+  if (auto ec = begin_or_fault(txn)) return write_error(ec, "append begin");
+  if (auto ec = insert_rows(events, next_seq_)) return ec;
   // next_seq is not written: the rows are the record of it (see the invariants at the top).
   // Durability rule: the batch is acked ("ok <seq>") only after this COMMIT returned OK.
-  if (auto ec = commit_or_fault(txn)) {
-    return write_error(ec, "append commit");
+  if (auto ec = commit_or_fault(txn)) return write_error(ec, "append commit");
+  want_wal_sync_ = true;
+  return {};
+}
+
+// The batch's rows join the held transaction (a savepoint undoes just them on error) and its record
+// goes to the ack log, whose sync (request_sync()) makes it durable.
+std::error_code Store::append_logged(std::span<const EventIn> events) noexcept {
+  const bool begin = !held_;
+  std::error_code ec;
+  if (begin) {
+    ec = fault::hit(fault::Op::sqlite_txn) ? sql::make_error(SQLITE_IOERR) : db_.begin_immediate();
+  } else {
+    ec = db_.savepoint();
   }
-  for (std::size_t i = 0; i < n; ++i) seqs_out[i] = next_seq_ + i;
-  next_seq_ = seq;
-  if (!syncer_.running()) durable_seq_ = last_seq();
-  counters_.appended += n;
-  ++counters_.batches;
+  if (ec) return write_error(ec, "append begin");
+  const auto undo = [&] {
+    if (begin) {
+      (void)db_.rollback();
+    } else if (db_.rollback_to()) {
+      bh::log::error("store: rollback of a batch in the held transaction failed: {}", db_.errmsg());
+    }
+  };
+  if ((ec = insert_rows(events, next_seq_))) {
+    undo();
+    return ec;
+  }
+  if ((ec = log_.append(events, next_seq_))) {
+    undo();
+    ++counters_.commit_errors;
+    bh::log::warn("store: ack log write failed: {}", ec.message());
+    return ec;
+  }
+  if (begin) {
+    held_ = true;
+    held_since_ = hal::Clock::now();
+    held_first_ = next_seq_;
+  } else if ((ec = db_.release())) {
+    bh::log::error("store: release of a batch in the held transaction failed: {}", db_.errmsg());
+  }
+  want_log_sync_ = true;
+  return {};
+}
+
+std::error_code Store::settle() noexcept {
+  BH_ASSERT(on_reactor_thread());
+  if (!held_) return {};
+  const std::error_code ec = fault::hit(fault::Op::sqlite_txn) ? sql::make_error(SQLITE_IOERR) : db_.commit();
+  if (!ec) {
+    held_ = false;
+    want_wal_sync_ = true;
+    settled_ = true;
+    ++counters_.settles;
+    return {};
+  }
+  write_error(ec, "held commit");
+  if (db_.in_transaction()) return ec;  // still held: the next settle tries again
+  // SQLite rolled the transaction back. Its events were acked from the log: they come back from it.
+  held_ = false;
+  replay_pending_ = true;
+  replay_from_ = held_first_;
+  if (auto e2 = replay_held()) return e2;
+  return ec;
+}
+
+// Inserts [replay_from_, next_seq_) again from the ack log into a new held transaction. Reads the
+// log (cold path: after a failed commit only).
+std::error_code Store::replay_held() noexcept {
+  if (!replay_pending_) return {};
+  if (auto ec = db_.begin_immediate()) return write_error(ec, "replay begin");
+  std::error_code failed;
+  std::uint64_t n = 0;
+  const std::error_code rd = log_.scan([&](const EventIn& e, std::uint64_t seq) {
+    if (failed || seq < replay_from_ || seq >= next_seq_) return;
+    failed = insert_rows({&e, 1}, seq);
+    ++n;
+  });
+  if (failed || rd) {
+    (void)db_.rollback();
+    return failed ? failed : rd;
+  }
+  if (n != next_seq_ - replay_from_)
+    bh::log::error("store: ack log holds {} of the {} event(s) to redo", n, next_seq_ - replay_from_);
+  else
+    bh::log::warn("store: {} acked event(s) inserted again from the ack log", n);
+  log_.count_replayed(n);
+  held_ = true;
+  held_since_ = hal::Clock::now();
+  held_first_ = replay_from_;
+  replay_pending_ = false;
   return {};
 }
 
@@ -460,6 +643,7 @@ std::error_code Store::load_dedupe(std::string_view source, std::uint32_t window
                                    FunctionRef<void(const DedupeKey&)> visit) {
   BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   if (source.empty() || source.size() > kMaxSinkName) return err(StoreErrc::invalid_argument);
   DedupeSource* d = nullptr;
   for (std::uint32_t i = 0; i < dedupe_count_; ++i)
@@ -508,7 +692,12 @@ std::uint64_t Store::request_sync() noexcept {
   BH_ASSERT(on_reactor_thread());
   ++ticket_;
   if (syncer_.running()) {
-    syncer_.request(ticket_, last_seq());
+    syncer_.request(ticket_, last_seq(), want_wal_sync_ || !log_on_, want_log_sync_);
+    want_wal_sync_ = want_log_sync_ = false;
+    if (settled_) {
+      settled_ = false;
+      log_.settled(ticket_, durable_ticket_);  // its records are SQLite's once this ticket is durable
+    }
   } else {
     durable_ticket_ = ticket_;
   }
@@ -529,6 +718,13 @@ Store::SyncProgress Store::collect_sync() noexcept {
       failed_ticket_ = ticket_;  // every commit not known durable is refused
       ++counters_.sync_failures;
       undo_pending_ = true;
+      if (log_on_) {
+        // The log's records after durable_seq_ may be lost or half there: they are zeroed (they were
+        // never acked and must not come back at the next start) and this run syncs the WAL again.
+        log_on_ = false;
+        log_.forget_after(durable_seq_);
+        bh::log::error("store: ack log sync failed; every batch is committed and the WAL synced from now on");
+      }
       const std::uint64_t n = last_seq() - durable_seq_;
       if (auto ec = undo_unsynced()) {
         bh::log::error("store: WAL sync failed; undoing {} un-acked event(s) failed too ({}): appends fail until it works",
@@ -543,6 +739,7 @@ Store::SyncProgress Store::collect_sync() noexcept {
 
 // Deletes the events above durable_seq_ and rewinds next_seq to just after it, in one transaction.
 std::error_code Store::undo_unsynced() noexcept {
+  if (auto ec = settle()) return ec;  // the held rows are undone like committed ones
   sql::TxnGuard txn(db_);
   if (auto ec = begin_or_fault(txn)) return write_error(ec, "undo begin");
   {
@@ -602,6 +799,7 @@ std::error_code Store::register_sink(std::string_view name, int& sink) {
   BH_ASSERT(on_reactor_thread());
   sink = -1;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   if (name.empty() || name.size() > kMaxSinkName) return err(StoreErrc::invalid_argument);
   if ((sink = find_sink(name)) >= 0) return {};
   std::size_t slot = 0;
@@ -630,6 +828,7 @@ std::error_code Store::register_sink(std::string_view name, int& sink) {
 std::error_code Store::remove_sink(std::string_view name) {
   BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   int h = find_sink(name);
   if (h < 0) return err(StoreErrc::unknown_sink);
   Sink& k = sinks_[static_cast<std::size_t>(h)];
@@ -657,12 +856,14 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   if (!is_open()) return err(StoreErrc::not_open);
   const Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
-  if (max_events == 0 || k->cursor >= durable_seq_) return {};
+  // While a rolled-back held transaction waits to be redone, its events are not there to read.
+  const std::uint64_t upto = replay_pending_ ? std::min(durable_seq_, replay_from_ - 1) : durable_seq_;
+  if (max_events == 0 || k->cursor >= upto) return {};
   sql::Stmt& s = st_.read_batch;
   sql::StmtScope scope(s);
   s.bind(1, i64(k->cursor));
   s.bind(2, static_cast<std::int64_t>(max_events));
-  s.bind(3, i64(durable_seq_));
+  s.bind(3, i64(upto));
   std::uint64_t bytes = 0;
   int rc;
   while ((rc = step_or_fault(s)) == SQLITE_ROW) {
@@ -710,6 +911,7 @@ std::error_code Store::persist_cursors() noexcept {
   for (const Sink& k : sinks_) any = any || (k.used && k.dirty);
   cursors_persisted_ = hal::Clock::now();
   if (!any) return {};
+  if (auto ec = settle()) return ec;
   sql::TxnGuard txn(db_);
   if (auto ec = begin_or_fault(txn)) return write_error(ec, "cursor begin");
   for (const Sink& k : sinks_) {
@@ -730,6 +932,7 @@ std::error_code Store::drop_oldest(std::uint64_t n, std::uint64_t& dropped) noex
   BH_ASSERT(on_reactor_thread());
   dropped = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   if (sink_count_ == 0 || n == 0) return {};
   const std::uint64_t target = std::min(durable_seq_, min_cursor_ + std::min(n, durable_seq_));
   if (target <= min_cursor_) return {};
@@ -753,6 +956,7 @@ std::error_code Store::dead_letter(int sink, std::uint64_t first, std::uint64_t 
                                    std::string_view reason, std::int64_t now_ms) noexcept {
   BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   Sink* k = sink_at(sink);
   if (!k) return err(StoreErrc::unknown_sink);
   if (first == 0 || first > last || last > durable_seq_) return err(StoreErrc::invalid_argument);
@@ -824,6 +1028,7 @@ std::error_code Store::mark_replay(std::int64_t id, std::uint64_t& count) noexce
   BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   sql::Stmt& s = st_.mark_dead;
   sql::StmtScope scope(s);
   s.bind(1, id);
@@ -837,6 +1042,7 @@ std::error_code Store::mark_replay_seq(std::uint64_t seq, std::uint64_t& count) 
   BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   sql::Stmt& s = st_.mark_dead_seq;
   sql::StmtScope scope(s);
   s.bind(1, i64(seq));
@@ -892,6 +1098,7 @@ std::error_code Store::read_range(std::uint64_t first, std::uint64_t last, Funct
 std::error_code Store::finish_replay(std::int64_t id, bool delivered) noexcept {
   BH_ASSERT(on_reactor_thread());
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   sql::Stmt& s = st_.finish_replay;
   sql::StmtScope scope(s);
   s.bind(1, id);
@@ -907,6 +1114,7 @@ std::error_code Store::purge_dead(std::int64_t id, std::uint64_t& count) noexcep
   BH_ASSERT(on_reactor_thread());
   count = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   sql::Stmt& s = st_.purge_dead;
   sql::StmtScope scope(s);
   s.bind(1, id);
@@ -965,6 +1173,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   BH_ASSERT(on_reactor_thread());
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
+  if (auto ec = settle()) return ec;
   // Housekeeping's period bounds how stale a persisted cursor gets once delivery has stopped.
   (void)persist_cursors();  // a failure is counted and logged; the cursors stay to be written
   const hal::Clock::time_point mono_now = hal::Clock::now();
@@ -1073,6 +1282,10 @@ StoreStats Store::stats() noexcept {
   s.sync_thread = syncer_.running();
   s.syncer = syncer_.stats();
   s.durable_seq = durable_seq_;
+  s.ack_log = log_on_;
+  s.held = held_;
+  s.settles = counters_.settles;
+  s.log = log_.stats();
   s.io = store_io_counters();
   s.fsyncs = s.syncer.syncs + s.io.db_syncs + s.io.wal_syncs + s.io.other_syncs;
   if (is_open()) (void)live_bytes(s.db_bytes, s.live_bytes);

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "platform/util/function_ref.hpp"
+#include "platform/store/ack_log.hpp"
 #include "platform/store/checkpointer.hpp"
 #include "platform/store/fault_vfs.hpp"
 #include "platform/store/sqlite.hpp"
@@ -45,6 +46,10 @@ struct StoreOptions {
   // durable (durable_seq(), collect_sync()) when that sync returns. If the thread cannot start, the
   // store logs a warning and SQLite syncs inside COMMIT (synchronous=FULL).
   bool sync_thread = false;
+  // With sync_thread: small batches are made durable in the ack log (platform/store/ack_log.hpp, one
+  // 4 KiB block per fsync) and committed to SQLite with their neighbours every kHoldMax at most.
+  // Whatever this says, an ack log an earlier process left behind is replayed at open.
+  bool ack_log = false;
 };
 
 // A source's dedupe key for one event (platform/sources/dedupe.hpp makes them): 128 opaque bits.
@@ -137,6 +142,10 @@ struct StoreStats {
   // Flash wear (issue 16): what the store asks of the disk.
   std::uint64_t commits = 0;        // write transactions committed on the store's connection since open
   std::uint64_t fsyncs = 0;         // syncs: the WAL syncer's fdatasyncs + SQLite's own (io.*_syncs)
+  bool ack_log = false;             // small batches go through the ack log now
+  bool held = false;                // the append transaction is held open (ack log)
+  std::uint64_t settles = 0;        // held transactions committed
+  AckLogStats log{};
   StoreIoCounters io{};             // bytes/syncs SQLite handed to the VFS per file (process-wide)
   std::uint32_t sink_count = 0;
   std::array<SinkStats, kStoreMaxSinks> sinks{};
@@ -226,8 +235,21 @@ class Store {
   StoreOptions::Overflow overflow() const noexcept { return opts_.overflow; }
   std::uint64_t last_seq() const noexcept { return next_seq_ - 1; }
   std::uint64_t next_seq() const noexcept { return next_seq_; }
-  // True while a transaction is open (must be false between calls, whatever failed).
+  // True while a transaction is open (must be false between calls, whatever failed, but while the
+  // ack log holds the append transaction: holding()).
   bool in_transaction() const noexcept { return db_.in_transaction(); }
+
+  // ---- the ack log (StoreOptions::ack_log, platform/store/ack_log.hpp) ----
+  // A held append transaction is committed at the first append or write after this long, or by
+  // the committer's timer when no append comes (hold_deadline()).
+  static constexpr std::chrono::seconds kHoldMax{5};
+  bool holding() const noexcept { return held_; }
+  hal::Clock::time_point hold_deadline() const noexcept { return held_since_ + kHoldMax; }
+  // Commits the held append transaction, if any; the next request_sync() syncs the WAL. Every other
+  // write path calls it first, so that the held transaction only ever holds appends (which the log
+  // can redo). Errors: SQLite codes: the hold goes on (or, if SQLite rolled it back, its events are
+  // inserted again from the log; appends fail until that works).
+  std::error_code settle() noexcept;
 
   // Overflow policy drop_oldest: advances every sink cursor past the oldest n undelivered events.
   // `dropped` = how many events were skipped by at least one sink (counted in stats).
@@ -350,6 +372,11 @@ class Store {
   void fill_dead(sql::Stmt& s, DeadLetter& d) const noexcept;
   std::error_code undo_unsynced() noexcept;
   std::error_code store_keys(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
+  std::error_code insert_rows(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
+  std::error_code append_logged(std::span<const EventIn> events) noexcept;
+  std::error_code append_committed(std::span<const EventIn> events) noexcept;
+  std::error_code replay_held() noexcept;
+  std::error_code open_ack_log();
   struct DedupeSource {
     std::array<char, kMaxSinkName> name{};
     std::uint8_t name_len = 0;
@@ -365,6 +392,15 @@ class Store {
   std::uint64_t durable_seq_ = 0;
   std::uint64_t ticket_ = 0, durable_ticket_ = 0, failed_ticket_ = 0;
   bool undo_pending_ = false;     // a failed sync's undo has not succeeded yet
+  AckLog log_;
+  bool log_on_ = false;           // small batches go through log_ (ack_log and the syncer runs)
+  bool held_ = false;             // the append transaction is open, holding log_'s batches
+  hal::Clock::time_point held_since_{};
+  std::uint64_t held_first_ = 0;  // first seq of the held transaction
+  bool want_wal_sync_ = false, want_log_sync_ = false;  // what the next request_sync() syncs
+  bool settled_ = false;          // a held transaction was committed since the last request_sync()
+  bool replay_pending_ = false;   // SQLite rolled a held transaction back: [replay_from_, next_seq_) to redo
+  std::uint64_t replay_from_ = 0;
   Stmts st_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t oldest_ = 1;  // first seq of the contiguous retained tail (purged_upto + 1)

@@ -24,10 +24,15 @@ int sync_fd(int fd) noexcept {
 }
 }  // namespace
 
-std::error_code WalSyncer::start(const std::string& wal_path) {
+std::error_code WalSyncer::start(const std::string& wal_path, const std::string& log_path) {
   stop();
   wal_fd_ = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (wal_fd_ < 0) return last_errno();
+  if (!log_path.empty() && (log_fd_ = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+    auto ec = last_errno();
+    close_fds();
+    return ec;
+  }
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0 || sync_fd(wal_fd_) != 0) {
     auto ec = last_errno();
@@ -38,6 +43,7 @@ std::error_code WalSyncer::start(const std::string& wal_path) {
     std::lock_guard lk(m_);
     stop_ = false;
     want_ticket_ = want_seq_ = done_ticket_ = 0;
+    want_wal_ = want_log_ = false;
     out_ = {};
     stats_ = {};
   }
@@ -52,8 +58,9 @@ std::error_code WalSyncer::start(const std::string& wal_path) {
 
 void WalSyncer::close_fds() noexcept {
   if (wal_fd_ >= 0) ::close(wal_fd_);
+  if (log_fd_ >= 0) ::close(log_fd_);
   if (event_fd_ >= 0) ::close(event_fd_);
-  wal_fd_ = event_fd_ = -1;
+  wal_fd_ = log_fd_ = event_fd_ = -1;
 }
 
 void WalSyncer::stop() noexcept {
@@ -68,13 +75,15 @@ void WalSyncer::stop() noexcept {
   close_fds();
 }
 
-void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq) noexcept {
+void WalSyncer::request(std::uint64_t ticket, std::uint64_t seq, bool wal, bool log) noexcept {
   BH_ASSERT(on_reactor_thread());
   {
     std::lock_guard lk(m_);
     if (want_ticket_ == done_ticket_) waiting_since_ = hal::Clock::now();
     want_ticket_ = ticket;
     want_seq_ = seq;
+    want_wal_ = want_wal_ || wal || log_fd_ < 0;
+    want_log_ = want_log_ || (log && log_fd_ >= 0);
   }
   cv_.notify_one();
 }
@@ -122,13 +131,17 @@ void WalSyncer::run() noexcept {
       continue;
     }
     const std::uint64_t ticket = want_ticket_, seq = want_seq_;
+    const bool wal = want_wal_, log = want_log_;
+    want_wal_ = want_log_ = false;
     lk.unlock();
     const auto t0 = std::chrono::steady_clock::now();
-    const bool ok = !fault::hit(fault::Op::fsync) && sync_fd(wal_fd_) == 0;
+    bool ok = true;
+    if (wal) ok = !fault::hit(fault::Op::fsync) && sync_fd(wal_fd_) == 0;
+    if (log && ok) ok = !fault::hit(fault::Op::fsync) && sync_fd(log_fd_) == 0;
     const auto us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
     lk.lock();
-    ++stats_.syncs;
+    stats_.syncs += (wal ? 1 : 0) + (log ? 1 : 0);
     stats_.last_us = us;
     stats_.total_us += us;
     if (us > stats_.max_us) stats_.max_us = us;

@@ -46,19 +46,20 @@ class WalSyncer {
   WalSyncer(const WalSyncer&) = delete;
   WalSyncer& operator=(const WalSyncer&) = delete;
 
-  // Opens the WAL file `wal_path` (which must exist) and an eventfd, syncs the WAL once (whatever
-  // an earlier process left unsynced becomes durable before anything is offered to sinks) and
-  // starts the thread. Errors: errno of open/eventfd/fdatasync, resource_unavailable_try_again if
+  // Opens the WAL file `wal_path` (which must exist), the store's ack log `log_path` if not empty
+  // (platform/store/ack_log.hpp) and an eventfd, syncs the WAL once (whatever an earlier process
+  // left unsynced becomes durable before anything is offered to sinks) and starts the thread. Errors: errno of open/eventfd/fdatasync, resource_unavailable_try_again if
   // the thread could not start; nothing stays open then. Start-up only.
-  std::error_code start(const std::string& wal_path);
+  std::error_code start(const std::string& wal_path, const std::string& log_path = {});
   // Finishes the sync requested last (if any), joins the thread, closes both descriptors. Idempotent.
   void stop() noexcept;
   bool running() const noexcept { return thread_.joinable(); }
   // Readable when an outcome is ready (reactor side; owned here, never closed by the waiter).
   int event_fd() const noexcept { return event_fd_; }
 
-  // Everything written to the WAL so far is to be made durable; `ticket` grows with each call.
-  void request(std::uint64_t ticket, std::uint64_t seq) noexcept;
+  // Everything written to the WAL (`wal`) and/or the ack log (`log`) so far is to be made durable;
+  // `ticket` grows with each call. One pass syncs each file some request since the last pass named.
+  void request(std::uint64_t ticket, std::uint64_t seq, bool wal = true, bool log = false) noexcept;
   // The outcomes since the last take (clears them; not the eventfd). Never blocks.
   Outcome take() noexcept;
   // Clears the eventfd: the waiter calls it when woken, before take(), so that an outcome
@@ -76,6 +77,7 @@ class WalSyncer {
   void close_fds() noexcept;
 
   int wal_fd_ = -1;
+  int log_fd_ = -1;
   int event_fd_ = -1;
   std::thread thread_;
   mutable std::mutex m_;
@@ -83,6 +85,7 @@ class WalSyncer {
   std::condition_variable done_cv_;  // wait() waits for outcomes
   bool stop_ = false;
   std::uint64_t want_ticket_ = 0, want_seq_ = 0;  // latest request
+  bool want_wal_ = false, want_log_ = false;      // files named since the last pass began
   std::uint64_t done_ticket_ = 0;                 // latest request with an outcome
   hal::Clock::time_point waiting_since_{};  // of the oldest request without one
   Outcome out_{};                                 // not yet taken

@@ -47,6 +47,11 @@ same seed gives the same plan per lane, the exact instants still follow the gues
               lines (the audit line of an event is written just before its ack)
   retention   10.0-13.0 s after "running", under load: the housekeeping task's first retention
               pass (every 10 s), which deletes rows over the 1 MiB bound
+Even lanes (lane2, ...) run with store.ack_log = true (pc-acklog.toml): there an acked event may
+be only in the store's ack log (bulkhead.db-acklog, platform/store/ack_log.hpp) at the cut, its
+row held in an uncommitted transaction; the check reads that log as the store's recovery would
+(records that check, per half, older generation first) and counts such an event as kept only if
+the log holds it with its payload; the next boot must replay it (its check then finds the row).
 The audit log is written without fsync (but before a rotation), so a cut loses its last lines;
 each boot's start-up writes them back from the store (platform/store/audit_catchup.hpp; the serial
 log's "audit: N line(s) recovered from the store" lines are summed). After its cuts, each lane
@@ -73,6 +78,7 @@ import select
 import shutil
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -210,6 +216,64 @@ class Load:
         self.reader.join(5)
 
 
+ACKLOG_HALF, ACKLOG_BLOCK, ACKLOG_MAX, ACKLOG_MAGIC = 2 << 20, 4096, 8192, 0x4C414842
+
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC32C = _crc32c_table()
+
+
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c = CRC32C[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def acklog_events(path):
+    """{seq: body} of the store's ack log as its recovery reads it (platform/store/ack_log.cpp): per
+    half, the records from its start while they check and carry the half's first generation."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, "rb") as f:
+        data = f.read()
+    halves = []
+    for h in (0, 1):
+        base, off, gen0, recs = h * ACKLOG_HALF, 0, None, []
+        while off + 40 <= ACKLOG_HALF and base + off + 40 <= len(data):
+            magic, crc, gen, first, count, payload, _ = struct.unpack_from("<IIQQIIQ", data, base + off)
+            if magic != ACKLOG_MAGIC or payload > ACKLOG_MAX - 40 or off + 40 + payload > ACKLOG_HALF:
+                break
+            if gen0 is not None and gen != gen0:
+                break
+            rec = data[base + off:base + off + 40 + payload]
+            if crc32c(rec[8:]) != crc:
+                break
+            gen0 = gen
+            recs.append((first, count, rec))
+            off += (40 + payload + ACKLOG_BLOCK - 1) // ACKLOG_BLOCK * ACKLOG_BLOCK
+        halves.append((gen0 or 0, recs))
+    for _, recs in sorted(halves, key=lambda x: x[0]):
+        for first, count, rec in recs:
+            p = 40
+            for i in range(count):
+                _, blen, slen, ilen, flags = struct.unpack_from("<qIHHB", rec, p)
+                p += 17 + (16 if flags & 2 else 0) + slen + ilen
+                out[first + i] = rec[p:p + blen]
+                p += blen
+    return out
+
+
 def debugfs(img, request):
     r = subprocess.run([DEBUGFS, "-R", request, img], capture_output=True, text=True)
     return r.stdout
@@ -245,18 +309,22 @@ def examine(disk, workdir, acked, rotation_size):
             db.close()
     else:  # cut before the store was ever created
         check(not acked, f"no bulkhead.db on the disk after {len(acked)} acks: {names}")
-    lost, wrong, purged = [], [], 0
+    lost, wrong, purged, in_log = [], [], 0, 0
+    logged = acklog_events(os.path.join(out, "bulkhead.db-acklog"))
     for seq, payload in acked.items():
         if seq <= purged_upto:
             purged += 1
             continue
         body = rows.get(seq)
+        if body is None and seq in logged:
+            body = logged[seq]
+            in_log += 1
         if body is None:
             lost.append(seq)
         elif (body.encode() if isinstance(body, str) else bytes(body)) != payload.encode():
             wrong.append(seq)
     last_seq = max(max(rows, default=0), next_seq - 1, purged_upto)
-    found.update(lost=sorted(lost), wrong=sorted(wrong), purged=purged, purged_upto=purged_upto,
+    found.update(lost=sorted(lost), wrong=sorted(wrong), purged=purged, purged_upto=purged_upto, in_log=in_log,
                  rows=len(rows), last_seq=last_seq)
 
     audit_bad = []
@@ -348,6 +416,7 @@ class Lane:
         self.rng = random.Random(self.seed)
         self.workdir = os.path.join(workdir, f"lane{n}")
         os.makedirs(self.workdir)
+        self.config = "pc-acklog.toml" if n % 2 == 0 else "pc.toml"
         self.disk = make_data_disk(os.path.join(self.workdir, "data.img"), size_mb=128, files=configs)
         self.server = FlakyDisk(self.disk, os.path.join(self.workdir, "nbd.sock"), seed=self.seed)
         self.acked = {}
@@ -378,7 +447,7 @@ class Lane:
         port = free_port()
         g = Guest(self.args.image, self.workdir, name, port, drive=server.drive(), initrd=self.initrd,
                   extra_append=("bulkhead.config=/var/lib/bulkhead/pc-selfcheck.toml bulkhead.test_ack_before_sync=1"
-                                if hook else "bulkhead.config=/var/lib/bulkhead/pc.toml"))
+                                if hook else f"bulkhead.config=/var/lib/bulkhead/{self.config}"))
         try:
             return self._boot_load_cut(g, name, port, kind, frac, hook)
         finally:  # what this boot's start-up wrote back to the audit log from the store
@@ -521,6 +590,7 @@ class Lane:
                 f"{io['flushes'] - io_before['flushes']:4d} flushes, held at the cut {lc[0]} (dropped {lc[1]}, "
                 f"applied {lc[2]})  rows {f['rows']}, purged_upto {f['purged_upto']}{' (advanced)' if retained else ''}, "
                 f"audit lines on disk {f.get('audit_lines', 0)}"
+                + (f", acked only in the ack log {f['in_log']}" if f["in_log"] else "")
                 + (f"  e2fsck repaired more than the journal: {f['fsck_extra']}" if f["fsck_extra"] else ""))
             if f["lost"] or f["wrong"]:
                 self.fail(f"{name}: {len(f['lost'])} acked event(s) lost (first seqs {f['lost'][:5]}), "
@@ -535,7 +605,7 @@ class Lane:
         server.wait_idle()
         server.harsh = False
         g = Guest(self.args.image, self.workdir, f"lane{self.n}-final", free_port(), drive=server.drive(), initrd=self.initrd,
-                  extra_append="bulkhead.config=/var/lib/bulkhead/pc.toml")
+                  extra_append=f"bulkhead.config=/var/lib/bulkhead/{self.config}")
         try:
             g.wait_for(r"bulkhead \S+ running", BOOT_DEADLINE, '"running"')
             g.wait_for(re.escape(PROMPT), BOOT_DEADLINE, "the console prompt")
@@ -600,7 +670,8 @@ def run(args):
             log.write(text + "\n")
             log.flush()
 
-    configs = {"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES)}
+    configs = {"pc.toml": test_config(), "pc-selfcheck.toml": test_config(SELF_CHECK_PAGES),
+               "pc-acklog.toml": test_config().replace("[store]\n", "[store]\nack_log = true\n")}
     stop = threading.Event()  # a lane failed: the others stop after their current cut
     t_start = time.monotonic()
     initrd = uncompressed_initrd(args.image, workdir)

@@ -78,6 +78,7 @@ struct Options {
   std::uint64_t max_events = 1'000'000;  // a phase window ends at this many acks or --seconds
   std::string device;                    // block device holding only the store (e.g. loop3): its sectors
   std::string commit_window;             // [store] commit_window (e.g. "50ms"); empty: bulkhead's default
+  bool ack_log = false;                  // [store] ack_log = true
   double settle_seconds = 2.5;           // quiet time before each rate-limited phase
   double warmup = 1;
   std::uint32_t runs = 1;
@@ -112,6 +113,7 @@ void usage() {
       "  --events N            a phase window also ends after N acks, default 1000000\n"
       "  --device DEV          block device holding only the store (loopN): bytes written at the device\n"
       "  --commit-window D     [store] commit_window, e.g. 50ms\n"
+      "  --ack-log             [store] ack_log = true\n"
       "  --settle S            quiet seconds before each rate-limited phase (the last one's checkpoint\n"
       "                        lands in it), default 2.5\n"
       "  --warmup S            un-counted load before each window, default 1\n"
@@ -163,6 +165,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     } else if (a == "--events") o.max_events = std::stoull(next());
     else if (a == "--device") o.device = next();
     else if (a == "--commit-window") o.commit_window = next();
+    else if (a == "--ack-log") o.ack_log = true;
     else if (a == "--settle") o.settle_seconds = std::stod(next());
     else if (a == "--warmup") o.warmup = std::stod(next());
     else if (a == "--runs") o.runs = static_cast<std::uint32_t>(std::stoul(next()));
@@ -549,6 +552,7 @@ std::string config_text(const Options& o, std::uint16_t ingest, std::uint16_t ad
   if (!o.checkpoint_thread.empty()) t += "checkpoint_thread = " + o.checkpoint_thread + "\n";
   if (o.checkpoint_pages) t += "checkpoint_pages = " + std::to_string(o.checkpoint_pages) + "\n";
   if (!o.commit_window.empty()) t += "commit_window = \"" + o.commit_window + "\"\n";
+  if (o.ack_log) t += "ack_log = true\n";
   t += std::string("[audit]\nenabled = ") + (o.audit ? "true" : "false") + "\npath = \"./var/audit.log\"\n";
   t += "[admin]\nlisten = \"127.0.0.1:" + std::to_string(admin) + "\"\n";
   t += "[console]\nsocket = \"./var/console.sock\"\n";
@@ -969,6 +973,7 @@ int main(int argc, char** argv) {
     for (const PhaseFigure& f : kPhaseFigures)
       j += ",\"" + ph.second + f.key + "\":" + json_num(med[ph.second + f.key], f.decimals);
   if (!o.commit_window.empty()) j += ",\"commit_window\":\"" + o.commit_window + "\"";
+  if (o.ack_log) j += ",\"ack_log\":true";
   if (!o.device.empty()) j += ",\"device\":\"" + o.device + "\"";
   j += "}";
   std::printf("\n%s\n", j.c_str());

@@ -403,5 +403,70 @@ TEST(Committer, AnEventWaitsAtMostTheCommitWindowPlusOneSync) {
   }
 }
 
+// ---- the ack log (store.ack_log) --------------------------------------------------------------------
+
+TEST(Committer, WithTheAckLogAnAckStillWaitsForTheSyncThatCoversIt) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  StoreOptions o = synced_opts(dir);
+  o.ack_log = true;
+  ASSERT_FALSE(s.open(o));
+  asio::io_context io;
+  DurableChecker r(s);
+  {
+    Committer c(io, s, nullptr, 100, 1000);
+    for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, i), errc::ok);
+    poll(io);
+    EXPECT_EQ(s.last_seq(), 3u);
+    EXPECT_TRUE(s.holding()) << "a small batch went to the log";
+    run_until(io, r, 3);
+    ASSERT_EQ(r.got.size(), 3u);
+    for (const Result& x : r.got) EXPECT_EQ(x.code, errc::ok);
+    EXPECT_EQ(r.early, 0) << "acked before the sync that covers the event";
+    EXPECT_EQ(s.stats().log.records, 1u);
+    // The log's sync fails: the batch is answered err storage, never ok.
+    {
+      FaultPlan plan("fsync:1");
+      ASSERT_EQ(c.submit("src", "{\"k\":2}", 1, &r, 3), errc::ok);
+      run_until(io, r, 4);
+    }
+    ASSERT_EQ(r.got.size(), 4u);
+    EXPECT_EQ(r.got[3].code, errc::storage);
+    EXPECT_EQ(s.last_seq(), 3u);
+    // The rest of the run syncs the WAL: the next batch is committed at once.
+    ASSERT_EQ(c.submit("src", "{\"k\":3}", 1, &r, 4), errc::ok);
+    run_until(io, r, 5);
+    EXPECT_FALSE(s.holding()) << "the failed sync turned the log off for this run";
+  }
+}
+
+TEST(Committer, TheHeldTransactionIsCommittedByItsDeadlineWhenNoAppendComes) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  StoreOptions o = synced_opts(dir);
+  o.ack_log = true;
+  ASSERT_FALSE(s.open(o));
+  asio::io_context io;
+  Recorder r;
+  {
+    Committer c(io, s, nullptr, 100, 1000);
+    ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 0), errc::ok);
+    run_until(io, r, 1);
+    ASSERT_EQ(r.got.size(), 1u);
+    EXPECT_TRUE(s.holding());
+    test::advance(io, Store::kHoldMax - 1ms);
+    poll(io);
+    EXPECT_TRUE(s.holding()) << "committed before the deadline";
+    test::advance(io, 1ms);
+    poll(io);
+    EXPECT_FALSE(s.holding()) << "still held after the deadline";
+    EXPECT_FALSE(s.in_transaction());
+    EXPECT_EQ(s.stats().settles, 1u);
+    EXPECT_TRUE(s.wait_sync(10s)) << "the settle's WAL sync was asked for";
+  }
+}
+
 }  // namespace
 }  // namespace bh
