@@ -132,7 +132,7 @@ constexpr Spec spec() { return {}; }
   K(checkpoint_pages, std::uint32_t, 256, spec().range(16, 1'000'000), "WAL pages (4 KiB) that start a checkpoint: the checkpointer thread's trigger, or SQLite's auto-checkpoint inside a commit") \
   K(sync_thread, bool, true, spec(), "With synchronous = \"full\": fsync the WAL on a thread of its own while the reactor gathers the next batch (acks wait for it); false: SQLite syncs inside each commit; see docs/architecture.md") \
   K(commit_window, Millis, Millis{0}, spec().range(0, 10'000), "How long a batch waits for more events before its commit and fsync (0 = commit every reactor turn); fewer flash writes per event for up to this much ack latency (twice this for a line sent behind a waiting one on the same connection: it is read once that one is answered): 50ms-1s on SD cards") \
-  K(ack_log, bool, false, spec(), "With synchronous = \"full\" and the sync thread: make small batches durable in a block-aligned log next to the database (one 4 KiB flash block per fsync) and commit them to SQLite every 5 s at most: about half the flash writes per event at low rates; see docs/architecture.md")
+  K(ack_log, bool, false, spec(), "With synchronous = \"full\" and the sync thread: make small batches durable in a block-aligned log next to the database (one 4 KiB flash block per fsync) and commit them to SQLite every 30 s at most (other connections see them then): about half the flash writes per event at low rates; see docs/architecture.md")
 
 #define BH_CONFIG_AUDIT(K)                                                                        \
   K(enabled, bool, true, spec(), "Write the audit log") \

@@ -4,7 +4,7 @@
 // of 24 + 4 096 bytes: two 4 KiB blocks per fsync, ~9 KB per event at the device. With the log, a
 // small batch (one record of at most kMaxRecord bytes) is written to a block of its own in this
 // preallocated file and made durable by one fdatasync of it: one block per fsync. The batch's rows
-// go into SQLite too, in a transaction the store keeps open ("held") and commits every few seconds
+// go into SQLite too, in a transaction the store keeps open ("held") and commits after 30 s at most
 // or when a half of this file is full, so that SQLite writes its pages once per few hundred
 // events, not once per event. Big batches (full load) skip the log: their commit is cheaper than
 // their copy.

@@ -564,8 +564,10 @@ std::error_code Store::settle() noexcept {
   }
   write_error(ec, "held commit");
   if (db_.in_transaction()) return ec;  // still held: the next settle tries again
-  // SQLite rolled the transaction back. Its events were acked from the log: they come back from it.
+  // SQLite rolled the transaction back. Its events were acked from the log: they come back from it;
+  // the cursors persisted inside it are written again.
   held_ = false;
+  for (Sink& k : sinks_) k.dirty = k.used;
   replay_pending_ = true;
   replay_from_ = held_first_;
   if (auto e2 = replay_held()) return e2;
@@ -911,9 +913,11 @@ std::error_code Store::persist_cursors() noexcept {
   for (const Sink& k : sinks_) any = any || (k.used && k.dirty);
   cursors_persisted_ = hal::Clock::now();
   if (!any) return {};
-  if (auto ec = settle()) return ec;
+  // Inside a held append transaction (ack log) the cursors join it: if SQLite ever rolls it back,
+  // settle() marks them to be written again, and a crash before its commit only repeats deliveries.
+  const bool nested = held_;
   sql::TxnGuard txn(db_);
-  if (auto ec = begin_or_fault(txn)) return write_error(ec, "cursor begin");
+  if (auto ec = nested ? db_.savepoint() : begin_or_fault(txn)) return write_error(ec, "cursor begin");
   for (const Sink& k : sinks_) {
     if (!k.used || !k.dirty) continue;
     sql::Stmt& s = st_.set_cursor;
@@ -921,9 +925,12 @@ std::error_code Store::persist_cursors() noexcept {
     s.bind(1, k.db_id);
     s.bind(2, i64(k.cursor));
     int rc = step_or_fault(s);
-    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "advance_cursor");
+    if (rc != SQLITE_DONE) {
+      if (nested) (void)db_.rollback_to();
+      return write_error(sql::make_error(rc), "advance_cursor");
+    }
   }
-  if (auto ec = commit_or_fault(txn)) return write_error(ec, "cursor commit");
+  if (auto ec = nested ? db_.release() : commit_or_fault(txn)) return write_error(ec, "cursor commit");
   for (Sink& k : sinks_) k.dirty = false;
   return {};
 }
@@ -1173,7 +1180,6 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   BH_ASSERT(on_reactor_thread());
   deleted = 0;
   if (!is_open()) return err(StoreErrc::not_open);
-  if (auto ec = settle()) return ec;
   // Housekeeping's period bounds how stale a persisted cursor gets once delivery has stopped.
   (void)persist_cursors();  // a failure is counted and logged; the cursors stay to be written
   const hal::Clock::time_point mono_now = hal::Clock::now();
@@ -1214,6 +1220,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   const bool islands = islands_dirty_ && oldest_ > 1;
   if (!prefix && !islands) return {};
 
+  if (auto ec = settle()) return ec;
   sql::TxnGuard txn(db_);
   if (auto ec = txn.begin()) return write_error(ec, "retention begin");
   if (prefix) {

@@ -242,13 +242,14 @@ class Store {
   // ---- the ack log (StoreOptions::ack_log, platform/store/ack_log.hpp) ----
   // A held append transaction is committed at the first append or write after this long, or by
   // the committer's timer when no append comes (hold_deadline()).
-  static constexpr std::chrono::seconds kHoldMax{5};
+  static constexpr std::chrono::seconds kHoldMax{30};
   bool holding() const noexcept { return held_; }
   hal::Clock::time_point hold_deadline() const noexcept { return held_since_ + kHoldMax; }
   // Commits the held append transaction, if any; the next request_sync() syncs the WAL. Every other
-  // write path calls it first, so that the held transaction only ever holds appends (which the log
-  // can redo). Errors: SQLite codes: the hold goes on (or, if SQLite rolled it back, its events are
-  // inserted again from the log; appends fail until that works).
+  // write path calls it first (but persist_cursors(), whose cursors join it), so that the held
+  // transaction only holds what the log can redo, or a repeated delivery makes good. Errors: SQLite
+  // codes: the hold goes on (or, if SQLite rolled it back, its events are inserted again from the
+  // log; appends fail until that works).
   std::error_code settle() noexcept;
 
   // Overflow policy drop_oldest: advances every sink cursor past the oldest n undelivered events.

@@ -83,10 +83,13 @@ TEST(AckLog, ASmallBatchIsOneBlockAndItsRowsAreHeldUntilTheSettle) {
   ASSERT_FALSE(s.read_batch(k, 100, 1 << 20, [](const EventOut&) {}, count));
   EXPECT_EQ(count, 3u);
   EXPECT_EQ(committed_rows(dir.file("store.db")), 0);
-  // Every other write commits the held transaction first: it only ever holds appends.
-  ASSERT_FALSE(s.persist_cursors());
+  // A cursor's write joins the held transaction; any other write commits it first.
   ASSERT_FALSE(s.advance_cursor(k, 3));
   ASSERT_FALSE(s.persist_cursors());
+  EXPECT_TRUE(s.holding());
+  EXPECT_EQ(committed_rows(dir.file("store.db")), 0);
+  int k2 = -1;
+  ASSERT_FALSE(s.register_sink("k2", k2));
   EXPECT_FALSE(s.holding());
   EXPECT_FALSE(s.in_transaction());
   EXPECT_EQ(committed_rows(dir.file("store.db")), 3);
@@ -239,8 +242,15 @@ TEST(AckLog, RetentionCommitsTheHeldRowsBeforeDeletingAny) {
   for (int i = 0; i < 4; ++i) append_durable(s, 1);
   ASSERT_TRUE(s.holding());
   std::uint64_t deleted = 0;
-  // No sink: every event counts as delivered; these are older than the age by their wall ts.
-  ASSERT_FALSE(s.apply_retention(10'000'000, deleted, true));
+  // No sink: every event counts as delivered, but none is old yet: the hold goes on.
+  ASSERT_FALSE(s.apply_retention(0, deleted, true));
+  EXPECT_EQ(deleted, 0u);
+  EXPECT_TRUE(s.holding());
+  // A minute later (these events are this run's: aged on the monotonic clock) they go.
+  asio::io_context io;
+  test::advance(io, 61s);
+  ASSERT_FALSE(s.apply_retention(0, deleted, true));
+  EXPECT_EQ(deleted, 4u);
   EXPECT_FALSE(s.holding());
   EXPECT_FALSE(s.in_transaction());
   EXPECT_EQ(s.last_seq(), 4u);
