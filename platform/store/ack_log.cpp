@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "platform/store/store.hpp"
+#include "platform/store/wal_syncer.hpp"
 
 namespace bh {
 
@@ -73,14 +74,6 @@ bool read_all(int fd, unsigned char* p, std::size_t n, off_t off) noexcept {
     p += r, n -= static_cast<std::size_t>(r), off += r;
   }
   return true;
-}
-
-int sync_fd(int fd) noexcept {
-  int rc;
-  do {
-    rc = ::fdatasync(fd);
-  } while (rc != 0 && errno == EINTR);
-  return rc;
 }
 
 }  // namespace

@@ -401,7 +401,7 @@ std::error_code Store::open_ack_log() {
     // Durable before the log is written again (without sync_full that COMMIT did not sync).
     const std::string wal = opts_.path + "-wal";
     const int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::fdatasync(fd) != 0) {
+    if (fd < 0 || sync_fd(fd) != 0) {
       const std::error_code ec{errno, std::generic_category()};
       if (fd >= 0) ::close(fd);
       return ec;

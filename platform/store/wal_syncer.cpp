@@ -14,6 +14,7 @@ namespace bh {
 
 namespace {
 std::error_code last_errno() noexcept { return {errno, std::generic_category()}; }
+}  // namespace
 
 int sync_fd(int fd) noexcept {
   int rc;
@@ -22,7 +23,6 @@ int sync_fd(int fd) noexcept {
   } while (rc != 0 && errno == EINTR);
   return rc;
 }
-}  // namespace
 
 std::error_code WalSyncer::start(const std::string& wal_path, const std::string& log_path) {
   stop();

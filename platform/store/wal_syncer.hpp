@@ -27,6 +27,9 @@
 
 namespace bh {
 
+// fdatasync(fd), again on EINTR: 0, or -1 with errno.
+int sync_fd(int fd) noexcept;
+
 struct WalSyncerStats {
   std::uint64_t syncs = 0;     // fdatasync calls made
   std::uint64_t failures = 0;  // of them failed

@@ -202,6 +202,28 @@ TEST(AckLog, TurnedOffTheNextOpenStillReplaysTheLogThenRemovesIt) {
   EXPECT_FALSE(s.holding());
 }
 
+TEST(AckLog, AnExistingStoreTakesTheLogOnAndKeepsItsSeqsAndCursors) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  {
+    Store s;
+    ASSERT_FALSE(s.open(logged_opts(dir, false)));
+    int k = -1;
+    ASSERT_FALSE(s.register_sink("k", k));
+    EXPECT_EQ(append_durable(s, 5), 1u);
+    ASSERT_FALSE(s.advance_cursor(k, 2));
+  }
+  EXPECT_NE(::access(dir.file("store.db-acklog").c_str(), F_OK), 0);
+  Store s;
+  ASSERT_FALSE(s.open(logged_opts(dir)));
+  EXPECT_TRUE(s.stats().ack_log);
+  EXPECT_EQ(::access(dir.file("store.db-acklog").c_str(), F_OK), 0) << "created at open";
+  EXPECT_EQ(s.last_seq(), 5u);
+  EXPECT_EQ(s.cursor(s.find_sink("k")), 2u);
+  EXPECT_EQ(append_durable(s, 1), 6u);
+  EXPECT_TRUE(s.holding());
+}
+
 TEST(AckLog, AFailedLogSyncUndoesTheBatchFallsBackToWalSyncsAndForgetsTheRecord) {
   test::CensusGuard census;
   test::TempDir dir;

@@ -405,14 +405,24 @@ TEST(Committer, AnEventWaitsAtMostTheCommitWindowPlusOneSync) {
 
 // ---- the ack log (store.ack_log) --------------------------------------------------------------------
 
-TEST(Committer, WithTheAckLogAnAckStillWaitsForTheSyncThatCoversIt) {
+// A store with the syncer and the ack log, and a reactor, in a scratch directory.
+struct LoggedRig {
   test::CensusGuard census;
   test::TempDir dir;
   Store s;
-  StoreOptions o = synced_opts(dir);
-  o.ack_log = true;
-  ASSERT_FALSE(s.open(o));
   asio::io_context io;
+  LoggedRig() {
+    StoreOptions o = synced_opts(dir);
+    o.ack_log = true;
+    EXPECT_FALSE(s.open(o));
+    EXPECT_TRUE(s.stats().ack_log);
+  }
+};
+
+TEST(Committer, WithTheAckLogAnAckStillWaitsForTheSyncThatCoversIt) {
+  LoggedRig g;
+  Store& s = g.s;
+  asio::io_context& io = g.io;
   DurableChecker r(s);
   {
     Committer c(io, s, nullptr, 100, 1000);
@@ -442,13 +452,9 @@ TEST(Committer, WithTheAckLogAnAckStillWaitsForTheSyncThatCoversIt) {
 }
 
 TEST(Committer, TheHeldTransactionIsCommittedByItsDeadlineWhenNoAppendComes) {
-  test::CensusGuard census;
-  test::TempDir dir;
-  Store s;
-  StoreOptions o = synced_opts(dir);
-  o.ack_log = true;
-  ASSERT_FALSE(s.open(o));
-  asio::io_context io;
+  LoggedRig g;
+  Store& s = g.s;
+  asio::io_context& io = g.io;
   Recorder r;
   {
     Committer c(io, s, nullptr, 100, 1000);
