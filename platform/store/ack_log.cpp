@@ -177,7 +177,7 @@ std::error_code AckLog::scan(FunctionRef<void(const EventIn&, std::uint64_t seq)
         e.clock_unsynced = (flags & kUnsynced) != 0;
         visit(e, first + i);
       }
-      off += round_up(n);
+      off += n;
     }
   }
   max_gen_ = gens[0] > gens[1] ? gens[0] : gens[1];
@@ -233,13 +233,11 @@ std::error_code AckLog::append(std::span<const EventIn> events, std::uint64_t fi
   }
   const std::uint32_t crc = crc32c(wbuf_ + 8, n - 8);
   std::memcpy(wbuf_ + 4, &crc, sizeof crc);
-  const std::size_t padded = round_up(n);
-  std::memset(wbuf_ + n, 0, padded - n);
-  if (!write_all(fd_, wbuf_, padded, static_cast<off_t>(cur_ * kHalfBytes + pos_))) return last_errno();
-  pos_ += padded;
+  if (!write_all(fd_, wbuf_, n, static_cast<off_t>(cur_ * kHalfBytes + pos_))) return last_errno();
+  stats_.blocks += (pos_ + n - 1) / kBlock - pos_ / kBlock + 1;
+  pos_ += n;
   unsettled_ = true;
   ++stats_.records;
-  stats_.blocks += padded / kBlock;
   return {};
 }
 
@@ -271,10 +269,10 @@ void AckLog::forget_after(std::uint64_t seq) noexcept {
     while (std::size_t n = read_record(h, off, want, g)) {
       want = g;
       if (cut == kHalfBytes && get<std::uint64_t>(rbuf_ + 16) > seq) cut = off;
-      off += round_up(n);
+      off += n;
     }
     for (std::size_t at = cut; at < off; at += kBlock)
-      (void)write_all(fd_, wbuf_, kBlock, static_cast<off_t>(h * kHalfBytes + at));
+      (void)write_all(fd_, wbuf_, std::min(kBlock, off - at), static_cast<off_t>(h * kHalfBytes + at));
     if (h == cur_ && cut < pos_) pos_ = cut;
   }
   (void)sync_fd(fd_);

@@ -1,23 +1,25 @@
-// AckLog: the store's block-aligned log of small batches (store.ack_log, issue 16: flash wear).
+// AckLog: the store's log of small batches (store.ack_log, issue 16: flash wear).
 //
 // Why: acked at 100 events/s, each event is its own commit, and SQLite writes a commit as WAL frames
 // of 24 + 4 096 bytes: two 4 KiB blocks per fsync, ~9 KB per event at the device. With the log, a
-// small batch (one record of at most kMaxRecord bytes) is written to a block of its own in this
-// preallocated file and made durable by one fdatasync of it: one block per fsync. The batch's rows
-// go into SQLite too, in a transaction the store keeps open ("held") and commits after 30 s at most
-// or when a half of this file is full, so that SQLite writes its pages once per few hundred
-// events, not once per event. Big batches (full load) skip the log: their commit is cheaper than
-// their copy.
+// small batch (one record of at most kMaxRecord bytes) is appended to this preallocated file and
+// made durable by one fdatasync of it: one block per fsync at low rates, records of batches that
+// share an fsync packed into the same blocks at higher ones. The batch's rows go into SQLite too,
+// in a transaction the store keeps open ("held") and commits after 30 s at most or when a half of
+// this file is full, so that SQLite writes its pages once per few hundred events, not once per
+// event. Big batches (full load) skip the log: their commit is cheaper than their copy.
 //
 // Layout: the file is two halves of kHalfBytes, written once with zeros when created (so that no
 // later fdatasync changes the file's size or allocation: no filesystem journal commit). Records
-// start at block boundaries and never share a block, so a torn write can only hit the record being
-// written, never one already acked. A record: a 40-byte header (magic, CRC-32C of the rest, the
-// half's generation, first seq, event count, payload bytes), then per event its ts, flags, lengths,
-// dedupe key, source, identity and body. Writes fill one half; when the store commits its held
+// follow each other; a write covers only the new record's bytes. That a power cut during it leaves
+// the bytes around it intact (an acked record sharing its block) is SQLite's own default assumption
+// for its WAL (SQLITE_POWERSAFE_OVERWRITE), whose commits share sectors the same way; a torn record
+// fails its CRC and ends the half. A record: a 40-byte header (magic, CRC-32C of the rest, the half's
+// generation, first seq, event count, payload bytes), then per event its ts, flags, lengths, dedupe
+// key, source, identity and body. Writes fill one half; when the store commits its held
 // transaction, and the WAL sync of that commit has made the other half's records durable in SQLite,
 // writing moves to the other half with a new generation. A half holds the records from its start
-// while they carry that half's first generation (the rest is an older lap's).
+// while they check and carry that half's first generation (the rest is an older lap's).
 //
 // Recovery (start-up): both halves are read, the older generation first; every event whose seq the
 // database does not hold yet is inserted again. Native byte order: the board and the hosts that
@@ -41,7 +43,7 @@ static_assert(std::endian::native == std::endian::little, "the ack log's records
 
 struct AckLogStats {
   std::uint64_t records = 0;  // batches written since open
-  std::uint64_t blocks = 0;   // 4 KiB blocks written since open
+  std::uint64_t blocks = 0;   // 4 KiB blocks dirtied by the writes since open (one per small record)
   std::uint64_t switches = 0; // moves to the other half
   std::uint64_t replayed = 0; // events inserted again by recovery
 };
@@ -78,9 +80,9 @@ class AckLog {
   // Bytes the record of `events` takes (header and payload), or 0 if it is above kMaxRecord.
   static std::size_t record_bytes(std::span<const EventIn> events) noexcept;
   // The record fits in the current half.
-  bool room(std::size_t record) const noexcept { return pos_ + round_up(record) <= kHalfBytes; }
+  bool room(std::size_t record) const noexcept { return pos_ + record <= kHalfBytes; }
   // Writes `events` (seqs first_seq, first_seq + 1, ...) as one record at the current position,
-  // padded to whole blocks. Does not sync. Precondition: room(record_bytes(events)), and that is
+  // right after the last one. Does not sync. Precondition: room(record_bytes(events)), and that is
   // not 0. Errors: errno of pwrite (the position does not move). Notes: no heap.
   std::error_code append(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
   // The store committed its held transaction: every record written so far is in SQLite once the
@@ -94,7 +96,6 @@ class AckLog {
   const AckLogStats& stats() const noexcept { return stats_; }
 
  private:
-  static std::size_t round_up(std::size_t n) noexcept { return (n + kBlock - 1) / kBlock * kBlock; }
   // Reads the record at `off` of half `h` into rbuf_; its size (0: none that checks, or `gen` != want when want != 0).
   std::size_t read_record(int h, std::size_t off, std::uint64_t want_gen, std::uint64_t& gen) noexcept;
   void switch_half() noexcept;
@@ -108,7 +109,7 @@ class AckLog {
   std::uint64_t free_after_[2] = {0, 0};  // half i may be overwritten once this ticket is durable
   bool unsettled_ = false;   // the current half holds records not yet committed to SQLite
   AckLogStats stats_{};
-  alignas(kBlock) unsigned char wbuf_[kMaxRecord];
+  unsigned char wbuf_[kMaxRecord];
   unsigned char rbuf_[kMaxRecord];
 };
 

@@ -216,7 +216,7 @@ class Load:
         self.reader.join(5)
 
 
-ACKLOG_HALF, ACKLOG_BLOCK, ACKLOG_MAX, ACKLOG_MAGIC = 2 << 20, 4096, 8192, 0x4C414842
+ACKLOG_HALF, ACKLOG_MAX, ACKLOG_MAGIC = 2 << 20, 8192, 0x4C414842
 
 
 def _crc32c_table():
@@ -261,7 +261,7 @@ def acklog_events(path):
                 break
             gen0 = gen
             recs.append((first, count, rec))
-            off += (40 + payload + ACKLOG_BLOCK - 1) // ACKLOG_BLOCK * ACKLOG_BLOCK
+            off += 40 + payload
         halves.append((gen0 or 0, recs))
     for _, recs in sorted(halves, key=lambda x: x[0]):
         for first, count, rec in recs:

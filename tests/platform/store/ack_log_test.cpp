@@ -130,15 +130,18 @@ int in_child(F body) {
 TEST(AckLog, AKilledProcessLosesNothingItAckedAndTheLogHalvesAreReused) {
   test::CensusGuard census;
   test::TempDir dir;
-  // More single-event batches than a half holds: the log moves to the other half (and the first
-  // half's events are committed and synced first), and the crash comes while the second half holds
-  // the latest ones. Each event differs: key, identity, clock flag.
+  // More single-event batches (of ~4 KiB each) than a half holds: the log moves to the other half
+  // (and the first half's events are committed and synced first), and the crash comes while the
+  // second half holds the latest ones. Each event differs: key, identity, clock flag.
   constexpr std::uint64_t kBatches = AckLog::kHalfBytes / AckLog::kBlock + 100;
+  const auto body_of = [](std::uint64_t seq) {
+    return "{\"n\":" + std::to_string(seq) + ",\"p\":\"" + std::string(4000, 'x') + "\"}";
+  };
   const int status = in_child([&] {
     Store s;
     if (s.open(logged_opts(dir))) ::_exit(3);
     for (std::uint64_t i = 0; i < kBatches; ++i) {
-      const std::string body = "{\"n\":" + std::to_string(i + 1) + "}";
+      const std::string body = body_of(i + 1);
       DedupeKey key;
       key.b[0] = static_cast<std::uint8_t>(i);
       EventIn e{"src", body, 1000 + static_cast<std::int64_t>(i), i % 2 ? &key : nullptr, i % 3 ? "" : "cn=a", i % 5 == 0};
@@ -162,7 +165,7 @@ TEST(AckLog, AKilledProcessLosesNothingItAckedAndTheLogHalvesAreReused) {
   std::uint32_t count = 0;
   ASSERT_FALSE(s.read_range(1, kBatches, [&](const EventOut& e) {
     ++seen;
-    EXPECT_EQ(e.body, "{\"n\":" + std::to_string(e.seq) + "}");
+    EXPECT_EQ(e.body, body_of(e.seq));
     EXPECT_EQ(e.ts_ms, 999 + static_cast<std::int64_t>(e.seq));
     EXPECT_EQ(e.identity, (e.seq - 1) % 3 ? "" : "cn=a");
     EXPECT_EQ(e.clock_unsynced, (e.seq - 1) % 5 == 0);
