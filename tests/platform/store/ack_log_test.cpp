@@ -257,6 +257,34 @@ TEST(AckLog, AFailedLogSyncUndoesTheBatchFallsBackToWalSyncsAndForgetsTheRecord)
   EXPECT_EQ(count, 1u);
 }
 
+TEST(AckLog, AFailedCommitOfTheHeldRowsLosesNoneOfThem) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  ASSERT_FALSE(s.open(logged_opts(dir)));
+  for (int i = 0; i < 4; ++i) append_durable(s, 1);
+  ASSERT_TRUE(s.holding());
+  {
+    test::FaultPlan plan("sqlite_write:1-100000");  // a full disk: the COMMIT's WAL writes fail
+    EXPECT_TRUE(s.settle());
+    EXPECT_GE(s.stats().commit_errors, 1u);
+  }
+  // Whether SQLite kept the transaction or rolled it back (then the log gave the rows back), the
+  // next settle commits all four, and the next open finds them without a replay.
+  EXPECT_EQ(append_durable(s, 1), 5u);
+  ASSERT_FALSE(s.settle());
+  EXPECT_FALSE(s.holding());
+  EXPECT_EQ(committed_rows(dir.file("store.db")), 5);
+  std::uint32_t count = 0;
+  ASSERT_FALSE(s.read_range(1, 5, [](const EventOut& e) { EXPECT_EQ(e.body, "{\"k\":1}"); }, count));
+  EXPECT_EQ(count, 5u);
+  s.close();
+  Store again;
+  ASSERT_FALSE(again.open(logged_opts(dir)));
+  EXPECT_EQ(again.last_seq(), 5u);
+  EXPECT_EQ(again.stats().log.replayed, 0u);
+}
+
 TEST(AckLog, RetentionCommitsTheHeldRowsBeforeDeletingAny) {
   test::CensusGuard census;
   test::TempDir dir;
