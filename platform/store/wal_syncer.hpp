@@ -8,7 +8,9 @@
 // commits. An event is acked, and offered to sinks, only after a sync that *began after its COMMIT
 // returned* succeeded: the promise of synchronous=FULL (fdatasync on any descriptor of a file
 // flushes every dirty page of that file), while the reactor gathers and commits the next batch.
-// Syncs coalesce: one fdatasync covers every commit made before it began.
+// Syncs coalesce: one fdatasync covers every commit made before it began. With the store's ack log
+// (platform/store/ack_log.hpp) a request may name the log instead: the same promise, for the
+// log's records written before the sync began.
 //
 // Requests carry a ticket (a commit number, never reused) and the last seq that commit wrote; the
 // thread reports the latest ticket it synced, or the one whose sync failed, through an eventfd the
@@ -51,10 +53,11 @@ class WalSyncer {
 
   // Opens the WAL file `wal_path` (which must exist), the store's ack log `log_path` if not empty
   // (platform/store/ack_log.hpp) and an eventfd, syncs the WAL once (whatever an earlier process
-  // left unsynced becomes durable before anything is offered to sinks) and starts the thread. Errors: errno of open/eventfd/fdatasync, resource_unavailable_try_again if
-  // the thread could not start; nothing stays open then. Start-up only.
+  // left unsynced becomes durable before anything is offered to sinks) and starts the thread.
+  // Errors: errno of open/eventfd/fdatasync, resource_unavailable_try_again if the thread could not
+  // start; nothing stays open then. Start-up only.
   std::error_code start(const std::string& wal_path, const std::string& log_path = {});
-  // Finishes the sync requested last (if any), joins the thread, closes both descriptors. Idempotent.
+  // Finishes the sync requested last (if any), joins the thread, closes its descriptors. Idempotent.
   void stop() noexcept;
   bool running() const noexcept { return thread_.joinable(); }
   // Readable when an outcome is ready (reactor side; owned here, never closed by the waiter).
