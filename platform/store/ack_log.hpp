@@ -66,7 +66,6 @@ class AckLog {
   std::error_code open(const std::string& path, bool create);
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
-  int fd() const noexcept { return fd_; }
   const std::string& path() const noexcept { return path_; }
 
   // Visits every event of both halves, older generation first, with its seq; the views live during
