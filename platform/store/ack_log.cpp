@@ -135,6 +135,21 @@ std::size_t AckLog::read_record(int h, std::size_t off, std::uint64_t want_gen, 
   return kHeader + payload;
 }
 
+std::size_t AckLog::next_record(int h, std::size_t& off, std::uint64_t want_gen, std::uint64_t& gen) noexcept {
+  if (std::size_t n = read_record(h, off, want_gen, gen)) return n;
+  const std::size_t aligned = (off + kBlock - 1) / kBlock * kBlock;
+  if (aligned == off) return 0;
+  const std::size_t n = read_record(h, aligned, want_gen, gen);
+  if (n != 0) off = aligned;
+  return n;
+}
+
+std::size_t AckLog::place(std::size_t bytes) const noexcept {
+  const auto spans = [bytes](std::size_t at) { return (at + bytes - 1) / kBlock - at / kBlock + 1; };
+  const std::size_t aligned = (pos_ + kBlock - 1) / kBlock * kBlock;
+  return bytes > 0 && spans(aligned) < spans(pos_) ? aligned : pos_;
+}
+
 std::error_code AckLog::scan(FunctionRef<void(const EventIn&, std::uint64_t seq)> visit) noexcept {
   std::uint64_t gens[2] = {0, 0};
   for (int h = 0; h < 2; ++h) {
@@ -146,7 +161,7 @@ std::error_code AckLog::scan(FunctionRef<void(const EventIn&, std::uint64_t seq)
     if (gens[h] == 0) continue;
     std::size_t off = 0;
     std::uint64_t g = 0;
-    while (std::size_t n = read_record(h, off, gens[h], g)) {
+    while (std::size_t n = next_record(h, off, gens[h], g)) {
       const std::uint64_t first = get<std::uint64_t>(rbuf_ + 16);
       const auto count = get<std::uint32_t>(rbuf_ + 24);
       const unsigned char* p = rbuf_ + kHeader;
@@ -233,9 +248,10 @@ std::error_code AckLog::append(std::span<const EventIn> events, std::uint64_t fi
   }
   const std::uint32_t crc = crc32c(wbuf_ + 8, n - 8);
   std::memcpy(wbuf_ + 4, &crc, sizeof crc);
-  if (!write_all(fd_, wbuf_, n, static_cast<off_t>(cur_ * kHalfBytes + pos_))) return last_errno();
-  stats_.blocks += (pos_ + n - 1) / kBlock - pos_ / kBlock + 1;
-  pos_ += n;
+  const std::size_t at = place(n);
+  if (!write_all(fd_, wbuf_, n, static_cast<off_t>(cur_ * kHalfBytes + at))) return last_errno();
+  stats_.blocks += (at + n - 1) / kBlock - at / kBlock + 1;
+  pos_ = at + n;
   unsettled_ = true;
   ++stats_.records;
   return {};
@@ -266,7 +282,7 @@ void AckLog::forget_after(std::uint64_t seq) noexcept {
   for (int h = 0; h < 2; ++h) {  // both: the half just left may hold the failed records too
     std::size_t off = 0, cut = kHalfBytes;
     std::uint64_t want = 0, g = 0;
-    while (std::size_t n = read_record(h, off, want, g)) {
+    while (std::size_t n = next_record(h, off, want, g)) {
       want = g;
       if (cut == kHalfBytes && get<std::uint64_t>(rbuf_ + 16) > seq) cut = off;
       off += n;

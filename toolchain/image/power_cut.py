@@ -216,7 +216,7 @@ class Load:
         self.reader.join(5)
 
 
-ACKLOG_HALF, ACKLOG_MAX, ACKLOG_MAGIC = 2 << 20, 8192, 0x4C414842
+ACKLOG_HALF, ACKLOG_MAX, ACKLOG_MAGIC, ACKLOG_BLOCK = 2 << 20, 8192, 0x4C414842, 4096
 
 
 def _crc32c_table():
@@ -241,7 +241,8 @@ def crc32c(b):
 
 def acklog_events(path):
     """{seq: body} of the store's ack log as its recovery reads it (platform/store/ack_log.cpp): per
-    half, the records from its start while they check and carry the half's first generation."""
+    half, the records from its start while they check and carry the half's first generation (one
+    that does not check right after the last is looked for at the next block boundary)."""
     out = {}
     if not os.path.exists(path):
         return out
@@ -250,18 +251,28 @@ def acklog_events(path):
     halves = []
     for h in (0, 1):
         base, off, gen0, recs = h * ACKLOG_HALF, 0, None, []
-        while off + 40 <= ACKLOG_HALF and base + off + 40 <= len(data):
+
+        def record_at(off):
+            if off + 40 > ACKLOG_HALF or base + off + 40 > len(data):
+                return None
             magic, crc, gen, first, count, payload, _ = struct.unpack_from("<IIQQIIQ", data, base + off)
             if magic != ACKLOG_MAGIC or payload > ACKLOG_MAX - 40 or off + 40 + payload > ACKLOG_HALF:
-                break
-            if gen0 is not None and gen != gen0:
-                break
+                return None
             rec = data[base + off:base + off + 40 + payload]
-            if crc32c(rec[8:]) != crc:
+            if (gen0 is not None and gen != gen0) or crc32c(rec[8:]) != crc:
+                return None
+            return gen, first, count, rec
+
+        while True:
+            r = record_at(off)
+            if r is None and off % ACKLOG_BLOCK:  # a record that would cross a block starts the next
+                off = (off // ACKLOG_BLOCK + 1) * ACKLOG_BLOCK
+                r = record_at(off)
+            if r is None:
                 break
-            gen0 = gen
+            gen0, first, count, rec = r
             recs.append((first, count, rec))
-            off += 40 + payload
+            off += len(rec)
         halves.append((gen0 or 0, recs))
     for _, recs in sorted(halves, key=lambda x: x[0]):
         for first, count, rec in recs:

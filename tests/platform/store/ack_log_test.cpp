@@ -130,9 +130,9 @@ int in_child(F body) {
 TEST(AckLog, AKilledProcessLosesNothingItAckedAndTheLogHalvesAreReused) {
   test::CensusGuard census;
   test::TempDir dir;
-  // More single-event batches (of ~4 KiB each) than a half holds: the log moves to the other half
-  // (and the first half's events are committed and synced first), and the crash comes while the
-  // second half holds the latest ones. Each event differs: key, identity, clock flag.
+  // More single-event batches (of ~4 KiB each, so each starts a block) than a half holds: the log
+  // moves to the other half (and the first half's events are committed and synced first), and the
+  // crash comes while the second half holds the latest ones. Each event differs: key, identity, clock flag.
   constexpr std::uint64_t kBatches = AckLog::kHalfBytes / AckLog::kBlock + 100;
   const auto body_of = [](std::uint64_t seq) {
     return "{\"n\":" + std::to_string(seq) + ",\"p\":\"" + std::string(4000, 'x') + "\"}";
@@ -179,6 +179,36 @@ TEST(AckLog, AKilledProcessLosesNothingItAckedAndTheLogHalvesAreReused) {
   ASSERT_FALSE(again.open(logged_opts(dir)));
   EXPECT_EQ(again.last_seq(), kBatches + 1);
   EXPECT_EQ(again.stats().log.replayed, 0u);
+}
+
+TEST(AckLog, ARecordThatWouldCrossABlockStartsAtTheNextOneAndIsReadThere) {
+  test::CensusGuard census;
+  test::TempDir dir;
+  // Records of ~690 bytes: five fit in a block, the sixth would cross into the next one (two blocks
+  // written by its fsync) and goes to the start of it instead; recovery finds it there.
+  constexpr std::uint64_t kBatches = 40;
+  const auto body_of = [](std::uint64_t seq) { return "{\"n\":" + std::to_string(seq) + ",\"p\":\"" + std::string(600, 'y') + "\"}"; };
+  const int status = in_child([&] {
+    Store s;
+    if (s.open(logged_opts(dir))) ::_exit(3);
+    for (std::uint64_t i = 1; i <= kBatches; ++i)
+      if (append_durable(s, 1, body_of(i)) != i) ::_exit(4);
+    const AckLogStats st = s.stats().log;
+    if (st.records != kBatches || st.blocks != kBatches) ::_exit(5);  // each record within one block
+    ::_exit(0);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "5: a record was written across two blocks";
+  Store s;
+  ASSERT_FALSE(s.open(logged_opts(dir)));
+  EXPECT_EQ(s.stats().log.replayed, kBatches);
+  std::uint64_t seen = 0;
+  std::uint32_t count = 0;
+  ASSERT_FALSE(s.read_range(1, kBatches, [&](const EventOut& e) {
+    EXPECT_EQ(e.seq, ++seen);
+    EXPECT_EQ(e.body, body_of(e.seq));
+  }, count));
+  EXPECT_EQ(seen, kBatches);
 }
 
 TEST(AckLog, TurnedOffTheNextOpenStillReplaysTheLogThenRemovesIt) {
