@@ -17,8 +17,9 @@ import sys
 def journal_blocks(device):
     out = subprocess.run(["debugfs", "-R", "stat <8>", device], capture_output=True, text=True).stdout
     spans = []
-    for a, b in re.findall(r"(\d+)-(\d+)", out.split("EXTENTS:")[-1]):
-        spans.append((int(a), int(b)))
+    # "(0-8191):114689-122880": logical blocks, then the physical ones (a single block: no "-").
+    for a, b in re.findall(r"\)\s*:\s*(\d+)(?:-(\d+))?", out.split("EXTENTS:")[-1]):
+        spans.append((int(a), int(b or a)))
     return spans
 
 
