@@ -84,7 +84,15 @@ std::size_t number_text(simdjson::dom::element e, char* buf, std::size_t cap) no
   switch (e.type()) {
     case simdjson::dom::element_type::INT64: r = std::to_chars(buf, buf + cap, int64_t(e.get_int64().value_unsafe())); break;
     case simdjson::dom::element_type::UINT64: r = std::to_chars(buf, buf + cap, uint64_t(e.get_uint64().value_unsafe())); break;
-    case simdjson::dom::element_type::DOUBLE: r = std::to_chars(buf, buf + cap, double(e.get_double().value_unsafe())); break;
+    case simdjson::dom::element_type::DOUBLE: {
+      // Shortest text; but a double beyond the 64-bit integers whose shortest text has no '.' or
+      // exponent ("184467440737095155712") would read back as an integer no 64-bit reader holds
+      // (simdjson refuses it): such a one is written with its exponent.
+      const double d = e.get_double().value_unsafe();
+      const bool huge = d >= 18446744073709551616.0 || d < -9223372036854775808.0;
+      r = huge ? std::to_chars(buf, buf + cap, d, std::chars_format::scientific) : std::to_chars(buf, buf + cap, d);
+      break;
+    }
     default: break;
   }
   return r.ec == std::errc{} ? static_cast<std::size_t>(r.ptr - buf) : 0;

@@ -16,11 +16,12 @@
 // for its WAL (SQLITE_POWERSAFE_OVERWRITE), whose commits share sectors the same way; a torn record
 // fails its CRC and ends the half. A record that would cross a block boundary it need not cross
 // starts at the next block instead (the gap is not written; readers look there when the bytes right
-// after a record do not check): one block per fsync, not two for one record in 14. A record: a 40-byte header (magic, CRC-32C of the rest, the half's
-// generation, first seq, event count, payload bytes), then per event its ts, flags, lengths, dedupe
-// key, source, identity and body. Writes fill one half; when the store commits its held
-// transaction, and the WAL sync of that commit has made the other half's records durable in SQLite,
-// writing moves to the other half with a new generation. A half holds the records from its start
+// after a record do not check): one block per fsync, not two for one record in 14. A record: a
+// 40-byte header (magic, CRC-32C of the rest, the half's generation, first seq, event count,
+// payload bytes), then per event its ts, flags, lengths, dedupe key, source, identity and body.
+// Writes fill one half; when the store commits its held transaction, and the WAL sync of that
+// commit has made the other half's records durable in SQLite, writing moves to the other half with
+// a new generation. A half holds the records from its start
 // while they check and carry that half's first generation (the rest is an older lap's).
 //
 // Recovery (start-up): both halves are read, the older generation first; every event whose seq the
@@ -83,8 +84,9 @@ class AckLog {
   // The record fits in the current half.
   bool room(std::size_t record) const noexcept { return place(record) + record <= kHalfBytes; }
   // Writes `events` (seqs first_seq, first_seq + 1, ...) as one record right after the last one, or
-  // at the next block boundary when that makes it span fewer blocks. Does not sync. Precondition: room(record_bytes(events)), and that is
-  // not 0. Errors: errno of pwrite (the position does not move). Notes: no heap.
+  // at the next block boundary when that makes it span fewer blocks. Does not sync. Precondition:
+  // room(record_bytes(events)), and that is not 0. Errors: errno of pwrite (the position does not
+  // move). Notes: no heap.
   std::error_code append(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
   // The store committed its held transaction: every record written so far is in SQLite once the
   // sync numbered `ticket` returns. If the other half is free by `durable_ticket`, writing moves there.

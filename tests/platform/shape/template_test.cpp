@@ -107,6 +107,18 @@ TEST(Template, ScalarsInsideAStringAreTheirText) {
   EXPECT_EQ(render(t, R"({"v": null})"), R"({"text":"v=null"})");
 }
 
+TEST(Template, ADoubleBeyondThe64BitIntegersKeepsItsExponent) {
+  // Its shortest text would be 21 digits and no '.': an integer no 64-bit reader holds (simdjson
+  // refuses it). Found by tests/fuzz/template_fuzz.cpp.
+  const Template t = compiled(R"({"v": {{ /v }}, "s": "{{ /v }}"})");
+  EXPECT_EQ(render(t, R"({"v": 184467440737095165157.8})"),
+            R"({"v":1.8446744073709516e+20,"s":"1.8446744073709516e+20"})");
+  EXPECT_EQ(render(t, R"({"v": -184467440737095165157.8})"),
+            R"({"v":-1.8446744073709516e+20,"s":"-1.8446744073709516e+20"})");
+  EXPECT_EQ(render(t, R"({"v": 12345678901234567000.5})"), R"({"v":12345678901234567168,"s":"12345678901234567168"})")
+      << "within the unsigned 64-bit integers: the shortest text, as before";
+}
+
 TEST(Template, ObjectsInsideAStringAreEscapedMinifiedJson) {
   const Template t = compiled(R"({"text": "{{ /o }}"})");
   EXPECT_EQ(render(t, R"({"o": { "a" : [1, "x\"y", {"n\n": null}] }})"),

@@ -187,7 +187,9 @@ TEST(AckLog, ARecordThatWouldCrossABlockStartsAtTheNextOneAndIsReadThere) {
   // Records of ~690 bytes: five fit in a block, the sixth would cross into the next one (two blocks
   // written by its fsync) and goes to the start of it instead; recovery finds it there.
   constexpr std::uint64_t kBatches = 40;
-  const auto body_of = [](std::uint64_t seq) { return "{\"n\":" + std::to_string(seq) + ",\"p\":\"" + std::string(600, 'y') + "\"}"; };
+  const auto body_of = [](std::uint64_t seq) {
+    return "{\"n\":" + std::to_string(seq) + ",\"p\":\"" + std::string(600, 'y') + "\"}";
+  };
   const int status = in_child([&] {
     Store s;
     if (s.open(logged_opts(dir))) ::_exit(3);
