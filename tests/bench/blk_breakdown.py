@@ -5,7 +5,7 @@
 
 TRACE is the ftrace output of the block_bio_queue event for the device (what the filesystem asked
 the device to write; seconds on the trace's clock, sectors of 512 bytes); EXTENTS is the
-output of `filefrag -v -b4096` taken every few seconds during the run over every file on the
+output of `filefrag -v -b4096` taken every second during the run over every file on the
 device (so files deleted later, such as SQLite's WAL, are still named). The ext4 journal's blocks
 come from debugfs; blocks in no file are ext4's own metadata (inode tables, bitmaps, directories).
 """
