@@ -17,6 +17,15 @@ namespace {
 
 constexpr std::uint32_t kMagic = 0x4C414842;  // "BHAL"
 constexpr std::uint8_t kUnsynced = 1, kHasKey = 2;
+
+// The first block boundary at or after `off`; the blocks `bytes` at `at` touch.
+constexpr std::size_t block_up(std::size_t off) noexcept {
+  return (off + AckLog::kBlock - 1) / AckLog::kBlock * AckLog::kBlock;
+}
+constexpr std::size_t blocks_spanned(std::size_t at, std::size_t bytes) noexcept {
+  return (at + bytes - 1) / AckLog::kBlock - at / AckLog::kBlock + 1;
+}
+
 constexpr std::size_t kEventFixed = 8 + 4 + 2 + 2 + 1;
 
 // CRC-32C (Castagnoli), table-driven. Written here rather than taken from zlib: zlib's crc32 is the
@@ -137,7 +146,7 @@ std::size_t AckLog::read_record(int h, std::size_t off, std::uint64_t want_gen, 
 
 std::size_t AckLog::next_record(int h, std::size_t& off, std::uint64_t want_gen, std::uint64_t& gen) noexcept {
   if (std::size_t n = read_record(h, off, want_gen, gen)) return n;
-  const std::size_t aligned = (off + kBlock - 1) / kBlock * kBlock;
+  const std::size_t aligned = block_up(off);
   if (aligned == off) return 0;
   const std::size_t n = read_record(h, aligned, want_gen, gen);
   if (n != 0) off = aligned;
@@ -145,9 +154,8 @@ std::size_t AckLog::next_record(int h, std::size_t& off, std::uint64_t want_gen,
 }
 
 std::size_t AckLog::place(std::size_t bytes) const noexcept {
-  const auto spans = [bytes](std::size_t at) { return (at + bytes - 1) / kBlock - at / kBlock + 1; };
-  const std::size_t aligned = (pos_ + kBlock - 1) / kBlock * kBlock;
-  return bytes > 0 && spans(aligned) < spans(pos_) ? aligned : pos_;
+  const std::size_t aligned = block_up(pos_);
+  return bytes > 0 && blocks_spanned(aligned, bytes) < blocks_spanned(pos_, bytes) ? aligned : pos_;
 }
 
 std::error_code AckLog::scan(FunctionRef<void(const EventIn&, std::uint64_t seq)> visit) noexcept {
@@ -250,7 +258,7 @@ std::error_code AckLog::append(std::span<const EventIn> events, std::uint64_t fi
   std::memcpy(wbuf_ + 4, &crc, sizeof crc);
   const std::size_t at = place(n);
   if (!write_all(fd_, wbuf_, n, static_cast<off_t>(cur_ * kHalfBytes + at))) return last_errno();
-  stats_.blocks += (at + n - 1) / kBlock - at / kBlock + 1;
+  stats_.blocks += blocks_spanned(at, n);
   pos_ = at + n;
   unsettled_ = true;
   ++stats_.records;
