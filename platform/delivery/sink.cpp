@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <string>
 
@@ -157,9 +158,17 @@ void Sink::append_envelope(const EventOut& e) noexcept {
 }
 
 std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room) noexcept {
-  auto r = fmt::format_to_n(out, room, "{{\"seq\":{},\"ts\":{},\"source\":\"", e.seq, e.ts_ms);
-  if (r.size > room) return 0;
-  std::size_t n = put_json_chars(out, r.size, room, e.source);  // names are plain; escaped defensively anyway
+  // By hand (std::to_chars): fmt's format cost more than the rest of the envelope.
+  static constexpr std::string_view kSeq = "{\"seq\":", kTs = ",\"ts\":", kSource = ",\"source\":\"";
+  if (room < kSeq.size() + kTs.size() + kSource.size() + 40) return 0;  // two 20-digit numbers
+  char* p = out;
+  auto put = [&p](std::string_view s) { p = static_cast<char*>(std::memcpy(p, s.data(), s.size())) + s.size(); };
+  put(kSeq);
+  p = std::to_chars(p, p + 20, e.seq).ptr;
+  put(kTs);
+  p = std::to_chars(p, p + 20, e.ts_ms).ptr;
+  put(kSource);
+  std::size_t n = put_json_chars(out, static_cast<std::size_t>(p - out), room, e.source);  // names are plain; escaped defensively anyway
   if (!e.identity.empty()) {  // only then: envelopes of events without one stay as they were
     static constexpr std::string_view kIdentity = "\",\"identity\":\"";
     if (n + kIdentity.size() < room) {

@@ -145,7 +145,7 @@ std::string_view dead_status_name(DeadStatus s) noexcept {
 }
 
 void Store::Stmts::finalize_all() noexcept {
-  for (sql::Stmt* s : {&insert, &set_next_seq, &undo, &undo_dedupe, &ins_dedupe, &trim_dedupe, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
+  for (sql::Stmt* s : {&insert, &insert_many, &set_next_seq, &undo, &undo_dedupe, &ins_dedupe, &trim_dedupe, &read_batch, &read_range, &set_cursor, &raise_cursors, &ins_dead,
                        &list_dead, &mark_dead, &mark_dead_seq, &next_replay, &finish_replay, &purge_dead, &first_young,
                        &delete_prefix, &delete_islands, &set_purged, &page_count, &freelist_count}) {
     s->finalize();
@@ -308,7 +308,12 @@ std::error_code Store::prepare_all() {
   for (const auto& e : entries) {
     if (auto ec = e.s->prepare(h, e.q)) return ec;
   }
-  return {};
+  std::string many = "INSERT INTO events(seq, ts_ms, source, body, identity, clock_unsynced) VALUES";
+  for (std::size_t r = 0; r < kInsertRows; ++r) {
+    const std::size_t b = r * 6;
+    many += fmt::format("{}(?{},?{},?{},?{},?{},?{})", r ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
+  }
+  return st_.insert_many.prepare(h, many);
 }
 
 std::error_code Store::load_state() {
@@ -481,20 +486,39 @@ std::error_code Store::append(std::span<const EventIn> events, std::span<std::ui
   return {};
 }
 
+// Rows go kInsertRows to a statement: one execution per row spent about as much CPU on running the
+// statement (its cursor opened and freed, halt, reset) as on the row itself (callgrind: 6 200 of
+// 15 200 instructions per event went to inserts; 4 800 in 32-row statements). The rest go one at
+// a time. A fault plan's sqlite_step counts rows either way.
 std::error_code Store::insert_rows(std::span<const EventIn> events, std::uint64_t first_seq) noexcept {
-  sql::Stmt& ins = st_.insert;
+  auto bind_row = [](sql::Stmt& s, int at, const EventIn& e, std::uint64_t seq) {
+    s.bind(at + 1, i64(seq));
+    s.bind(at + 2, e.ts_ms);
+    s.bind_text(at + 3, e.source);
+    s.bind_blob(at + 4, e.body);
+    if (!e.identity.empty()) s.bind_text(at + 5, e.identity);  // else NULL (reset clears bindings)
+    if (e.clock_unsynced) s.bind(at + 6, std::int64_t{1});      // else NULL
+  };
   std::uint64_t seq = first_seq;
-  for (const EventIn& e : events) {
-    ins.bind(1, i64(seq));
-    ins.bind(2, e.ts_ms);
-    ins.bind_text(3, e.source);
-    ins.bind_blob(4, e.body);
-    if (!e.identity.empty()) ins.bind_text(5, e.identity);  // else NULL (reset clears bindings)
-    if (e.clock_unsynced) ins.bind(6, std::int64_t{1});      // else NULL
+  std::size_t i = 0;
+  for (; events.size() - i >= kInsertRows; i += kInsertRows) {
+    sql::Stmt& ins = st_.insert_many;
+    int rc = SQLITE_DONE;
+    for (std::size_t r = 0; r < kInsertRows && rc == SQLITE_DONE; ++r) {
+      if (fault::hit(fault::Op::sqlite_step)) rc = SQLITE_IOERR;
+      bind_row(ins, static_cast<int>(r * 6), events[i + r], seq + r);
+    }
+    if (rc == SQLITE_DONE) rc = ins.step();
+    ins.reset();
+    if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
+    seq += kInsertRows;
+  }
+  for (; i < events.size(); ++i, ++seq) {
+    sql::Stmt& ins = st_.insert;
+    bind_row(ins, 0, events[i], seq);
     int rc = step_or_fault(ins);
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
-    ++seq;
   }
   return store_keys(events, first_seq);
 }

@@ -420,6 +420,46 @@ TEST(Store, RetentionBySizeAndChunked) {
 
 // ---- failure paths ---------------------------------------------------------------------------
 
+TEST(Store, ABatchOfManyRowsFailsWholeWhereverTheFaultIs) {
+  // 70 rows: two 32-row INSERTs and 6 single ones; a fault in any of them stores nothing.
+  test::CensusGuard census;
+  test::TempDir dir;
+  Store s;
+  ASSERT_FALSE(s.open(opts_for(dir)));
+  int k = -1;
+  ASSERT_FALSE(s.register_sink("k", k));
+  std::vector<std::string> bodies(70);
+  std::vector<EventIn> ev(70);
+  std::vector<std::uint64_t> seqs(70);
+  for (std::size_t i = 0; i < ev.size(); ++i) {
+    bodies[i] = "{\"i\":" + std::to_string(i) + "}";
+    ev[i] = EventIn{"src", bodies[i], static_cast<std::int64_t>(i)};
+    ev[i].identity = i % 2 ? "cn=odd" : "";
+    ev[i].clock_unsynced = i % 3 == 0;
+  }
+  for (const char* plan : {"sqlite_step:1", "sqlite_step:32", "sqlite_step:33", "sqlite_step:64", "sqlite_step:70"}) {
+    SCOPED_TRACE(plan);
+    {
+      test::FaultPlan faults(plan);
+      EXPECT_EQ(sql::primary(s.append(ev, seqs)), SQLITE_IOERR);
+      EXPECT_EQ(fault::injected(fault::Op::sqlite_step), 1u);
+    }
+    EXPECT_EQ(count_rows(s), 0u);
+    EXPECT_FALSE(s.in_transaction());
+  }
+  ASSERT_FALSE(s.append(ev, seqs));
+  std::uint32_t count = 0, i = 0;
+  ASSERT_FALSE(s.read_batch(k, 100, 1 << 20, [&](const EventOut& e) {
+    EXPECT_EQ(e.seq, seqs[i]);
+    EXPECT_EQ(e.body, bodies[i]);
+    EXPECT_EQ(e.ts_ms, static_cast<std::int64_t>(i));
+    EXPECT_EQ(e.identity, i % 2 ? "cn=odd" : "");
+    EXPECT_EQ(e.clock_unsynced, i % 3 == 0);
+    ++i;
+  }, count));
+  EXPECT_EQ(count, 70u);
+}
+
 TEST(Store, InjectedFaultsRollBackAndTheNextAppendWorks) {
   test::CensusGuard census;
   test::TempDir dir;
