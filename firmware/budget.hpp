@@ -21,7 +21,7 @@ namespace bh::budget {
   BH_POOL(console_session, "console_session", 4, 1, 8 * 1024, "console sessions")                \
   BH_POOL(task, "task", 192, 0, 8 * 1024, "tasks (coroutine frames + handler memory)")           \
   BH_POOL(file, "file", 4, 1, 65 * 1024, "open files (audit log)")                               \
-  BH_POOL(store_conn, "store_conn", 1, 9, 832 * 1024, "SQLite connection (db, wal, shm) + commit ring; checkpointer (db, wal); WAL syncer (wal, eventfd, ack log); ack log")
+  BH_POOL(store_conn, "store_conn", 1, 9, 1920 * 1024, "SQLite connection (db, wal, shm) + commit ring + the newest rows (1.1 MiB); checkpointer (db, wal); WAL syncer (wal, eventfd, ack log); ack log")
 
 enum class PoolId : std::uint8_t {
 #define BH_POOL_ENUM(id, name, cap, fds, bytes, desc) id,

@@ -127,7 +127,7 @@ constexpr Spec spec() { return {}; }
   K(retention_age, Millis, Millis{7 * cfg::kDay}, spec().range(kMinute, 3650 * kDay), "Delete delivered events older than this") \
   K(retention_bytes, std::uint64_t, 1 * cfg::GiB, spec().sizes().range(1 * MiB, 16 * TiB), "Delete oldest delivered events when the database grows beyond this") \
   K(sqlite_heap_limit, std::uint64_t, 8 * cfg::MiB, spec().sizes().range(1 * MiB, 1 * GiB), "sqlite3_hard_heap_limit64; must be below watchdog.memory_budget") \
-  K(cache_kib, std::uint32_t, 2048, spec().range(64, 1024 * 1024), "SQLite page cache in KiB; must fit in sqlite_heap_limit") \
+  K(cache_kib, std::uint32_t, 1024, spec().range(64, 1024 * 1024), "SQLite page cache in KiB (sinks read new rows from memory); must fit in sqlite_heap_limit") \
   K(checkpoint_thread, bool, true, spec(), "Copy the WAL into the database on a thread of its own instead of inside commits (SQLite's auto-checkpoint); see docs/architecture.md") \
   K(checkpoint_pages, std::uint32_t, 256, spec().range(16, 1'000'000), "WAL pages (4 KiB) that start a checkpoint: the checkpointer thread's trigger, or SQLite's auto-checkpoint inside a commit") \
   K(sync_thread, bool, true, spec(), "With synchronous = \"full\": fsync the WAL on a thread of its own while the reactor gathers the next batch (acks wait for it); false: SQLite syncs inside each commit; see docs/architecture.md") \

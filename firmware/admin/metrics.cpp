@@ -122,6 +122,7 @@ constexpr MetricRow<SN> kStoreRows[] = {
     {"bulkhead_store_batches_total", Kind::counter, "Commits since open.", [](const SN& n) -> V { return n.s.batches; }},
     {"bulkhead_store_commit_errors_total", Kind::counter, "Write transactions that failed.", [](const SN& n) -> V { return n.s.commit_errors; }},
     {"bulkhead_store_read_errors_total", Kind::counter, "Reads that failed.", [](const SN& n) -> V { return n.s.read_errors; }},
+    {"bulkhead_store_cached_reads_total", Kind::counter, "Events the sinks read from the newest rows kept in memory, not the database.", [](const SN& n) -> V { return n.s.cached_reads; }},
     {"bulkhead_store_dropped_total", Kind::counter, "Undelivered events dropped by the drop_oldest policy.", [](const SN& n) -> V { return n.s.dropped; }},
     {"bulkhead_store_purged_total", Kind::counter, "Delivered events deleted by retention.", [](const SN& n) -> V { return n.s.purged; }},
     {"bulkhead_store_dead_lettered_total", Kind::counter, "Batches moved to the dead-letter table.", [](const SN& n) -> V { return n.s.dead_lettered; }},

@@ -159,6 +159,7 @@ std::error_code Store::open(const StoreOptions& opts) {
   close();
   opts_ = opts;
   if (opts_.max_batch == 0) return err(StoreErrc::invalid_argument);
+  recent_.init(opts_.recent_bytes, opts_.recent_rows);
   auto ec = open_steps();
   if (ec) {
     bh::log::error("store: open {} failed: {} ({})", opts_.path, ec.message(), db_.errmsg());
@@ -361,6 +362,7 @@ void Store::close() noexcept {
   if (syncer_.running() && settled_) request_sync();  // the syncer's stop finishes this last sync
   syncer_.stop();
   log_.close();
+  recent_.clear();
   log_on_ = held_ = settled_ = replay_pending_ = want_wal_sync_ = want_log_sync_ = false;
   checkpointer_.stop();
   st_.finalize_all();
@@ -511,6 +513,7 @@ std::error_code Store::insert_rows(std::span<const EventIn> events, std::uint64_
     if (rc == SQLITE_DONE) rc = ins.step();
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
+    for (std::size_t r = 0; r < kInsertRows; ++r) recent_.add(seq + r, events[i + r]);
     seq += kInsertRows;
   }
   for (; i < events.size(); ++i, ++seq) {
@@ -519,6 +522,7 @@ std::error_code Store::insert_rows(std::span<const EventIn> events, std::uint64_
     int rc = step_or_fault(ins);
     ins.reset();
     if (rc != SQLITE_DONE) return write_error(sql::make_error(rc), "append insert");
+    recent_.add(seq, events[i]);
   }
   return store_keys(events, first_seq);
 }
@@ -528,10 +532,16 @@ std::error_code Store::insert_rows(std::span<const EventIn> events, std::uint64_
 std::error_code Store::append_committed(std::span<const EventIn> events) noexcept {
   sql::TxnGuard txn(db_);
   if (auto ec = begin_or_fault(txn)) return write_error(ec, "append begin");
-  if (auto ec = insert_rows(events, next_seq_)) return ec;
+  if (auto ec = insert_rows(events, next_seq_)) {
+    recent_.drop_after(next_seq_ - 1);  // rolled back with the transaction
+    return ec;
+  }
   // next_seq is not written: the rows are the record of it (see the invariants at the top).
   // Durability rule: the batch is acked ("ok <seq>") only after this COMMIT returned OK.
-  if (auto ec = commit_or_fault(txn)) return write_error(ec, "append commit");
+  if (auto ec = commit_or_fault(txn)) {
+    recent_.drop_after(next_seq_ - 1);
+    return write_error(ec, "append commit");
+  }
   want_wal_sync_ = true;
   return {};
 }
@@ -548,6 +558,7 @@ std::error_code Store::append_logged(std::span<const EventIn> events) noexcept {
   }
   if (ec) return write_error(ec, "append begin");
   const auto undo = [&] {
+    recent_.drop_after(next_seq_ - 1);
     if (begin) {
       (void)db_.rollback();
     } else if (db_.rollback_to()) {
@@ -591,6 +602,7 @@ std::error_code Store::settle() noexcept {
   // SQLite rolled the transaction back. Its events were acked from the log: they come back from it;
   // the cursors persisted inside it are written again.
   held_ = false;
+  recent_.drop_after(held_first_ - 1);
   for (Sink& k : sinks_) k.dirty = k.used;
   replay_pending_ = true;
   replay_from_ = held_first_;
@@ -612,6 +624,7 @@ std::error_code Store::replay_held() noexcept {
   });
   if (failed || rd) {
     (void)db_.rollback();
+    recent_.drop_after(replay_from_ - 1);
     return failed ? failed : rd;
   }
   if (n != next_seq_ - replay_from_)
@@ -766,6 +779,7 @@ Store::SyncProgress Store::collect_sync() noexcept {
 // Deletes the events above durable_seq_ and rewinds next_seq to just after it, in one transaction.
 std::error_code Store::undo_unsynced() noexcept {
   if (auto ec = settle()) return ec;  // the held rows are undone like committed ones
+  recent_.drop_after(durable_seq_);
   sql::TxnGuard txn(db_);
   if (auto ec = begin_or_fault(txn)) return write_error(ec, "undo begin");
   {
@@ -885,6 +899,18 @@ std::error_code Store::read_batch(int sink, std::uint32_t max_events, std::uint6
   // While a rolled-back held transaction waits to be redone, its events are not there to read.
   const std::uint64_t upto = replay_pending_ ? std::min(durable_seq_, replay_from_ - 1) : durable_seq_;
   if (max_events == 0 || k->cursor >= upto) return {};
+  if (recent_.holds(k->cursor + 1)) {  // a sink that keeps up: no SELECT
+    std::uint64_t bytes = 0;
+    for (std::uint64_t seq = k->cursor + 1; seq <= upto && count < max_events && recent_.holds(seq); ++seq) {
+      const EventOut e = recent_.get(seq);
+      if (count > 0 && bytes + e.body.size() > max_bytes) break;
+      bytes += e.body.size();
+      visit(e);
+      ++count;
+    }
+    counters_.cached_reads += count;
+    return {};
+  }
   sql::Stmt& s = st_.read_batch;
   sql::StmtScope scope(s);
   s.bind(1, i64(k->cursor));
@@ -1247,6 +1273,7 @@ std::error_code Store::apply_retention(std::int64_t now_ms, std::uint64_t& delet
   if (auto ec = settle()) return ec;
   sql::TxnGuard txn(db_);
   if (auto ec = txn.begin()) return write_error(ec, "retention begin");
+  recent_.drop_through(prefix ? upto : oldest_ - 1);  // islands lie below oldest_
   if (prefix) {
     sql::Stmt& d = st_.delete_prefix;
     {

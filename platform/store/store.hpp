@@ -17,6 +17,7 @@
 #include "platform/store/checkpointer.hpp"
 #include "platform/store/fault_vfs.hpp"
 #include "platform/store/sqlite.hpp"
+#include "platform/store/recent_events.hpp"
 #include "platform/store/wal_syncer.hpp"
 
 namespace bh {
@@ -30,7 +31,7 @@ struct StoreOptions {
   std::int64_t retention_age_ms = 7LL * 24 * 3600 * 1000;
   std::uint64_t retention_bytes = 1ULL << 30;  // bound on live pages (page_count - freelist) * page_size
   std::int64_t heap_limit = 8LL << 20;   // sqlite3_hard_heap_limit64 (process-wide); <= 0: unchanged
-  int cache_kib = 2048;                  // PRAGMA cache_size=-<kib>
+  int cache_kib = 1024;                  // PRAGMA cache_size=-<kib>
   int busy_timeout_ms = 1000;            // a locked database fails within this, never hangs
   bool quick_check = true;               // PRAGMA quick_check at open
   // WAL checkpoints on a thread of their own (platform/store/checkpointer.hpp) instead of inside the
@@ -50,6 +51,10 @@ struct StoreOptions {
   // 4 KiB block per fsync) and committed to SQLite with their neighbours every kHoldMax at most.
   // Whatever this says, an ack log an earlier process left behind is replayed at open.
   bool ack_log = false;
+  // The newest rows kept in memory for the sinks' reads (platform/store/recent_events.hpp): bytes
+  // and rows at most (capped at its compiled capacity). 0: every read is a SELECT.
+  std::size_t recent_bytes = 1024 * 1024;
+  std::uint32_t recent_rows = 4096;
 };
 
 // A source's dedupe key for one event (platform/sources/dedupe.hpp makes them): 128 opaque bits.
@@ -126,6 +131,7 @@ struct StoreStats {
   std::uint64_t dead_lettered = 0;  // batches since open
   std::uint64_t commit_errors = 0;  // failed write transactions since open
   std::uint64_t read_errors = 0;
+  std::uint64_t cached_reads = 0;   // events read_batch served from the recent rows, not a SELECT
   std::int64_t sqlite_mem_used = 0;       // process-wide (sqlite3_status64 MEMORY_USED)
   std::int64_t sqlite_mem_highwater = 0;  // process-wide
   std::int64_t sqlite_heap_limit = 0;     // sqlite3_hard_heap_limit64(-1)
@@ -157,7 +163,9 @@ class Store {
   static constexpr std::uint32_t kRetentionChunk = 10'000;  // rows deleted per apply_retention call
   static constexpr std::size_t kMaxSinkName = 64;
 
-  Store() = default;
+  // User-provided, so that a pool's Store() does not zero the recent rows' 1.1 MiB (every other
+  // member has its initializer): their pages are touched as rows come.
+  Store() noexcept {}
   ~Store() { close(); }
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -396,6 +404,7 @@ class Store {
   std::uint64_t ticket_ = 0, durable_ticket_ = 0, failed_ticket_ = 0;
   bool undo_pending_ = false;     // a failed sync's undo has not succeeded yet
   AckLog log_;
+  RecentEvents recent_;           // the newest rows, for read_batch
   bool log_on_ = false;           // small batches go through log_ (ack_log and the syncer runs)
   bool held_ = false;             // the append transaction is open, holding log_'s batches
   hal::Clock::time_point held_since_{};

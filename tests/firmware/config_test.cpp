@@ -226,7 +226,7 @@ TEST_F(ConfigDefaults, StructDefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.store.retention_age, std::chrono::days{7});
   EXPECT_EQ(c.store.retention_bytes, 1ull << 30);
   EXPECT_EQ(c.store.sqlite_heap_limit, 8ull << 20);
-  EXPECT_EQ(c.store.cache_kib, 2048u);
+  EXPECT_EQ(c.store.cache_kib, 1024u);
   EXPECT_TRUE(c.audit.enabled);
   EXPECT_EQ(c.audit.rotate_bytes, 64ull << 20);
   EXPECT_EQ(c.audit.keep, 5u);
