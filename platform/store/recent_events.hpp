@@ -6,11 +6,11 @@
 //
 // It holds a run of consecutive seqs [first, last] whose bytes (source, identity, body) sit in one
 // fixed ring, their fields in a fixed table of slots, both inside the object (so in the store's
-// pool slot: the budget's store_conn row counts them). Adding a row evicts the
-// oldest ones whose bytes or slot it needs. The store keeps it equal to the table: every row it
-// inserts is added (a seq at or below `last` first drops the rows from it on, so a batch inserted
-// again after a rollback replaces itself), rows it deletes are dropped (drop_through, drop_after).
-// It is a cache: whatever it does not hold is read from the table. Reactor thread only.
+// pool slot: the budget's store_conn row counts them). Adding a row evicts the oldest ones whose
+// bytes or slot it needs. The store keeps it equal to the table: every row it inserts is added (a
+// seq at or below `last` first drops the rows from it on, so a batch inserted again after a
+// rollback replaces itself), rows it deletes are dropped (drop_through, drop_after). It is a
+// cache: whatever it does not hold is read from the table. Reactor thread only.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -30,7 +30,6 @@ class RecentEvents {
   // Uses `bytes` of the ring and `rows` slots at most (capped at the capacity), and empties it.
   // Zero: disabled.
   void init(std::size_t bytes, std::uint32_t rows) noexcept;
-  std::size_t bytes() const noexcept { return cap_; }
 
   void clear() noexcept { count_ = 0; }
   // The row the store just inserted as `seq`.
