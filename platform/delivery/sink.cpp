@@ -162,13 +162,28 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
   static constexpr std::string_view kSeq = "{\"seq\":", kTs = ",\"ts\":", kSource = ",\"source\":\"";
   if (room < kSeq.size() + kTs.size() + kSource.size() + 40) return 0;  // two 20-digit numbers
   char* p = out;
-  auto put = [&p](std::string_view s) { p = static_cast<char*>(std::memcpy(p, s.data(), s.size())) + s.size(); };
-  put(kSeq);
-  p = std::to_chars(p, p + 20, e.seq).ptr;
-  put(kTs);
-  p = std::to_chars(p, p + 20, e.ts_ms).ptr;
-  put(kSource);
-  std::size_t n = put_json_chars(out, static_cast<std::size_t>(p - out), room, e.source);  // names are plain; escaped defensively anyway
+  auto put = [](char* at, std::string_view s) { return static_cast<char*>(std::memcpy(at, s.data(), s.size())) + s.size(); };
+  p = std::to_chars(put(p, kSeq), p + 27, e.seq).ptr;
+  std::size_t n;
+  if (e.source.size() <= kEnvSourceMax) {
+    const std::string_view cached{env_source_.data(), env_source_len_ == SIZE_MAX ? 0 : env_source_len_};
+    if (env_source_len_ == SIZE_MAX || e.ts_ms != env_ts_ || e.source != cached) {
+      char* m = std::to_chars(put(env_mid_.data(), kTs), env_mid_.data() + kTs.size() + 20, e.ts_ms).ptr;
+      m = put(m, kSource);
+      env_mid_len_ = put_json_chars(env_mid_.data(), static_cast<std::size_t>(m - env_mid_.data()), env_mid_.size(), e.source);
+      env_ts_ = e.ts_ms;
+      std::memcpy(env_source_.data(), e.source.data(), e.source.size());
+      env_source_len_ = e.source.size();
+    }
+    n = static_cast<std::size_t>(p - out);
+    if (n + env_mid_len_ >= room) return 0;
+    std::memcpy(p, env_mid_.data(), env_mid_len_);
+    n += env_mid_len_;
+  } else {
+    p = std::to_chars(put(p, kTs), p + kTs.size() + 20, e.ts_ms).ptr;
+    p = put(p, kSource);
+    n = put_json_chars(out, static_cast<std::size_t>(p - out), room, e.source);  // names are plain; escaped defensively anyway
+  }
   if (!e.identity.empty()) {  // only then: envelopes of events without one stay as they were
     static constexpr std::string_view kIdentity = "\",\"identity\":\"";
     if (n + kIdentity.size() < room) {

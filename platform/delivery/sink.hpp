@@ -260,7 +260,7 @@ class Sink {
   // returns its length.
   std::size_t with_identity(const EventOut& e, char* area) const noexcept;
   // The envelope JSON of `e` (with a trailing '\n') into out[0, room); its size, 0 if it does not fit.
-  static std::size_t format_envelope(const EventOut& e, char* out, std::size_t room) noexcept;
+  std::size_t format_envelope(const EventOut& e, char* out, std::size_t room) noexcept;
   // templated: visits events until one is picked, and renders it (or notes why it cannot be).
   void render_next(const EventOut& e, bool& done, std::uint64_t& first, std::uint64_t& last,
                    std::uint32_t& routed) noexcept;
@@ -375,6 +375,14 @@ class Sink {
   std::size_t rlen_ = 0;          // unparsed bytes at the start of the connection's rbuf
   Clock::time_point last_write_{};
   Clock::time_point last_persist_{};
+  // format_envelope's `,"ts":<ts>,"source":"<source>` for the last (ts, source) seen: the events of
+  // one ingest round share them, and to_chars of a 13-digit ts cost more than the rest.
+  static constexpr std::size_t kEnvSourceMax = 64;  // longer sources are written each time
+  std::int64_t env_ts_ = 0;
+  std::array<char, kEnvSourceMax> env_source_{};
+  std::size_t env_source_len_ = SIZE_MAX;  // SIZE_MAX: nothing cached yet
+  std::array<char, 48 + 6 * kEnvSourceMax> env_mid_{};
+  std::size_t env_mid_len_ = 0;
   std::array<char, kBodyBytes> body_;
 };
 

@@ -244,23 +244,30 @@ void AuditLog::start_writeback() noexcept {
   writeback_from_ = end;
 }
 
-std::size_t AuditLog::format(const AuditRecord& r, char* out) const noexcept {
+std::size_t AuditLog::format(const AuditRecord& r, char* out) noexcept {
   char* p = out;
   char* end = out + kMaxLine;
   p = std::to_chars(p, end, r.seq).ptr;
-  *p++ = ' ';
-  p = std::to_chars(p, end, r.ts_ms).ptr;
-  *p++ = ' ';
-  if (r.source.empty()) {
-    *p++ = '-';
-  } else {
-    const std::size_t n = std::min(r.source.size(), kMaxSource);
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto c = static_cast<unsigned char>(r.source[i]);
-      *p++ = (c <= ' ' || c == 0x7f) ? '_' : static_cast<char>(c);
+  const std::string_view source = r.source.substr(0, kMaxSource);
+  if (mid_source_len_ == SIZE_MAX || r.ts_ms != mid_ts_ ||
+      source != std::string_view(mid_source_.data(), mid_source_len_)) {
+    char* m = mid_.data();
+    *m++ = ' ';
+    m = std::to_chars(m, mid_.data() + mid_.size(), r.ts_ms).ptr;
+    *m++ = ' ';
+    if (source.empty()) *m++ = '-';
+    for (const char ch : source) {
+      const auto c = static_cast<unsigned char>(ch);
+      *m++ = (c <= ' ' || c == 0x7f) ? '_' : ch;
     }
+    *m++ = ' ';
+    mid_len_ = static_cast<std::size_t>(m - mid_.data());
+    mid_ts_ = r.ts_ms;
+    std::memcpy(mid_source_.data(), source.data(), source.size());
+    mid_source_len_ = source.size();
   }
-  *p++ = ' ';
+  std::memcpy(p, mid_.data(), mid_len_);
+  p += mid_len_;
   p = std::to_chars(p, end, r.size).ptr;
   *p++ = '\n';
   return static_cast<std::size_t>(p - out);

@@ -101,9 +101,15 @@ class AuditLog {
   std::error_code flush() noexcept;
   void start_writeback() noexcept;
   std::error_code fail(int e, const char* what) noexcept;
-  std::size_t format(const AuditRecord& r, char* out) const noexcept;
+  std::size_t format(const AuditRecord& r, char* out) noexcept;
 
   AuditOptions opts_;
+  // format()'s " <ts> <source> " for the last (ts, source): a batch's records share them.
+  std::int64_t mid_ts_ = 0;
+  std::array<char, kMaxSource> mid_source_{};
+  std::size_t mid_source_len_ = SIZE_MAX;  // SIZE_MAX: nothing cached yet
+  std::array<char, 1 + 20 + 1 + kMaxSource + 1> mid_{};
+  std::size_t mid_len_ = 0;
   int fd_ = -1;
   bool last_ok_ = false;
   std::uint64_t file_bytes_ = 0;
