@@ -172,7 +172,7 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
       m = put(m, kSource);
       env_mid_len_ = put_json_chars(env_mid_.data(), static_cast<std::size_t>(m - env_mid_.data()), env_mid_.size(), e.source);
       env_ts_ = e.ts_ms;
-      std::memcpy(env_source_.data(), e.source.data(), e.source.size());
+      if (!e.source.empty()) std::memcpy(env_source_.data(), e.source.data(), e.source.size());
       env_source_len_ = e.source.size();
     }
     n = static_cast<std::size_t>(p - out);

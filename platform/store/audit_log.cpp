@@ -263,7 +263,7 @@ std::size_t AuditLog::format(const AuditRecord& r, char* out) noexcept {
     *m++ = ' ';
     mid_len_ = static_cast<std::size_t>(m - mid_.data());
     mid_ts_ = r.ts_ms;
-    std::memcpy(mid_source_.data(), source.data(), source.size());
+    if (!source.empty()) std::memcpy(mid_source_.data(), source.data(), source.size());
     mid_source_len_ = source.size();
   }
   std::memcpy(p, mid_.data(), mid_len_);

@@ -64,11 +64,11 @@ TEST(AuditLog, RecordsSharingTsAndSourceAndRecordsNotAreEachWrittenRight) {
   ASSERT_FALSE(log.open({.path = dir.file("a.log")}));
   const std::string a = "src", b = "src";  // equal text at other addresses
   std::vector<AuditRecord> recs{{1, 7, a, 1}, {2, 7, b, 2}, {3, 7, "sr", 3}, {4, 7, "src x", 4},
-                                {5, 8, "src x", 5}, {6, 8, "", 6}, {7, 8, "", 7}, {8, 7, "src", 8}};
+                                {5, 8, "src x", 5}, {6, 8, "", 6}, {7, 9, std::string_view{}, 7}, {8, 7, "src", 8}};
   ASSERT_FALSE(log.append(std::span(recs).first(4)));
   ASSERT_FALSE(log.append(std::span(recs).subspan(4)));
   EXPECT_EQ(read_file(dir.file("a.log")),
-            "1 7 src 1\n2 7 src 2\n3 7 sr 3\n4 7 src_x 4\n5 8 src_x 5\n6 8 - 6\n7 8 - 7\n8 7 src 8\n");
+            "1 7 src 1\n2 7 src 2\n3 7 sr 3\n4 7 src_x 4\n5 8 src_x 5\n6 8 - 6\n7 9 - 7\n8 7 src 8\n");
 }
 
 TEST(AuditLog, LongSourcesAreCutAndBigBatchesSpanSeveralWrites) {
