@@ -166,8 +166,7 @@ std::size_t Sink::format_envelope(const EventOut& e, char* out, std::size_t room
   p = std::to_chars(put(p, kSeq), p + 27, e.seq).ptr;
   std::size_t n;
   if (e.source.size() <= kEnvSourceMax) {
-    const std::string_view cached{env_source_.data(), env_source_len_ == SIZE_MAX ? 0 : env_source_len_};
-    if (env_source_len_ == SIZE_MAX || e.ts_ms != env_ts_ || e.source != cached) {
+    if (env_mid_len_ == 0 || e.ts_ms != env_ts_ || e.source != std::string_view(env_source_.data(), env_source_len_)) {
       char* m = std::to_chars(put(env_mid_.data(), kTs), env_mid_.data() + kTs.size() + 20, e.ts_ms).ptr;
       m = put(m, kSource);
       env_mid_len_ = put_json_chars(env_mid_.data(), static_cast<std::size_t>(m - env_mid_.data()), env_mid_.size(), e.source);

@@ -380,9 +380,9 @@ class Sink {
   static constexpr std::size_t kEnvSourceMax = 64;  // longer sources are written each time
   std::int64_t env_ts_ = 0;
   std::array<char, kEnvSourceMax> env_source_{};
-  std::size_t env_source_len_ = SIZE_MAX;  // SIZE_MAX: nothing cached yet
+  std::size_t env_source_len_ = 0;
   std::array<char, 48 + 6 * kEnvSourceMax> env_mid_{};
-  std::size_t env_mid_len_ = 0;
+  std::size_t env_mid_len_ = 0;  // 0: nothing kept yet
   std::array<char, kBodyBytes> body_;
 };
 

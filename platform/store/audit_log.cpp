@@ -249,8 +249,7 @@ std::size_t AuditLog::format(const AuditRecord& r, char* out) noexcept {
   char* end = out + kMaxLine;
   p = std::to_chars(p, end, r.seq).ptr;
   const std::string_view source = r.source.substr(0, kMaxSource);
-  if (mid_source_len_ == SIZE_MAX || r.ts_ms != mid_ts_ ||
-      source != std::string_view(mid_source_.data(), mid_source_len_)) {
+  if (mid_len_ == 0 || r.ts_ms != mid_ts_ || source != std::string_view(mid_source_.data(), mid_source_len_)) {
     char* m = mid_.data();
     *m++ = ' ';
     m = std::to_chars(m, mid_.data() + mid_.size(), r.ts_ms).ptr;

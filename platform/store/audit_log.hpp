@@ -107,9 +107,9 @@ class AuditLog {
   // format()'s " <ts> <source> " for the last (ts, source): a batch's records share them.
   std::int64_t mid_ts_ = 0;
   std::array<char, kMaxSource> mid_source_{};
-  std::size_t mid_source_len_ = SIZE_MAX;  // SIZE_MAX: nothing cached yet
+  std::size_t mid_source_len_ = 0;
   std::array<char, 1 + 20 + 1 + kMaxSource + 1> mid_{};
-  std::size_t mid_len_ = 0;
+  std::size_t mid_len_ = 0;  // 0: nothing kept yet
   int fd_ = -1;
   bool last_ok_ = false;
   std::uint64_t file_bytes_ = 0;
