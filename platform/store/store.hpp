@@ -363,8 +363,9 @@ class Store {
   };
   // Every statement, prepared once at open (SQLITE_PREPARE_PERSISTENT) and finalized at close.
   struct Stmts {
-    // insert_many: kInsertRows rows per statement (see insert_rows()); insert: one row, for the rest.
-    sql::Stmt insert, insert_many, set_next_seq, read_batch, read_range, set_cursor, raise_cursors;
+    // insert: one row with its seq; insert_many (kInsertRows rows) and insert_next (one): rows
+    // appended with the next seqs (see insert_rows()).
+    sql::Stmt insert, insert_many, insert_next, set_next_seq, read_batch, read_range, set_cursor, raise_cursors;
     sql::Stmt undo, undo_dedupe, ins_dedupe, trim_dedupe;
     sql::Stmt ins_dead, list_dead, mark_dead, mark_dead_seq, next_replay, finish_replay, purge_dead;
     sql::Stmt first_young, delete_prefix, delete_islands, set_purged, page_count, freelist_count;
@@ -384,6 +385,7 @@ class Store {
   std::error_code store_keys(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
   std::error_code insert_rows(std::span<const EventIn> events, std::uint64_t first_seq) noexcept;
   static constexpr std::size_t kInsertRows = 32;  // rows per multi-row INSERT
+  static constexpr std::size_t kAppendCols = 5;   // its parameters per row
   std::error_code append_logged(std::span<const EventIn> events) noexcept;
   std::error_code append_committed(std::span<const EventIn> events) noexcept;
   std::error_code replay_held() noexcept;

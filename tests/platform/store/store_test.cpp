@@ -421,7 +421,8 @@ TEST(Store, RetentionBySizeAndChunked) {
 // ---- failure paths ---------------------------------------------------------------------------
 
 TEST(Store, ABatchOfManyRowsFailsWholeWhereverTheFaultIs) {
-  // 70 rows: two 32-row INSERTs and 6 single ones; a fault in any of them stores nothing.
+  // 70 rows: the first with its seq, two 32-row INSERTs appended after it and 5 single ones; a
+  // fault in any of them stores nothing.
   test::CensusGuard census;
   test::TempDir dir;
   Store s;
@@ -449,7 +450,7 @@ TEST(Store, ABatchOfManyRowsFailsWholeWhereverTheFaultIs) {
   }
   ASSERT_FALSE(s.append(ev, seqs));
   std::uint32_t count = 0, i = 0;
-  ASSERT_FALSE(s.read_batch(k, 100, 1 << 20, [&](const EventOut& e) {
+  ASSERT_FALSE(s.read_range(1, UINT64_MAX >> 1, [&](const EventOut& e) {  // the table, not the recent rows
     EXPECT_EQ(e.seq, seqs[i]);
     EXPECT_EQ(e.body, bodies[i]);
     EXPECT_EQ(e.ts_ms, static_cast<std::int64_t>(i));
@@ -733,6 +734,33 @@ TEST(Store, AnAppendWritesOnlyItsRowsAndOpenDerivesNextSeq) {
   ASSERT_FALSE(s.open(o));
   EXPECT_EQ(s.last_seq(), 8u) << "next_seq comes from the rows";
   EXPECT_EQ(append_n(s, 1), 9u);
+}
+
+TEST(Store, ARowAboveTheNextSeqFailsTheBatchRatherThanShiftItsSeqs) {
+  // Rows after a batch's first are given their seqs by SQLite (the table's highest + 1). A row
+  // above the next seq (not one this store wrote) would shift them off the seqs the batch acks:
+  // the batch fails whole instead, as a taken seq did when every row named its own.
+  test::CensusGuard census;
+  test::TempDir dir;
+  auto o = opts_for(dir);
+  Store s;
+  ASSERT_FALSE(s.open(o));
+  EXPECT_EQ(append_n(s, 3), 1u);
+  disk_exec(o.path, "INSERT INTO events(seq, ts_ms, source, body) VALUES(40, 0, 'other', '{}')");
+  for (std::size_t n : {2u, 40u}) {  // a single append after the first row; a 32-row one
+    SCOPED_TRACE(n);
+    std::vector<EventIn> ev(n, EventIn{"s", "{}", 1});
+    std::vector<std::uint64_t> seqs(n);
+    EXPECT_EQ(sql::primary(s.append(ev, seqs)), SQLITE_INTERNAL);
+    EXPECT_FALSE(s.in_transaction());
+    EXPECT_EQ(count_rows(s), 4u);
+  }
+  disk_exec(o.path, "DELETE FROM events WHERE seq = 40");
+  EXPECT_EQ(append_n(s, 40), 4u);
+  std::uint64_t want = 1;
+  std::uint32_t count = 0;
+  ASSERT_FALSE(s.read_range(1, UINT64_MAX >> 1, [&](const EventOut& e) { EXPECT_EQ(e.seq, want++); }, count));
+  EXPECT_EQ(count, 43u);
 }
 
 TEST(Store, AStoreOfTheOlderLayoutKeepsItsNextSeq) {
