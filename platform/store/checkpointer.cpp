@@ -91,8 +91,14 @@ int WalCheckpointer::on_wal(void* p, sqlite3* db, const char*, int frames) noexc
   if (copied > n) copied = 0;  // the WAL restarted since the thread's last checkpoint
   if (self->busy_.load(std::memory_order_acquire)) return SQLITE_OK;
   if (n >= self->opts_.restart_pages) {
-    // Catch up so that the next write rewinds the WAL (see the header). PASSIVE never waits: if
-    // the thread has just started one, this answers SQLITE_BUSY and the next commit tries again.
+    // Catch up so that the next write rewinds the WAL (see the header), once the thread has
+    // narrowed the gap. PASSIVE never waits: if the thread has just started one, this answers
+    // SQLITE_BUSY and the next commit tries again.
+    const std::uint32_t restart = self->opts_.restart_pages;
+    if (n - copied > self->opts_.catch_up_frames && n - restart < restart / 16) {
+      self->kick();
+      return SQLITE_OK;
+    }
     int log = 0, ckpt = 0;
     const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
     if (rc == SQLITE_OK) {

@@ -1,6 +1,7 @@
 // WalCheckpointer on its own (the store's use of it is in store_test.cpp): the WAL hook wakes the
 // thread once trigger_pages frames are un-copied, kick() asks for a checkpoint, an idle WAL is
-// copied once it stayed quiet for an idle_period, the hook itself catches up past restart_pages so the WAL rewinds,
+// copied once it stayed quiet for an idle_period, the hook itself catches up past restart_pages so the WAL rewinds
+// (once the thread has narrowed the gap),
 // a checkpoint that copied frames syncs the database itself, the store's WAL size limit
 // covers the rewind size, a failed start leaves nothing open, and stop() gives the writer SQLite's auto-checkpoint back.
 // Waits on the thread poll its counters with a deadline; nothing sleeps for time to pass.
@@ -111,6 +112,36 @@ TEST(Checkpointer, TheHookCatchesUpPastRestartPagesSoTheWalRewinds) {
   w.write(1);  // every frame was backfilled: this write starts the WAL from its beginning
   EXPECT_LT(c.stats().wal_frames, 8u) << "the WAL did not rewind";
   EXPECT_EQ(c.stats().catch_ups, 1u);
+}
+
+// Issue 16: what the catch-up copies it syncs, on the reactor thread. Past restart_pages with
+// more than catch_up_frames un-copied, the hook wakes the thread to narrow the gap (here it copies
+// all, and the WAL rewinds with no catch-up); a gap that is not narrowed in time (here one commit
+// bigger than catch_up_frames) is caught up a sixteenth past restart_pages.
+TEST(Checkpointer, TheThreadNarrowsAWideGapBeforeTheHookCatchesUp) {
+  Writer w;
+  WalCheckpointer c;
+  auto o = w.opts();
+  o.restart_pages = 160;  // caught up anyway from 170
+  o.catch_up_frames = 4;
+  ASSERT_FALSE(c.start(w.db.get(), o));
+  w.write(160);  // past restart_pages, every frame un-copied
+  ASSERT_GE(c.stats().wal_frames, 160u);
+  ASSERT_LT(c.stats().wal_frames, 170u);
+  EXPECT_EQ(c.stats().catch_ups, 0u) << "the hook copied a wide gap itself";
+  ASSERT_TRUE(test::eventually([&] { return c.stats().checkpoints == 1; })) << "the thread was not woken";
+  EXPECT_EQ(c.stats().frames_copied, c.stats().wal_frames);
+  w.write(1);
+  EXPECT_LT(c.stats().wal_frames, 8u) << "the WAL did not rewind";
+  EXPECT_EQ(c.stats().catch_ups, 0u);
+
+  w.write(150);
+  ASSERT_LT(c.stats().wal_frames, 160u);
+  w.write(20);  // 170 frames and more, none copied: caught up (once the thread is idle)
+  while (c.stats().catch_ups == 0 && c.stats().wal_frames < 1000u) w.write(1);
+  EXPECT_EQ(c.stats().catch_ups, 1u);
+  w.write(1);
+  EXPECT_LT(c.stats().wal_frames, 8u) << "the WAL did not rewind";
 }
 
 // Issue 16: SQLite syncs the database only after a checkpoint that copied every frame. A reader's
