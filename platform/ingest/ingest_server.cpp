@@ -44,7 +44,18 @@ void IngestConn::interrupt_read() noexcept {
 
 void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept {
   replies_[tag] = Reply{result, seq};
-  if (--outstanding_ == 0) committed_.notify();
+  if (--outstanding_ == 0) {
+    committed_.notify();
+    if (phase_ == Phase::reading_ahead) io_.cancel();  // the round is answered now
+  }
+}
+
+// A round may read on while it waits only under a commit window, while its batch still gathers
+// (lines read later would wait for a later batch, and the round's replies with them), with room
+// for lines and replies, and with nothing ending the connection.
+bool IngestConn::may_read_ahead(bool eof) const noexcept {
+  return sh_.committer->windowed() && sh_.committer->gathering() == round_batch_ && !ahead_off_ && !eof &&
+         !sh_.stopping && filled_ < kReadBytes && replies_n_ < kMaxLinesPerRound && !framer_.skipping();
 }
 
 void IngestConn::take_lines(bool eof) noexcept {
@@ -62,7 +73,10 @@ void IngestConn::take_lines(bool eof) noexcept {
     } else {
       code = sh_.committer->submit(sh_.opts.source, line.text, round_ts_ms_, this, replies_n_, nullptr,
                                    io_.identity());
-      if (code == errc::ok) ++outstanding_;
+      if (code == errc::ok) {
+        ++outstanding_;
+        round_batch_ = sh_.committer->gathering();
+      }
     }
     replies_[replies_n_++] = Reply{code, 0};
   }
@@ -102,12 +116,34 @@ Task<void> IngestConn::run() {
   for (;;) {
     round_ts_ms_ = unix_ms();
     busy();  // not evictable while a round is admitted, committed or answered
+    ahead_off_ = false;
     take_lines(eof);
     // Wait until every event of this round is answered. A batch that filled mid-round may have
     // answered (and notified) part of it already: a wake-up is only a hint to look again.
     // The commit runs on this thread, so the deadline can pass only if an invariant broke; the
     // wait goes on even then, as the batch still points into this connection's buffer.
+    // Under a commit window the round reads on meanwhile (issue 16): lines a producer pipelines
+    // during the window join the same batch instead of waiting for this round's answer and then
+    // a window of their own (2x the window at 1000 ev/s on one connection). The read only appends
+    // to the buffer, and the last answer cancels it.
     while (outstanding_ > 0) {
+      if (may_read_ahead(eof)) {
+        const bool partial = filled_ > consumed_;
+        phase_ = Phase::reading_ahead;
+        auto [ec, n] = co_await io_.read_some(rbuf_ + filled_, kReadBytes - filled_, sh_.opts.commit_timeout);
+        phase_ = Phase::committing;
+        if (n > 0) {
+          if (!partial) line_since_ = Clock::now();
+          filled_ += n;
+          sh_.stats.bytes_in += n;
+          if (sh_.committer->gathering() == round_batch_) take_lines(false);  // else: the next round's
+        } else if (ec == asio::error::eof) {
+          eof = true;
+        } else if (ec != asio::error::operation_aborted) {
+          ahead_off_ = true;  // a reset shows again on the write or the next read
+        }
+        continue;
+      }
       phase_ = Phase::committing;
       if (!co_await committed_.wait(sh_.opts.commit_timeout) && outstanding_ > 0)
         log::error("ingest: {} event(s) still uncommitted after the commit deadline", outstanding_);
@@ -126,8 +162,9 @@ Task<void> IngestConn::run() {
       idle_since_ = line_since_ = Clock::now();
     }
     compact();
-    // More complete lines already buffered: another round without reading.
-    if (filled_ > 0 && std::memchr(rbuf_, '\n', filled_) != nullptr) continue;
+    // More complete lines already buffered (or, after EOF, a last one without its '\n': a read
+    // ahead may have met the EOF): another round without reading.
+    if (filled_ > 0 && (eof || std::memchr(rbuf_, '\n', filled_) != nullptr)) continue;
     if (eof || sh_.stopping || cancelled()) break;
     if (filled_ == kReadBytes) {  // only possible while skipping an oversized line
       consumed_ = filled_;

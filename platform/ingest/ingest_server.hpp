@@ -85,7 +85,9 @@ class IngestConn final : public CommitClient, public Evictable {
   void on_committed(std::uint32_t tag, std::uint64_t seq, errc result) noexcept override;
 
  private:
-  enum class Phase : std::uint8_t { reading, committing, writing, done };
+  // reading_ahead: a round waits for its commit window and reads the lines sent meanwhile, which
+  // join its batch (see run()).
+  enum class Phase : std::uint8_t { reading, committing, reading_ahead, writing, done };
   struct Reply {
     errc code;
     std::uint64_t seq;
@@ -94,6 +96,7 @@ class IngestConn final : public CommitClient, public Evictable {
   void take_lines(bool eof) noexcept;
   std::size_t format_replies() noexcept;
   void compact() noexcept;
+  bool may_read_ahead(bool eof) const noexcept;
 
   Socket sock_;
   ByteStream io_{sock_};
@@ -106,6 +109,8 @@ class IngestConn final : public CommitClient, public Evictable {
   std::size_t filled_ = 0;    // bytes in rbuf_
   std::size_t consumed_ = 0;  // bytes of rbuf_ framed already
   std::int64_t round_ts_ms_ = 0;
+  std::uint64_t round_batch_ = 0;  // the committer's batch the round's last event joined
+  bool ahead_off_ = false;         // no more reading ahead in this round (a read ended in error)
   Clock::time_point idle_since_;  // opened, or the last replies written
   Clock::time_point line_since_;  // the first byte of the partial line (while one is buffered)
   std::array<Reply, kMaxLinesPerRound> replies_;

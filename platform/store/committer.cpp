@@ -162,6 +162,7 @@ void Committer::flush() noexcept {
   if (btail_ - bhead_ == kMaxBatches) drain();
   const std::uint32_t n = std::exchange(n_, 0);
   n_bytes_ = 0;
+  ++flushed_;
   const std::uint64_t begin = tail_ - n;
   if (btail_ - bhead_ == kMaxBatches) {
     // No batch slot even after waiting (the syncer is stuck): refused now, out of ring order.

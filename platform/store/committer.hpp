@@ -91,6 +91,10 @@ class Committer {
   bool admitting() const noexcept { return admitting_; }
   // Nothing waiting to be committed or acked, and no wait on the syncer pending.
   bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }
+  // The batch gathering events now, by a number that changes when it goes to commit: under a
+  // commit window, an event submitted while it is unchanged joins the same batch and the same sync.
+  std::uint64_t gathering() const noexcept { return flushed_; }
+  bool windowed() const noexcept { return window_ > hal::Clock::duration::zero(); }
   const CommitterStats& stats() const noexcept { return stats_; }
   // TEST ONLY, a deliberately broken committer: acks each batch as soon as its COMMIT returns and
   // asks the WAL syncer for no fdatasync (the events become durable only when a later checkpoint
@@ -148,6 +152,7 @@ class Committer {
   bool completing_ = false;
   bool ack_before_sync_ = false;  // test_ack_before_sync(): never set outside that test
   std::uint32_t n_ = 0;  // events gathered for the next commit: ring [tail_ - n_, tail_)
+  std::uint64_t flushed_ = 0;  // batches gone to commit (see gathering())
   std::uint64_t n_bytes_ = 0;  // their bodies and source names
   std::uint64_t head_ = 0, tail_ = 0;     // ring positions: oldest un-acked entry, next free one
   std::uint64_t bhead_ = 0, btail_ = 0;   // batches_ positions

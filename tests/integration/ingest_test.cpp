@@ -15,6 +15,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/source_peers.hpp"
 
 namespace bh::test {
 namespace {
@@ -120,6 +121,28 @@ TEST(Ingest, PipelinedThousandsKeepOrderAndSeqsIncrease) {
     }
   }
   EXPECT_EQ(all_seqs.size(), static_cast<std::size_t>(kConns * kLines * 9 / 10));
+  expect_clean_stop(b);
+}
+
+TEST(Ingest, LinesPipelinedDuringTheCommitWindowJoinItsBatch) {
+  // Issue 16: under a commit window a round reads on while it waits, so the lines a producer sends
+  // meanwhile join the batch, instead of waiting for the round's answer and then a window of their
+  // own. (The window is long so that a slow machine cannot end it before the second send.)
+  CensusGuard census;
+  Bulkhead b("[store]\ncommit_window = \"3s\"\n");
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  ASSERT_TRUE(c.send("{\"n\":1}\n"));
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_ingest_lines_total") == 1; })) << b.log();
+  ASSERT_TRUE(c.send("{\"n\":2}\n{\"n\":3}\n"));
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_ingest_lines_total") == 3; }));
+  EXPECT_EQ(metric(b, "bulkhead_committer_batches_total"), 0) << "the first line was answered before the window ended";
+  auto lines = c.read_lines(3);
+  ASSERT_EQ(lines.size(), 3u) << b.log();
+  EXPECT_EQ(seq_of(lines[1]), seq_of(lines[0]) + 1);
+  EXPECT_EQ(seq_of(lines[2]), seq_of(lines[0]) + 2);
+  EXPECT_EQ(metric(b, "bulkhead_committer_batches_total"), 1) << "the pipelined lines waited for a batch of their own";
+  c.close();
   expect_clean_stop(b);
 }
 
