@@ -4,7 +4,8 @@
 // ("identity":"bh-client", only then: events from elsewhere keep the old envelope); no
 // certificate, a certificate from another CA, an expired one and a plain-TCP client are refused,
 // counted per reason on /metrics, and none of them disturbs a connection that is open meanwhile;
-// FDs come back to where they were. The admin listener over TLS serves /healthz and
+// FDs come back to where they were; under a commit window, lines sent while a round waits join its
+// batch over TLS too. The admin listener over TLS serves /healthz and
 // POST /v1/events (over mutual TLS, its events carry the client's identity too). A key file readable by others and a broken PEM stop start-up with exit 2.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -27,7 +28,8 @@ using namespace std::chrono_literals;
 
 // argv: KIND HOST PORT CA CERT KEY ARG...  (CERT/KEY "-": no client certificate)
 //   ingest HOLDFILE LINE...: sends the lines, prints "REPLIES a|b"; with HOLDFILE != "-" then waits
-//     for that file, sends "late" and prints "LATE <reply>".
+//     for that file, sends "late" and prints "LATE <reply>". HOLDFILE "+PATH": sends the first
+//     line, waits for PATH, sends the others, then prints "REPLIES a|b|c".
 //   https METHOD PATH [BODY]: prints "STATUS <code> <body>".
 // Any failure prints "ERROR <what>".
 constexpr const char* kClient = R"PY(
@@ -49,8 +51,14 @@ try:
     s = ctx.wrap_socket(raw, server_hostname="localhost")
     hold, lines = args[0], args[1:]
     f = s.makefile("rb")
-    for l in lines:
+    for i, l in enumerate(lines):
+        if i == 1 and hold.startswith("+"):
+            deadline = time.time() + 30
+            while not os.path.exists(hold[1:]) and time.time() < deadline:
+                time.sleep(0.01)
         s.sendall(l.encode() + b"\n")
+    if hold.startswith("+"):
+        hold = "-"
     out = []
     for l in lines:
         r = f.readline()
@@ -230,6 +238,40 @@ TEST_F(TlsIngest, MutualTlsStoresAndDeliversTheIdentityAndRefusesTheRest) {
   EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
   EXPECT_NE(b.log().find("ingest: TLS handshake refused ("), std::string::npos) << b.log();
   EXPECT_EQ(stored_identities(b.db_path()), (std::vector<std::string>{"bh-client", "bh-client", "bh-client", "<null>"}));
+}
+
+// Issue 16: under a commit window a round reads on while its batch gathers (ingest_test.cpp has the
+// plain-TCP case). Over TLS that read is cancelled by the round's answer and the replies are
+// written on the same TLS stream: every line joins the one batch and every reply arrives.
+TEST_F(TlsIngest, LinesPipelinedDuringTheCommitWindowJoinItsBatchOverTls) {
+  Bulkhead b(tls_toml("ingest", true) + "[store]\ncommit_window = \"3s\"\n");
+  ASSERT_TRUE(b.child() && b.child()->running()) << b.log();
+  auto sample = [&](const std::string& name) {
+    const std::string m = get_metrics(b.admin_port());
+    const auto at = m.find("\n" + name + " ");
+    return at == std::string::npos ? std::string("missing") : m.substr(at + name.size() + 2, m.find('\n', at + 1) - at - name.size() - 2);
+  };
+  const std::string hold = dir_->file("hold-window");
+  std::filesystem::remove(hold);
+  auto args = ingest_args(b.ingest_port(), "client", "+" + hold, {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}"});
+  args.insert(args.begin(), {"/usr/bin/python3", script()});
+  Child client(args, dir_->file("window.log"));
+  auto client_log = [&] {
+    std::ifstream f(dir_->file("window.log"));
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  ASSERT_TRUE(eventually([&] { return sample("bulkhead_ingest_lines_total") == "1"; }, slow(20s))) << client_log();
+  std::ofstream(hold).close();
+  ASSERT_TRUE(eventually([&] { return sample("bulkhead_ingest_lines_total") == "3"; }, slow(20s))) << client_log();
+  EXPECT_EQ(sample("bulkhead_committer_batches_total"), "0") << "the first line was answered before the window ended";
+  ASSERT_TRUE(eventually([&] { return client_log().find("REPLIES") != std::string::npos; }, slow(20s)));
+  EXPECT_NE(client_log().find("REPLIES ok 1|ok 2|ok 3"), std::string::npos) << client_log();
+  EXPECT_EQ(client.wait(slow(10s)), 0);
+  EXPECT_EQ(sample("bulkhead_committer_batches_total"), "1") << "the pipelined lines waited for a batch of their own";
+  auto code = b.stop();
+  ASSERT_TRUE(code.has_value()) << b.log();
+  EXPECT_EQ(*code, 0) << b.log();
+  EXPECT_NE(b.log().find("0 pool(s) not at zero"), std::string::npos) << b.log();
 }
 
 // `/@identity` in a sink's filter and template: the authenticated client, put first in the event
