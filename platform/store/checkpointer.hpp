@@ -12,17 +12,18 @@
 // a write finds every frame already backfilled, and under steady load the writer always appends
 // while the thread copies. So the WAL hook (on the reactor thread, after each COMMIT) catches up
 // itself once the WAL has grown past restart_pages, and only while the thread is idle and has
-// copied all but catch_up_frames of it (the thread is woken at any gap past restart_pages to
-// narrow it): so this copies a few frames and costs two short fsyncs; the next write starts the
-// WAL from its beginning. What the catch-up copies, it also syncs on the reactor thread: the gap
-// the thread left at its trigger (100-350 frames at 380 000 ev/s) took 1-4 ms there, every half
-// second (issue 16: the p99 at half load). A gap that will not narrow (a reader's snapshot, or
-// commits bigger than catch_up_frames) is caught up anyway once the WAL is a sixteenth past
-// restart_pages. The WAL stays bounded near restart_pages. SQLite syncs the database only after a checkpoint that copied up to the WAL's
-// current end, which under load the thread never does (the writer appends during the copy); so
-// the thread syncs the database itself after each checkpoint that copied frames, and the
-// catch-up's sync on the reactor thread finds next to nothing left to flush (issue 16: it was
-// the whole WAL's worth of copied pages, 35 ms at half load).
+// copied all but catch_up_frames of it (the thread is woken at any gap past restart_pages to narrow
+// it): so this copies a few frames and costs two short fsyncs; the next write starts the WAL from
+// its beginning. What the catch-up copies, it also syncs on the reactor thread: the gap the thread
+// left at its trigger (100-350 frames at 380 000 ev/s) took 1-4 ms there, every half second (issue
+// 16: the p99 at half load); narrowed first, 0.75-1.7 ms. A gap that will not narrow (a reader's
+// snapshot, or commits bigger than catch_up_frames) is caught up anyway once the WAL is a sixteenth
+// past restart_pages. The WAL stays bounded near restart_pages. SQLite syncs the database only
+// after a checkpoint that copied up to the WAL's current end, which under load the thread never
+// does (the writer appends during the copy); so the thread syncs the database itself after each
+// checkpoint that copied frames, and the catch-up's sync on the reactor thread finds next to
+// nothing left to flush (issue 16: it was the whole WAL's worth of copied pages, 35 ms at half
+// load).
 //
 // Start-up allocates (the thread, the connection); after that nothing here allocates. Every wait
 // has a deadline (the thread wakes at least every `idle_period` and checkpoints a WAL that had no
@@ -58,8 +59,9 @@ struct CheckpointerOptions {
 // journals: 17 ms measured at half load on a busy disk), and the WAL then grows back with a
 // filesystem journal commit in every fdatasync that extends it (issue 16). So the limit covers the
 // rewind size (restart_pages frames of page_size + 24 bytes) plus an eighth for the commits made
-// while the catch-up waits for the thread (at most a sixteenth, then the biggest commit), and never less than 64 MiB (the former fixed limit):
-// the WAL is rewound in place and only a WAL grown past that by a stalled checkpoint is cut back.
+// while the catch-up waits for the thread (at most a sixteenth, then the biggest commit), and never
+// less than 64 MiB (the former fixed limit): the WAL is rewound in place and only a WAL grown past
+// that by a stalled checkpoint is cut back.
 constexpr std::int64_t wal_size_limit(std::int64_t page_size, std::uint32_t restart_pages) noexcept {
   const std::int64_t frames = std::int64_t{restart_pages} + restart_pages / 8;
   const std::int64_t bytes = 32 + frames * (page_size + 24);

@@ -36,6 +36,10 @@ constexpr const char* kClient = R"PY(
 import os, socket, ssl, sys, time, http.client
 kind, host, port, ca, cert, key = sys.argv[1:7]
 args = sys.argv[7:]
+def wait_for(path):  # a file the test creates; polled with a deadline
+    deadline = time.time() + 30
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.01)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.load_verify_locations(ca)
 if cert != "-":
@@ -53,9 +57,7 @@ try:
     f = s.makefile("rb")
     for i, l in enumerate(lines):
         if i == 1 and hold.startswith("+"):
-            deadline = time.time() + 30
-            while not os.path.exists(hold[1:]) and time.time() < deadline:
-                time.sleep(0.01)
+            wait_for(hold[1:])
         s.sendall(l.encode() + b"\n")
     if hold.startswith("+"):
         hold = "-"
@@ -67,9 +69,7 @@ try:
         out.append(r.decode().strip())
     print("REPLIES " + "|".join(out), flush=True)
     if hold != "-":
-        deadline = time.time() + 30
-        while not os.path.exists(hold) and time.time() < deadline:
-            time.sleep(0.01)
+        wait_for(hold)
         s.sendall(b'{"late":1}\n')
         print("LATE " + f.readline().decode().strip(), flush=True)
 except Exception as e:
