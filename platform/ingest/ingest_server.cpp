@@ -136,7 +136,10 @@ Task<void> IngestConn::run() {
           if (!partial) line_since_ = Clock::now();
           filled_ += n;
           sh_.stats.bytes_in += n;
-          if (sh_.committer->gathering() == round_batch_) take_lines(false);  // else: the next round's
+          if (sh_.committer->gathering() == round_batch_) {  // else they wait for the next round
+            round_ts_ms_ = unix_ms();  // their own receive time, not the round's start
+            take_lines(false);
+          }
         } else if (ec == asio::error::eof) {
           eof = true;
         } else if (ec != asio::error::operation_aborted) {
