@@ -55,7 +55,8 @@ void IngestConn::on_committed(std::uint32_t tag, std::uint64_t seq, errc result)
 // for lines and replies, and with nothing ending the connection.
 bool IngestConn::may_read_ahead(bool eof) const noexcept {
   return sh_.committer->windowed() && sh_.committer->gathering() == round_batch_ && !ahead_off_ && !eof &&
-         !sh_.stopping && filled_ < kReadBytes && replies_n_ < kMaxLinesPerRound && !framer_.skipping();
+         !sh_.stopping && !cancelled() && filled_ < kReadBytes && replies_n_ < kMaxLinesPerRound &&
+         !framer_.skipping();
 }
 
 void IngestConn::take_lines(bool eof) noexcept {
@@ -142,8 +143,11 @@ Task<void> IngestConn::run() {
           }
         } else if (ec == asio::error::eof) {
           eof = true;
-        } else if (ec != asio::error::operation_aborted) {
-          ahead_off_ = true;  // a reset shows again on the write or the next read
+        } else {
+          // Answered (the loop ends), cancelled, failed or timed out: the round only waits now (a
+          // cancelled task's TLS read returns at once, and would spin; a reset shows again on the
+          // write or the next read).
+          ahead_off_ = true;
         }
         continue;
       }

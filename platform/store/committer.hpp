@@ -87,7 +87,12 @@ class Committer {
               std::uint32_t tag, const DedupeKey* dedupe = nullptr, std::string_view identity = {}) noexcept;
   // Commits the current batch now (normally posted once per turn; also called when it fills).
   void flush() noexcept;
-  void stop_admitting() noexcept { admitting_ = false; }
+  // Shutdown: refuses new events, and a batch waiting for its commit window commits behind this
+  // turn (no company can come any more; its submitters must be answered before the grace ends).
+  void stop_admitting() noexcept {
+    admitting_ = false;
+    if (n_ > 0) post_flush();
+  }
   bool admitting() const noexcept { return admitting_; }
   // Nothing waiting to be committed or acked, and no wait on the syncer pending.
   bool idle() const noexcept { return tail_ == head_ && !sync_waiting_; }

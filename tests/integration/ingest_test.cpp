@@ -146,6 +146,20 @@ TEST(Ingest, LinesPipelinedDuringTheCommitWindowJoinItsBatch) {
   expect_clean_stop(b);
 }
 
+TEST(Ingest, ShutdownDuringACommitWindowAnswersTheWaitingRoundAndExitsClean) {
+  // A round reading ahead while its batch waits for the window: SIGTERM commits the batch, answers
+  // the round and ends the read; the process exits 0 with every pool at zero, well before the window.
+  Bulkhead b("[store]\ncommit_window = \"10s\"\n");
+  LineClient c;
+  ASSERT_TRUE(c.connect(b.ingest_port()));
+  ASSERT_TRUE(c.send("{\"n\":1}\n"));
+  ASSERT_TRUE(eventually([&] { return metric(b, "bulkhead_ingest_lines_total") == 1; })) << b.log();
+  expect_clean_stop(b);  // SIGTERM, then exit 0 within its timeout, pools at zero
+  auto reply = c.read_line(5s);  // written before the process ended
+  ASSERT_TRUE(reply.has_value()) << b.log();
+  EXPECT_GT(seq_of(*reply), 0u);
+}
+
 TEST(Ingest, ConnectionsBeyondThePoolAreRefusedAndClosed) {
   Bulkhead b("[pools]\ningest_conn = 2\n");
   LineClient c1, c2, c3;

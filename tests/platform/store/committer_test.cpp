@@ -403,6 +403,29 @@ TEST(Committer, AnEventWaitsAtMostTheCommitWindowPlusOneSync) {
   }
 }
 
+TEST(Committer, StopAdmittingCommitsABatchWaitingForItsWindow) {
+  // Shutdown does not wait out a commit window: no event can join the batch any more, and its
+  // submitters must be answered within the grace period.
+  Rig g;
+  Store& s = g.s;
+  DurableChecker r(s);
+  {
+    Committer c(g.io, s, nullptr, 100, 1000, 10s);
+    ASSERT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 0), errc::ok);
+    poll(g.io);
+    EXPECT_EQ(s.last_seq(), 0u);
+    c.stop_admitting();
+    poll(g.io);  // no virtual time passes
+    EXPECT_EQ(s.last_seq(), 1u) << "the batch waited for its window after stop_admitting()";
+    run_until(g.io, r, 1);
+    ASSERT_EQ(r.got.size(), 1u);
+    EXPECT_EQ(r.got[0].code, errc::ok);
+    EXPECT_EQ(r.early, 0);
+    EXPECT_EQ(c.submit("src", "{\"k\":1}", 1, &r, 1), errc::shutting_down);
+    EXPECT_TRUE(c.idle());
+  }
+}
+
 // ---- the ack log (store.ack_log) --------------------------------------------------------------------
 
 // A store with the syncer and the ack log, and a reactor, in a scratch directory.
